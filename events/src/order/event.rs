@@ -1,0 +1,403 @@
+//! Order event payloads. Each variant's name is its stored `type`; each payload is its `data`.
+
+use super::Status;
+use crate::envelope::{Meta, NewEvent, RecordedEvent};
+use crate::ids::{FulfillmentOrderId, Marketplace, SellerSku};
+use crate::upcast::{UpcastError, Upcasters};
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Which detector saw the order. Mail and API are independent; either alone suffices to make
+/// the order visible, but only the marketplace API can confirm it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DetectionSource {
+    Mail,
+    Api,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderDetected {
+    pub marketplace: Marketplace,
+    pub order_number: String,
+    pub via: DetectionSource,
+    /// Message-ID of the mail, or the API call that saw it.
+    #[serde(default)]
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Buyer {
+    pub name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+}
+
+/// A Japanese delivery address, in the order Japanese addresses are written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Address {
+    pub name: String,
+    pub postal_code: String,
+    pub prefecture: String,
+    pub city: String,
+    pub line1: String,
+    #[serde(default)]
+    pub line2: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+}
+
+impl Address {
+    pub fn one_line(&self) -> String {
+        let mut text = format!(
+            "〒{} {}{}{}",
+            self.postal_code, self.prefecture, self.city, self.line1
+        );
+        if let Some(line2) = &self.line2 {
+            text.push(' ');
+            text.push_str(line2);
+        }
+        text
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderItem {
+    /// The marketplace's SKU, as the shop registered it there.
+    pub marketplace_sku: String,
+    pub title: String,
+    pub quantity: u32,
+    pub unit_price_yen: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SettlementKind {
+    CreditCard,
+    /// Bank transfer, convenience store: ship only after payment is seen.
+    Prepaid,
+    CashOnDelivery,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settlement {
+    /// The marketplace's own code and name, kept as given.
+    pub code: String,
+    pub name: String,
+    pub kind: SettlementKind,
+}
+
+/// A buyer's requested delivery date and time slot (日時指定).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRequest {
+    pub date: NaiveDate,
+    /// e.g. "14-16"; None means any time that day.
+    #[serde(default)]
+    pub slot: Option<String>,
+}
+
+/// The order as the marketplace API reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderDetails {
+    pub ordered_at: DateTime<FixedOffset>,
+    pub buyer: Buyer,
+    pub ship_to: Address,
+    pub items: Vec<OrderItem>,
+    pub settlement: Settlement,
+    #[serde(default)]
+    pub delivery_request: Option<DeliveryRequest>,
+    /// Yahoo premium delivery (優良配送): the date the parcel must arrive by.
+    #[serde(default)]
+    pub premium_deadline: Option<NaiveDate>,
+    pub total_yen: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reason {
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Note {
+    #[serde(default)]
+    pub note: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllottedLine {
+    pub marketplace_sku: String,
+    pub seller_sku: SellerSku,
+    pub quantity: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockAllotted {
+    pub lines: Vec<AllottedLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shortage {
+    pub seller_sku: SellerSku,
+    pub needed: u32,
+    pub available: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutOfStock {
+    pub short: Vec<Shortage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderFailed {
+    /// Which stage or call failed: `check`, `ship`, `amazon.createFulfillmentOrder`, …
+    pub stage: String,
+    /// The outside system's own error code, when it gave one.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// The outside system's own message, or ours.
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ShippingSpeed {
+    Standard,
+    Expedited,
+    Priority,
+    ScheduledDelivery,
+}
+
+impl ShippingSpeed {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Standard => "Standard",
+            Self::Expedited => "Expedited",
+            Self::Priority => "Priority",
+            Self::ScheduledDelivery => "ScheduledDelivery",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryWindow {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// Recorded before createFulfillmentOrder, so a crash between the call and its record is
+/// resolved by looking the id up, never by creating again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct McfCreateIntended {
+    pub fulfillment_order_id: FulfillmentOrderId,
+    pub speed: ShippingSpeed,
+    /// Why this speed: the estimates compared and the rule applied.
+    pub reason: String,
+    #[serde(default)]
+    pub delivery_window: Option<DeliveryWindow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct McfOrderCreated {
+    pub fulfillment_order_id: FulfillmentOrderId,
+    pub speed: ShippingSpeed,
+    /// True when the order already existed at Amazon and was adopted rather than created.
+    #[serde(default)]
+    pub adopted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliverySlotUnavailable {
+    pub requested: String,
+    pub offered: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tracking {
+    pub carrier: String,
+    pub tracking_number: String,
+    #[serde(default)]
+    pub shipped_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CancelSource {
+    Marketplace,
+    Operator,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancellationRequested {
+    pub source: CancelSource,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct McfOrderCancelled {
+    pub fulfillment_order_id: FulfillmentOrderId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorStatusChanged {
+    pub from: Status,
+    pub to: Status,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressCorrected {
+    pub old: Address,
+    pub new: Address,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerEmailIntended {
+    pub email_id: String,
+    /// e.g. `payment_guidance`.
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerEmailSent {
+    pub email_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerEmailFailed {
+    pub email_id: String,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManualTaskDone {
+    /// e.g. `yahoo_order_received_email`.
+    pub task: String,
+    #[serde(default)]
+    pub note: String,
+}
+
+/// Generates the enum, its stored type names, and the payload codec without an intermediate
+/// JSON tree (rebuilds decode millions of these).
+macro_rules! order_events {
+    ($($variant:ident($payload:ty) = $schema:literal),* $(,)?) => {
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum OrderEvent { $($variant($payload)),* }
+
+        impl OrderEvent {
+            /// Every stored type name of an order event.
+            pub const TYPES: &'static [&'static str] = &[$(stringify!($variant)),*];
+
+            pub fn event_type(&self) -> &'static str {
+                match self { $(Self::$variant(_) => stringify!($variant)),* }
+            }
+
+            /// The payload schema this build writes.
+            pub fn current_schema(event_type: &str) -> Option<u32> {
+                match event_type { $(stringify!($variant) => Some($schema),)* _ => None }
+            }
+
+            pub fn payload_json(&self) -> String {
+                let encoded = match self { $(Self::$variant(payload) => serde_json::to_string(payload)),* };
+                // Payloads are plain structs of strings, numbers and dates: encoding cannot fail.
+                encoded.unwrap_or_else(|e| unreachable!("order payloads always encode: {e}"))
+            }
+
+            fn decode_current(event_type: &str, data: &str) -> Result<Self, DecodeError> {
+                match event_type {
+                    $(stringify!($variant) => serde_json::from_str::<$payload>(data)
+                        .map(Self::$variant)
+                        .map_err(|e| DecodeError::Malformed { event_type: event_type.to_owned(), reason: e.to_string() }),)*
+                    other => Err(DecodeError::UnknownType(other.to_owned())),
+                }
+            }
+        }
+    };
+}
+
+order_events! {
+    OrderDetected(OrderDetected) = 1,
+    OrderDetailsRecorded(OrderDetails) = 1,
+    AwaitingConfirmation(Reason) = 1,
+    MarketplaceConfirmed(Note) = 1,
+    PaymentConfirmed(Note) = 1,
+    OrderHeld(Reason) = 1,
+    HoldReleased(Note) = 1,
+    OrderVerified(Note) = 1,
+    StockAllotted(StockAllotted) = 1,
+    OutOfStock(OutOfStock) = 1,
+    OrderFailed(OrderFailed) = 1,
+    McfCreateIntended(McfCreateIntended) = 1,
+    McfOrderCreated(McfOrderCreated) = 1,
+    DeliverySlotUnavailable(DeliverySlotUnavailable) = 1,
+    TrackingRecorded(Tracking) = 1,
+    ShipmentReported(Tracking) = 1,
+    CancellationRequested(CancellationRequested) = 1,
+    McfOrderCancelled(McfOrderCancelled) = 1,
+    McfCancelRefused(Reason) = 1,
+    OperatorStatusChanged(OperatorStatusChanged) = 1,
+    AddressCorrected(AddressCorrected) = 1,
+    CustomerEmailIntended(CustomerEmailIntended) = 1,
+    CustomerEmailSent(CustomerEmailSent) = 1,
+    CustomerEmailFailed(CustomerEmailFailed) = 1,
+    ManualTaskDone(ManualTaskDone) = 1,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("unknown order event type {0:?}")]
+    UnknownType(String),
+    #[error("malformed {event_type} payload: {reason}")]
+    Malformed { event_type: String, reason: String },
+    #[error(transparent)]
+    Upcast(#[from] UpcastError),
+}
+
+/// The same error, with where in the ledger it happened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{source} (event at {locator})")]
+pub struct LocatedDecodeError {
+    pub locator: String,
+    pub source: DecodeError,
+}
+
+impl OrderEvent {
+    /// The envelope for appending this event.
+    pub fn to_new_event(&self, meta: Meta) -> NewEvent {
+        let schema = Self::current_schema(self.event_type()).unwrap_or(1);
+        NewEvent::new(self.event_type(), schema, self.payload_json(), meta)
+    }
+
+    /// Decodes a stored order event, upcasting older payload shapes.
+    pub fn decode(
+        event: &RecordedEvent,
+        upcasters: &Upcasters,
+    ) -> Result<Self, LocatedDecodeError> {
+        Self::decode_parts(&event.event_type, event.schema, &event.data, upcasters).map_err(
+            |source| LocatedDecodeError {
+                locator: event.locator(),
+                source,
+            },
+        )
+    }
+
+    pub fn decode_parts(
+        event_type: &str,
+        schema: u32,
+        data: &str,
+        upcasters: &Upcasters,
+    ) -> Result<Self, DecodeError> {
+        let current = Self::current_schema(event_type)
+            .ok_or_else(|| DecodeError::UnknownType(event_type.to_owned()))?;
+        let data = upcasters.upcast(event_type, schema, current, data)?;
+        Self::decode_current(event_type, &data)
+    }
+}
+
+/// The upcasters for order events in this build. Every order payload is still at schema 1;
+/// when a payload changes shape, its step from the old schema is registered here.
+pub fn order_upcasters() -> Upcasters {
+    Upcasters::new()
+}

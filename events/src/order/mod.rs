@@ -1,0 +1,18 @@
+//! Orders: the event types and the pure state machine that gives them meaning.
+//!
+//! `OrderState::apply` folds events into the current state; `OrderState::check` says whether a
+//! system event is possible in the current state; `operator` holds the operator's transitions
+//! from the operating guide. None of this does I/O.
+
+mod describe;
+mod event;
+pub mod operator;
+pub mod sample;
+mod state;
+mod status;
+#[cfg(test)]
+mod tests;
+
+pub use event::*;
+pub use state::{EmailState, OrderState, TransitionError};
+pub use status::Status;

@@ -1,0 +1,331 @@
+//! The order as it stands: a pure fold of its events.
+
+use super::event::*;
+use super::Status;
+use crate::ids::{FulfillmentOrderId, OrderKey};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailState {
+    Intended,
+    Sent,
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EmailRecord {
+    pub email_id: String,
+    pub kind: String,
+    pub state: EmailState,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct OrderState {
+    pub key: Option<OrderKey>,
+    /// The stream version this state was folded up to.
+    pub version: i64,
+    /// None until the order's first event.
+    pub status: Option<Status>,
+    pub detected_via: Vec<DetectionSource>,
+    pub details: Option<OrderDetails>,
+    /// The operator's corrected delivery address, which replaces the marketplace's.
+    pub corrected_address: Option<Address>,
+    pub hold: Option<String>,
+    pub marketplace_confirmed: bool,
+    pub payment_confirmed: bool,
+    pub allotted: Vec<AllottedLine>,
+    pub shortage: Vec<Shortage>,
+    pub error: Option<OrderFailed>,
+    pub mcf_intent: Option<McfCreateIntended>,
+    pub mcf_order_id: Option<FulfillmentOrderId>,
+    pub shipping_speed: Option<ShippingSpeed>,
+    pub speed_reason: Option<String>,
+    pub delivery_slot_unavailable: Option<DeliverySlotUnavailable>,
+    /// Set by the operator's DATE_UNAVAILABLE -> SHIPPING_REQUESTED: ship normally, no slot.
+    pub delivery_slot_dropped: bool,
+    pub tracking: Option<Tracking>,
+    pub shipment_reported: bool,
+    /// A cancellation waiting for the MCF order to be cancelled first.
+    pub cancel_requested: Option<CancellationRequested>,
+    pub emails: Vec<EmailRecord>,
+    pub tasks_done: Vec<String>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// A system event that cannot happen in the order's current state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{event_type} is not possible for order {order} in status {status}: {why}")]
+pub struct TransitionError {
+    pub order: String,
+    pub event_type: String,
+    pub status: String,
+    pub why: String,
+}
+
+impl OrderState {
+    pub fn new(key: OrderKey) -> Self {
+        Self {
+            key: Some(key),
+            ..Self::default()
+        }
+    }
+
+    pub fn fold<'a>(key: OrderKey, events: impl IntoIterator<Item = &'a OrderEvent>) -> Self {
+        let mut state = Self::new(key);
+        for event in events {
+            state.apply(event);
+        }
+        state
+    }
+
+    /// The address to ship to: the operator's correction if any, else the marketplace's.
+    pub fn delivery_address(&self) -> Option<&Address> {
+        self.corrected_address
+            .as_ref()
+            .or(self.details.as_ref().map(|d| &d.ship_to))
+    }
+
+    pub fn status_or_new(&self) -> String {
+        self.status
+            .map_or_else(|| "(new)".to_owned(), |s| s.to_string())
+    }
+
+    /// An MCF order may exist at Amazon: created, or intended with no outcome recorded.
+    pub fn mcf_order_may_exist(&self) -> bool {
+        self.mcf_order_id.is_some() || self.mcf_intent.is_some()
+    }
+
+    pub fn has_unresolved_email_intent(&self) -> bool {
+        self.emails.iter().any(|e| e.state == EmailState::Intended)
+    }
+
+    /// Records the stream position bookkeeping that comes with a stored event.
+    pub fn apply_recorded(&mut self, event: &OrderEvent, version: i64, at: DateTime<Utc>) {
+        let before = self.status;
+        self.apply(event);
+        self.version = version;
+        self.created_at.get_or_insert(at);
+        if before != self.status || self.updated_at.is_none() {
+            self.updated_at = Some(at);
+        }
+    }
+
+    /// Folds one event. Events are facts: this never refuses; `check` guards new ones.
+    pub fn apply(&mut self, event: &OrderEvent) {
+        use OrderEvent as E;
+        match event {
+            E::OrderDetected(detected) => {
+                if !self.detected_via.contains(&detected.via) {
+                    self.detected_via.push(detected.via);
+                }
+                self.status.get_or_insert(Status::Received);
+            }
+            E::OrderDetailsRecorded(details) => {
+                self.details = Some(details.clone());
+                self.status.get_or_insert(Status::Received);
+            }
+            E::AwaitingConfirmation(_) => self.status = Some(Status::AwaitingConfirmation),
+            E::MarketplaceConfirmed(_) => self.marketplace_confirmed = true,
+            E::PaymentConfirmed(_) => self.payment_confirmed = true,
+            E::OrderHeld(hold) => self.hold = Some(hold.reason.clone()),
+            E::HoldReleased(_) => self.hold = None,
+            E::OrderVerified(_) => {
+                self.status = Some(Status::Verified);
+                self.error = None;
+                self.shortage.clear();
+            }
+            E::StockAllotted(allotted) => {
+                self.status = Some(Status::ShippingRequested);
+                self.allotted = allotted.lines.clone();
+                self.shortage.clear();
+            }
+            E::OutOfStock(out) => {
+                self.status = Some(Status::OutOfStock);
+                self.shortage = out.short.clone();
+            }
+            E::OrderFailed(failed) => {
+                self.status = Some(Status::Error);
+                self.error = Some(failed.clone());
+            }
+            E::McfCreateIntended(intent) => self.mcf_intent = Some(intent.clone()),
+            E::McfOrderCreated(created) => {
+                self.status = Some(Status::Shipping);
+                self.mcf_order_id = Some(created.fulfillment_order_id.clone());
+                self.shipping_speed = Some(created.speed);
+                self.speed_reason = self.mcf_intent.as_ref().map(|i| i.reason.clone());
+                self.mcf_intent = None;
+                self.error = None;
+            }
+            E::DeliverySlotUnavailable(unavailable) => {
+                self.status = Some(Status::DateUnavailable);
+                self.delivery_slot_unavailable = Some(unavailable.clone());
+            }
+            E::TrackingRecorded(tracking) => self.tracking = Some(tracking.clone()),
+            E::ShipmentReported(tracking) => {
+                self.status = Some(Status::Shipped);
+                self.tracking.get_or_insert_with(|| tracking.clone());
+                self.shipment_reported = true;
+            }
+            E::CancellationRequested(cancel) => {
+                if self.mcf_order_may_exist() {
+                    // Amazon must cancel first; the order stays where it is until then.
+                    self.cancel_requested = Some(cancel.clone());
+                } else {
+                    self.status = Some(Status::Cancelled);
+                    self.cancel_requested = None;
+                }
+            }
+            E::McfOrderCancelled(_) => {
+                self.status = Some(Status::Cancelled);
+                self.cancel_requested = None;
+                self.mcf_intent = None;
+            }
+            E::McfCancelRefused(refused) => {
+                self.status = Some(Status::Error);
+                self.cancel_requested = None;
+                self.error = Some(OrderFailed {
+                    stage: "cancel".into(),
+                    code: None,
+                    message: refused.reason.clone(),
+                });
+            }
+            E::OperatorStatusChanged(change) => {
+                self.status = Some(change.to);
+                match (change.from, change.to) {
+                    (Status::DateUnavailable, Status::ShippingRequested) => {
+                        self.delivery_slot_dropped = true
+                    }
+                    (_, Status::Verified) | (_, Status::Received) => {
+                        self.error = None;
+                        self.shortage.clear();
+                    }
+                    _ => {}
+                }
+            }
+            E::AddressCorrected(corrected) => self.corrected_address = Some(corrected.new.clone()),
+            E::CustomerEmailIntended(intent) => self.emails.push(EmailRecord {
+                email_id: intent.email_id.clone(),
+                kind: intent.kind.clone(),
+                state: EmailState::Intended,
+            }),
+            E::CustomerEmailSent(sent) => self.set_email_state(&sent.email_id, EmailState::Sent),
+            E::CustomerEmailFailed(failed) => {
+                self.set_email_state(&failed.email_id, EmailState::Failed(failed.error.clone()))
+            }
+            E::ManualTaskDone(done) => {
+                if !self.tasks_done.contains(&done.task) {
+                    self.tasks_done.push(done.task.clone());
+                }
+            }
+        }
+    }
+
+    fn set_email_state(&mut self, email_id: &str, state: EmailState) {
+        if let Some(record) = self.emails.iter_mut().find(|e| e.email_id == email_id) {
+            record.state = state;
+        }
+    }
+
+    /// Whether a system (reactor) event is possible now. Operator changes go through
+    /// [`super::operator`] instead, which explains the allowed alternatives.
+    pub fn check(&self, event: &OrderEvent) -> Result<(), TransitionError> {
+        use OrderEvent as E;
+        use Status as S;
+        let status = self.status;
+        let refuse = |why: &str| {
+            Err(TransitionError {
+                order: self
+                    .key
+                    .as_ref()
+                    .map_or_else(|| "?".to_owned(), |k| k.to_string()),
+                event_type: event.event_type().to_owned(),
+                status: self.status_or_new(),
+                why: why.to_owned(),
+            })
+        };
+        let is = |allowed: &[Status]| status.is_some_and(|s| allowed.contains(&s));
+        if status.is_some_and(Status::is_final)
+            && !matches!(
+                event,
+                E::OrderDetected(_)
+                    | E::ManualTaskDone(_)
+                    | E::CustomerEmailSent(_)
+                    | E::CustomerEmailFailed(_)
+                    | E::TrackingRecorded(_)
+            )
+        {
+            return refuse("the order is final");
+        }
+        match event {
+            E::OrderDetected(_) | E::OrderDetailsRecorded(_) => Ok(()),
+            _ if status.is_none() => refuse("the order has not been detected yet"),
+            E::AwaitingConfirmation(_) if !is(&[S::Received]) => {
+                refuse("only a RECEIVED order awaits confirmation")
+            }
+            E::OrderVerified(_) if !is(&[S::Received, S::AwaitingConfirmation]) => {
+                refuse("only RECEIVED or AWAITING_CONFIRMATION orders are verified")
+            }
+            E::OrderVerified(_) if self.details.is_none() => refuse(
+                "the marketplace API has not confirmed this order (mail alone never verifies)",
+            ),
+            E::OrderVerified(_) if self.hold.is_some() => {
+                refuse("the order is held by the marketplace")
+            }
+            E::StockAllotted(_) | E::OutOfStock(_) if !is(&[S::Verified]) => {
+                refuse("stock is checked only for VERIFIED orders")
+            }
+            E::McfCreateIntended(_) | E::DeliverySlotUnavailable(_)
+                if !is(&[S::ShippingRequested]) =>
+            {
+                refuse("only SHIPPING_REQUESTED orders are shipped")
+            }
+            E::McfCreateIntended(_) if self.cancel_requested.is_some() => {
+                refuse("a cancellation is pending")
+            }
+            E::McfOrderCreated(_) if !is(&[S::ShippingRequested]) && self.mcf_intent.is_none() => {
+                refuse("no MCF order was requested for this order")
+            }
+            E::TrackingRecorded(_) if !is(&[S::Shipping, S::Shipped]) => {
+                refuse("tracking exists only for SHIPPING orders")
+            }
+            E::ShipmentReported(_) if !is(&[S::Shipping]) => {
+                refuse("only SHIPPING orders are reported as shipped")
+            }
+            E::ShipmentReported(_) if self.tracking.is_none() => {
+                refuse("there is no tracking number to report")
+            }
+            E::McfOrderCancelled(_) | E::McfCancelRefused(_) if self.cancel_requested.is_none() => {
+                refuse("no cancellation was requested")
+            }
+            E::AddressCorrected(_) if is(&[S::Shipping]) => {
+                refuse("the parcel is already with Amazon")
+            }
+            E::CustomerEmailSent(sent) if !self.email_is(&sent.email_id, EmailState::Intended) => {
+                refuse("that email has no open intent")
+            }
+            E::CustomerEmailFailed(failed)
+                if !self.email_is(&failed.email_id, EmailState::Intended) =>
+            {
+                refuse("that email has no open intent")
+            }
+            E::OperatorStatusChanged(change) if Some(change.from) != status => {
+                refuse("the order changed meanwhile")
+            }
+            E::OperatorStatusChanged(change)
+                if !super::operator::allowed_targets(change.from).contains(&change.to) =>
+            {
+                refuse("the operating guide does not allow this change")
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn email_is(&self, email_id: &str, state: EmailState) -> bool {
+        self.emails
+            .iter()
+            .any(|e| e.email_id == email_id && e.state == state)
+    }
+}

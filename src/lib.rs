@@ -1,0 +1,1 @@
+//! mcf-ledger: the service.
