@@ -1,1 +1,22 @@
+//! Projections: everything an operator sees, folded from the ledger and rebuildable from it.
+//!
+//! - [`engine`]: pulls events by position and hands them to each [`Projector`] in batches,
+//!   writing each projector's checkpoint in the same transaction as its rows.
+//! - [`order_status`]: one row per order, and the counts per status.
+//! - [`order_history`]: the audit trail, one row per order event, in words.
+//! - [`ledger`]: the event store plus projections kept up to date after every append.
+//! - [`queries`]: reads for the CLI and the web admin.
 
+pub mod engine;
+pub mod ledger;
+pub mod order_history;
+pub mod order_status;
+pub mod queries;
+mod schema;
+
+pub use engine::{CatchUp, ProjectionError, Projections, Projector};
+pub use ledger::{Ledger, LedgerError};
+pub use queries::{HistoryRow, OrderFilter, OrderRow};
+pub use schema::PROJECTION_TABLES;
+#[cfg(test)]
+mod tests;

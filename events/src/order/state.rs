@@ -104,13 +104,10 @@ impl OrderState {
 
     /// Records the stream position bookkeeping that comes with a stored event.
     pub fn apply_recorded(&mut self, event: &OrderEvent, version: i64, at: DateTime<Utc>) {
-        let before = self.status;
         self.apply(event);
         self.version = version;
         self.created_at.get_or_insert(at);
-        if before != self.status || self.updated_at.is_none() {
-            self.updated_at = Some(at);
-        }
+        self.updated_at = Some(at);
     }
 
     /// Folds one event. Events are facts: this never refuses; `check` guards new ones.

@@ -1,0 +1,211 @@
+//! The catch-up engine: reads the log after the projectors' checkpoints, in batches, and gives
+//! each batch to every projector inside one write transaction that also moves the checkpoints.
+//! A crash mid-batch loses nothing: the batch is simply projected again.
+//!
+//! Several processes (web, cron cycle, CLI) may catch up the same file: the checkpoint is read
+//! inside the write transaction, so each batch is projected exactly once.
+
+use events::order::order_upcasters;
+use events::store::{for_each_after_in, SqlContext, StoreError};
+use events::upcast::Upcasters;
+use events::RecordedEvent;
+use rusqlite::{params, Connection, Transaction, TransactionBehavior};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("projector {projector} cannot project the event at {locator}: {reason}")]
+    Event {
+        projector: &'static str,
+        locator: String,
+        reason: String,
+    },
+}
+
+impl ProjectionError {
+    pub fn event(projector: &'static str, event: &RecordedEvent, reason: impl ToString) -> Self {
+        Self::Event {
+            projector,
+            locator: event.locator(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// One read model. `apply` sees each event after its checkpoint exactly once per successful
+/// commit; in-memory caches must be dropped by `forget_cache` when a batch rolls back.
+pub trait Projector: Send {
+    fn name(&self) -> &'static str;
+    fn apply(
+        &mut self,
+        tx: &Transaction<'_>,
+        events: &[RecordedEvent],
+        upcasters: &Upcasters,
+    ) -> Result<(), ProjectionError>;
+    fn forget_cache(&mut self);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CatchUp {
+    pub events: u64,
+    pub position: i64,
+}
+
+pub struct Projections {
+    projectors: Vec<Box<dyn Projector>>,
+    upcasters: Upcasters,
+    batch_size: usize,
+}
+
+impl Projections {
+    /// The projections every process keeps: order status (with counts) and order history.
+    pub fn standard() -> Self {
+        Self {
+            projectors: vec![
+                Box::new(crate::order_status::OrderStatusProjector::default()),
+                Box::new(crate::order_history::OrderHistoryProjector),
+            ],
+            upcasters: order_upcasters(),
+            batch_size: 5_000,
+        }
+    }
+
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size.max(1);
+        self
+    }
+
+    pub fn upcasters(&self) -> &Upcasters {
+        &self.upcasters
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.projectors.iter().map(|p| p.name()).collect()
+    }
+
+    /// Brings every projector up to the head of the log.
+    pub fn catch_up(&mut self, conn: &mut Connection) -> Result<CatchUp, ProjectionError> {
+        self.catch_up_to(conn, i64::MAX, &mut |_| {})
+    }
+
+    /// Brings every projector up to `max_position`, reporting progress after each batch.
+    pub fn catch_up_to(
+        &mut self,
+        conn: &mut Connection,
+        max_position: i64,
+        progress: &mut dyn FnMut(CatchUp),
+    ) -> Result<CatchUp, ProjectionError> {
+        let mut total = CatchUp::default();
+        loop {
+            match self.project_one_batch(conn, max_position) {
+                Ok(None) => return Ok(total),
+                Ok(Some(batch)) => {
+                    total.events += batch.events;
+                    total.position = batch.position;
+                    progress(total);
+                }
+                Err(error) => {
+                    self.projectors.iter_mut().for_each(|p| p.forget_cache());
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    fn project_one_batch(
+        &mut self,
+        conn: &mut Connection,
+        max_position: i64,
+    ) -> Result<Option<CatchUp>, ProjectionError> {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .context(|| "starting a projection batch".into())?;
+        let checkpoints = self
+            .projectors
+            .iter()
+            .map(|p| read_checkpoint(&tx, p.name()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let from = checkpoints.iter().copied().min().unwrap_or(0);
+        if from >= max_position {
+            return Ok(None);
+        }
+        let mut batch = Vec::with_capacity(self.batch_size.min(1024));
+        for_each_after_in(&tx, from, Some(self.batch_size), &mut |event| {
+            if event.position <= max_position {
+                batch.push(event);
+            }
+            Ok(())
+        })?;
+        let Some(last) = batch.last().map(|e| e.position) else {
+            return Ok(None);
+        };
+        for (projector, checkpoint) in self.projectors.iter_mut().zip(checkpoints) {
+            let start = batch.partition_point(|e| e.position <= checkpoint);
+            if start < batch.len() {
+                projector.apply(&tx, &batch[start..], &self.upcasters)?;
+            }
+            write_checkpoint(&tx, projector.name(), last)?;
+        }
+        tx.commit()
+            .context(|| format!("committing projections up to position {last}"))?;
+        Ok(Some(CatchUp {
+            events: batch.len() as u64,
+            position: last,
+        }))
+    }
+
+    /// Clears every projection and its checkpoint (the first step of a rebuild).
+    pub fn reset(&mut self, conn: &mut Connection) -> Result<(), ProjectionError> {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .context(|| "starting a projection reset".into())?;
+        for (table, _) in crate::PROJECTION_TABLES {
+            tx.execute(&format!("DELETE FROM {table}"), [])
+                .context(|| format!("clearing {table}"))?;
+        }
+        tx.execute("DELETE FROM projection_checkpoints", [])
+            .context(|| "clearing checkpoints".into())?;
+        tx.commit()
+            .context(|| "committing a projection reset".into())?;
+        self.projectors.iter_mut().for_each(|p| p.forget_cache());
+        Ok(())
+    }
+
+    /// Drops every in-memory cache (after the tables were rewritten behind the projectors).
+    pub fn forget_all(&mut self) {
+        self.projectors.iter_mut().for_each(|p| p.forget_cache());
+    }
+
+    /// The lowest checkpoint: every projection is complete up to here.
+    pub fn checkpoint(&self, conn: &Connection) -> Result<i64, ProjectionError> {
+        let positions = self
+            .projectors
+            .iter()
+            .map(|p| read_checkpoint(conn, p.name()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(positions.into_iter().min().unwrap_or(0))
+    }
+}
+
+pub fn read_checkpoint(conn: &Connection, projector: &str) -> Result<i64, StoreError> {
+    conn.prepare_cached(
+        "SELECT COALESCE((SELECT position FROM projection_checkpoints WHERE projector = ?1), 0)",
+    )
+    .and_then(|mut s| s.query_row([projector], |row| row.get(0)))
+    .context(|| format!("reading the checkpoint of {projector}"))
+}
+
+fn write_checkpoint(
+    tx: &Transaction<'_>,
+    projector: &str,
+    position: i64,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO projection_checkpoints (projector, position) VALUES (?1, ?2)
+         ON CONFLICT (projector) DO UPDATE SET position = excluded.position",
+    )
+    .and_then(|mut s| s.execute(params![projector, position]))
+    .map(|_| ())
+    .context(|| format!("moving the checkpoint of {projector} to {position}"))
+}

@@ -1,0 +1,292 @@
+//! The ledger as a process uses it: the event store, with projections caught up on open and
+//! right after every append, and order events checked against the state machine before they
+//! are appended.
+
+use crate::engine::{CatchUp, ProjectionError, Projections};
+use crate::schema::{check_projections_not_newer, migrate_projections};
+use events::envelope::{AppendOutcome, ExpectedVersion, Meta, NewEvent};
+use events::order::operator::{self, Refusal};
+use events::order::{OrderEvent, OrderState, Status, TransitionError};
+use events::store::{EventStore, OpenMode, StoreError};
+use events::{Clock, OrderKey, SystemClock};
+use std::path::Path;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Projection(#[from] ProjectionError),
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error("order {order} changed since you saw it (you saw version {seen}, it is now at version {actual}); reload and try again")]
+    Stale {
+        order: String,
+        seen: i64,
+        actual: i64,
+    },
+    #[error("order {0} is not in the ledger")]
+    UnknownOrder(String),
+    #[error("{0}")]
+    Decode(#[from] events::order::LocatedDecodeError),
+    #[error("{path}: {source}")]
+    Schema {
+        path: String,
+        source: events::schema::MigrationError,
+    },
+    #[error("recorded at position {position}, but the projections could not catch up: {source}")]
+    ProjectionAfterAppend {
+        position: i64,
+        source: ProjectionError,
+    },
+}
+
+pub struct Ledger {
+    store: EventStore,
+    projections: Projections,
+    read_only: bool,
+}
+
+/// One order event to append, with the key that makes a repeated observation a no-op.
+pub struct OrderAppend {
+    pub event: OrderEvent,
+    pub idempotency_key: Option<String>,
+    pub blob: Option<String>,
+}
+
+impl From<OrderEvent> for OrderAppend {
+    fn from(event: OrderEvent) -> Self {
+        Self {
+            event,
+            idempotency_key: None,
+            blob: None,
+        }
+    }
+}
+
+impl OrderAppend {
+    pub fn idempotent(event: OrderEvent, key: impl Into<String>) -> Self {
+        Self {
+            event,
+            idempotency_key: Some(key.into()),
+            blob: None,
+        }
+    }
+}
+
+impl Ledger {
+    pub fn open(path: &Path, mode: OpenMode) -> Result<Self, LedgerError> {
+        Self::open_with_clock(path, mode, Arc::new(SystemClock))
+    }
+
+    pub fn open_with_clock(
+        path: &Path,
+        mode: OpenMode,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, LedgerError> {
+        let store = EventStore::open_with_clock(path, mode, clock)?;
+        Self::from_store(store, mode == OpenMode::ReadOnly)
+    }
+
+    pub fn from_store(mut store: EventStore, read_only: bool) -> Result<Self, LedgerError> {
+        let path = store.path().to_owned();
+        if read_only {
+            check_projections_not_newer(store.connection())
+                .map_err(|source| LedgerError::Schema { path, source })?;
+        } else {
+            migrate_projections(store.connection_mut())
+                .map_err(|source| LedgerError::Schema { path, source })?;
+        }
+        let mut ledger = Self {
+            store,
+            projections: Projections::standard(),
+            read_only,
+        };
+        if !read_only {
+            ledger.catch_up()?;
+        }
+        Ok(ledger)
+    }
+
+    pub fn store(&self) -> &EventStore {
+        &self.store
+    }
+
+    pub fn store_mut(&mut self) -> &mut EventStore {
+        &mut self.store
+    }
+
+    pub fn projections_mut(&mut self) -> (&mut Projections, &mut EventStore) {
+        (&mut self.projections, &mut self.store)
+    }
+
+    /// Projects whatever was appended since the checkpoint (by this or another process).
+    pub fn catch_up(&mut self) -> Result<CatchUp, LedgerError> {
+        if self.read_only {
+            return Ok(CatchUp::default());
+        }
+        Ok(self.projections.catch_up(self.store.connection_mut())?)
+    }
+
+    pub fn checkpoint(&self) -> Result<i64, LedgerError> {
+        Ok(self.projections.checkpoint(self.store.connection())?)
+    }
+
+    /// The order folded from its stream (`status` is None when it has no events).
+    pub fn order_state(&self, key: &OrderKey) -> Result<OrderState, LedgerError> {
+        self.order_state_until(key, i64::MAX)
+    }
+
+    /// The order as it stood at `max_position` (time travel).
+    pub fn order_state_until(
+        &self,
+        key: &OrderKey,
+        max_position: i64,
+    ) -> Result<OrderState, LedgerError> {
+        let upcasters = self.projections.upcasters();
+        let mut state = OrderState::new(key.clone());
+        for recorded in self.store.read_stream_until(&key.stream(), max_position)? {
+            let event = OrderEvent::decode(&recorded, upcasters)?;
+            state.apply_recorded(&event, recorded.version, recorded.recorded_at);
+        }
+        Ok(state)
+    }
+
+    /// Appends order events after checking each against the state machine, atomically with
+    /// the version the decision was made on (`expected`; `Any` means the version just read).
+    pub fn append_order(
+        &mut self,
+        key: &OrderKey,
+        expected: ExpectedVersion,
+        events: Vec<OrderAppend>,
+        meta: Meta,
+    ) -> Result<AppendOutcome, LedgerError> {
+        let mut state = self.order_state(key)?;
+        let expected = match expected {
+            ExpectedVersion::Any => ExpectedVersion::Exact(state.version),
+            other => other,
+        };
+        let mut envelopes = Vec::with_capacity(events.len());
+        for append in &events {
+            let repeated = match &append.idempotency_key {
+                Some(k) => self.idempotency_key_exists(k)?,
+                None => false,
+            };
+            if !repeated {
+                state.check(&append.event)?;
+                state.apply(&append.event);
+            }
+            let mut envelope: NewEvent = append.event.to_new_event(meta.clone());
+            envelope.idempotency_key = append.idempotency_key.clone();
+            envelope.blob = append.blob.clone();
+            envelopes.push(envelope);
+        }
+        let outcome = self.store.append(&key.stream(), expected, &envelopes)?;
+        self.after_append(outcome)
+    }
+
+    /// Appends to a non-order stream (polls, mailboxes, system).
+    pub fn append(
+        &mut self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+    ) -> Result<AppendOutcome, LedgerError> {
+        let outcome = self.store.append(stream, expected, events)?;
+        self.after_append(outcome)
+    }
+
+    fn after_append(&mut self, outcome: AppendOutcome) -> Result<AppendOutcome, LedgerError> {
+        if let Some(position) = outcome.last_position() {
+            if let Err(source) = self.projections.catch_up(self.store.connection_mut()) {
+                return Err(LedgerError::ProjectionAfterAppend { position, source });
+            }
+        }
+        Ok(outcome)
+    }
+
+    fn idempotency_key_exists(&self, key: &str) -> Result<bool, LedgerError> {
+        use events::store::SqlContext;
+        Ok(self
+            .store
+            .connection()
+            .prepare_cached("SELECT 1 FROM events WHERE idempotency_key = ?1")
+            .and_then(|mut s| s.exists([key]))
+            .context(|| format!("looking up idempotency key {key}"))?)
+    }
+
+    /// An operator's status change, applied only if the order is still at `seen_version`
+    /// (when given): otherwise the operator is told to reload and nothing is applied.
+    pub fn operator_set_status(
+        &mut self,
+        key: &OrderKey,
+        to: Status,
+        reason: &str,
+        meta: Meta,
+        seen_version: Option<i64>,
+    ) -> Result<AppendOutcome, LedgerError> {
+        let state = self.order_state(key)?;
+        if state.status.is_none() {
+            return Err(LedgerError::UnknownOrder(key.to_string()));
+        }
+        if let Some(seen) = seen_version {
+            if seen != state.version {
+                return Err(LedgerError::Stale {
+                    order: key.to_string(),
+                    seen,
+                    actual: state.version,
+                });
+            }
+        }
+        let event = operator::decide_status_change(&state, to, reason)?;
+        self.append_stale_aware(key, state.version, vec![event.into()], meta)
+    }
+
+    /// An operator's address correction; the old address stays in the ledger.
+    pub fn operator_correct_address(
+        &mut self,
+        key: &OrderKey,
+        new: events::order::Address,
+        reason: &str,
+        meta: Meta,
+        seen_version: Option<i64>,
+    ) -> Result<AppendOutcome, LedgerError> {
+        let state = self.order_state(key)?;
+        if state.status.is_none() {
+            return Err(LedgerError::UnknownOrder(key.to_string()));
+        }
+        if let Some(seen) = seen_version {
+            if seen != state.version {
+                return Err(LedgerError::Stale {
+                    order: key.to_string(),
+                    seen,
+                    actual: state.version,
+                });
+            }
+        }
+        let event = operator::decide_address_correction(&state, new, reason)?;
+        self.append_stale_aware(key, state.version, vec![event.into()], meta)
+    }
+
+    fn append_stale_aware(
+        &mut self,
+        key: &OrderKey,
+        version: i64,
+        events: Vec<OrderAppend>,
+        meta: Meta,
+    ) -> Result<AppendOutcome, LedgerError> {
+        match self.append_order(key, ExpectedVersion::Exact(version), events, meta) {
+            Err(LedgerError::Store(StoreError::Conflict { actual, .. })) => {
+                Err(LedgerError::Stale {
+                    order: key.to_string(),
+                    seen: version,
+                    actual,
+                })
+            }
+            other => other,
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! One row per order (status, buyer, MCF id, tracking, current problem) and the counts per
+//! status, folded with the order state machine.
+
+use crate::engine::{ProjectionError, Projector};
+use events::order::{OrderEvent, OrderState, Status};
+use events::store::{format_time, read_stream_until_in, SqlContext};
+use events::upcast::Upcasters;
+use events::{OrderKey, RecordedEvent};
+use rusqlite::{params, Transaction};
+use std::collections::HashMap;
+
+pub const NAME: &str = "order_status";
+
+/// Orders kept folded in memory between batches; beyond this the cache starts over, and a
+/// missed order is re-folded from its stream (a few rows by index).
+const CACHE_LIMIT: usize = 20_000;
+
+#[derive(Default)]
+pub struct OrderStatusProjector {
+    cache: HashMap<String, OrderState>,
+}
+
+impl OrderStatusProjector {
+    /// The order's state just before `event`, from the cache when it is exactly one version
+    /// behind (another process may have projected in between), else re-folded from the log.
+    fn state_before<'a>(
+        cache: &'a mut HashMap<String, OrderState>,
+        tx: &Transaction<'_>,
+        event: &RecordedEvent,
+        upcasters: &Upcasters,
+    ) -> Result<&'a mut OrderState, ProjectionError> {
+        let fresh = cache
+            .get(&event.stream)
+            .is_some_and(|s| s.version == event.version - 1);
+        if !fresh {
+            let key = OrderKey::from_stream(&event.stream)
+                .map_err(|e| ProjectionError::event(NAME, event, e))?;
+            let mut state = OrderState::new(key);
+            if event.version > 1 {
+                for earlier in read_stream_until_in(tx, &event.stream, event.position - 1)? {
+                    let decoded = OrderEvent::decode(&earlier, upcasters)
+                        .map_err(|e| ProjectionError::event(NAME, &earlier, e))?;
+                    state.apply_recorded(&decoded, earlier.version, earlier.recorded_at);
+                }
+            }
+            cache.insert(event.stream.clone(), state);
+        }
+        cache.get_mut(&event.stream).ok_or_else(|| {
+            ProjectionError::event(NAME, event, "order state vanished from the cache")
+        })
+    }
+}
+
+impl Projector for OrderStatusProjector {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn apply(
+        &mut self,
+        tx: &Transaction<'_>,
+        events: &[RecordedEvent],
+        upcasters: &Upcasters,
+    ) -> Result<(), ProjectionError> {
+        // Status of each touched order before this batch (None: new order), in first-touch order.
+        let mut touched: Vec<(String, Option<Status>)> = Vec::new();
+        let mut seen: HashMap<&str, ()> = HashMap::new();
+        for event in events
+            .iter()
+            .filter(|e| e.category() == OrderKey::STREAM_CATEGORY)
+        {
+            let decoded = OrderEvent::decode(event, upcasters)
+                .map_err(|e| ProjectionError::event(NAME, event, e))?;
+            let state = Self::state_before(&mut self.cache, tx, event, upcasters)?;
+            if seen.insert(event.stream.as_str(), ()).is_none() {
+                touched.push((event.stream.clone(), state.status));
+            }
+            state.apply_recorded(&decoded, event.version, event.recorded_at);
+        }
+        let mut deltas: HashMap<Status, i64> = HashMap::new();
+        {
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT INTO order_status (order_key, marketplace, order_number, status, buyer_name, item_summary, ordered_at,
+                         mcf_order_id, shipping_speed, tracking_number, carrier, error, hold, cancel_pending, version, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                     ON CONFLICT (order_key) DO UPDATE SET
+                         status = excluded.status, buyer_name = excluded.buyer_name, item_summary = excluded.item_summary,
+                         ordered_at = excluded.ordered_at, mcf_order_id = excluded.mcf_order_id,
+                         shipping_speed = excluded.shipping_speed, tracking_number = excluded.tracking_number,
+                         carrier = excluded.carrier, error = excluded.error, hold = excluded.hold,
+                         cancel_pending = excluded.cancel_pending, version = excluded.version, updated_at = excluded.updated_at",
+                )
+                .context(|| "preparing the order_status upsert".into())?;
+            for (stream, before) in &touched {
+                let Some(state) = self.cache.get(stream) else {
+                    continue;
+                };
+                let (Some(key), Some(status)) = (&state.key, state.status) else {
+                    continue;
+                };
+                if *before != Some(status) {
+                    if let Some(before) = before {
+                        *deltas.entry(*before).or_default() -= 1;
+                    }
+                    *deltas.entry(status).or_default() += 1;
+                }
+                let details = state.details.as_ref();
+                upsert
+                    .execute(params![
+                        key.to_string(),
+                        key.marketplace.as_str(),
+                        key.order_number,
+                        status.as_str(),
+                        details.map(|d| d.buyer.name.as_str()),
+                        details.map(item_summary),
+                        details.map(|d| d.ordered_at.to_rfc3339()),
+                        state.mcf_order_id.as_ref().map(|id| id.as_str()),
+                        state.shipping_speed.map(|s| s.as_str()),
+                        state.tracking.as_ref().map(|t| t.tracking_number.as_str()),
+                        state.tracking.as_ref().map(|t| t.carrier.as_str()),
+                        problem(state),
+                        state.hold,
+                        state.cancel_requested.is_some(),
+                        state.version,
+                        state.created_at.map(format_time),
+                        state.updated_at.map(format_time),
+                    ])
+                    .context(|| format!("writing the status row of {key}"))?;
+            }
+        }
+        let mut count = tx
+            .prepare_cached(
+                "INSERT INTO status_counts (status, count) VALUES (?1, ?2)
+                 ON CONFLICT (status) DO UPDATE SET count = count + excluded.count",
+            )
+            .context(|| "preparing the count update".into())?;
+        for (status, delta) in deltas.into_iter().filter(|(_, d)| *d != 0) {
+            count
+                .execute(params![status.as_str(), delta])
+                .context(|| format!("counting {status}"))?;
+        }
+        // A status nobody is in has no row, however the batches fell.
+        tx.execute("DELETE FROM status_counts WHERE count = 0", [])
+            .context(|| "dropping empty counts".into())?;
+        if self.cache.len() > CACHE_LIMIT {
+            self.cache.clear();
+        }
+        Ok(())
+    }
+
+    fn forget_cache(&mut self) {
+        self.cache.clear();
+    }
+}
+
+/// "有機緑茶 100g ×2 他1点".
+pub fn item_summary(details: &events::order::OrderDetails) -> String {
+    let Some(first) = details.items.first() else {
+        return String::new();
+    };
+    let mut text = format!("{} ×{}", first.title, first.quantity);
+    if details.items.len() > 1 {
+        text.push_str(&format!(" 他{}点", details.items.len() - 1));
+    }
+    text
+}
+
+/// What is wrong with the order right now, for the operator.
+pub fn problem(state: &OrderState) -> Option<String> {
+    match state.status? {
+        Status::Error => state.error.as_ref().map(|e| match &e.code {
+            Some(code) => format!("{}: [{code}] {}", e.stage, e.message),
+            None => format!("{}: {}", e.stage, e.message),
+        }),
+        Status::OutOfStock => Some(
+            state
+                .shortage
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{} needs {}, {} in stock",
+                        s.seller_sku, s.needed, s.available
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        Status::DateUnavailable => state.delivery_slot_unavailable.as_ref().map(|u| {
+            format!(
+                "delivery slot {} is not offered (offered: {})",
+                u.requested,
+                if u.offered.is_empty() {
+                    "none".to_owned()
+                } else {
+                    u.offered.join(", ")
+                }
+            )
+        }),
+        _ => None,
+    }
+}

@@ -1,0 +1,166 @@
+//! Reads of the projections for the CLI and the web admin.
+
+use events::order::Status;
+use events::store::{SqlContext, StoreError};
+use events::Marketplace;
+use rusqlite::{params_from_iter, types::Value, Connection, OptionalExtension, Row};
+use serde::Serialize;
+
+/// One order as the list shows it. Field names are the CLI's `--json` contract.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OrderRow {
+    pub order: String,
+    pub marketplace: String,
+    pub order_number: String,
+    pub status: String,
+    pub buyer_name: Option<String>,
+    pub item_summary: Option<String>,
+    pub ordered_at: Option<String>,
+    pub mcf_order_id: Option<String>,
+    pub shipping_speed: Option<String>,
+    pub tracking_number: Option<String>,
+    pub carrier: Option<String>,
+    pub error: Option<String>,
+    pub hold: Option<String>,
+    pub cancel_pending: bool,
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+const ROW_COLUMNS: &str = "order_key, marketplace, order_number, status, buyer_name, item_summary, ordered_at, mcf_order_id,
+     shipping_speed, tracking_number, carrier, error, hold, cancel_pending, version, created_at, updated_at";
+
+fn order_row(row: &Row<'_>) -> rusqlite::Result<OrderRow> {
+    Ok(OrderRow {
+        order: row.get(0)?,
+        marketplace: row.get(1)?,
+        order_number: row.get(2)?,
+        status: row.get(3)?,
+        buyer_name: row.get(4)?,
+        item_summary: row.get(5)?,
+        ordered_at: row.get(6)?,
+        mcf_order_id: row.get(7)?,
+        shipping_speed: row.get(8)?,
+        tracking_number: row.get(9)?,
+        carrier: row.get(10)?,
+        error: row.get(11)?,
+        hold: row.get(12)?,
+        cancel_pending: row.get(13)?,
+        version: row.get(14)?,
+        created_at: row.get(15)?,
+        updated_at: row.get(16)?,
+    })
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    pub status: Option<Status>,
+    pub marketplace: Option<Marketplace>,
+    /// Matches the order number, buyer name or MCF id (substring).
+    pub search: Option<String>,
+    pub limit: Option<usize>,
+    pub offset: usize,
+}
+
+/// Orders, most recently changed first.
+pub fn list_orders(conn: &Connection, filter: &OrderFilter) -> Result<Vec<OrderRow>, StoreError> {
+    let mut sql = format!("SELECT {ROW_COLUMNS} FROM order_status WHERE 1 = 1");
+    let mut values: Vec<Value> = Vec::new();
+    if let Some(status) = filter.status {
+        sql.push_str(" AND status = ?");
+        values.push(Value::Text(status.as_str().to_owned()));
+    }
+    if let Some(marketplace) = filter.marketplace {
+        sql.push_str(" AND marketplace = ?");
+        values.push(Value::Text(marketplace.as_str().to_owned()));
+    }
+    if let Some(search) = filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        sql.push_str(" AND (instr(order_key, ?) > 0 OR instr(coalesce(buyer_name, ''), ?) > 0 OR instr(coalesce(mcf_order_id, ''), ?) > 0)");
+        for _ in 0..3 {
+            values.push(Value::Text(search.to_owned()));
+        }
+    }
+    sql.push_str(" ORDER BY updated_at DESC, order_key LIMIT ? OFFSET ?");
+    values.push(Value::Integer(filter.limit.map_or(-1, |l| l as i64)));
+    values.push(Value::Integer(filter.offset as i64));
+    let mut statement = conn
+        .prepare_cached(&sql)
+        .context(|| "preparing the order list".into())?;
+    let rows = statement
+        .query_map(params_from_iter(values), order_row)
+        .context(|| "listing orders".into())?;
+    rows.map(|r| r.context(|| "listing orders".into()))
+        .collect()
+}
+
+pub fn get_order(conn: &Connection, order_key: &str) -> Result<Option<OrderRow>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {ROW_COLUMNS} FROM order_status WHERE order_key = ?1"
+    ))
+    .and_then(|mut s| s.query_row([order_key], order_row).optional())
+    .context(|| format!("reading order {order_key}"))
+}
+
+/// Orders per status, in the guide's order of statuses; absent statuses count 0.
+pub fn status_counts(conn: &Connection) -> Result<Vec<(Status, i64)>, StoreError> {
+    let mut statement = conn
+        .prepare_cached("SELECT status, count FROM status_counts")
+        .context(|| "preparing counts".into())?;
+    let stored: Vec<(String, i64)> = statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .context(|| "reading counts".into())?
+        .collect::<rusqlite::Result<_>>()
+        .context(|| "reading counts".into())?;
+    Ok(Status::ALL
+        .into_iter()
+        .map(|status| {
+            (
+                status,
+                stored
+                    .iter()
+                    .find(|(s, _)| s == status.as_str())
+                    .map_or(0, |(_, n)| *n),
+            )
+        })
+        .collect())
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryRow {
+    pub position: i64,
+    pub version: i64,
+    pub recorded_at: String,
+    pub actor: String,
+    pub event_type: String,
+    pub summary: String,
+}
+
+/// The audit trail of one order, oldest first.
+pub fn order_history(conn: &Connection, order_key: &str) -> Result<Vec<HistoryRow>, StoreError> {
+    let mut statement = conn
+        .prepare_cached(
+            "SELECT position, version, recorded_at, actor, event_type, summary FROM order_history
+             WHERE order_key = ?1 ORDER BY position",
+        )
+        .context(|| "preparing the history read".into())?;
+    let rows = statement
+        .query_map([order_key], |row| {
+            Ok(HistoryRow {
+                position: row.get(0)?,
+                version: row.get(1)?,
+                recorded_at: row.get(2)?,
+                actor: row.get(3)?,
+                event_type: row.get(4)?,
+                summary: row.get(5)?,
+            })
+        })
+        .context(|| format!("reading the history of {order_key}"))?;
+    rows.map(|r| r.context(|| format!("reading the history of {order_key}")))
+        .collect()
+}

@@ -1,0 +1,70 @@
+//! Projection tables. They hold nothing that is not derived from events, so a schema change is
+//! a drop-and-rebuild: each migration step recreates the tables and resets the checkpoints.
+
+use events::schema::{migrate, MigrationError};
+use rusqlite::Connection;
+
+/// Every table a rebuild clears and `replay verify` compares, with the key to order rows by.
+pub const PROJECTION_TABLES: &[(&str, &str)] = &[
+    ("order_status", "order_key"),
+    ("status_counts", "status"),
+    ("order_history", "position"),
+];
+
+const CREATE_V1: &str = "
+    DROP TABLE IF EXISTS projection_checkpoints;
+    DROP TABLE IF EXISTS order_status;
+    DROP TABLE IF EXISTS status_counts;
+    DROP TABLE IF EXISTS order_history;
+    CREATE TABLE projection_checkpoints (
+        projector TEXT PRIMARY KEY,
+        position  INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE order_status (
+        order_key       TEXT PRIMARY KEY,
+        marketplace     TEXT NOT NULL,
+        order_number    TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        buyer_name      TEXT,
+        item_summary    TEXT,
+        ordered_at      TEXT,
+        mcf_order_id    TEXT,
+        shipping_speed  TEXT,
+        tracking_number TEXT,
+        carrier         TEXT,
+        error           TEXT,
+        hold            TEXT,
+        cancel_pending  INTEGER NOT NULL,
+        version         INTEGER NOT NULL,
+        created_at      TEXT NOT NULL,
+        updated_at      TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX order_status_by_status ON order_status (status, updated_at);
+    CREATE INDEX order_status_by_update ON order_status (updated_at);
+    CREATE INDEX order_status_by_mcf ON order_status (mcf_order_id) WHERE mcf_order_id IS NOT NULL;
+    CREATE TABLE status_counts (
+        status TEXT PRIMARY KEY,
+        count  INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE order_history (
+        position    INTEGER PRIMARY KEY,
+        order_key   TEXT NOT NULL,
+        version     INTEGER NOT NULL,
+        recorded_at TEXT NOT NULL,
+        actor       TEXT NOT NULL,
+        event_type  TEXT NOT NULL,
+        summary     TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX order_history_by_order ON order_history (order_key, position);
+";
+
+pub const PROJECTION_MIGRATIONS: &[&str] = &[CREATE_V1];
+
+pub fn migrate_projections(conn: &mut Connection) -> Result<(), MigrationError> {
+    migrate(conn, "projections", PROJECTION_MIGRATIONS)
+}
+
+pub fn check_projections_not_newer(conn: &Connection) -> Result<(), MigrationError> {
+    events::schema::ensure_schema_table(conn).ok();
+    events::schema::check_not_newer(conn, "projections", PROJECTION_MIGRATIONS).map(|_| ())
+}
