@@ -40,7 +40,7 @@ pub enum LedgerError {
     #[error("recorded at position {position}, but the projections could not catch up: {source}")]
     ProjectionAfterAppend {
         position: i64,
-        source: ProjectionError,
+        source: Box<ProjectionError>,
     },
 }
 
@@ -202,7 +202,7 @@ impl Ledger {
     fn after_append(&mut self, outcome: AppendOutcome) -> Result<AppendOutcome, LedgerError> {
         if let Some(position) = outcome.last_position() {
             if let Err(source) = self.projections.catch_up(self.store.connection_mut()) {
-                return Err(LedgerError::ProjectionAfterAppend { position, source });
+                return Err(LedgerError::ProjectionAfterAppend { position, source: Box::new(source) });
             }
         }
         Ok(outcome)
