@@ -202,7 +202,10 @@ impl Ledger {
     fn after_append(&mut self, outcome: AppendOutcome) -> Result<AppendOutcome, LedgerError> {
         if let Some(position) = outcome.last_position() {
             if let Err(source) = self.projections.catch_up(self.store.connection_mut()) {
-                return Err(LedgerError::ProjectionAfterAppend { position, source: Box::new(source) });
+                return Err(LedgerError::ProjectionAfterAppend {
+                    position,
+                    source: Box::new(source),
+                });
             }
         }
         Ok(outcome)

@@ -18,5 +18,11 @@ pub use engine::{CatchUp, ProjectionError, Projections, Projector};
 pub use ledger::{Ledger, LedgerError};
 pub use queries::{HistoryRow, OrderFilter, OrderRow};
 pub use schema::PROJECTION_TABLES;
+
+/// Recreates every projection table empty, at the current shape.
+pub fn schema_recreate(conn: &rusqlite::Connection) -> Result<(), events::StoreError> {
+    use events::store::SqlContext;
+    schema::recreate(conn).context(|| "recreating the projection tables".into())
+}
 #[cfg(test)]
 mod tests;

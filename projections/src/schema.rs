@@ -60,6 +60,12 @@ const CREATE_V1: &str = "
 
 pub const PROJECTION_MIGRATIONS: &[&str] = &[CREATE_V1];
 
+/// Drops and recreates every projection table at the current shape (used by `replay verify`
+/// on its scratch copy).
+pub fn recreate(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(PROJECTION_MIGRATIONS[PROJECTION_MIGRATIONS.len() - 1])
+}
+
 pub fn migrate_projections(conn: &mut Connection) -> Result<(), MigrationError> {
     migrate(conn, "projections", PROJECTION_MIGRATIONS)
 }
