@@ -39,7 +39,7 @@ pub enum StoreError {
     #[error("{path}: {source}")]
     Schema {
         path: String,
-        source: MigrationError,
+        source: Box<MigrationError>,
     },
     #[error("version conflict on stream {stream}: expected {expected}, but the stream is at version {actual}")]
     Conflict {
@@ -163,7 +163,7 @@ impl EventStore {
             schema::check_not_newer(&conn, "events", EVENT_STORE_MIGRATIONS).map_err(|source| {
                 StoreError::Schema {
                     path: path.clone(),
-                    source,
+                    source: Box::new(source),
                 }
             })?;
         } else {
@@ -178,7 +178,7 @@ impl EventStore {
             schema::migrate(&mut conn, "events", EVENT_STORE_MIGRATIONS).map_err(|source| {
                 StoreError::Schema {
                     path: path.clone(),
-                    source,
+                    source: Box::new(source),
                 }
             })?;
         }

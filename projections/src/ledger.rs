@@ -19,7 +19,7 @@ pub enum LedgerError {
     #[error(transparent)]
     Projection(#[from] ProjectionError),
     #[error(transparent)]
-    Transition(#[from] TransitionError),
+    Transition(Box<TransitionError>),
     #[error(transparent)]
     Refused(#[from] Refusal),
     #[error("order {order} changed since you saw it (you saw version {seen}, it is now at version {actual}); reload and try again")]
@@ -31,17 +31,29 @@ pub enum LedgerError {
     #[error("order {0} is not in the ledger")]
     UnknownOrder(String),
     #[error("{0}")]
-    Decode(#[from] events::order::LocatedDecodeError),
+    Decode(Box<events::order::LocatedDecodeError>),
     #[error("{path}: {source}")]
     Schema {
         path: String,
-        source: events::schema::MigrationError,
+        source: Box<events::schema::MigrationError>,
     },
     #[error("recorded at position {position}, but the projections could not catch up: {source}")]
     ProjectionAfterAppend {
         position: i64,
         source: Box<ProjectionError>,
     },
+}
+
+impl From<TransitionError> for LedgerError {
+    fn from(error: TransitionError) -> Self {
+        Self::Transition(Box::new(error))
+    }
+}
+
+impl From<events::order::LocatedDecodeError> for LedgerError {
+    fn from(error: events::order::LocatedDecodeError) -> Self {
+        Self::Decode(Box::new(error))
+    }
 }
 
 pub struct Ledger {
@@ -94,11 +106,17 @@ impl Ledger {
     pub fn from_store(mut store: EventStore, read_only: bool) -> Result<Self, LedgerError> {
         let path = store.path().to_owned();
         if read_only {
-            check_projections_not_newer(store.connection())
-                .map_err(|source| LedgerError::Schema { path, source })?;
+            check_projections_not_newer(store.connection()).map_err(|source| {
+                LedgerError::Schema {
+                    path,
+                    source: Box::new(source),
+                }
+            })?;
         } else {
-            migrate_projections(store.connection_mut())
-                .map_err(|source| LedgerError::Schema { path, source })?;
+            migrate_projections(store.connection_mut()).map_err(|source| LedgerError::Schema {
+                path,
+                source: Box::new(source),
+            })?;
         }
         let mut ledger = Self {
             store,

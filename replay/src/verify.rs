@@ -127,11 +127,7 @@ fn except(
             "{difference} ORDER BY {order_by} LIMIT {SHOWN_ROWS}"
         ))
         .context(|| format!("comparing {left} with {right}"))?;
-    let columns: Vec<String> = statement
-        .column_names()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
+    let columns: Vec<String> = statement.column_names().map(str::to_owned).collect();
     let rows = statement
         .query_map([], |row| {
             let fields: Vec<String> = columns
