@@ -1,6 +1,6 @@
 //! Time as a dependency: tests and the sandbox move it by hand.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, FixedOffset, Utc};
 use std::sync::{Arc, Mutex};
 
 pub trait Clock: Send + Sync {
@@ -48,4 +48,9 @@ impl Clock for FixedClock {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// Japan Standard Time (+09:00, no daylight saving): every marketplace time is in it.
+pub fn jst() -> FixedOffset {
+    FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| unreachable!("+09:00 is a valid offset"))
 }

@@ -2,12 +2,9 @@
 
 use super::event::*;
 use super::Status;
+use crate::clock::jst;
 use crate::ids::{FulfillmentOrderId, Marketplace, OrderKey, SellerSku};
-use chrono::{FixedOffset, NaiveDate, TimeZone};
-
-pub fn jst() -> FixedOffset {
-    FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| unreachable!("+09:00 is a valid offset"))
-}
+use chrono::{NaiveDate, TimeZone};
 
 pub fn details(buyer_name: &str, marketplace_sku: &str, quantity: u32) -> OrderDetails {
     OrderDetails {

@@ -1,0 +1,172 @@
+//! The `mcf-ledger` command line. Each subcommand is a thin shell over the library: parse,
+//! open the ledger, call, print. Errors are one line on stderr and a non-zero exit.
+
+mod order;
+mod replay;
+
+use crate::config::{Config, Env};
+use clap::{Parser, Subcommand};
+use events::store::OpenMode;
+use projections::Ledger;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mcf-ledger",
+    version,
+    about = "Rakuten / Yahoo! Shopping orders to Amazon MCF, through an event-sourced ledger"
+)]
+pub struct Cli {
+    /// The SQLite ledger file (default: $DATABASE, else mcf-ledger.db).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub database: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create an empty ledger file.
+    Init,
+    /// The daemon: web admin plus a cycle every CYCLE_MINUTES.
+    Run,
+    /// Run one cycle (for cron); exit 0 on success.
+    Cycle {
+        /// Run only this stage: receive, check, ship, monitor, notify, stale.
+        #[arg(long)]
+        stage: Option<String>,
+    },
+    /// Serve the web admin only.
+    Serve,
+    /// The whole system against the built-in sandboxes, with a stream of sample orders.
+    Demo {
+        #[arg(long)]
+        orders: Option<u32>,
+        #[arg(long)]
+        seed: Option<u64>,
+        #[arg(long = "for", value_name = "SECONDS")]
+        run_for: Option<u64>,
+        #[arg(long)]
+        cycle_seconds: Option<u64>,
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Examine history: rebuild, verify, time travel, export.
+    #[command(subcommand)]
+    Replay(replay::ReplayCommand),
+    /// Orders: list, show, change status.
+    #[command(subcommand)]
+    Order(order::OrderCommand),
+    /// Which features are configured, and what each still lacks (secrets are never printed).
+    CheckConfig,
+}
+
+/// A command's failure: the one line printed, and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub code: u8,
+}
+
+impl Failure {
+    pub fn new(message: impl ToString) -> Self {
+        Self {
+            message: message.to_string(),
+            code: 1,
+        }
+    }
+
+    /// A subcommand that a later part of the project fills in.
+    fn not_yet(command: &str, arrives_with: &str) -> Self {
+        Self { message: format!("`mcf-ledger {command}` is not available yet: it arrives with {arrives_with}. Nothing was started."), code: 3 }
+    }
+}
+
+impl<E: std::error::Error> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Self::new(error)
+    }
+}
+
+pub type CommandResult = Result<(), Failure>;
+
+pub fn main() -> ExitCode {
+    crate::telemetry::init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("mcf-ledger: error: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> CommandResult {
+    let config = Config::from_env(Env::from_process()?)?;
+    let database = cli
+        .database
+        .clone()
+        .unwrap_or_else(|| config.database.clone());
+    match cli.command {
+        Command::Init => init(&database),
+        Command::Run => Err(Failure::not_yet(
+            "run",
+            "the stages and the web admin (issues #7 and #8)",
+        )),
+        Command::Cycle { .. } => Err(Failure::not_yet(
+            "cycle",
+            "the stage reactors (issues #3 to #6 and #8)",
+        )),
+        Command::Serve => Err(Failure::not_yet("serve", "the web admin (issue #7)")),
+        Command::Demo { .. } => Err(Failure::not_yet(
+            "demo",
+            "the sandboxes and the stages (issue #8)",
+        )),
+        Command::Replay(command) => replay::run(command, &database),
+        Command::Order(command) => order::run(command, &database),
+        Command::CheckConfig => check_config(&config, &database),
+    }
+}
+
+fn init(database: &std::path::Path) -> CommandResult {
+    let existed = database.exists();
+    let ledger = Ledger::open(database, OpenMode::CreateIfMissing)?;
+    let events = ledger.store().head_position()?;
+    if existed {
+        println!(
+            "{} is already a ledger ({events} events); nothing changed",
+            database.display()
+        );
+    } else {
+        println!("created the ledger {}", database.display());
+    }
+    Ok(())
+}
+
+fn check_config(config: &Config, database: &std::path::Path) -> CommandResult {
+    let (report, ready) = config.report();
+    println!(
+        "ledger: {}{}",
+        database.display(),
+        if database.exists() {
+            ""
+        } else {
+            " (does not exist yet: run `mcf-ledger init`)"
+        }
+    );
+    print!("{report}");
+    if ready {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            "some features are not configured (see [missing] above)",
+        ))
+    }
+}
+
+/// Opens an existing ledger (projections caught up), naming the file on failure.
+pub(crate) fn open_ledger(database: &std::path::Path, mode: OpenMode) -> Result<Ledger, Failure> {
+    Ledger::open(database, mode).map_err(Failure::new)
+}

@@ -1,0 +1,164 @@
+//! `mcf-ledger replay …`: how an admin examines history. Never calls an outside system and
+//! never writes to the events table.
+
+use super::{open_ledger, CommandResult, Failure};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use clap::Subcommand;
+use events::store::OpenMode;
+use events::{EventStore, OrderKey};
+use replay::export::{export, ExportFilter};
+use replay::time_travel::{order_at, At};
+use std::io::IsTerminal;
+use std::path::Path;
+
+#[derive(Debug, Subcommand)]
+pub enum ReplayCommand {
+    /// Drop and rebuild every projection from the events.
+    Rebuild,
+    /// Rebuild into a scratch copy and compare with the live projections; exit 1 on any difference.
+    Verify,
+    /// One order as it stood at a position or a time (default: now).
+    Order {
+        order: OrderKey,
+        /// A position (e.g. 1042) or a time (RFC 3339, or "2026-11-22 15:45" in Japan time).
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Events as JSON lines on stdout.
+    Export {
+        /// Only events after this position.
+        #[arg(long, default_value_t = 0)]
+        from: i64,
+        /// Only this stream, or a category such as `order-*`.
+        #[arg(long)]
+        stream: Option<String>,
+    },
+    /// Re-parse stored raw emails and API responses with today's parsers.
+    Reparse,
+    /// Run one cycle against a copy of the ledger and the sandbox; print what it would append.
+    DryRun,
+}
+
+pub fn run(command: ReplayCommand, database: &Path) -> CommandResult {
+    match command {
+        ReplayCommand::Rebuild => {
+            let mut ledger = open_ledger(database, OpenMode::MustExist)?;
+            let report = replay::rebuild::rebuild(&mut ledger, std::io::stderr().is_terminal())?;
+            println!(
+                "rebuilt projections from {} events (up to position {}) in {:.2}s, {:.0} events/s",
+                report.events,
+                report.position,
+                report.elapsed.as_secs_f64(),
+                report.events_per_second()
+            );
+            Ok(())
+        }
+        ReplayCommand::Verify => {
+            let report = replay::verify::verify(database)?;
+            if report.is_clean() {
+                println!(
+                    "verified: a rebuild up to position {} equals the live projections ({} tables)",
+                    report.position, report.tables_compared
+                );
+                return Ok(());
+            }
+            for difference in &report.differences {
+                println!(
+                    "{}: {} rows only live, {} rows only rebuilt",
+                    difference.table, difference.only_live_count, difference.only_rebuilt_count
+                );
+                for row in &difference.only_live {
+                    println!("  live:    {row}");
+                }
+                for row in &difference.only_rebuilt {
+                    println!("  rebuilt: {row}");
+                }
+            }
+            Err(Failure::new(format!("the live projections differ from a rebuild in {} table(s); `mcf-ledger replay rebuild` repairs them", report.differences.len())))
+        }
+        ReplayCommand::Order { order, at, json } => {
+            let at = match at {
+                None => At::Head,
+                Some(text) => parse_at(&text)?,
+            };
+            let ledger = open_ledger(database, OpenMode::ReadOnly)?;
+            let view = order_at(&ledger, &order, at)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&view)?);
+                return Ok(());
+            }
+            let status = view.state.status.map_or_else(
+                || "(not yet in the ledger)".to_owned(),
+                |s| format!("{s} {}", s.label()),
+            );
+            println!(
+                "order {} as of position {}: {status}",
+                view.order, view.as_of_position
+            );
+            if let Some(id) = &view.state.mcf_order_id {
+                println!("mcf order {id}");
+            }
+            if let Some(tracking) = &view.state.tracking {
+                println!("tracking {} {}", tracking.carrier, tracking.tracking_number);
+            }
+            for entry in &view.timeline {
+                println!(
+                    "  #{:<6} {}  {:<18} {}",
+                    entry.position,
+                    entry.recorded_at.format("%Y-%m-%d %H:%M:%S"),
+                    entry.actor,
+                    entry.summary
+                );
+            }
+            if view.later_events > 0 {
+                println!("  ({} later events not included)", view.later_events);
+            }
+            Ok(())
+        }
+        ReplayCommand::Export { from, stream } => {
+            let store = EventStore::open(database, OpenMode::ReadOnly)?;
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let written = export(
+                &store,
+                &ExportFilter {
+                    from_position: from,
+                    stream,
+                },
+                &mut out,
+            )?;
+            tracing::info!(events = written, "exported");
+            Ok(())
+        }
+        ReplayCommand::Reparse => Err(Failure::not_yet(
+            "replay reparse",
+            "the mail and marketplace parsers (issues #4 to #6 and #8)",
+        )),
+        ReplayCommand::DryRun => Err(Failure::not_yet(
+            "replay dry-run",
+            "the stage reactors and the sandbox (issue #8)",
+        )),
+    }
+}
+
+/// A position, an RFC 3339 time, or a Japan-time "YYYY-MM-DD HH:MM[:SS]".
+fn parse_at(text: &str) -> Result<At, Failure> {
+    let text = text.trim();
+    if let Ok(position) = text.parse::<i64>() {
+        return Ok(At::Position(position));
+    }
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Ok(At::Time(time.with_timezone(&Utc)));
+    }
+    let jst = events::clock::jst();
+    for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"] {
+        if let Ok(naive) = NaiveDateTime::parse_from_str(text, format) {
+            if let Some(time) = jst.from_local_datetime(&naive).single() {
+                return Ok(At::Time(time.with_timezone(&Utc)));
+            }
+        }
+    }
+    Err(Failure::new(format!("--at {text:?} is neither a position nor a time (try 1042, 2026-11-22T06:45:00Z or \"2026-11-22 15:45\")")))
+}
