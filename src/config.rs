@@ -62,52 +62,17 @@ const fn var(
     default: Option<&'static str>,
     description: &'static str,
 ) -> Variable {
-    Variable {
-        name,
-        feature,
-        required,
-        secret,
-        default,
-        description,
-    }
+    Variable { name, feature, required, secret, default, description }
 }
 
 use Feature::*;
 
 /// Every variable mcf-ledger reads.
 pub const VARIABLES: &[Variable] = &[
-    var(
-        "DATABASE",
-        Core,
-        false,
-        false,
-        Some("mcf-ledger.db"),
-        "Path of the SQLite ledger file (also --database).",
-    ),
-    var(
-        "SKU_MASTER_PATH",
-        Core,
-        false,
-        false,
-        Some("master.xlsx"),
-        "The SKU master workbook (sheet SKUMapping).",
-    ),
-    var(
-        "CYCLE_MINUTES",
-        Core,
-        false,
-        false,
-        Some("10"),
-        "Minutes between cycles in `mcf-ledger run`.",
-    ),
-    var(
-        "SHIPPING_STALE_HOURS",
-        Core,
-        false,
-        false,
-        Some("48"),
-        "Hours in SHIPPING after which ADMIN_EMAIL is warned.",
-    ),
+    var("DATABASE", Core, false, false, Some("mcf-ledger.db"), "Path of the SQLite ledger file (also --database)."),
+    var("SKU_MASTER_PATH", Core, false, false, Some("master.xlsx"), "The SKU master workbook (sheet SKUMapping)."),
+    var("CYCLE_MINUTES", Core, false, false, Some("10"), "Minutes between cycles in `mcf-ledger run`."),
+    var("SHIPPING_STALE_HOURS", Core, false, false, Some("48"), "Hours in SHIPPING after which ADMIN_EMAIL is warned."),
     var(
         "POLL_OVERLAP_MINUTES",
         Core,
@@ -124,30 +89,9 @@ pub const VARIABLES: &[Variable] = &[
         Some("30"),
         "How long a source may fail before an outage alert is sent.",
     ),
-    var(
-        "PORT",
-        Web,
-        false,
-        false,
-        Some("5003"),
-        "Port of the web admin.",
-    ),
-    var(
-        "BIND_ADDRESS",
-        Web,
-        false,
-        false,
-        Some("127.0.0.1"),
-        "Address the web admin listens on.",
-    ),
-    var(
-        "WEB_USERNAME",
-        Web,
-        true,
-        false,
-        None,
-        "Basic-auth user of the web admin.",
-    ),
+    var("PORT", Web, false, false, Some("5003"), "Port of the web admin."),
+    var("BIND_ADDRESS", Web, false, false, Some("127.0.0.1"), "Address the web admin listens on."),
+    var("WEB_USERNAME", Web, true, false, None, "Basic-auth user of the web admin."),
     var(
         "WEB_PASSWORD",
         Web,
@@ -164,144 +108,25 @@ pub const VARIABLES: &[Variable] = &[
         Some("false"),
         "Take the client IP from X-Forwarded-For (only behind your own proxy).",
     ),
-    var(
-        "IMAP_HOST",
-        MailIn,
-        true,
-        false,
-        None,
-        "IMAP server receiving the order and shipment emails.",
-    ),
-    var(
-        "IMAP_PORT",
-        MailIn,
-        false,
-        false,
-        Some("993"),
-        "IMAP port (implicit TLS).",
-    ),
+    var("IMAP_HOST", MailIn, true, false, None, "IMAP server receiving the order and shipment emails."),
+    var("IMAP_PORT", MailIn, false, false, Some("993"), "IMAP port (implicit TLS)."),
     var("IMAP_USERNAME", MailIn, true, false, None, "IMAP login."),
     var("IMAP_PASSWORD", MailIn, true, true, None, "IMAP password."),
-    var(
-        "IMAP_MAILBOX",
-        MailIn,
-        false,
-        false,
-        Some("INBOX"),
-        "Mailbox to read.",
-    ),
-    var(
-        "SMTP_HOST",
-        MailOut,
-        true,
-        false,
-        None,
-        "SMTP server for alerts and customer emails.",
-    ),
-    var(
-        "SMTP_PORT",
-        MailOut,
-        false,
-        false,
-        Some("587"),
-        "SMTP port: 587 STARTTLS, 465 implicit TLS.",
-    ),
-    var(
-        "SMTP_USERNAME",
-        MailOut,
-        false,
-        false,
-        None,
-        "SMTP login, if the server needs one.",
-    ),
-    var(
-        "SMTP_PASSWORD",
-        MailOut,
-        false,
-        true,
-        None,
-        "SMTP password.",
-    ),
-    var(
-        "SMTP_FROM",
-        MailOut,
-        true,
-        false,
-        None,
-        "Sender address of outgoing mail.",
-    ),
-    var(
-        "ADMIN_EMAIL",
-        MailOut,
-        true,
-        false,
-        None,
-        "Where alerts (stale orders, outages, daily errors) go.",
-    ),
-    var(
-        "RAKUTEN_SERVICE_SECRET",
-        Rakuten,
-        true,
-        true,
-        None,
-        "RMS serviceSecret (ESA auth).",
-    ),
-    var(
-        "RAKUTEN_LICENSE_KEY",
-        Rakuten,
-        true,
-        true,
-        None,
-        "RMS licenseKey (ESA auth; expires every 3 months).",
-    ),
-    var(
-        "RAKUTEN_API_BASE_URL",
-        Rakuten,
-        false,
-        false,
-        Some("https://api.rms.rakuten.co.jp"),
-        "RMS API base URL.",
-    ),
-    var(
-        "YAHOO_CLIENT_ID",
-        Yahoo,
-        true,
-        false,
-        None,
-        "Yahoo! ID connect application id.",
-    ),
-    var(
-        "YAHOO_CLIENT_SECRET",
-        Yahoo,
-        true,
-        true,
-        None,
-        "Yahoo! ID connect secret.",
-    ),
-    var(
-        "YAHOO_SELLER_ID",
-        Yahoo,
-        true,
-        false,
-        None,
-        "Store account (sellerId).",
-    ),
-    var(
-        "YAHOO_REFRESH_TOKEN",
-        Yahoo,
-        true,
-        true,
-        None,
-        "Refresh token from the store's consent (valid 28 days).",
-    ),
-    var(
-        "YAHOO_PUBLIC_KEY",
-        Yahoo,
-        true,
-        true,
-        None,
-        "PEM public key (or a path to it) issued for public-key auth.",
-    ),
+    var("IMAP_MAILBOX", MailIn, false, false, Some("INBOX"), "Mailbox to read."),
+    var("SMTP_HOST", MailOut, true, false, None, "SMTP server for alerts and customer emails."),
+    var("SMTP_PORT", MailOut, false, false, Some("587"), "SMTP port: 587 STARTTLS, 465 implicit TLS."),
+    var("SMTP_USERNAME", MailOut, false, false, None, "SMTP login, if the server needs one."),
+    var("SMTP_PASSWORD", MailOut, false, true, None, "SMTP password."),
+    var("SMTP_FROM", MailOut, true, false, None, "Sender address of outgoing mail."),
+    var("ADMIN_EMAIL", MailOut, true, false, None, "Where alerts (stale orders, outages, daily errors) go."),
+    var("RAKUTEN_SERVICE_SECRET", Rakuten, true, true, None, "RMS serviceSecret (ESA auth)."),
+    var("RAKUTEN_LICENSE_KEY", Rakuten, true, true, None, "RMS licenseKey (ESA auth; expires every 3 months)."),
+    var("RAKUTEN_API_BASE_URL", Rakuten, false, false, Some("https://api.rms.rakuten.co.jp"), "RMS API base URL."),
+    var("YAHOO_CLIENT_ID", Yahoo, true, false, None, "Yahoo! ID connect application id."),
+    var("YAHOO_CLIENT_SECRET", Yahoo, true, true, None, "Yahoo! ID connect secret."),
+    var("YAHOO_SELLER_ID", Yahoo, true, false, None, "Store account (sellerId)."),
+    var("YAHOO_REFRESH_TOKEN", Yahoo, true, true, None, "Refresh token from the store's consent (valid 28 days)."),
+    var("YAHOO_PUBLIC_KEY", Yahoo, true, true, None, "PEM public key (or a path to it) issued for public-key auth."),
     var(
         "YAHOO_PUBLIC_KEY_VERSION",
         Yahoo,
@@ -326,38 +151,10 @@ pub const VARIABLES: &[Variable] = &[
         Some("https://auth.login.yahoo.co.jp/yconnect/v2"),
         "Yahoo! ID connect base URL.",
     ),
-    var(
-        "AMAZON_CLIENT_ID",
-        Amazon,
-        true,
-        false,
-        None,
-        "Login with Amazon client id.",
-    ),
-    var(
-        "AMAZON_CLIENT_SECRET",
-        Amazon,
-        true,
-        true,
-        None,
-        "Login with Amazon client secret.",
-    ),
-    var(
-        "AMAZON_REFRESH_TOKEN",
-        Amazon,
-        true,
-        true,
-        None,
-        "SP-API refresh token of the seller.",
-    ),
-    var(
-        "AMAZON_MARKETPLACE_ID",
-        Amazon,
-        false,
-        false,
-        Some("A1VC38T7YXB528"),
-        "Marketplace (Japan).",
-    ),
+    var("AMAZON_CLIENT_ID", Amazon, true, false, None, "Login with Amazon client id."),
+    var("AMAZON_CLIENT_SECRET", Amazon, true, true, None, "Login with Amazon client secret."),
+    var("AMAZON_REFRESH_TOKEN", Amazon, true, true, None, "SP-API refresh token of the seller."),
+    var("AMAZON_MARKETPLACE_ID", Amazon, false, false, Some("A1VC38T7YXB528"), "Marketplace (Japan)."),
     var(
         "AMAZON_SP_API_BASE_URL",
         Amazon,
@@ -374,14 +171,7 @@ pub const VARIABLES: &[Variable] = &[
         Some("https://api.amazon.com/auth/o2/token"),
         "Login with Amazon token endpoint.",
     ),
-    var(
-        "MCF_NOTIFICATION_EMAIL",
-        Amazon,
-        false,
-        false,
-        None,
-        "Address Amazon sends MCF shipment notifications to.",
-    ),
+    var("MCF_NOTIFICATION_EMAIL", Amazon, false, false, None, "Address Amazon sends MCF shipment notifications to."),
 ];
 
 /// A value never shown in logs or output.
@@ -403,11 +193,7 @@ impl fmt::Debug for Secret {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error("{name}={value:?} is not valid: {expected}")]
-    Invalid {
-        name: &'static str,
-        value: String,
-        expected: &'static str,
-    },
+    Invalid { name: &'static str, value: String, expected: &'static str },
     #[error("reading {path}: {reason}")]
     EnvFile { path: String, reason: String },
 }
@@ -424,15 +210,11 @@ impl Env {
         let mut values = HashMap::new();
         let path = Path::new(".env");
         if path.exists() {
-            let iter = dotenvy::from_path_iter(path).map_err(|e| ConfigError::EnvFile {
-                path: ".env".into(),
-                reason: e.to_string(),
-            })?;
+            let iter = dotenvy::from_path_iter(path)
+                .map_err(|e| ConfigError::EnvFile { path: ".env".into(), reason: e.to_string() })?;
             for item in iter {
-                let (key, value) = item.map_err(|e| ConfigError::EnvFile {
-                    path: ".env".into(),
-                    reason: e.to_string(),
-                })?;
+                let (key, value) =
+                    item.map_err(|e| ConfigError::EnvFile { path: ".env".into(), reason: e.to_string() })?;
                 values.insert(key, value);
             }
         }
@@ -445,12 +227,7 @@ impl Env {
     }
 
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        Self {
-            values: pairs
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
-        }
+        Self { values: pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect() }
     }
 
     pub fn set(&mut self, name: &str, value: impl Into<String>) {
@@ -463,12 +240,7 @@ impl Env {
             .get(name)
             .filter(|v| !v.trim().is_empty())
             .cloned()
-            .or_else(|| {
-                VARIABLES
-                    .iter()
-                    .find(|v| v.name == name)
-                    .and_then(|v| v.default.map(str::to_owned))
-            })
+            .or_else(|| VARIABLES.iter().find(|v| v.name == name).and_then(|v| v.default.map(str::to_owned)))
     }
 
     pub fn is_set(&self, name: &str) -> bool {
@@ -519,13 +291,9 @@ impl Config {
             poll_overlap_minutes: number(&env, "POLL_OVERLAP_MINUTES", 0)?,
             outage_alert_minutes: number(&env, "OUTAGE_ALERT_MINUTES", 1)?,
             web: WebConfig {
-                bind: text("BIND_ADDRESS").parse().map_err(|_| {
-                    invalid(
-                        "BIND_ADDRESS",
-                        &text("BIND_ADDRESS"),
-                        "an IP address such as 127.0.0.1",
-                    )
-                })?,
+                bind: text("BIND_ADDRESS")
+                    .parse()
+                    .map_err(|_| invalid("BIND_ADDRESS", &text("BIND_ADDRESS"), "an IP address such as 127.0.0.1"))?,
                 port: text("PORT")
                     .parse()
                     .ok()
@@ -554,9 +322,7 @@ impl Config {
             .map(|feature| {
                 let missing = VARIABLES
                     .iter()
-                    .filter(|v| {
-                        v.feature == feature && v.required && self.env.get(v.name).is_none()
-                    })
+                    .filter(|v| v.feature == feature && v.required && self.env.get(v.name).is_none())
                     .map(|v| v.name)
                     .collect();
                 (feature, missing)
@@ -574,18 +340,10 @@ impl Config {
                 out.push_str(&format!("[ready]   {}\n", feature.title()));
             } else {
                 all_ready = false;
-                out.push_str(&format!(
-                    "[missing] {}: {}\n",
-                    feature.title(),
-                    missing.join(", ")
-                ));
+                out.push_str(&format!("[missing] {}: {}\n", feature.title(), missing.join(", ")));
             }
             for variable in VARIABLES.iter().filter(|v| v.feature == feature) {
-                let shown = match (
-                    self.env.is_set(variable.name),
-                    variable.secret,
-                    self.env.get(variable.name),
-                ) {
+                let shown = match (self.env.is_set(variable.name), variable.secret, self.env.get(variable.name)) {
                     (true, true, _) => "(set, hidden)".to_owned(),
                     (true, false, Some(value)) => value,
                     (false, _, Some(default)) => format!("{default} (default)"),
@@ -599,38 +357,18 @@ impl Config {
 }
 
 fn invalid(name: &'static str, value: &str, expected: &'static str) -> ConfigError {
-    ConfigError::Invalid {
-        name,
-        value: value.to_owned(),
-        expected,
-    }
+    ConfigError::Invalid { name, value: value.to_owned(), expected }
 }
 
 fn static_name(name: &str) -> &'static str {
-    VARIABLES
-        .iter()
-        .find(|v| v.name == name)
-        .map_or("?", |v| v.name)
+    VARIABLES.iter().find(|v| v.name == name).map_or("?", |v| v.name)
 }
 
 fn number(env: &Env, name: &str, min: u32) -> Result<u32, ConfigError> {
     let value = env.get(name).unwrap_or_default();
-    value
-        .trim()
-        .parse::<u32>()
-        .ok()
-        .filter(|n| *n >= min)
-        .ok_or_else(|| {
-            invalid(
-                static_name(name),
-                &value,
-                if min == 0 {
-                    "a whole number"
-                } else {
-                    "a whole number of at least 1"
-                },
-            )
-        })
+    value.trim().parse::<u32>().ok().filter(|n| *n >= min).ok_or_else(|| {
+        invalid(static_name(name), &value, if min == 0 { "a whole number" } else { "a whole number of at least 1" })
+    })
 }
 
 fn boolean(env: &Env, name: &str) -> Result<bool, ConfigError> {
@@ -646,18 +384,12 @@ fn url(env: &Env, name: &str) -> Result<String, ConfigError> {
     let value = env.get(name).unwrap_or_default();
     let trimmed = value.trim().trim_end_matches('/');
     let scheme_ok = trimmed.starts_with("http://") || trimmed.starts_with("https://");
-    let host_ok = trimmed
-        .split("://")
-        .nth(1)
-        .is_some_and(|rest| !rest.is_empty() && !rest.contains(char::is_whitespace));
+    let host_ok =
+        trimmed.split("://").nth(1).is_some_and(|rest| !rest.is_empty() && !rest.contains(char::is_whitespace));
     if scheme_ok && host_ok {
         Ok(trimmed.to_owned())
     } else {
-        Err(invalid(
-            static_name(name),
-            &value,
-            "an http:// or https:// URL",
-        ))
+        Err(invalid(static_name(name), &value, "an http:// or https:// URL"))
     }
 }
 
@@ -667,36 +399,22 @@ mod tests {
 
     #[test]
     fn defaults_fill_what_is_unset_and_base_urls_can_be_overridden() {
-        let config = Config::from_env(Env::from_pairs([(
-            "RAKUTEN_API_BASE_URL",
-            "http://127.0.0.1:9001/",
-        )]))
-        .unwrap();
+        let config = Config::from_env(Env::from_pairs([("RAKUTEN_API_BASE_URL", "http://127.0.0.1:9001/")])).unwrap();
         assert_eq!(config.web.port, 5003);
         assert_eq!(config.shipping_stale_hours, 48);
         assert_eq!(config.cycle_minutes, 10);
         assert_eq!(config.database, PathBuf::from("mcf-ledger.db"));
         assert_eq!(config.base_urls.rakuten, "http://127.0.0.1:9001");
-        assert_eq!(
-            config.base_urls.amazon_sp_api,
-            "https://sellingpartnerapi-fe.amazon.com"
-        );
+        assert_eq!(config.base_urls.amazon_sp_api, "https://sellingpartnerapi-fe.amazon.com");
     }
 
     #[test]
     fn bad_values_are_named() {
         let err = Config::from_env(Env::from_pairs([("PORT", "http")])).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "PORT=\"http\" is not valid: a port number 1-65535"
-        );
+        assert_eq!(err.to_string(), "PORT=\"http\" is not valid: a port number 1-65535");
         let err = Config::from_env(Env::from_pairs([("SHIPPING_STALE_HOURS", "0")])).unwrap_err();
-        assert!(
-            err.to_string().starts_with("SHIPPING_STALE_HOURS=\"0\""),
-            "{err}"
-        );
-        let err =
-            Config::from_env(Env::from_pairs([("YAHOO_API_BASE_URL", "ftp://x")])).unwrap_err();
+        assert!(err.to_string().starts_with("SHIPPING_STALE_HOURS=\"0\""), "{err}");
+        let err = Config::from_env(Env::from_pairs([("YAHOO_API_BASE_URL", "ftp://x")])).unwrap_err();
         assert!(err.to_string().contains("http:// or https://"), "{err}");
     }
 
@@ -711,18 +429,9 @@ mod tests {
         let (report, ready) = config.report();
         assert!(!ready);
         assert!(report.contains("[ready]   web admin"), "{report}");
-        assert!(
-            report.contains("[missing] Rakuten RMS: RAKUTEN_LICENSE_KEY"),
-            "{report}"
-        );
-        assert!(
-            report.contains("WEB_USERNAME             admin"),
-            "{report}"
-        );
-        assert!(
-            !report.contains("hunter2") && !report.contains("sss-secret"),
-            "{report}"
-        );
+        assert!(report.contains("[missing] Rakuten RMS: RAKUTEN_LICENSE_KEY"), "{report}");
+        assert!(report.contains("WEB_USERNAME             admin"), "{report}");
+        assert!(!report.contains("hunter2") && !report.contains("sss-secret"), "{report}");
         assert!(report.contains("(set, hidden)"));
         assert_eq!(format!("{:?}", config.web.password), "Some(Secret(***))");
     }
@@ -732,9 +441,7 @@ mod tests {
         let example = include_str!("../.env.example");
         for variable in VARIABLES {
             assert!(
-                example.lines().any(|l| l
-                    .trim_start_matches("# ")
-                    .starts_with(&format!("{}=", variable.name))),
+                example.lines().any(|l| l.trim_start_matches("# ").starts_with(&format!("{}=", variable.name))),
                 "{} is not in .env.example",
                 variable.name
             );

@@ -15,20 +15,12 @@ use std::sync::Arc;
 
 fn bin() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_mcf-ledger"));
-    command
-        .env("RUST_LOG", "warn")
-        .env_remove("DATABASE")
-        .env("USER", "tanaka");
+    command.env("RUST_LOG", "warn").env_remove("DATABASE").env("USER", "tanaka");
     command
 }
 
 fn run(database: &Path, args: &[&str]) -> Output {
-    bin()
-        .arg("--database")
-        .arg(database)
-        .args(args)
-        .output()
-        .unwrap()
+    bin().arg("--database").arg(database).args(args).output().unwrap()
 }
 
 fn stdout(output: &Output) -> String {
@@ -40,11 +32,7 @@ fn stderr(output: &Output) -> String {
 }
 
 fn key(status: Status) -> OrderKey {
-    OrderKey::new(
-        Marketplace::Rakuten,
-        &format!("123456-20261122-{:08}", status as u32 + 1),
-    )
-    .unwrap()
+    OrderKey::new(Marketplace::Rakuten, &format!("123456-20261122-{:08}", status as u32 + 1)).unwrap()
 }
 
 /// A ledger with one order in every status.
@@ -53,8 +41,7 @@ fn sample_ledger(dir: &tempfile::TempDir) -> PathBuf {
     let init = run(&path, &["init"]);
     assert!(init.status.success(), "{}", stderr(&init));
     let clock = FixedClock::at(Utc.with_ymd_and_hms(2026, 11, 22, 1, 0, 0).unwrap());
-    let mut ledger =
-        Ledger::open_with_clock(&path, OpenMode::MustExist, Arc::new(clock.clone())).unwrap();
+    let mut ledger = Ledger::open_with_clock(&path, OpenMode::MustExist, Arc::new(clock.clone())).unwrap();
     for status in Status::ALL {
         for event in lifecycle_to(&key(status), status) {
             ledger
@@ -100,53 +87,25 @@ fn order_list_and_show_give_the_json_fields_scripts_rely_on() {
     assert_eq!(shipped["mcf_order_id"], "RK-123456-20261122-00000008");
     assert_eq!(shipped["tracking_number"], "123456789012");
     let received = list.iter().find(|r| r["status"] == "RECEIVED").unwrap();
-    assert!(
-        received["mcf_order_id"].is_null()
-            && received["tracking_number"].is_null()
-            && received["error"].is_null()
-    );
+    assert!(received["mcf_order_id"].is_null() && received["tracking_number"].is_null() && received["error"].is_null());
 
-    let filtered: Vec<Value> = serde_json::from_str(&stdout(&run(
-        &path,
-        &["order", "list", "--status", "out_of_stock", "--json"],
-    )))
-    .unwrap();
+    let filtered: Vec<Value> =
+        serde_json::from_str(&stdout(&run(&path, &["order", "list", "--status", "out_of_stock", "--json"]))).unwrap();
     assert_eq!(filtered.len(), 1);
-    assert!(filtered[0]["error"]
-        .as_str()
-        .unwrap()
-        .contains("JP-TEA-100 needs 2, 1 in stock"));
+    assert!(filtered[0]["error"].as_str().unwrap().contains("JP-TEA-100 needs 2, 1 in stock"));
 
-    let output = run(
-        &path,
-        &["order", "show", &key(Status::Error).to_string(), "--json"],
-    );
+    let output = run(&path, &["order", "show", &key(Status::Error).to_string(), "--json"]);
     let shown: Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(shown["status"], "ERROR");
-    assert_eq!(
-        shown["allowed_statuses"],
-        serde_json::json!(["VERIFIED", "RECEIVED", "CANCELLED"])
-    );
+    assert_eq!(shown["allowed_statuses"], serde_json::json!(["VERIFIED", "RECEIVED", "CANCELLED"]));
     assert_eq!(shown["ship_to"]["prefecture"], "東京都");
     assert!(shown["history"].as_array().unwrap().len() >= 5);
 
-    let human = stdout(&run(
-        &path,
-        &["order", "show", &key(Status::Error).to_string()],
-    ));
-    assert!(
-        human.contains("problem    check: SKU tea-100 is not in master.xlsx"),
-        "{human}"
-    );
-    assert!(
-        human.contains("may change to: VERIFIED, RECEIVED, CANCELLED"),
-        "{human}"
-    );
+    let human = stdout(&run(&path, &["order", "show", &key(Status::Error).to_string()]));
+    assert!(human.contains("problem    check: SKU tea-100 is not in master.xlsx"), "{human}");
+    assert!(human.contains("may change to: VERIFIED, RECEIVED, CANCELLED"), "{human}");
     let table = stdout(&run(&path, &["order", "list"]));
-    assert!(
-        table.contains("10 shown; all orders: RECEIVED 1,"),
-        "{table}"
-    );
+    assert!(table.contains("10 shown; all orders: RECEIVED 1,"), "{table}");
 }
 
 #[test]
@@ -154,73 +113,26 @@ fn set_status_records_the_os_user_and_refuses_what_the_guide_does_not_allow() {
     let dir = tempfile::tempdir().unwrap();
     let path = sample_ledger(&dir);
     let order = key(Status::OutOfStock).to_string();
-    let refused = run(
-        &path,
-        &["order", "set-status", &order, "SHIPPED", "--reason", "急ぎ"],
-    );
+    let refused = run(&path, &["order", "set-status", &order, "SHIPPED", "--reason", "急ぎ"]);
     assert_eq!(refused.status.code(), Some(1));
-    assert!(
-        stderr(&refused).contains("allowed from OUT_OF_STOCK: VERIFIED, CANCELLED"),
-        "{}",
-        stderr(&refused)
-    );
+    assert!(stderr(&refused).contains("allowed from OUT_OF_STOCK: VERIFIED, CANCELLED"), "{}", stderr(&refused));
 
-    let stale = run(
-        &path,
-        &[
-            "order",
-            "set-status",
-            &order,
-            "VERIFIED",
-            "--reason",
-            "在庫補充",
-            "--expect-version",
-            "2",
-        ],
-    );
-    assert!(
-        stderr(&stale).contains("changed since you saw it"),
-        "{}",
-        stderr(&stale)
-    );
+    let stale =
+        run(&path, &["order", "set-status", &order, "VERIFIED", "--reason", "在庫補充", "--expect-version", "2"]);
+    assert!(stderr(&stale).contains("changed since you saw it"), "{}", stderr(&stale));
 
-    let done = run(
-        &path,
-        &[
-            "order",
-            "set-status",
-            &order,
-            "VERIFIED",
-            "--reason",
-            "在庫補充済み",
-        ],
-    );
+    let done = run(&path, &["order", "set-status", &order, "VERIFIED", "--reason", "在庫補充済み"]);
     assert!(done.status.success(), "{}", stderr(&done));
     assert!(stdout(&done).contains("VERIFIED"), "{}", stdout(&done));
-    let shown: Value =
-        serde_json::from_str(&stdout(&run(&path, &["order", "show", &order, "--json"]))).unwrap();
+    let shown: Value = serde_json::from_str(&stdout(&run(&path, &["order", "show", &order, "--json"]))).unwrap();
     assert_eq!(shown["status"], "VERIFIED");
     let last = shown["history"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["actor"], "operator:tanaka");
     assert!(last["summary"].as_str().unwrap().contains("在庫補充済み"));
 
     let shipping = key(Status::Shipping).to_string();
-    let cancel = run(
-        &path,
-        &[
-            "order",
-            "set-status",
-            &shipping,
-            "CANCELLED",
-            "--reason",
-            "購入者の依頼",
-        ],
-    );
-    assert!(
-        stdout(&cancel).contains("cancellation requested"),
-        "{}",
-        stdout(&cancel)
-    );
+    let cancel = run(&path, &["order", "set-status", &shipping, "CANCELLED", "--reason", "購入者の依頼"]);
+    assert!(stdout(&cancel).contains("cancellation requested"), "{}", stdout(&cancel));
 }
 
 #[test]
@@ -228,95 +140,41 @@ fn replay_verify_rebuild_time_travel_and_export() {
     let dir = tempfile::tempdir().unwrap();
     let path = sample_ledger(&dir);
     let verify = run(&path, &["replay", "verify"]);
-    assert!(
-        verify.status.success(),
-        "{}{}",
-        stdout(&verify),
-        stderr(&verify)
-    );
+    assert!(verify.status.success(), "{}{}", stdout(&verify), stderr(&verify));
     assert!(stdout(&verify).contains("equals the live projections"));
 
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute(
-        "UPDATE order_status SET tracking_number = 'forged' WHERE status = 'SHIPPED'",
-        [],
-    )
-    .unwrap();
+    conn.execute("UPDATE order_status SET tracking_number = 'forged' WHERE status = 'SHIPPED'", []).unwrap();
     let verify = run(&path, &["replay", "verify"]);
     assert_eq!(verify.status.code(), Some(1));
-    assert!(
-        stdout(&verify).contains("order_status: 1 rows only live, 1 rows only rebuilt"),
-        "{}",
-        stdout(&verify)
-    );
-    assert!(
-        stdout(&verify).contains("tracking_number=\"forged\""),
-        "{}",
-        stdout(&verify)
-    );
+    assert!(stdout(&verify).contains("order_status: 1 rows only live, 1 rows only rebuilt"), "{}", stdout(&verify));
+    assert!(stdout(&verify).contains("tracking_number=\"forged\""), "{}", stdout(&verify));
 
     let rebuild = run(&path, &["replay", "rebuild"]);
     assert!(rebuild.status.success(), "{}", stderr(&rebuild));
-    assert!(
-        stdout(&rebuild).contains("rebuilt projections from"),
-        "{}",
-        stdout(&rebuild)
-    );
+    assert!(stdout(&rebuild).contains("rebuilt projections from"), "{}", stdout(&rebuild));
     assert!(run(&path, &["replay", "verify"]).status.success());
 
     let order = key(Status::Shipped).to_string();
-    let at: Value =
-        serde_json::from_str(&stdout(&run(&path, &["replay", "order", &order, "--json"]))).unwrap();
+    let at: Value = serde_json::from_str(&stdout(&run(&path, &["replay", "order", &order, "--json"]))).unwrap();
     let third = at["timeline"][2]["position"].as_i64().unwrap();
-    let then: Value = serde_json::from_str(&stdout(&run(
-        &path,
-        &[
-            "replay",
-            "order",
-            &order,
-            "--at",
-            &third.to_string(),
-            "--json",
-        ],
-    )))
-    .unwrap();
+    let then: Value =
+        serde_json::from_str(&stdout(&run(&path, &["replay", "order", &order, "--at", &third.to_string(), "--json"])))
+            .unwrap();
     assert_eq!(then["state"]["status"], "AWAITING_CONFIRMATION");
     // 10:00 JST is 01:00 UTC, when the first order's first event was recorded.
-    let by_time = stdout(&run(
-        &path,
-        &[
-            "replay",
-            "order",
-            &key(Status::Received).to_string(),
-            "--at",
-            "2026-11-22 10:00",
-        ],
-    ));
+    let by_time =
+        stdout(&run(&path, &["replay", "order", &key(Status::Received).to_string(), "--at", "2026-11-22 10:00"]));
     assert!(by_time.contains("RECEIVED"), "{by_time}");
     let bad_at = run(&path, &["replay", "order", &order, "--at", "yesterday"]);
-    assert!(
-        stderr(&bad_at).contains("neither a position nor a time"),
-        "{}",
-        stderr(&bad_at)
-    );
+    assert!(stderr(&bad_at).contains("neither a position nor a time"), "{}", stderr(&bad_at));
 
-    let export = stdout(&run(
-        &path,
-        &["replay", "export", "--stream", &format!("order-{order}")],
-    ));
-    let lines: Vec<Value> = export
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let export = stdout(&run(&path, &["replay", "export", "--stream", &format!("order-{order}")]));
+    let lines: Vec<Value> = export.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 10);
     assert_eq!(lines[9]["type"], "ShipmentReported");
     let from = stdout(&run(&path, &["replay", "export", "--from", "60"]));
-    assert!(from
-        .lines()
-        .all(|l| serde_json::from_str::<Value>(l).unwrap()["position"]
-            .as_i64()
-            .unwrap()
-            > 60));
+    assert!(from.lines().all(|l| serde_json::from_str::<Value>(l).unwrap()["position"].as_i64().unwrap() > 60));
 }
 
 #[test]
@@ -324,49 +182,27 @@ fn bad_databases_orders_statuses_and_events_get_one_clear_line_and_change_nothin
     let dir = tempfile::tempdir().unwrap();
     let missing = run(&dir.path().join("none.db"), &["order", "list"]);
     assert_eq!(missing.status.code(), Some(1));
-    assert!(
-        stderr(&missing).contains("no ledger at"),
-        "{}",
-        stderr(&missing)
-    );
+    assert!(stderr(&missing).contains("no ledger at"), "{}", stderr(&missing));
     assert!(!dir.path().join("none.db").exists());
 
     let corrupt = dir.path().join("corrupt.db");
     std::fs::write(&corrupt, vec![0x42u8; 8192]).unwrap();
     let out = run(&corrupt, &["order", "list"]);
-    assert!(
-        stderr(&out).contains("not an mcf-ledger database"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("not an mcf-ledger database"), "{}", stderr(&out));
     assert_eq!(std::fs::read(&corrupt).unwrap(), vec![0x42u8; 8192]);
 
     let foreign = dir.path().join("foreign.db");
-    rusqlite::Connection::open(&foreign)
-        .unwrap()
-        .execute_batch("CREATE TABLE t (x);")
-        .unwrap();
+    rusqlite::Connection::open(&foreign).unwrap().execute_batch("CREATE TABLE t (x);").unwrap();
     assert!(stderr(&run(&foreign, &["init"])).contains("another application"));
 
     let path = sample_ledger(&dir);
     let unknown = run(&path, &["order", "show", "rakuten-999"]);
-    assert_eq!(
-        stderr(&unknown).trim(),
-        "mcf-ledger: error: order rakuten-999 is not in the ledger"
-    );
+    assert_eq!(stderr(&unknown).trim(), "mcf-ledger: error: order rakuten-999 is not in the ledger");
     let bad_key = run(&path, &["order", "show", "amazon-1"]);
-    assert!(
-        stderr(&bad_key).contains("unknown marketplace"),
-        "{}",
-        stderr(&bad_key)
-    );
+    assert!(stderr(&bad_key).contains("unknown marketplace"), "{}", stderr(&bad_key));
     let bad_status = run(&path, &["order", "list", "--status", "DONE"]);
     assert_ne!(bad_status.status.code(), Some(0));
-    assert!(
-        stderr(&bad_status).contains("unknown status \"DONE\""),
-        "{}",
-        stderr(&bad_status)
-    );
+    assert!(stderr(&bad_status).contains("unknown status \"DONE\""), "{}", stderr(&bad_status));
 
     // An event this build does not know, as a newer build might write it.
     let head = {
@@ -376,12 +212,7 @@ fn bad_databases_orders_statuses_and_events_get_one_clear_line_and_change_nothin
             .append(
                 &stream,
                 ExpectedVersion::Any,
-                &[NewEvent::new(
-                    "OrderTeleported",
-                    1,
-                    "{}".into(),
-                    Meta::by(Actor::system()),
-                )],
+                &[NewEvent::new("OrderTeleported", 1, "{}".into(), Meta::by(Actor::system()))],
             )
             .unwrap();
         store.head_position().unwrap()
@@ -389,35 +220,19 @@ fn bad_databases_orders_statuses_and_events_get_one_clear_line_and_change_nothin
     let out = run(&path, &["order", "list"]);
     assert_eq!(out.status.code(), Some(1));
     let line = stderr(&out);
-    assert!(
-        line.contains("OrderTeleported") && line.contains(&format!("position {head}")),
-        "{line}"
-    );
+    assert!(line.contains("OrderTeleported") && line.contains(&format!("position {head}")), "{line}");
     assert_eq!(line.trim().lines().count(), 1, "{line}");
-    assert_eq!(
-        EventStore::open(&path, OpenMode::ReadOnly)
-            .unwrap()
-            .head_position()
-            .unwrap(),
-        head
-    );
+    assert_eq!(EventStore::open(&path, OpenMode::ReadOnly).unwrap().head_position().unwrap(), head);
 
     // A ledger written by a newer schema.
     let newer = dir.path().join("newer.db");
     assert!(run(&newer, &["init"]).status.success());
     rusqlite::Connection::open(&newer)
         .unwrap()
-        .execute(
-            "UPDATE ledger_schema SET version = 7 WHERE component = 'events'",
-            [],
-        )
+        .execute("UPDATE ledger_schema SET version = 7 WHERE component = 'events'", [])
         .unwrap();
     let out = run(&newer, &["order", "list"]);
-    assert!(
-        stderr(&out).contains("newer than this build understands"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("newer than this build understands"), "{}", stderr(&out));
 }
 
 #[test]
@@ -426,11 +241,7 @@ fn commands_of_later_issues_say_so_and_fail() {
     for args in [&["run"][..], &["cycle"], &["serve"], &["replay", "dry-run"]] {
         let out = run(&dir.path().join("x.db"), args);
         assert_eq!(out.status.code(), Some(3), "{args:?}");
-        assert!(
-            stderr(&out).contains("is not available yet"),
-            "{}",
-            stderr(&out)
-        );
+        assert!(stderr(&out).contains("is not available yet"), "{}", stderr(&out));
     }
 }
 
@@ -447,9 +258,6 @@ fn check_config_reports_per_feature_without_secrets() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1));
     assert!(text.contains("[ready]   web admin"), "{text}");
-    assert!(
-        text.contains("[missing] Amazon SP-API (FBA MCF): AMAZON_CLIENT_ID, AMAZON_CLIENT_SECRET"),
-        "{text}"
-    );
+    assert!(text.contains("[missing] Amazon SP-API (FBA MCF): AMAZON_CLIENT_ID, AMAZON_CLIENT_SECRET"), "{text}");
     assert!(!text.contains("pa55") && !text.contains("Atzr"), "{text}");
 }

@@ -46,11 +46,7 @@ pub struct Meta {
 
 impl Meta {
     pub fn by(actor: Actor) -> Self {
-        Self {
-            actor,
-            causation_id: None,
-            correlation_id: None,
-        }
+        Self { actor, causation_id: None, correlation_id: None }
     }
     pub fn caused_by(mut self, event_id: Uuid) -> Self {
         self.causation_id = Some(event_id);
@@ -77,14 +73,7 @@ pub struct NewEvent {
 
 impl NewEvent {
     pub fn new(event_type: impl Into<String>, schema: u32, data: String, meta: Meta) -> Self {
-        Self {
-            event_type: event_type.into(),
-            schema,
-            data,
-            meta,
-            idempotency_key: None,
-            blob: None,
-        }
+        Self { event_type: event_type.into(), schema, data, meta, idempotency_key: None, blob: None }
     }
     pub fn idempotent(mut self, key: impl Into<String>) -> Self {
         self.idempotency_key = Some(key.into());
@@ -116,8 +105,7 @@ pub struct RecordedEvent {
 }
 
 fn serialize_raw_json<S: serde::Serializer>(data: &str, serializer: S) -> Result<S::Ok, S::Error> {
-    let raw: &serde_json::value::RawValue =
-        serde_json::from_str(data).map_err(serde::ser::Error::custom)?;
+    let raw: &serde_json::value::RawValue = serde_json::from_str(data).map_err(serde::ser::Error::custom)?;
     raw.serialize(serializer)
 }
 
@@ -133,9 +121,7 @@ impl RecordedEvent {
 }
 
 pub fn category_of(stream: &str) -> &str {
-    stream
-        .split_once('-')
-        .map_or(stream, |(category, _)| category)
+    stream.split_once('-').map_or(stream, |(category, _)| category)
 }
 
 /// What the caller believes the stream's version is (optimistic concurrency).

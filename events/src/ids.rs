@@ -77,16 +77,11 @@ impl OrderKey {
     pub fn new(marketplace: Marketplace, order_number: &str) -> Result<Self, IdError> {
         let valid = !order_number.is_empty()
             && order_number.len() <= 64
-            && order_number
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            && order_number.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !valid {
             return Err(IdError::BadOrderNumber(order_number.to_owned()));
         }
-        Ok(Self {
-            marketplace,
-            order_number: order_number.to_owned(),
-        })
+        Ok(Self { marketplace, order_number: order_number.to_owned() })
     }
 
     pub const STREAM_CATEGORY: &'static str = "order";
@@ -98,10 +93,7 @@ impl OrderKey {
 
     /// The order from its stream name, `order-rakuten-…`.
     pub fn from_stream(stream: &str) -> Result<Self, IdError> {
-        stream
-            .strip_prefix("order-")
-            .ok_or_else(|| IdError::BadOrderKey(stream.to_owned()))?
-            .parse()
+        stream.strip_prefix("order-").ok_or_else(|| IdError::BadOrderKey(stream.to_owned()))?.parse()
     }
 }
 
@@ -114,9 +106,7 @@ impl fmt::Display for OrderKey {
 impl FromStr for OrderKey {
     type Err = IdError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (marketplace, number) = s
-            .split_once('-')
-            .ok_or_else(|| IdError::BadOrderKey(s.to_owned()))?;
+        let (marketplace, number) = s.split_once('-').ok_or_else(|| IdError::BadOrderKey(s.to_owned()))?;
         Self::new(marketplace.parse()?, number)
     }
 }
@@ -179,31 +169,16 @@ mod tests {
 
     #[test]
     fn bad_order_keys_are_refused_with_the_reason() {
-        assert_eq!(
-            "amazon-1".parse::<OrderKey>().unwrap_err(),
-            IdError::UnknownMarketplace("amazon".into())
-        );
-        assert!(matches!(
-            "rakuten".parse::<OrderKey>(),
-            Err(IdError::BadOrderKey(_))
-        ));
-        assert!(matches!(
-            "rakuten-1 2".parse::<OrderKey>(),
-            Err(IdError::BadOrderNumber(_))
-        ));
-        assert!(matches!(
-            "rakuten-<script>".parse::<OrderKey>(),
-            Err(IdError::BadOrderNumber(_))
-        ));
+        assert_eq!("amazon-1".parse::<OrderKey>().unwrap_err(), IdError::UnknownMarketplace("amazon".into()));
+        assert!(matches!("rakuten".parse::<OrderKey>(), Err(IdError::BadOrderKey(_))));
+        assert!(matches!("rakuten-1 2".parse::<OrderKey>(), Err(IdError::BadOrderNumber(_))));
+        assert!(matches!("rakuten-<script>".parse::<OrderKey>(), Err(IdError::BadOrderNumber(_))));
     }
 
     #[test]
     fn fulfillment_ids_are_deterministic_and_fit_amazons_limit() {
         let short = OrderKey::new(Marketplace::Rakuten, "123456-20261122-00000001").unwrap();
-        assert_eq!(
-            FulfillmentOrderId::for_order(&short).as_str(),
-            "RK-123456-20261122-00000001"
-        );
+        assert_eq!(FulfillmentOrderId::for_order(&short).as_str(), "RK-123456-20261122-00000001");
         let long = OrderKey::new(Marketplace::Yahoo, &"x".repeat(60)).unwrap();
         let other = OrderKey::new(Marketplace::Yahoo, &format!("{}y", "x".repeat(59))).unwrap();
         let id = FulfillmentOrderId::for_order(&long);

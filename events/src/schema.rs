@@ -12,17 +12,9 @@ pub const APPLICATION_ID: i32 = 0x4D43_464C;
 #[derive(Debug, thiserror::Error)]
 pub enum MigrationError {
     #[error("the {component} schema is at version {found}, newer than this build understands ({known}); use a newer mcf-ledger")]
-    Newer {
-        component: String,
-        found: i64,
-        known: i64,
-    },
+    Newer { component: String, found: i64, known: i64 },
     #[error("{component} schema migration to version {version} failed: {source}")]
-    Step {
-        component: String,
-        version: i64,
-        source: rusqlite::Error,
-    },
+    Step { component: String, version: i64, source: rusqlite::Error },
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
 }
@@ -38,40 +30,24 @@ pub fn ensure_schema_table(conn: &Connection) -> rusqlite::Result<()> {
 
 pub fn current_version(conn: &Connection, component: &str) -> rusqlite::Result<i64> {
     Ok(conn
-        .query_row(
-            "SELECT version FROM ledger_schema WHERE component = ?1",
-            [component],
-            |row| row.get(0),
-        )
+        .query_row("SELECT version FROM ledger_schema WHERE component = ?1", [component], |row| row.get(0))
         .optional()?
         .unwrap_or(0))
 }
 
 /// Refuses a schema newer than `steps` knows, without changing anything.
-pub fn check_not_newer(
-    conn: &Connection,
-    component: &str,
-    steps: &[&str],
-) -> Result<i64, MigrationError> {
+pub fn check_not_newer(conn: &Connection, component: &str, steps: &[&str]) -> Result<i64, MigrationError> {
     let found = current_version(conn, component)?;
     let known = steps.len() as i64;
     if found > known {
-        return Err(MigrationError::Newer {
-            component: component.to_owned(),
-            found,
-            known,
-        });
+        return Err(MigrationError::Newer { component: component.to_owned(), found, known });
     }
     Ok(found)
 }
 
 /// Applies the steps after the stored version, each in its own transaction.
 /// `steps[0]` brings the component to version 1, and so on.
-pub fn migrate(
-    conn: &mut Connection,
-    component: &str,
-    steps: &[&str],
-) -> Result<(), MigrationError> {
+pub fn migrate(conn: &mut Connection, component: &str, steps: &[&str]) -> Result<(), MigrationError> {
     ensure_schema_table(conn)?;
     let found = check_not_newer(conn, component, steps)?;
     for (index, sql) in steps.iter().enumerate().skip(found as usize) {
@@ -90,11 +66,7 @@ pub fn migrate(
             )?;
             tx.commit()
         };
-        step(conn).map_err(|source| MigrationError::Step {
-            component: component.to_owned(),
-            version,
-            source,
-        })?;
+        step(conn).map_err(|source| MigrationError::Step { component: component.to_owned(), version, source })?;
     }
     Ok(())
 }

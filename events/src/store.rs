@@ -37,29 +37,15 @@ pub enum StoreError {
     #[error("{path} is an SQLite database of another application (application_id {found:#x}); refusing to use it")]
     Foreign { path: String, found: i32 },
     #[error("{path}: {source}")]
-    Schema {
-        path: String,
-        source: Box<MigrationError>,
-    },
+    Schema { path: String, source: Box<MigrationError> },
     #[error("version conflict on stream {stream}: expected {expected}, but the stream is at version {actual}")]
-    Conflict {
-        stream: String,
-        expected: ExpectedVersion,
-        actual: i64,
-    },
+    Conflict { stream: String, expected: ExpectedVersion, actual: i64 },
     #[error("refused to append {event_type} to stream {stream}: {reason}")]
-    Invalid {
-        stream: String,
-        event_type: String,
-        reason: String,
-    },
+    Invalid { stream: String, event_type: String, reason: String },
     #[error("corrupt event at position {position}: {reason}")]
     CorruptRow { position: i64, reason: String },
     #[error("SQLite error while {context}: {source}")]
-    Sqlite {
-        context: String,
-        source: rusqlite::Error,
-    },
+    Sqlite { context: String, source: rusqlite::Error },
 }
 
 impl StoreError {
@@ -75,10 +61,7 @@ pub trait SqlContext<T> {
 
 impl<T> SqlContext<T> for rusqlite::Result<T> {
     fn context(self, context: impl FnOnce() -> String) -> Result<T, StoreError> {
-        self.map_err(|source| StoreError::Sqlite {
-            context: context(),
-            source,
-        })
+        self.map_err(|source| StoreError::Sqlite { context: context(), source })
     }
 }
 
@@ -103,27 +86,16 @@ impl EventStore {
         Self::open_with_clock(path, mode, Arc::new(SystemClock))
     }
 
-    pub fn open_with_clock(
-        path: &Path,
-        mode: OpenMode,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Self, StoreError> {
+    pub fn open_with_clock(path: &Path, mode: OpenMode, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
         let shown = path.display().to_string();
         if mode != OpenMode::CreateIfMissing && !path.exists() {
             return Err(StoreError::Missing { path: shown });
         }
         let flags = match mode {
-            OpenMode::ReadOnly => {
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            }
-            _ => {
-                OpenFlags::SQLITE_OPEN_READ_WRITE
-                    | OpenFlags::SQLITE_OPEN_CREATE
-                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            }
+            OpenMode::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            _ => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         };
-        let conn = Connection::open_with_flags(path, flags)
-            .map_err(|source| classify_open_error(&shown, source))?;
+        let conn = Connection::open_with_flags(path, flags).map_err(|source| classify_open_error(&shown, source))?;
         Self::initialise(conn, shown, mode, clock)
     }
 
@@ -139,8 +111,7 @@ impl EventStore {
         mode: OpenMode,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .context(|| format!("setting busy_timeout on {path}"))?;
+        conn.busy_timeout(BUSY_TIMEOUT).context(|| format!("setting busy_timeout on {path}"))?;
         let application_id: i32 = conn
             .query_row("PRAGMA application_id", [], |row| row.get(0))
             .map_err(|source| classify_open_error(&path, source))?;
@@ -149,38 +120,24 @@ impl EventStore {
             .map_err(|source| classify_open_error(&path, source))?;
         let fresh = application_id == 0 && table_count == 0;
         if !fresh && application_id != APPLICATION_ID {
-            return Err(StoreError::Foreign {
-                path,
-                found: application_id,
-            });
+            return Err(StoreError::Foreign { path, found: application_id });
         }
         if fresh && mode != OpenMode::CreateIfMissing {
             return Err(StoreError::Missing { path });
         }
         if mode == OpenMode::ReadOnly {
-            conn.execute_batch("PRAGMA foreign_keys = ON;")
-                .context(|| format!("configuring {path}"))?;
-            schema::check_not_newer(&conn, "events", EVENT_STORE_MIGRATIONS).map_err(|source| {
-                StoreError::Schema {
-                    path: path.clone(),
-                    source: Box::new(source),
-                }
-            })?;
+            conn.execute_batch("PRAGMA foreign_keys = ON;").context(|| format!("configuring {path}"))?;
+            schema::check_not_newer(&conn, "events", EVENT_STORE_MIGRATIONS)
+                .map_err(|source| StoreError::Schema { path: path.clone(), source: Box::new(source) })?;
         } else {
-            conn.execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-            )
-            .context(|| format!("configuring {path}"))?;
+            conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+                .context(|| format!("configuring {path}"))?;
             if fresh {
                 conn.execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID};"))
                     .context(|| format!("marking {path} as an mcf-ledger database"))?;
             }
-            schema::migrate(&mut conn, "events", EVENT_STORE_MIGRATIONS).map_err(|source| {
-                StoreError::Schema {
-                    path: path.clone(),
-                    source: Box::new(source),
-                }
-            })?;
+            schema::migrate(&mut conn, "events", EVENT_STORE_MIGRATIONS)
+                .map_err(|source| StoreError::Schema { path: path.clone(), source: Box::new(source) })?;
         }
         Ok(Self { conn, clock, path })
     }
@@ -225,23 +182,13 @@ impl EventStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .context(|| format!("starting an append to {stream}"))?;
         let actual = stream_version_in(&tx, stream)?;
-        let mut outcome = AppendOutcome {
-            stream_version: actual,
-            ..AppendOutcome::default()
-        };
+        let mut outcome = AppendOutcome { stream_version: actual, ..AppendOutcome::default() };
         if !expected.matches(actual) {
             if !events.is_empty() && all_keys_recorded(&tx, events)? {
-                outcome.skipped_keys = events
-                    .iter()
-                    .filter_map(|e| e.idempotency_key.clone())
-                    .collect();
+                outcome.skipped_keys = events.iter().filter_map(|e| e.idempotency_key.clone()).collect();
                 return Ok(outcome);
             }
-            return Err(StoreError::Conflict {
-                stream: stream.to_owned(),
-                expected,
-                actual,
-            });
+            return Err(StoreError::Conflict { stream: stream.to_owned(), expected, actual });
         }
         {
             let mut insert = tx
@@ -254,8 +201,7 @@ impl EventStore {
             for event in events {
                 let version = outcome.stream_version + 1;
                 let event_id = Uuid::now_v7();
-                let meta = serde_json::to_string(&event.meta)
-                    .map_err(|e| invalid(stream, event, e.to_string()))?;
+                let meta = serde_json::to_string(&event.meta).map_err(|e| invalid(stream, event, e.to_string()))?;
                 let inserted = insert
                     .execute(params![
                         stream,
@@ -275,15 +221,10 @@ impl EventStore {
                     continue;
                 }
                 outcome.stream_version = version;
-                outcome.appended.push(Appended {
-                    position: tx.last_insert_rowid(),
-                    version,
-                    event_id,
-                });
+                outcome.appended.push(Appended { position: tx.last_insert_rowid(), version, event_id });
             }
         }
-        tx.commit()
-            .context(|| format!("committing an append to {stream}"))?;
+        tx.commit().context(|| format!("committing an append to {stream}"))?;
         Ok(outcome)
     }
 
@@ -295,9 +236,7 @@ impl EventStore {
     /// The position of the newest event; 0 when the ledger is empty.
     pub fn head_position(&self) -> Result<i64, StoreError> {
         self.conn
-            .query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |row| {
-                row.get(0)
-            })
+            .query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |row| row.get(0))
             .context(|| "reading the head position".into())
     }
 
@@ -306,20 +245,12 @@ impl EventStore {
     }
 
     /// The stream's events up to and including `max_position` (time travel).
-    pub fn read_stream_until(
-        &self,
-        stream: &str,
-        max_position: i64,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
+    pub fn read_stream_until(&self, stream: &str, max_position: i64) -> Result<Vec<RecordedEvent>, StoreError> {
         read_stream_until_in(&self.conn, stream, max_position)
     }
 
     /// Up to `limit` events after `after_position`, in global order.
-    pub fn read_all(
-        &self,
-        after_position: i64,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
+    pub fn read_all(&self, after_position: i64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         let mut out = Vec::new();
         self.for_each_after(after_position, Some(limit), |event| {
             out.push(event);
@@ -341,21 +272,11 @@ impl EventStore {
              WHERE position > ?1 AND substr(stream, 1, ?2) = ?3
              ORDER BY position LIMIT ?4"
         );
-        let mut statement = self
-            .conn
-            .prepare_cached(&sql)
-            .context(|| "preparing a category read".into())?;
+        let mut statement = self.conn.prepare_cached(&sql).context(|| "preparing a category read".into())?;
         let rows = statement
-            .query_map(
-                params![after_position, prefix.len() as i64, prefix, limit as i64],
-                raw_row,
-            )
+            .query_map(params![after_position, prefix.len() as i64, prefix, limit as i64], raw_row)
             .context(|| format!("reading category {category}"))?;
-        rows.map(|row| {
-            row.context(|| format!("reading category {category}"))
-                .and_then(RawRow::into_event)
-        })
-        .collect()
+        rows.map(|row| row.context(|| format!("reading category {category}")).and_then(RawRow::into_event)).collect()
     }
 
     /// Streams every event after `after_position` through `visit` without holding them all.
@@ -379,8 +300,7 @@ impl EventStore {
         let rows = statement
             .query_map(params![prefix, upper], |row| row.get::<_, String>(0))
             .context(|| format!("listing streams of {category}"))?;
-        rows.map(|row| row.context(|| format!("listing streams of {category}")))
-            .collect()
+        rows.map(|row| row.context(|| format!("listing streams of {category}"))).collect()
     }
 
     /// Stores a raw input (an email, a response body) by content; storing it twice is a no-op.
@@ -391,22 +311,19 @@ impl EventStore {
                 "INSERT INTO blobs (sha256, content_type, size, data, stored_at) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (sha256) DO NOTHING",
             )
-            .and_then(|mut s| s.execute(params![sha256, content_type, bytes.len() as i64, bytes, format_time(self.clock.now())]))
+            .and_then(|mut s| {
+                s.execute(params![sha256, content_type, bytes.len() as i64, bytes, format_time(self.clock.now())])
+            })
             .context(|| format!("storing a {content_type} blob of {} bytes", bytes.len()))?;
-        Ok(BlobRef {
-            sha256,
-            size: bytes.len(),
-        })
+        Ok(BlobRef { sha256, size: bytes.len() })
     }
 
     /// A stored raw input and its content type.
     pub fn get_blob(&self, sha256: &str) -> Result<Option<(String, Vec<u8>)>, StoreError> {
         self.conn
-            .query_row(
-                "SELECT content_type, data FROM blobs WHERE sha256 = ?1",
-                [sha256],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
+            .query_row("SELECT content_type, data FROM blobs WHERE sha256 = ?1", [sha256], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
             .optional()
             .context(|| format!("reading blob {sha256}"))
     }
@@ -414,12 +331,10 @@ impl EventStore {
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    Sha256::digest(bytes)
-        .iter()
-        .fold(String::with_capacity(64), |mut out, byte| {
-            let _ = write!(out, "{byte:02x}");
-            out
-        })
+    Sha256::digest(bytes).iter().fold(String::with_capacity(64), |mut out, byte| {
+        let _ = write!(out, "{byte:02x}");
+        out
+    })
 }
 
 /// Fixed-width UTC timestamps, so text order is time order.
@@ -442,20 +357,11 @@ pub fn read_stream_until_in(
     stream: &str,
     max_position: i64,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE stream = ?1 AND position <= ?2 ORDER BY version"
-    );
-    let mut statement = conn
-        .prepare_cached(&sql)
-        .context(|| "preparing a stream read".into())?;
-    let rows = statement
-        .query_map(params![stream, max_position], raw_row)
-        .context(|| format!("reading stream {stream}"))?;
-    rows.map(|row| {
-        row.context(|| format!("reading stream {stream}"))
-            .and_then(RawRow::into_event)
-    })
-    .collect()
+    let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE stream = ?1 AND position <= ?2 ORDER BY version");
+    let mut statement = conn.prepare_cached(&sql).context(|| "preparing a stream read".into())?;
+    let rows =
+        statement.query_map(params![stream, max_position], raw_row).context(|| format!("reading stream {stream}"))?;
+    rows.map(|row| row.context(|| format!("reading stream {stream}")).and_then(RawRow::into_event)).collect()
 }
 
 pub fn for_each_after_in(
@@ -464,23 +370,14 @@ pub fn for_each_after_in(
     limit: Option<usize>,
     visit: &mut dyn FnMut(RecordedEvent) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE position > ?1 ORDER BY position LIMIT ?2"
-    );
-    let mut statement = conn
-        .prepare_cached(&sql)
-        .context(|| "preparing a log read".into())?;
+    let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE position > ?1 ORDER BY position LIMIT ?2");
+    let mut statement = conn.prepare_cached(&sql).context(|| "preparing a log read".into())?;
     let limit = limit.map_or(-1, |l| l as i64);
     let mut rows = statement
         .query(params![after_position, limit])
         .context(|| format!("reading events after position {after_position}"))?;
-    while let Some(row) = rows
-        .next()
-        .context(|| format!("reading events after position {after_position}"))?
-    {
-        let event = raw_row(row)
-            .context(|| format!("reading events after position {after_position}"))?
-            .into_event()?;
+    while let Some(row) = rows.next().context(|| format!("reading events after position {after_position}"))? {
+        let event = raw_row(row).context(|| format!("reading events after position {after_position}"))?.into_event()?;
         visit(event)?;
     }
     Ok(())
@@ -494,9 +391,7 @@ fn all_keys_recorded(conn: &Connection, events: &[NewEvent]) -> Result<bool, Sto
         let Some(key) = &event.idempotency_key else {
             return Ok(false);
         };
-        let found = lookup
-            .exists([key])
-            .context(|| format!("looking up idempotency key {key}"))?;
+        let found = lookup.exists([key]).context(|| format!("looking up idempotency key {key}"))?;
         if !found {
             return Ok(false);
         }
@@ -511,17 +406,12 @@ fn validate_stream_name(stream: &str, events: &[NewEvent]) -> Result<(), StoreEr
     } else if let Some(c) = bad_char {
         Some(format!("the stream name {stream:?} contains {c:?}"))
     } else {
-        events
-            .iter()
-            .find(|e| e.event_type.is_empty())
-            .map(|_| "an event has an empty type".to_owned())
+        events.iter().find(|e| e.event_type.is_empty()).map(|_| "an event has an empty type".to_owned())
     };
     match reason {
         Some(reason) => Err(StoreError::Invalid {
             stream: stream.to_owned(),
-            event_type: events
-                .first()
-                .map_or_else(String::new, |e| e.event_type.clone()),
+            event_type: events.first().map_or_else(String::new, |e| e.event_type.clone()),
             reason,
         }),
         None => Ok(()),
@@ -529,11 +419,7 @@ fn validate_stream_name(stream: &str, events: &[NewEvent]) -> Result<(), StoreEr
 }
 
 fn invalid(stream: &str, event: &NewEvent, reason: String) -> StoreError {
-    StoreError::Invalid {
-        stream: stream.to_owned(),
-        event_type: event.event_type.clone(),
-        reason,
-    }
+    StoreError::Invalid { stream: stream.to_owned(), event_type: event.event_type.clone(), reason }
 }
 
 fn explain_insert_error(stream: &str, event: &NewEvent, source: rusqlite::Error) -> StoreError {
@@ -543,80 +429,70 @@ fn explain_insert_error(stream: &str, event: &NewEvent, source: rusqlite::Error)
             let reason = if message.contains("json_valid") {
                 "the payload or meta is not valid JSON".to_owned()
             } else if message.contains("FOREIGN KEY") {
-                format!(
-                    "it references blob {:?}, which is not stored",
-                    event.blob.as_deref().unwrap_or("")
-                )
+                format!("it references blob {:?}, which is not stored", event.blob.as_deref().unwrap_or(""))
             } else {
                 message
             };
             return invalid(stream, event, reason);
         }
     }
-    StoreError::Sqlite {
-        context: format!("appending {} to {stream}", event.event_type),
-        source,
-    }
+    StoreError::Sqlite { context: format!("appending {} to {stream}", event.event_type), source }
 }
 
 fn classify_open_error(path: &str, source: rusqlite::Error) -> StoreError {
     match source.sqlite_error_code() {
         Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => {
-            StoreError::NotADatabase {
-                path: path.to_owned(),
-            }
+            StoreError::NotADatabase { path: path.to_owned() }
         }
-        _ => StoreError::Sqlite {
-            context: format!("opening {path}"),
-            source,
-        },
+        _ => StoreError::Sqlite { context: format!("opening {path}"), source },
     }
 }
 
+/// A row read by `EVENT_COLUMNS`, before its text columns are parsed (so a corrupt value can
+/// be reported with its position instead of as an SQLite error).
 struct RawRow {
     position: i64,
     stream: String,
     version: i64,
-    event_id: String,
     event_type: String,
     schema: i64,
     data: String,
-    meta: String,
     idempotency_key: Option<String>,
     blob: Option<String>,
-    recorded_at: String,
+    parsed: Result<(Uuid, Meta, DateTime<Utc>), String>,
 }
 
 fn raw_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
+    // The id, meta and time are parsed from the row in place: no intermediate Strings.
+    let text = |i: usize| -> rusqlite::Result<&str> { row.get_ref(i)?.as_str().map_err(rusqlite::Error::from) };
+    let event_id = text(3)?;
+    let meta = text(7)?;
+    let recorded_at = text(10)?;
+    let parsed = (|| {
+        let event_id = Uuid::parse_str(event_id).map_err(|e| format!("event_id {event_id:?}: {e}"))?;
+        let meta: Meta = serde_json::from_str(meta).map_err(|e| format!("meta: {e}"))?;
+        let recorded_at = parse_time(recorded_at).map_err(|e| format!("recorded_at {recorded_at:?}: {e}"))?;
+        Ok((event_id, meta, recorded_at))
+    })();
     Ok(RawRow {
         position: row.get(0)?,
         stream: row.get(1)?,
         version: row.get(2)?,
-        event_id: row.get(3)?,
         event_type: row.get(4)?,
         schema: row.get(5)?,
         data: row.get(6)?,
-        meta: row.get(7)?,
         idempotency_key: row.get(8)?,
         blob: row.get(9)?,
-        recorded_at: row.get(10)?,
+        parsed,
     })
 }
 
 impl RawRow {
     fn into_event(self) -> Result<RecordedEvent, StoreError> {
-        let corrupt = |reason: String| StoreError::CorruptRow {
-            position: self.position,
-            reason,
-        };
-        let event_id = Uuid::parse_str(&self.event_id)
-            .map_err(|e| corrupt(format!("event_id {:?}: {e}", self.event_id)))?;
-        let meta: Meta =
-            serde_json::from_str(&self.meta).map_err(|e| corrupt(format!("meta: {e}")))?;
-        let recorded_at = parse_time(&self.recorded_at)
-            .map_err(|e| corrupt(format!("recorded_at {:?}: {e}", self.recorded_at)))?;
-        let schema =
-            u32::try_from(self.schema).map_err(|_| corrupt(format!("schema {}", self.schema)))?;
+        let position = self.position;
+        let corrupt = |reason: String| StoreError::CorruptRow { position, reason };
+        let (event_id, meta, recorded_at) = self.parsed.map_err(corrupt)?;
+        let schema = u32::try_from(self.schema).map_err(|_| corrupt(format!("schema {}", self.schema)))?;
         Ok(RecordedEvent {
             position: self.position,
             stream: self.stream,
@@ -635,9 +511,7 @@ impl RawRow {
 
 impl std::fmt::Debug for EventStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventStore")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
+        f.debug_struct("EventStore").field("path", &self.path).finish_non_exhaustive()
     }
 }
 

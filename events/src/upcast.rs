@@ -11,23 +11,11 @@ pub type UpcastStep = fn(Value) -> Result<Value, String>;
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum UpcastError {
     #[error("{event_type} schema {found} is newer than this build understands ({current})")]
-    Newer {
-        event_type: String,
-        found: u32,
-        current: u32,
-    },
+    Newer { event_type: String, found: u32, current: u32 },
     #[error("no upcaster for {event_type} from schema {from} (current is {current})")]
-    MissingStep {
-        event_type: String,
-        from: u32,
-        current: u32,
-    },
+    MissingStep { event_type: String, from: u32, current: u32 },
     #[error("upcasting {event_type} from schema {from} failed: {reason}")]
-    Failed {
-        event_type: String,
-        from: u32,
-        reason: String,
-    },
+    Failed { event_type: String, from: u32, reason: String },
 }
 
 #[derive(Debug, Default, Clone)]
@@ -41,8 +29,7 @@ impl Upcasters {
     }
 
     pub fn register(mut self, event_type: &str, from_schema: u32, step: UpcastStep) -> Self {
-        self.steps
-            .insert((event_type.to_owned(), from_schema), step);
+        self.steps.insert((event_type.to_owned(), from_schema), step);
         self
     }
 
@@ -58,28 +45,17 @@ impl Upcasters {
             return Ok(Cow::Borrowed(data));
         }
         if schema > current {
-            return Err(UpcastError::Newer {
-                event_type: event_type.to_owned(),
-                found: schema,
-                current,
-            });
+            return Err(UpcastError::Newer { event_type: event_type.to_owned(), found: schema, current });
         }
-        let failed = |from: u32, reason: String| UpcastError::Failed {
-            event_type: event_type.to_owned(),
-            from,
-            reason,
-        };
-        let mut value: Value =
-            serde_json::from_str(data).map_err(|e| failed(schema, e.to_string()))?;
+        let failed =
+            |from: u32, reason: String| UpcastError::Failed { event_type: event_type.to_owned(), from, reason };
+        let mut value: Value = serde_json::from_str(data).map_err(|e| failed(schema, e.to_string()))?;
         for from in schema..current {
-            let step = self
-                .steps
-                .get(&(event_type.to_owned(), from))
-                .ok_or_else(|| UpcastError::MissingStep {
-                    event_type: event_type.to_owned(),
-                    from,
-                    current,
-                })?;
+            let step = self.steps.get(&(event_type.to_owned(), from)).ok_or_else(|| UpcastError::MissingStep {
+                event_type: event_type.to_owned(),
+                from,
+                current,
+            })?;
             value = step(value).map_err(|reason| failed(from, reason))?;
         }
         Ok(Cow::Owned(value.to_string()))
@@ -112,12 +88,8 @@ mod tests {
 
     #[test]
     fn steps_chain_from_old_schema_to_current() {
-        let upcasters = Upcasters::new()
-            .register("X", 1, rename_mall)
-            .register("X", 2, add_source);
-        let out = upcasters
-            .upcast("X", 1, 3, r#"{"mall":"rakuten"}"#)
-            .unwrap();
+        let upcasters = Upcasters::new().register("X", 1, rename_mall).register("X", 2, add_source);
+        let out = upcasters.upcast("X", 1, 3, r#"{"mall":"rakuten"}"#).unwrap();
         let value: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(value, json!({"marketplace": "rakuten", "source": "api"}));
     }
@@ -127,19 +99,11 @@ mod tests {
         let upcasters = Upcasters::new().register("X", 1, rename_mall);
         assert_eq!(
             upcasters.upcast("X", 5, 3, "{}").unwrap_err(),
-            UpcastError::Newer {
-                event_type: "X".into(),
-                found: 5,
-                current: 3
-            }
+            UpcastError::Newer { event_type: "X".into(), found: 5, current: 3 }
         );
         assert_eq!(
             upcasters.upcast("X", 2, 3, "{}").unwrap_err(),
-            UpcastError::MissingStep {
-                event_type: "X".into(),
-                from: 2,
-                current: 3
-            }
+            UpcastError::MissingStep { event_type: "X".into(), from: 2, current: 3 }
         );
         let failed = upcasters.upcast("X", 1, 2, r#"{"other":1}"#).unwrap_err();
         assert!(failed.to_string().contains("no field mall"), "{failed}");

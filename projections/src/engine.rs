@@ -5,10 +5,10 @@
 //! Several processes (web, cron cycle, CLI) may catch up the same file: the checkpoint is read
 //! inside the write transaction, so each batch is projected exactly once.
 
-use events::order::order_upcasters;
+use events::order::{order_upcasters, OrderEvent};
 use events::store::{for_each_after_in, SqlContext, StoreError};
 use events::upcast::Upcasters;
-use events::RecordedEvent;
+use events::{OrderKey, RecordedEvent};
 use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 
 #[derive(Debug, thiserror::Error)]
@@ -16,20 +16,12 @@ pub enum ProjectionError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("projector {projector} cannot project the event at {locator}: {reason}")]
-    Event {
-        projector: &'static str,
-        locator: String,
-        reason: String,
-    },
+    Event { projector: &'static str, locator: String, reason: String },
 }
 
 impl ProjectionError {
     pub fn event(projector: &'static str, event: &RecordedEvent, reason: impl ToString) -> Self {
-        Self::Event {
-            projector,
-            locator: event.locator(),
-            reason: reason.to_string(),
-        }
+        Self::Event { projector, locator: event.locator(), reason: reason.to_string() }
     }
 }
 
@@ -40,10 +32,34 @@ pub trait Projector: Send {
     fn apply(
         &mut self,
         tx: &Transaction<'_>,
-        events: &[RecordedEvent],
+        events: &[Projected<'_>],
         upcasters: &Upcasters,
     ) -> Result<(), ProjectionError>;
     fn forget_cache(&mut self);
+}
+
+/// An event of the batch, with its order payload decoded once for every projector.
+pub struct Projected<'a> {
+    pub recorded: &'a RecordedEvent,
+    /// Set for events of `order-*` streams.
+    pub order: Option<&'a OrderEvent>,
+}
+
+/// Decodes the order events of a batch; the first undecodable one stops the batch.
+fn decode_orders(batch: &[RecordedEvent], upcasters: &Upcasters) -> Result<Vec<Option<OrderEvent>>, ProjectionError> {
+    batch
+        .iter()
+        .map(|event| {
+            if event.category() != OrderKey::STREAM_CATEGORY {
+                return Ok(None);
+            }
+            OrderEvent::decode(event, upcasters).map(Some).map_err(|e| ProjectionError::Event {
+                projector: "order events",
+                locator: event.locator(),
+                reason: e.source.to_string(),
+            })
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -52,6 +68,9 @@ pub struct CatchUp {
     pub position: i64,
 }
 
+/// Events per transaction during a rebuild: fewer, larger batches fold each order fewer times.
+const REBUILD_BATCH: usize = 20_000;
+
 pub struct Projections {
     projectors: Vec<Box<dyn Projector>>,
     upcasters: Upcasters,
@@ -59,13 +78,11 @@ pub struct Projections {
 }
 
 impl Projections {
-    /// The projections every process keeps: order status (with counts) and order history.
+    /// The projections every process keeps: order status with the counts per status. (The
+    /// audit trail is read straight from each order's stream: see [`crate::order_history`].)
     pub fn standard() -> Self {
         Self {
-            projectors: vec![
-                Box::new(crate::order_status::OrderStatusProjector::default()),
-                Box::new(crate::order_history::OrderHistoryProjector),
-            ],
+            projectors: vec![Box::new(crate::order_status::OrderStatusProjector::default())],
             upcasters: order_upcasters(),
             batch_size: 5_000,
         }
@@ -97,6 +114,9 @@ impl Projections {
         progress: &mut dyn FnMut(CatchUp),
     ) -> Result<CatchUp, ProjectionError> {
         let mut total = CatchUp::default();
+        if self.projectors.is_empty() {
+            return Ok(total);
+        }
         loop {
             match self.project_one_batch(conn, max_position) {
                 Ok(None) => return Ok(total),
@@ -121,11 +141,8 @@ impl Projections {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .context(|| "starting a projection batch".into())?;
-        let checkpoints = self
-            .projectors
-            .iter()
-            .map(|p| read_checkpoint(&tx, p.name()))
-            .collect::<Result<Vec<_>, _>>()?;
+        let checkpoints =
+            self.projectors.iter().map(|p| read_checkpoint(&tx, p.name())).collect::<Result<Vec<_>, _>>()?;
         let from = checkpoints.iter().copied().min().unwrap_or(0);
         if from >= max_position {
             return Ok(None);
@@ -140,19 +157,18 @@ impl Projections {
         let Some(last) = batch.last().map(|e| e.position) else {
             return Ok(None);
         };
+        let decoded = decode_orders(&batch, &self.upcasters)?;
+        let projected: Vec<Projected<'_>> =
+            batch.iter().zip(&decoded).map(|(recorded, order)| Projected { recorded, order: order.as_ref() }).collect();
         for (projector, checkpoint) in self.projectors.iter_mut().zip(checkpoints) {
             let start = batch.partition_point(|e| e.position <= checkpoint);
             if start < batch.len() {
-                projector.apply(&tx, &batch[start..], &self.upcasters)?;
+                projector.apply(&tx, &projected[start..], &self.upcasters)?;
             }
             write_checkpoint(&tx, projector.name(), last)?;
         }
-        tx.commit()
-            .context(|| format!("committing projections up to position {last}"))?;
-        Ok(Some(CatchUp {
-            events: batch.len() as u64,
-            position: last,
-        }))
+        tx.commit().context(|| format!("committing projections up to position {last}"))?;
+        Ok(Some(CatchUp { events: batch.len() as u64, position: last }))
     }
 
     /// Clears every projection and its checkpoint (the first step of a rebuild).
@@ -161,15 +177,32 @@ impl Projections {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .context(|| "starting a projection reset".into())?;
         for (table, _) in crate::PROJECTION_TABLES {
-            tx.execute(&format!("DELETE FROM {table}"), [])
-                .context(|| format!("clearing {table}"))?;
+            tx.execute(&format!("DELETE FROM {table}"), []).context(|| format!("clearing {table}"))?;
         }
-        tx.execute("DELETE FROM projection_checkpoints", [])
-            .context(|| "clearing checkpoints".into())?;
-        tx.commit()
-            .context(|| "committing a projection reset".into())?;
+        tx.execute("DELETE FROM projection_checkpoints", []).context(|| "clearing checkpoints".into())?;
+        tx.commit().context(|| "committing a projection reset".into())?;
         self.projectors.iter_mut().for_each(|p| p.forget_cache());
         Ok(())
+    }
+
+    /// Clears every projection and projects the whole log again, up to `max_position`.
+    /// Secondary indexes are dropped for the duration and built once at the end, which is far
+    /// cheaper than maintaining them row by row.
+    pub fn rebuild(
+        &mut self,
+        conn: &mut Connection,
+        max_position: i64,
+        progress: &mut dyn FnMut(CatchUp),
+    ) -> Result<CatchUp, ProjectionError> {
+        self.reset(conn)?;
+        crate::schema::drop_secondary_indexes(conn).context(|| "dropping projection indexes for the rebuild".into())?;
+        let saved_batch = self.batch_size;
+        self.batch_size = saved_batch.max(REBUILD_BATCH);
+        let done = self.catch_up_to(conn, max_position, progress);
+        self.batch_size = saved_batch;
+        // Indexes come back whatever happened, so a failed rebuild leaves a usable schema.
+        crate::schema::ensure_secondary_indexes(conn).context(|| "building projection indexes".into())?;
+        done
     }
 
     /// Drops every in-memory cache (after the tables were rewritten behind the projectors).
@@ -179,28 +212,19 @@ impl Projections {
 
     /// The lowest checkpoint: every projection is complete up to here.
     pub fn checkpoint(&self, conn: &Connection) -> Result<i64, ProjectionError> {
-        let positions = self
-            .projectors
-            .iter()
-            .map(|p| read_checkpoint(conn, p.name()))
-            .collect::<Result<Vec<_>, _>>()?;
+        let positions =
+            self.projectors.iter().map(|p| read_checkpoint(conn, p.name())).collect::<Result<Vec<_>, _>>()?;
         Ok(positions.into_iter().min().unwrap_or(0))
     }
 }
 
 pub fn read_checkpoint(conn: &Connection, projector: &str) -> Result<i64, StoreError> {
-    conn.prepare_cached(
-        "SELECT COALESCE((SELECT position FROM projection_checkpoints WHERE projector = ?1), 0)",
-    )
-    .and_then(|mut s| s.query_row([projector], |row| row.get(0)))
-    .context(|| format!("reading the checkpoint of {projector}"))
+    conn.prepare_cached("SELECT COALESCE((SELECT position FROM projection_checkpoints WHERE projector = ?1), 0)")
+        .and_then(|mut s| s.query_row([projector], |row| row.get(0)))
+        .context(|| format!("reading the checkpoint of {projector}"))
 }
 
-fn write_checkpoint(
-    tx: &Transaction<'_>,
-    projector: &str,
-    position: i64,
-) -> Result<(), StoreError> {
+fn write_checkpoint(tx: &Transaction<'_>, projector: &str, position: i64) -> Result<(), StoreError> {
     tx.prepare_cached(
         "INSERT INTO projection_checkpoints (projector, position) VALUES (?1, ?2)
          ON CONFLICT (projector) DO UPDATE SET position = excluded.position",

@@ -23,25 +23,15 @@ pub enum LedgerError {
     #[error(transparent)]
     Refused(#[from] Refusal),
     #[error("order {order} changed since you saw it (you saw version {seen}, it is now at version {actual}); reload and try again")]
-    Stale {
-        order: String,
-        seen: i64,
-        actual: i64,
-    },
+    Stale { order: String, seen: i64, actual: i64 },
     #[error("order {0} is not in the ledger")]
     UnknownOrder(String),
     #[error("{0}")]
     Decode(Box<events::order::LocatedDecodeError>),
     #[error("{path}: {source}")]
-    Schema {
-        path: String,
-        source: Box<events::schema::MigrationError>,
-    },
+    Schema { path: String, source: Box<events::schema::MigrationError> },
     #[error("recorded at position {position}, but the projections could not catch up: {source}")]
-    ProjectionAfterAppend {
-        position: i64,
-        source: Box<ProjectionError>,
-    },
+    ProjectionAfterAppend { position: i64, source: Box<ProjectionError> },
 }
 
 impl From<TransitionError> for LedgerError {
@@ -71,21 +61,13 @@ pub struct OrderAppend {
 
 impl From<OrderEvent> for OrderAppend {
     fn from(event: OrderEvent) -> Self {
-        Self {
-            event,
-            idempotency_key: None,
-            blob: None,
-        }
+        Self { event, idempotency_key: None, blob: None }
     }
 }
 
 impl OrderAppend {
     pub fn idempotent(event: OrderEvent, key: impl Into<String>) -> Self {
-        Self {
-            event,
-            idempotency_key: Some(key.into()),
-            blob: None,
-        }
+        Self { event, idempotency_key: Some(key.into()), blob: None }
     }
 }
 
@@ -94,11 +76,7 @@ impl Ledger {
         Self::open_with_clock(path, mode, Arc::new(SystemClock))
     }
 
-    pub fn open_with_clock(
-        path: &Path,
-        mode: OpenMode,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Self, LedgerError> {
+    pub fn open_with_clock(path: &Path, mode: OpenMode, clock: Arc<dyn Clock>) -> Result<Self, LedgerError> {
         let store = EventStore::open_with_clock(path, mode, clock)?;
         Self::from_store(store, mode == OpenMode::ReadOnly)
     }
@@ -106,23 +84,13 @@ impl Ledger {
     pub fn from_store(mut store: EventStore, read_only: bool) -> Result<Self, LedgerError> {
         let path = store.path().to_owned();
         if read_only {
-            check_projections_not_newer(store.connection()).map_err(|source| {
-                LedgerError::Schema {
-                    path,
-                    source: Box::new(source),
-                }
-            })?;
+            check_projections_not_newer(store.connection())
+                .map_err(|source| LedgerError::Schema { path, source: Box::new(source) })?;
         } else {
-            migrate_projections(store.connection_mut()).map_err(|source| LedgerError::Schema {
-                path,
-                source: Box::new(source),
-            })?;
+            migrate_projections(store.connection_mut())
+                .map_err(|source| LedgerError::Schema { path, source: Box::new(source) })?;
         }
-        let mut ledger = Self {
-            store,
-            projections: Projections::standard(),
-            read_only,
-        };
+        let mut ledger = Self { store, projections: Projections::standard(), read_only };
         if !read_only {
             ledger.catch_up()?;
         }
@@ -159,11 +127,7 @@ impl Ledger {
     }
 
     /// The order as it stood at `max_position` (time travel).
-    pub fn order_state_until(
-        &self,
-        key: &OrderKey,
-        max_position: i64,
-    ) -> Result<OrderState, LedgerError> {
+    pub fn order_state_until(&self, key: &OrderKey, max_position: i64) -> Result<OrderState, LedgerError> {
         let upcasters = self.projections.upcasters();
         let mut state = OrderState::new(key.clone());
         for recorded in self.store.read_stream_until(&key.stream(), max_position)? {
@@ -220,10 +184,7 @@ impl Ledger {
     fn after_append(&mut self, outcome: AppendOutcome) -> Result<AppendOutcome, LedgerError> {
         if let Some(position) = outcome.last_position() {
             if let Err(source) = self.projections.catch_up(self.store.connection_mut()) {
-                return Err(LedgerError::ProjectionAfterAppend {
-                    position,
-                    source: Box::new(source),
-                });
+                return Err(LedgerError::ProjectionAfterAppend { position, source: Box::new(source) });
             }
         }
         Ok(outcome)
@@ -255,11 +216,7 @@ impl Ledger {
         }
         if let Some(seen) = seen_version {
             if seen != state.version {
-                return Err(LedgerError::Stale {
-                    order: key.to_string(),
-                    seen,
-                    actual: state.version,
-                });
+                return Err(LedgerError::Stale { order: key.to_string(), seen, actual: state.version });
             }
         }
         let event = operator::decide_status_change(&state, to, reason)?;
@@ -281,11 +238,7 @@ impl Ledger {
         }
         if let Some(seen) = seen_version {
             if seen != state.version {
-                return Err(LedgerError::Stale {
-                    order: key.to_string(),
-                    seen,
-                    actual: state.version,
-                });
+                return Err(LedgerError::Stale { order: key.to_string(), seen, actual: state.version });
             }
         }
         let event = operator::decide_address_correction(&state, new, reason)?;
@@ -301,11 +254,7 @@ impl Ledger {
     ) -> Result<AppendOutcome, LedgerError> {
         match self.append_order(key, ExpectedVersion::Exact(version), events, meta) {
             Err(LedgerError::Store(StoreError::Conflict { actual, .. })) => {
-                Err(LedgerError::Stale {
-                    order: key.to_string(),
-                    seen: version,
-                    actual,
-                })
+                Err(LedgerError::Stale { order: key.to_string(), seen: version, actual })
             }
             other => other,
         }

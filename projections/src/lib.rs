@@ -3,7 +3,7 @@
 //! - [`engine`]: pulls events by position and hands them to each [`Projector`] in batches,
 //!   writing each projector's checkpoint in the same transaction as its rows.
 //! - [`order_status`]: one row per order, and the counts per status.
-//! - [`order_history`]: the audit trail, one row per order event, in words.
+//! - [`order_history`]: the audit trail in words, projected on read from an order's stream.
 //! - [`ledger`]: the event store plus projections kept up to date after every append.
 //! - [`queries`]: reads for the CLI and the web admin.
 
@@ -16,7 +16,8 @@ mod schema;
 
 pub use engine::{CatchUp, ProjectionError, Projections, Projector};
 pub use ledger::{Ledger, LedgerError};
-pub use queries::{HistoryRow, OrderFilter, OrderRow};
+pub use order_history::HistoryRow;
+pub use queries::{OrderFilter, OrderRow};
 pub use schema::PROJECTION_TABLES;
 
 /// Recreates every projection table empty, at the current shape.

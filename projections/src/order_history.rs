@@ -1,54 +1,47 @@
-//! The audit trail: every order event with its actor and time, in words an operator reads.
+//! The audit trail: every event of an order with its actor and time, in words an operator
+//! reads. It is projected on read from the order's own stream (a range scan of the
+//! `(stream, version)` index), so it always equals the log and costs nothing to rebuild;
+//! materialising it would write every event a second time.
 
-use crate::engine::{ProjectionError, Projector};
-use events::order::OrderEvent;
-use events::store::{format_time, SqlContext};
-use events::upcast::Upcasters;
-use events::{OrderKey, RecordedEvent};
-use rusqlite::{params, Transaction};
+use events::order::{order_upcasters, OrderEvent};
+use events::store::{format_time, read_stream_until_in, StoreError};
+use events::OrderKey;
+use rusqlite::Connection;
+use serde::Serialize;
 
-pub const NAME: &str = "order_history";
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryRow {
+    pub position: i64,
+    pub version: i64,
+    pub recorded_at: String,
+    pub actor: String,
+    pub event_type: String,
+    pub summary: String,
+}
 
-pub struct OrderHistoryProjector;
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Decode(#[from] Box<events::order::LocatedDecodeError>),
+}
 
-impl Projector for OrderHistoryProjector {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn apply(
-        &mut self,
-        tx: &Transaction<'_>,
-        events: &[RecordedEvent],
-        upcasters: &Upcasters,
-    ) -> Result<(), ProjectionError> {
-        let mut insert = tx
-            .prepare_cached(
-                "INSERT INTO order_history (position, order_key, version, recorded_at, actor, event_type, summary)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .context(|| "preparing the history insert".into())?;
-        for event in events
-            .iter()
-            .filter(|e| e.category() == OrderKey::STREAM_CATEGORY)
-        {
-            let decoded = OrderEvent::decode(event, upcasters)
-                .map_err(|e| ProjectionError::event(NAME, event, e))?;
-            let order_key = &event.stream["order-".len()..];
-            insert
-                .execute(params![
-                    event.position,
-                    order_key,
-                    event.version,
-                    format_time(event.recorded_at),
-                    event.meta.actor.as_str(),
-                    event.event_type,
-                    decoded.describe(),
-                ])
-                .context(|| format!("writing history for {}", event.locator()))?;
-        }
-        Ok(())
-    }
-
-    fn forget_cache(&mut self) {}
+/// The audit trail of one order, oldest first; empty when the order is unknown.
+pub fn order_history(conn: &Connection, order: &OrderKey) -> Result<Vec<HistoryRow>, HistoryError> {
+    let upcasters = order_upcasters();
+    read_stream_until_in(conn, &order.stream(), i64::MAX)?
+        .into_iter()
+        .map(|recorded| {
+            let event = OrderEvent::decode(&recorded, &upcasters).map_err(Box::new)?;
+            Ok(HistoryRow {
+                position: recorded.position,
+                version: recorded.version,
+                recorded_at: format_time(recorded.recorded_at),
+                actor: recorded.meta.actor.to_string(),
+                event_type: recorded.event_type,
+                summary: event.describe(),
+            })
+        })
+        .collect()
 }

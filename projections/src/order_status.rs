@@ -1,7 +1,7 @@
 //! One row per order (status, buyer, MCF id, tracking, current problem) and the counts per
 //! status, folded with the order state machine.
 
-use crate::engine::{ProjectionError, Projector};
+use crate::engine::{Projected, ProjectionError, Projector};
 use events::order::{OrderEvent, OrderState, Status};
 use events::store::{format_time, read_stream_until_in, SqlContext};
 use events::upcast::Upcasters;
@@ -29,12 +29,9 @@ impl OrderStatusProjector {
         event: &RecordedEvent,
         upcasters: &Upcasters,
     ) -> Result<&'a mut OrderState, ProjectionError> {
-        let fresh = cache
-            .get(&event.stream)
-            .is_some_and(|s| s.version == event.version - 1);
+        let fresh = cache.get(&event.stream).is_some_and(|s| s.version == event.version - 1);
         if !fresh {
-            let key = OrderKey::from_stream(&event.stream)
-                .map_err(|e| ProjectionError::event(NAME, event, e))?;
+            let key = OrderKey::from_stream(&event.stream).map_err(|e| ProjectionError::event(NAME, event, e))?;
             let mut state = OrderState::new(key);
             if event.version > 1 {
                 for earlier in read_stream_until_in(tx, &event.stream, event.position - 1)? {
@@ -45,9 +42,9 @@ impl OrderStatusProjector {
             }
             cache.insert(event.stream.clone(), state);
         }
-        cache.get_mut(&event.stream).ok_or_else(|| {
-            ProjectionError::event(NAME, event, "order state vanished from the cache")
-        })
+        cache
+            .get_mut(&event.stream)
+            .ok_or_else(|| ProjectionError::event(NAME, event, "order state vanished from the cache"))
     }
 }
 
@@ -59,23 +56,18 @@ impl Projector for OrderStatusProjector {
     fn apply(
         &mut self,
         tx: &Transaction<'_>,
-        events: &[RecordedEvent],
+        events: &[Projected<'_>],
         upcasters: &Upcasters,
     ) -> Result<(), ProjectionError> {
         // Status of each touched order before this batch (None: new order), in first-touch order.
         let mut touched: Vec<(String, Option<Status>)> = Vec::new();
         let mut seen: HashMap<&str, ()> = HashMap::new();
-        for event in events
-            .iter()
-            .filter(|e| e.category() == OrderKey::STREAM_CATEGORY)
-        {
-            let decoded = OrderEvent::decode(event, upcasters)
-                .map_err(|e| ProjectionError::event(NAME, event, e))?;
+        for (event, decoded) in events.iter().filter_map(|p| Some((p.recorded, p.order?))) {
             let state = Self::state_before(&mut self.cache, tx, event, upcasters)?;
             if seen.insert(event.stream.as_str(), ()).is_none() {
                 touched.push((event.stream.clone(), state.status));
             }
-            state.apply_recorded(&decoded, event.version, event.recorded_at);
+            state.apply_recorded(decoded, event.version, event.recorded_at);
         }
         let mut deltas: HashMap<Status, i64> = HashMap::new();
         {
@@ -136,13 +128,10 @@ impl Projector for OrderStatusProjector {
             )
             .context(|| "preparing the count update".into())?;
         for (status, delta) in deltas.into_iter().filter(|(_, d)| *d != 0) {
-            count
-                .execute(params![status.as_str(), delta])
-                .context(|| format!("counting {status}"))?;
+            count.execute(params![status.as_str(), delta]).context(|| format!("counting {status}"))?;
         }
         // A status nobody is in has no row, however the batches fell.
-        tx.execute("DELETE FROM status_counts WHERE count = 0", [])
-            .context(|| "dropping empty counts".into())?;
+        tx.execute("DELETE FROM status_counts WHERE count = 0", []).context(|| "dropping empty counts".into())?;
         if self.cache.len() > CACHE_LIMIT {
             self.cache.clear();
         }
@@ -177,12 +166,7 @@ pub fn problem(state: &OrderState) -> Option<String> {
             state
                 .shortage
                 .iter()
-                .map(|s| {
-                    format!(
-                        "{} needs {}, {} in stock",
-                        s.seller_sku, s.needed, s.available
-                    )
-                })
+                .map(|s| format!("{} needs {}, {} in stock", s.seller_sku, s.needed, s.available))
                 .collect::<Vec<_>>()
                 .join("; "),
         ),
@@ -190,11 +174,7 @@ pub fn problem(state: &OrderState) -> Option<String> {
             format!(
                 "delivery slot {} is not offered (offered: {})",
                 u.requested,
-                if u.offered.is_empty() {
-                    "none".to_owned()
-                } else {
-                    u.offered.join(", ")
-                }
+                if u.offered.is_empty() { "none".to_owned() } else { u.offered.join(", ") }
             )
         }),
         _ => None,

@@ -28,7 +28,8 @@ pub struct OrderRow {
     pub updated_at: String,
 }
 
-const ROW_COLUMNS: &str = "order_key, marketplace, order_number, status, buyer_name, item_summary, ordered_at, mcf_order_id,
+const ROW_COLUMNS: &str =
+    "order_key, marketplace, order_number, status, buyer_name, item_summary, ordered_at, mcf_order_id,
      shipping_speed, tracking_number, carrier, error, hold, cancel_pending, version, created_at, updated_at";
 
 fn order_row(row: &Row<'_>) -> rusqlite::Result<OrderRow> {
@@ -75,12 +76,7 @@ pub fn list_orders(conn: &Connection, filter: &OrderFilter) -> Result<Vec<OrderR
         sql.push_str(" AND marketplace = ?");
         values.push(Value::Text(marketplace.as_str().to_owned()));
     }
-    if let Some(search) = filter
-        .search
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
+    if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         sql.push_str(" AND (instr(order_key, ?) > 0 OR instr(coalesce(buyer_name, ''), ?) > 0 OR instr(coalesce(mcf_order_id, ''), ?) > 0)");
         for _ in 0..3 {
             values.push(Value::Text(search.to_owned()));
@@ -89,29 +85,21 @@ pub fn list_orders(conn: &Connection, filter: &OrderFilter) -> Result<Vec<OrderR
     sql.push_str(" ORDER BY updated_at DESC, order_key LIMIT ? OFFSET ?");
     values.push(Value::Integer(filter.limit.map_or(-1, |l| l as i64)));
     values.push(Value::Integer(filter.offset as i64));
-    let mut statement = conn
-        .prepare_cached(&sql)
-        .context(|| "preparing the order list".into())?;
-    let rows = statement
-        .query_map(params_from_iter(values), order_row)
-        .context(|| "listing orders".into())?;
-    rows.map(|r| r.context(|| "listing orders".into()))
-        .collect()
+    let mut statement = conn.prepare_cached(&sql).context(|| "preparing the order list".into())?;
+    let rows = statement.query_map(params_from_iter(values), order_row).context(|| "listing orders".into())?;
+    rows.map(|r| r.context(|| "listing orders".into())).collect()
 }
 
 pub fn get_order(conn: &Connection, order_key: &str) -> Result<Option<OrderRow>, StoreError> {
-    conn.prepare_cached(&format!(
-        "SELECT {ROW_COLUMNS} FROM order_status WHERE order_key = ?1"
-    ))
-    .and_then(|mut s| s.query_row([order_key], order_row).optional())
-    .context(|| format!("reading order {order_key}"))
+    conn.prepare_cached(&format!("SELECT {ROW_COLUMNS} FROM order_status WHERE order_key = ?1"))
+        .and_then(|mut s| s.query_row([order_key], order_row).optional())
+        .context(|| format!("reading order {order_key}"))
 }
 
 /// Orders per status, in the guide's order of statuses; absent statuses count 0.
 pub fn status_counts(conn: &Connection) -> Result<Vec<(Status, i64)>, StoreError> {
-    let mut statement = conn
-        .prepare_cached("SELECT status, count FROM status_counts")
-        .context(|| "preparing counts".into())?;
+    let mut statement =
+        conn.prepare_cached("SELECT status, count FROM status_counts").context(|| "preparing counts".into())?;
     let stored: Vec<(String, i64)> = statement
         .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
         .context(|| "reading counts".into())?
@@ -119,48 +107,6 @@ pub fn status_counts(conn: &Connection) -> Result<Vec<(Status, i64)>, StoreError
         .context(|| "reading counts".into())?;
     Ok(Status::ALL
         .into_iter()
-        .map(|status| {
-            (
-                status,
-                stored
-                    .iter()
-                    .find(|(s, _)| s == status.as_str())
-                    .map_or(0, |(_, n)| *n),
-            )
-        })
+        .map(|status| (status, stored.iter().find(|(s, _)| s == status.as_str()).map_or(0, |(_, n)| *n)))
         .collect())
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct HistoryRow {
-    pub position: i64,
-    pub version: i64,
-    pub recorded_at: String,
-    pub actor: String,
-    pub event_type: String,
-    pub summary: String,
-}
-
-/// The audit trail of one order, oldest first.
-pub fn order_history(conn: &Connection, order_key: &str) -> Result<Vec<HistoryRow>, StoreError> {
-    let mut statement = conn
-        .prepare_cached(
-            "SELECT position, version, recorded_at, actor, event_type, summary FROM order_history
-             WHERE order_key = ?1 ORDER BY position",
-        )
-        .context(|| "preparing the history read".into())?;
-    let rows = statement
-        .query_map([order_key], |row| {
-            Ok(HistoryRow {
-                position: row.get(0)?,
-                version: row.get(1)?,
-                recorded_at: row.get(2)?,
-                actor: row.get(3)?,
-                event_type: row.get(4)?,
-                summary: row.get(5)?,
-            })
-        })
-        .context(|| format!("reading the history of {order_key}"))?;
-    rows.map(|r| r.context(|| format!("reading the history of {order_key}")))
-        .collect()
 }

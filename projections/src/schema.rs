@@ -5,11 +5,7 @@ use events::schema::{migrate, MigrationError};
 use rusqlite::Connection;
 
 /// Every table a rebuild clears and `replay verify` compares, with the key to order rows by.
-pub const PROJECTION_TABLES: &[(&str, &str)] = &[
-    ("order_status", "order_key"),
-    ("status_counts", "status"),
-    ("order_history", "position"),
-];
+pub const PROJECTION_TABLES: &[(&str, &str)] = &[("order_status", "order_key"), ("status_counts", "status")];
 
 const CREATE_V1: &str = "
     DROP TABLE IF EXISTS projection_checkpoints;
@@ -39,35 +35,46 @@ const CREATE_V1: &str = "
         created_at      TEXT NOT NULL,
         updated_at      TEXT NOT NULL
     ) STRICT;
-    CREATE INDEX order_status_by_status ON order_status (status, updated_at);
-    CREATE INDEX order_status_by_update ON order_status (updated_at);
-    CREATE INDEX order_status_by_mcf ON order_status (mcf_order_id) WHERE mcf_order_id IS NOT NULL;
     CREATE TABLE status_counts (
         status TEXT PRIMARY KEY,
         count  INTEGER NOT NULL
     ) STRICT;
-    CREATE TABLE order_history (
-        position    INTEGER PRIMARY KEY,
-        order_key   TEXT NOT NULL,
-        version     INTEGER NOT NULL,
-        recorded_at TEXT NOT NULL,
-        actor       TEXT NOT NULL,
-        event_type  TEXT NOT NULL,
-        summary     TEXT NOT NULL
-    ) STRICT;
-    CREATE INDEX order_history_by_order ON order_history (order_key, position);
 ";
+
+/// Indexes that only serve reads; a rebuild drops them and builds them once at the end.
+const SECONDARY_INDEXES: &[(&str, &str)] = &[
+    ("order_status_by_status", "order_status (status, updated_at)"),
+    ("order_status_by_update", "order_status (updated_at)"),
+    ("order_status_by_mcf", "order_status (mcf_order_id) WHERE mcf_order_id IS NOT NULL"),
+];
+
+pub fn ensure_secondary_indexes(conn: &Connection) -> rusqlite::Result<()> {
+    for (name, definition) in SECONDARY_INDEXES {
+        conn.execute_batch(&format!("CREATE INDEX IF NOT EXISTS {name} ON {definition};"))?;
+    }
+    Ok(())
+}
+
+pub fn drop_secondary_indexes(conn: &Connection) -> rusqlite::Result<()> {
+    for (name, _) in SECONDARY_INDEXES {
+        conn.execute_batch(&format!("DROP INDEX IF EXISTS {name};"))?;
+    }
+    Ok(())
+}
 
 pub const PROJECTION_MIGRATIONS: &[&str] = &[CREATE_V1];
 
 /// Drops and recreates every projection table at the current shape (used by `replay verify`
 /// on its scratch copy).
 pub fn recreate(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(PROJECTION_MIGRATIONS[PROJECTION_MIGRATIONS.len() - 1])
+    conn.execute_batch(PROJECTION_MIGRATIONS[PROJECTION_MIGRATIONS.len() - 1])?;
+    ensure_secondary_indexes(conn)
 }
 
 pub fn migrate_projections(conn: &mut Connection) -> Result<(), MigrationError> {
-    migrate(conn, "projections", PROJECTION_MIGRATIONS)
+    migrate(conn, "projections", PROJECTION_MIGRATIONS)?;
+    ensure_secondary_indexes(conn)?;
+    Ok(())
 }
 
 pub fn check_projections_not_newer(conn: &Connection) -> Result<(), MigrationError> {

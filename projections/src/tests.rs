@@ -20,34 +20,24 @@ fn open(path: &Path, clock: &FixedClock) -> Ledger {
 }
 
 fn key(n: u32) -> OrderKey {
-    let marketplace = if n % 2 == 0 {
-        Marketplace::Rakuten
-    } else {
-        Marketplace::Yahoo
-    };
+    let marketplace = if n % 2 == 0 { Marketplace::Rakuten } else { Marketplace::Yahoo };
     OrderKey::new(marketplace, &format!("100-{n:08}")).unwrap()
 }
 
 fn record(ledger: &mut Ledger, key: &OrderKey, events: Vec<OrderEvent>, actor: Actor) {
     let appends = events.into_iter().map(OrderAppend::from).collect();
-    ledger
-        .append_order(key, ExpectedVersion::Any, appends, Meta::by(actor))
-        .unwrap();
+    ledger.append_order(key, ExpectedVersion::Any, appends, Meta::by(actor)).unwrap();
 }
 
 /// Every projection table as sorted text, to compare live and rebuilt bit for bit.
 fn dump(conn: &Connection) -> Vec<String> {
     let mut out = vec![];
     for (table, order_by) in PROJECTION_TABLES {
-        let mut statement = conn
-            .prepare(&format!("SELECT * FROM {table} ORDER BY {order_by}"))
-            .unwrap();
+        let mut statement = conn.prepare(&format!("SELECT * FROM {table} ORDER BY {order_by}")).unwrap();
         let columns = statement.column_count();
         let rows = statement
             .query_map([], |row| {
-                let values: Vec<String> = (0..columns)
-                    .map(|i| format!("{:?}", row.get_ref(i).unwrap()))
-                    .collect();
+                let values: Vec<String> = (0..columns).map(|i| format!("{:?}", row.get_ref(i).unwrap())).collect();
                 Ok(format!("{table}: {}", values.join(" | ")))
             })
             .unwrap();
@@ -62,25 +52,14 @@ fn order_rows_counts_and_history_follow_the_events() {
     let clock = clock();
     let mut ledger = open(&dir.path().join("l.db"), &clock);
     for (n, status) in Status::ALL.into_iter().enumerate() {
-        record(
-            &mut ledger,
-            &key(n as u32),
-            lifecycle_to(&key(n as u32), status),
-            Actor::reactor("test"),
-        );
+        record(&mut ledger, &key(n as u32), lifecycle_to(&key(n as u32), status), Actor::reactor("test"));
         clock.advance(Duration::minutes(1));
     }
     let conn = ledger.store().connection();
     let counts = queries::status_counts(conn).unwrap();
     assert!(counts.iter().all(|(_, n)| *n == 1), "{counts:?}");
-    let shipped = queries::list_orders(
-        conn,
-        &OrderFilter {
-            status: Some(Status::Shipped),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let shipped =
+        queries::list_orders(conn, &OrderFilter { status: Some(Status::Shipped), ..Default::default() }).unwrap();
     assert_eq!(shipped.len(), 1);
     let row = &shipped[0];
     assert_eq!(row.order, key(7).to_string());
@@ -88,42 +67,17 @@ fn order_rows_counts_and_history_follow_the_events() {
     assert_eq!(row.shipping_speed.as_deref(), Some("Standard"));
     assert_eq!(row.buyer_name.as_deref(), Some("山田 太郎"));
     assert_eq!(row.item_summary.as_deref(), Some("有機緑茶 100g ×2"));
-    let error = queries::list_orders(
-        conn,
-        &OrderFilter {
-            status: Some(Status::Error),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    assert!(error[0]
-        .error
-        .as_deref()
-        .unwrap()
-        .contains("not in master.xlsx"));
+    let error = queries::list_orders(conn, &OrderFilter { status: Some(Status::Error), ..Default::default() }).unwrap();
+    assert!(error[0].error.as_deref().unwrap().contains("not in master.xlsx"));
     let newest_first = queries::list_orders(conn, &OrderFilter::default()).unwrap();
     assert_eq!(newest_first[0].order, key(9).to_string());
-    let search = queries::list_orders(
-        conn,
-        &OrderFilter {
-            search: Some("00000007".into()),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let search =
+        queries::list_orders(conn, &OrderFilter { search: Some("00000007".into()), ..Default::default() }).unwrap();
     assert_eq!(search.len(), 1);
-    let history = queries::order_history(conn, &key(7).to_string()).unwrap();
+    let history = crate::order_history::order_history(conn, &key(7)).unwrap();
     assert_eq!(history.len(), lifecycle_to(&key(7), Status::Shipped).len());
     assert_eq!(history[0].actor, "reactor:test");
-    assert!(
-        history
-            .last()
-            .unwrap()
-            .summary
-            .contains("モールに出荷を登録しました"),
-        "{:?}",
-        history.last()
-    );
+    assert!(history.last().unwrap().summary.contains("モールに出荷を登録しました"), "{:?}", history.last());
 }
 
 #[test]
@@ -133,19 +87,13 @@ fn a_rebuild_equals_the_live_projections_whatever_the_batch_boundaries() {
     let path = dir.path().join("l.db");
     let mut ledger = open(&path, &clock);
     // Interleave orders so that batches cut through every order's life.
-    let lives: Vec<(OrderKey, Vec<OrderEvent>)> = (0..30)
-        .map(|n| (key(n), lifecycle_to(&key(n), Status::ALL[n as usize % 10])))
-        .collect();
+    let lives: Vec<(OrderKey, Vec<OrderEvent>)> =
+        (0..30).map(|n| (key(n), lifecycle_to(&key(n), Status::ALL[n as usize % 10]))).collect();
     let longest = lives.iter().map(|(_, e)| e.len()).max().unwrap();
     for step in 0..longest {
         for (key, events) in &lives {
             if let Some(event) = events.get(step) {
-                record(
-                    &mut ledger,
-                    key,
-                    vec![event.clone()],
-                    Actor::reactor("test"),
-                );
+                record(&mut ledger, key, vec![event.clone()], Actor::reactor("test"));
                 clock.advance(Duration::seconds(7));
             }
         }
@@ -178,24 +126,17 @@ fn another_process_appending_is_seen_and_never_folded_onto_a_stale_cache() {
     record(
         &mut web,
         &k,
-        vec![OrderEvent::TrackingRecorded(
-            events::order::sample::tracking(),
-        )],
+        vec![OrderEvent::TrackingRecorded(events::order::sample::tracking())],
         Actor::reactor("monitor"),
     );
-    let row = queries::get_order(web.store().connection(), &k.to_string())
-        .unwrap()
-        .unwrap();
+    let row = queries::get_order(web.store().connection(), &k.to_string()).unwrap().unwrap();
     assert_eq!(row.status, "SHIPPING");
     assert_eq!(row.mcf_order_id.as_deref(), Some("RK-100-00000002"));
     assert_eq!(row.tracking_number.as_deref(), Some("123456789012"));
     assert_eq!(row.version as usize, events.len() + 1);
     web.catch_up().unwrap();
     cron.catch_up().unwrap();
-    assert_eq!(
-        dump(web.store().connection()),
-        dump(cron.store().connection())
-    );
+    assert_eq!(dump(web.store().connection()), dump(cron.store().connection()));
 }
 
 #[test]
@@ -204,51 +145,20 @@ fn a_poison_event_stops_projection_with_its_position_and_changes_nothing() {
     let clock = clock();
     let path = dir.path().join("l.db");
     let mut ledger = open(&path, &clock);
-    record(
-        &mut ledger,
-        &key(0),
-        lifecycle_to(&key(0), Status::Received),
-        Actor::system(),
-    );
+    record(&mut ledger, &key(0), lifecycle_to(&key(0), Status::Received), Actor::system());
     let before = dump(ledger.store().connection());
     let checkpoint = ledger.checkpoint().unwrap();
     // Two good events and then one this build does not know, in one batch.
-    let good = lifecycle_to(&key(4), Status::Received)
-        .into_iter()
-        .map(|e| e.to_new_event(Meta::by(Actor::system())));
-    ledger
-        .store_mut()
-        .append(
-            &key(4).stream(),
-            ExpectedVersion::Any,
-            &good.collect::<Vec<_>>(),
-        )
-        .unwrap();
+    let good = lifecycle_to(&key(4), Status::Received).into_iter().map(|e| e.to_new_event(Meta::by(Actor::system())));
+    ledger.store_mut().append(&key(4).stream(), ExpectedVersion::Any, &good.collect::<Vec<_>>()).unwrap();
     let poison = NewEvent::new("OrderTeleported", 1, "{}".into(), Meta::by(Actor::system()));
-    ledger
-        .store_mut()
-        .append(&key(4).stream(), ExpectedVersion::Any, &[poison])
-        .unwrap();
+    ledger.store_mut().append(&key(4).stream(), ExpectedVersion::Any, &[poison]).unwrap();
     let err = ledger.catch_up().unwrap_err().to_string();
-    assert!(
-        err.contains("unknown order event type \"OrderTeleported\""),
-        "{err}"
-    );
-    assert!(
-        err.contains("position 5 in stream order-rakuten-100-00000004"),
-        "{err}"
-    );
-    assert_eq!(
-        dump(ledger.store().connection()),
-        before,
-        "the failed batch left no rows"
-    );
+    assert!(err.contains("unknown order event type \"OrderTeleported\""), "{err}");
+    assert!(err.contains("position 5 in stream order-rakuten-100-00000004"), "{err}");
+    assert_eq!(dump(ledger.store().connection()), before, "the failed batch left no rows");
     assert_eq!(ledger.checkpoint().unwrap(), checkpoint);
-    assert_eq!(
-        ledger.store().head_position().unwrap(),
-        5,
-        "nothing recorded was lost"
-    );
+    assert_eq!(ledger.store().head_position().unwrap(), 5, "nothing recorded was lost");
 }
 
 #[test]
@@ -257,55 +167,29 @@ fn operator_actions_on_a_stale_view_are_refused_and_nothing_is_applied() {
     let clock = clock();
     let mut ledger = open(&dir.path().join("l.db"), &clock);
     let k = key(2);
-    record(
-        &mut ledger,
-        &k,
-        lifecycle_to(&k, Status::OutOfStock),
-        Actor::reactor("check"),
-    );
+    record(&mut ledger, &k, lifecycle_to(&k, Status::OutOfStock), Actor::reactor("check"));
     let seen = ledger.order_state(&k).unwrap().version;
     record(
         &mut ledger,
         &k,
-        vec![OrderEvent::ManualTaskDone(events::order::ManualTaskDone {
-            task: "x".into(),
-            note: String::new(),
-        })],
+        vec![OrderEvent::ManualTaskDone(events::order::ManualTaskDone { task: "x".into(), note: String::new() })],
         Actor::operator("b"),
     );
     let err = ledger
-        .operator_set_status(
-            &k,
-            Status::Verified,
-            "在庫補充",
-            Meta::by(Actor::operator("a")),
-            Some(seen),
-        )
+        .operator_set_status(&k, Status::Verified, "在庫補充", Meta::by(Actor::operator("a")), Some(seen))
         .unwrap_err();
     assert!(matches!(err, LedgerError::Stale { .. }), "{err}");
     assert!(err.to_string().contains("reload"), "{err}");
     let now = ledger.order_state(&k).unwrap();
     assert_eq!(now.status, Some(Status::OutOfStock));
     ledger
-        .operator_set_status(
-            &k,
-            Status::Verified,
-            "在庫補充",
-            Meta::by(Actor::operator("a")),
-            Some(now.version),
-        )
+        .operator_set_status(&k, Status::Verified, "在庫補充", Meta::by(Actor::operator("a")), Some(now.version))
         .unwrap();
-    let row = queries::get_order(ledger.store().connection(), &k.to_string())
-        .unwrap()
-        .unwrap();
+    let row = queries::get_order(ledger.store().connection(), &k.to_string()).unwrap().unwrap();
     assert_eq!(row.status, "VERIFIED");
-    let history = queries::order_history(ledger.store().connection(), &k.to_string()).unwrap();
+    let history = crate::order_history::order_history(ledger.store().connection(), &k).unwrap();
     assert_eq!(history.last().unwrap().actor, "operator:a");
-    assert!(history
-        .last()
-        .unwrap()
-        .summary
-        .contains("OUT_OF_STOCK → VERIFIED"));
+    assert!(history.last().unwrap().summary.contains("OUT_OF_STOCK → VERIFIED"));
 }
 
 #[test]
@@ -314,27 +198,10 @@ fn impossible_transitions_and_unknown_orders_are_refused_before_anything_is_appe
     let clock = clock();
     let mut ledger = open(&dir.path().join("l.db"), &clock);
     let k = key(2);
-    record(
-        &mut ledger,
-        &k,
-        lifecycle_to(&k, Status::Shipped),
-        Actor::system(),
-    );
+    record(&mut ledger, &k, lifecycle_to(&k, Status::Shipped), Actor::system());
     let head = ledger.store().head_position().unwrap();
-    let err = ledger
-        .operator_set_status(
-            &k,
-            Status::Verified,
-            "x",
-            Meta::by(Actor::operator("a")),
-            None,
-        )
-        .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("allowed from SHIPPED: none (final status)"),
-        "{err}"
-    );
+    let err = ledger.operator_set_status(&k, Status::Verified, "x", Meta::by(Actor::operator("a")), None).unwrap_err();
+    assert!(err.to_string().contains("allowed from SHIPPED: none (final status)"), "{err}");
     let err = ledger
         .append_order(
             &k,
@@ -344,15 +211,8 @@ fn impossible_transitions_and_unknown_orders_are_refused_before_anything_is_appe
         )
         .unwrap_err();
     assert!(matches!(err, LedgerError::Transition(_)), "{err}");
-    let err = ledger
-        .operator_set_status(
-            &key(99),
-            Status::Cancelled,
-            "x",
-            Meta::by(Actor::operator("a")),
-            None,
-        )
-        .unwrap_err();
+    let err =
+        ledger.operator_set_status(&key(99), Status::Cancelled, "x", Meta::by(Actor::operator("a")), None).unwrap_err();
     assert!(matches!(err, LedgerError::UnknownOrder(_)), "{err}");
     assert_eq!(ledger.store().head_position().unwrap(), head);
 }
@@ -369,22 +229,12 @@ fn repeated_observations_collapse_on_their_idempotency_key() {
             .append_order(
                 &k,
                 ExpectedVersion::Any,
-                vec![OrderAppend::idempotent(
-                    detected.clone(),
-                    "api:rakuten:100-00000002",
-                )],
+                vec![OrderAppend::idempotent(detected.clone(), "api:rakuten:100-00000002")],
                 Meta::by(Actor::reactor("receive")),
             )
             .unwrap();
     }
     assert_eq!(ledger.order_state(&k).unwrap().version, 1);
     let counts = queries::status_counts(ledger.store().connection()).unwrap();
-    assert_eq!(
-        counts
-            .iter()
-            .find(|(s, _)| *s == Status::Received)
-            .unwrap()
-            .1,
-        1
-    );
+    assert_eq!(counts.iter().find(|(s, _)| *s == Status::Received).unwrap().1, 1);
 }

@@ -26,21 +26,15 @@ impl ExportFilter {
 }
 
 /// Writes one JSON object per line; returns how many. A closed pipe (`| head`) ends quietly.
-pub fn export(
-    store: &EventStore,
-    filter: &ExportFilter,
-    out: &mut dyn Write,
-) -> Result<u64, ReplayError> {
+pub fn export(store: &EventStore, filter: &ExportFilter, out: &mut dyn Write) -> Result<u64, ReplayError> {
     let mut written = 0u64;
     let mut pipe_closed = false;
     let result = store.for_each_after(filter.from_position, None, |event| {
         if pipe_closed || !filter.matches(&event.stream) {
             return Ok(());
         }
-        let line = serde_json::to_string(&event).map_err(|e| StoreError::CorruptRow {
-            position: event.position,
-            reason: e.to_string(),
-        })?;
+        let line = serde_json::to_string(&event)
+            .map_err(|e| StoreError::CorruptRow { position: event.position, reason: e.to_string() })?;
         match writeln!(out, "{line}") {
             Ok(()) => written += 1,
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => pipe_closed = true,
@@ -55,10 +49,7 @@ pub fn export(
     });
     result?;
     if !pipe_closed {
-        out.flush().map_err(|source| ReplayError::Io {
-            context: "flushing the export".into(),
-            source,
-        })?;
+        out.flush().map_err(|source| ReplayError::Io { context: "flushing the export".into(), source })?;
     }
     Ok(written)
 }

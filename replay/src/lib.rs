@@ -22,10 +22,7 @@ pub enum ReplayError {
     #[error("{0}")]
     Decode(#[from] events::order::LocatedDecodeError),
     #[error("{context}: {source}")]
-    Io {
-        context: String,
-        source: std::io::Error,
-    },
+    Io { context: String, source: std::io::Error },
     #[error("{0}")]
     Invalid(String),
 }

@@ -23,24 +23,18 @@ pub fn rebuild(ledger: &mut Ledger, show_progress: bool) -> Result<RebuildReport
     let started = Instant::now();
     let (projections, store) = ledger.projections_mut();
     let head = store.head_position()?;
-    let bar = if show_progress {
-        ProgressBar::new(head.max(0) as u64)
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = if show_progress { ProgressBar::new(head.max(0) as u64) } else { ProgressBar::hidden() };
     bar.set_style(
-        ProgressStyle::with_template("{spinner} rebuilding projections [{bar:40}] {pos}/{len} events ({per_sec}, {eta} left)")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} rebuilding projections [{bar:40}] {pos}/{len} events ({per_sec}, {eta} left)",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     projections.reset(store.connection_mut())?;
     let done = projections.catch_up_to(store.connection_mut(), i64::MAX, &mut |progress| {
         bar.set_position(progress.position.max(0) as u64)
     })?;
     bar.finish_and_clear();
-    Ok(RebuildReport {
-        events: done.events,
-        position: done.position,
-        elapsed: started.elapsed(),
-    })
+    Ok(RebuildReport { events: done.events, position: done.position, elapsed: started.elapsed() })
 }

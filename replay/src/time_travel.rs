@@ -39,9 +39,7 @@ pub struct OrderAt {
 pub fn order_at(ledger: &Ledger, key: &OrderKey, at: At) -> Result<OrderAt, ReplayError> {
     let all = ledger.store().read_stream(&key.stream())?;
     if all.is_empty() {
-        return Err(ReplayError::Invalid(format!(
-            "order {key} is not in the ledger"
-        )));
+        return Err(ReplayError::Invalid(format!("order {key} is not in the ledger")));
     }
     let included = |event: &RecordedEvent| match at {
         At::Head => true,
@@ -66,11 +64,5 @@ pub fn order_at(ledger: &Ledger, key: &OrderKey, at: At) -> Result<OrderAt, Repl
         });
     }
     let later_events = all.len() - timeline.len();
-    Ok(OrderAt {
-        order: key.to_string(),
-        as_of_position,
-        state,
-        timeline,
-        later_events,
-    })
+    Ok(OrderAt { order: key.to_string(), as_of_position, state, timeline, later_events })
 }

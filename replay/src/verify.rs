@@ -38,10 +38,8 @@ const SHOWN_ROWS: i64 = 20;
 pub fn verify(live_path: &Path) -> Result<VerifyReport, ReplayError> {
     // Refuses a missing, foreign, corrupt or newer-schema file before anything else.
     drop(EventStore::open(live_path, OpenMode::ReadOnly)?);
-    let scratch_dir = tempfile::tempdir().map_err(|source| ReplayError::Io {
-        context: "creating a scratch folder".into(),
-        source,
-    })?;
+    let scratch_dir = tempfile::tempdir()
+        .map_err(|source| ReplayError::Io { context: "creating a scratch folder".into(), source })?;
     let scratch_path = scratch_dir.path().join("verify.db");
     {
         let live = Connection::open_with_flags(live_path, OpenFlags::SQLITE_OPEN_READ_ONLY)
@@ -53,11 +51,7 @@ pub fn verify(live_path: &Path) -> Result<VerifyReport, ReplayError> {
     let mut scratch = EventStore::open(&scratch_path, OpenMode::MustExist)?;
     let conn = scratch.connection_mut();
     let projections_present: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM sqlite_schema WHERE name = 'projection_checkpoints'",
-            [],
-            |r| r.get(0),
-        )
+        .query_row("SELECT count(*) FROM sqlite_schema WHERE name = 'projection_checkpoints'", [], |r| r.get(0))
         .context(|| "looking for projections".into())?;
     if projections_present == 0 {
         return Err(ReplayError::Invalid(format!(
@@ -69,7 +63,7 @@ pub fn verify(live_path: &Path) -> Result<VerifyReport, ReplayError> {
     let position = projections.checkpoint(conn)?;
     set_aside_live_tables(conn)?;
     projections::schema_recreate(conn)?;
-    projections.catch_up_to(conn, position, &mut |_| {})?;
+    projections.rebuild(conn, position, &mut |_| {})?;
     let mut differences = Vec::new();
     for (table, order_by) in PROJECTION_TABLES {
         let live_table = format!("live_{table}");
@@ -85,11 +79,7 @@ pub fn verify(live_path: &Path) -> Result<VerifyReport, ReplayError> {
             });
         }
     }
-    Ok(VerifyReport {
-        position,
-        tables_compared: PROJECTION_TABLES.len(),
-        differences,
-    })
+    Ok(VerifyReport { position, tables_compared: PROJECTION_TABLES.len(), differences })
 }
 
 /// Renames the snapshot's projection tables to `live_*` (dropping their indexes, whose names
@@ -101,8 +91,7 @@ fn set_aside_live_tables(conn: &Connection) -> Result<(), ReplayError> {
             .and_then(|mut s| s.query_map([table], |r| r.get(0))?.collect())
             .context(|| format!("listing indexes of {table}"))?;
         for index in indexes {
-            conn.execute(&format!("DROP INDEX \"{index}\""), [])
-                .context(|| format!("dropping index {index}"))?;
+            conn.execute(&format!("DROP INDEX \"{index}\""), []).context(|| format!("dropping index {index}"))?;
         }
         conn.execute(&format!("ALTER TABLE {table} RENAME TO live_{table}"), [])
             .context(|| format!("setting aside {table}"))?;
@@ -110,22 +99,13 @@ fn set_aside_live_tables(conn: &Connection) -> Result<(), ReplayError> {
     Ok(())
 }
 
-fn except(
-    conn: &Connection,
-    left: &str,
-    right: &str,
-    order_by: &str,
-) -> Result<(Vec<String>, i64), ReplayError> {
+fn except(conn: &Connection, left: &str, right: &str, order_by: &str) -> Result<(Vec<String>, i64), ReplayError> {
     let difference = format!("SELECT * FROM {left} EXCEPT SELECT * FROM {right}");
     let count: i64 = conn
-        .query_row(&format!("SELECT count(*) FROM ({difference})"), [], |r| {
-            r.get(0)
-        })
+        .query_row(&format!("SELECT count(*) FROM ({difference})"), [], |r| r.get(0))
         .context(|| format!("comparing {left} with {right}"))?;
     let mut statement = conn
-        .prepare(&format!(
-            "{difference} ORDER BY {order_by} LIMIT {SHOWN_ROWS}"
-        ))
+        .prepare(&format!("{difference} ORDER BY {order_by} LIMIT {SHOWN_ROWS}"))
         .context(|| format!("comparing {left} with {right}"))?;
     let columns: Vec<String> = statement.column_names().map(str::to_owned).collect();
     let rows = statement

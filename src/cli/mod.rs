@@ -71,15 +71,17 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(message: impl ToString) -> Self {
-        Self {
-            message: message.to_string(),
-            code: 1,
-        }
+        Self { message: message.to_string(), code: 1 }
     }
 
     /// A subcommand that a later part of the project fills in.
     fn not_yet(command: &str, arrives_with: &str) -> Self {
-        Self { message: format!("`mcf-ledger {command}` is not available yet: it arrives with {arrives_with}. Nothing was started."), code: 3 }
+        Self {
+            message: format!(
+                "`mcf-ledger {command}` is not available yet: it arrives with {arrives_with}. Nothing was started."
+            ),
+            code: 3,
+        }
     }
 }
 
@@ -105,25 +107,13 @@ pub fn main() -> ExitCode {
 
 pub fn run(cli: Cli) -> CommandResult {
     let config = Config::from_env(Env::from_process()?)?;
-    let database = cli
-        .database
-        .clone()
-        .unwrap_or_else(|| config.database.clone());
+    let database = cli.database.clone().unwrap_or_else(|| config.database.clone());
     match cli.command {
         Command::Init => init(&database),
-        Command::Run => Err(Failure::not_yet(
-            "run",
-            "the stages and the web admin (issues #7 and #8)",
-        )),
-        Command::Cycle { .. } => Err(Failure::not_yet(
-            "cycle",
-            "the stage reactors (issues #3 to #6 and #8)",
-        )),
+        Command::Run => Err(Failure::not_yet("run", "the stages and the web admin (issues #7 and #8)")),
+        Command::Cycle { .. } => Err(Failure::not_yet("cycle", "the stage reactors (issues #3 to #6 and #8)")),
         Command::Serve => Err(Failure::not_yet("serve", "the web admin (issue #7)")),
-        Command::Demo { .. } => Err(Failure::not_yet(
-            "demo",
-            "the sandboxes and the stages (issue #8)",
-        )),
+        Command::Demo { .. } => Err(Failure::not_yet("demo", "the sandboxes and the stages (issue #8)")),
         Command::Replay(command) => replay::run(command, &database),
         Command::Order(command) => order::run(command, &database),
         Command::CheckConfig => check_config(&config, &database),
@@ -135,10 +125,7 @@ fn init(database: &std::path::Path) -> CommandResult {
     let ledger = Ledger::open(database, OpenMode::CreateIfMissing)?;
     let events = ledger.store().head_position()?;
     if existed {
-        println!(
-            "{} is already a ledger ({events} events); nothing changed",
-            database.display()
-        );
+        println!("{} is already a ledger ({events} events); nothing changed", database.display());
     } else {
         println!("created the ledger {}", database.display());
     }
@@ -150,19 +137,13 @@ fn check_config(config: &Config, database: &std::path::Path) -> CommandResult {
     println!(
         "ledger: {}{}",
         database.display(),
-        if database.exists() {
-            ""
-        } else {
-            " (does not exist yet: run `mcf-ledger init`)"
-        }
+        if database.exists() { "" } else { " (does not exist yet: run `mcf-ledger init`)" }
     );
     print!("{report}");
     if ready {
         Ok(())
     } else {
-        Err(Failure::new(
-            "some features are not configured (see [missing] above)",
-        ))
+        Err(Failure::new("some features are not configured (see [missing] above)"))
     }
 }
 

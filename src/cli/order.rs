@@ -46,30 +46,13 @@ pub enum OrderCommand {
 
 pub fn run(command: OrderCommand, database: &Path) -> CommandResult {
     match command {
-        OrderCommand::List {
-            status,
-            marketplace,
-            search,
-            limit,
-            json,
-        } => list(
-            database,
-            OrderFilter {
-                status,
-                marketplace,
-                search,
-                limit: Some(limit),
-                offset: 0,
-            },
-            json,
-        ),
+        OrderCommand::List { status, marketplace, search, limit, json } => {
+            list(database, OrderFilter { status, marketplace, search, limit: Some(limit), offset: 0 }, json)
+        }
         OrderCommand::Show { order, json } => show(database, &order, json),
-        OrderCommand::SetStatus {
-            order,
-            status,
-            reason,
-            expect_version,
-        } => set_status(database, &order, status, &reason, expect_version),
+        OrderCommand::SetStatus { order, status, reason, expect_version } => {
+            set_status(database, &order, status, &reason, expect_version)
+        }
     }
 }
 
@@ -105,10 +88,7 @@ fn list(database: &Path, filter: OrderFilter, as_json: bool) -> CommandResult {
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(());
     }
-    println!(
-        "{:<40} {:<22} {:<16} {:<30} {:<16} UPDATED",
-        "ORDER", "STATUS", "BUYER", "MCF ORDER", "TRACKING"
-    );
+    println!("{:<40} {:<22} {:<16} {:<30} {:<16} UPDATED", "ORDER", "STATUS", "BUYER", "MCF ORDER", "TRACKING");
     for row in &rows {
         println!(
             "{:<40} {:<22} {:<16} {:<30} {:<16} {}",
@@ -121,19 +101,11 @@ fn list(database: &Path, filter: OrderFilter, as_json: bool) -> CommandResult {
         );
     }
     let counts = queries::status_counts(conn)?;
-    let summary: Vec<String> = counts
-        .iter()
-        .filter(|(_, n)| *n > 0)
-        .map(|(s, n)| format!("{s} {n}"))
-        .collect();
+    let summary: Vec<String> = counts.iter().filter(|(_, n)| *n > 0).map(|(s, n)| format!("{s} {n}")).collect();
     println!(
         "{} shown; all orders: {}",
         rows.len(),
-        if summary.is_empty() {
-            "none".to_owned()
-        } else {
-            summary.join(", ")
-        }
+        if summary.is_empty() { "none".to_owned() } else { summary.join(", ") }
     );
     Ok(())
 }
@@ -142,10 +114,7 @@ fn truncate(text: &str, chars: usize) -> String {
     if text.chars().count() <= chars {
         text.to_owned()
     } else {
-        text.chars()
-            .take(chars.saturating_sub(1))
-            .chain(['…'])
-            .collect()
+        text.chars().take(chars.saturating_sub(1)).chain(['…']).collect()
     }
 }
 
@@ -156,14 +125,8 @@ fn show(database: &Path, order: &OrderKey, as_json: bool) -> CommandResult {
         return Err(Failure::new(format!("order {order} is not in the ledger")));
     };
     let state = ledger.order_state(order)?;
-    let history = queries::order_history(conn, &order.to_string())?;
-    let allowed: Vec<&str> = state
-        .status
-        .map(allowed_targets)
-        .unwrap_or_default()
-        .iter()
-        .map(|s| s.as_str())
-        .collect();
+    let history = projections::order_history::order_history(conn, order)?;
+    let allowed: Vec<&str> = state.status.map(allowed_targets).unwrap_or_default().iter().map(|s| s.as_str()).collect();
     if as_json {
         let mut value = row_json(&row);
         let details = state.details.as_ref();
@@ -183,10 +146,7 @@ fn show(database: &Path, order: &OrderKey, as_json: bool) -> CommandResult {
     print_order(&row, &state, &allowed);
     println!("timeline:");
     for entry in history {
-        println!(
-            "  #{:<6} {}  {:<18} {}",
-            entry.position, entry.recorded_at, entry.actor, entry.summary
-        );
+        println!("  #{:<6} {}  {:<18} {}", entry.position, entry.recorded_at, entry.actor, entry.summary);
     }
     Ok(())
 }
@@ -197,11 +157,7 @@ fn print_order(row: &OrderRow, state: &OrderState, allowed: &[&str]) {
     println!(
         "status     {} {status}{}",
         row.status,
-        if row.cancel_pending {
-            " (cancellation pending at Amazon)"
-        } else {
-            ""
-        }
+        if row.cancel_pending { " (cancellation pending at Amazon)" } else { "" }
     );
     if let Some(error) = &row.error {
         println!("problem    {error}");
@@ -220,11 +176,7 @@ fn print_order(row: &OrderRow, state: &OrderState, allowed: &[&str]) {
             );
         }
         if let Some(request) = &details.delivery_request {
-            println!(
-                "delivery   {} {}",
-                request.date,
-                request.slot.as_deref().unwrap_or("(any time)")
-            );
+            println!("delivery   {} {}", request.date, request.slot.as_deref().unwrap_or("(any time)"));
         }
         if let Some(deadline) = details.premium_deadline {
             println!("premium    arrive by {deadline}");
@@ -235,11 +187,7 @@ fn print_order(row: &OrderRow, state: &OrderState, allowed: &[&str]) {
             "ship to    {} {}{}",
             address.name,
             address.one_line(),
-            if state.corrected_address.is_some() {
-                " (corrected)"
-            } else {
-                ""
-            }
+            if state.corrected_address.is_some() { " (corrected)" } else { "" }
         );
     }
     println!(
@@ -250,19 +198,8 @@ fn print_order(row: &OrderRow, state: &OrderState, allowed: &[&str]) {
     if let Some(reason) = &state.speed_reason {
         println!("speed why  {reason}");
     }
-    println!(
-        "tracking   {} {}",
-        row.carrier.as_deref().unwrap_or("-"),
-        row.tracking_number.as_deref().unwrap_or("")
-    );
-    println!(
-        "may change to: {}",
-        if allowed.is_empty() {
-            "nothing (final)".to_owned()
-        } else {
-            allowed.join(", ")
-        }
-    );
+    println!("tracking   {} {}", row.carrier.as_deref().unwrap_or("-"), row.tracking_number.as_deref().unwrap_or(""));
+    println!("may change to: {}", if allowed.is_empty() { "nothing (final)".to_owned() } else { allowed.join(", ") });
 }
 
 /// The operator: the OS user running the command.
@@ -282,8 +219,7 @@ fn set_status(
 ) -> CommandResult {
     let mut ledger = open_ledger(database, OpenMode::MustExist)?;
     let actor = Actor::operator(&os_user());
-    let outcome =
-        ledger.operator_set_status(order, to, reason, Meta::by(actor.clone()), expect_version)?;
+    let outcome = ledger.operator_set_status(order, to, reason, Meta::by(actor.clone()), expect_version)?;
     let state = ledger.order_state(order)?;
     tracing::info!(order = %order, to = %to, actor = %actor, "operator status change recorded");
     let now = state.status.map_or_else(String::new, |s| s.to_string());

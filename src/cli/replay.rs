@@ -76,7 +76,10 @@ pub fn run(command: ReplayCommand, database: &Path) -> CommandResult {
                     println!("  rebuilt: {row}");
                 }
             }
-            Err(Failure::new(format!("the live projections differ from a rebuild in {} table(s); `mcf-ledger replay rebuild` repairs them", report.differences.len())))
+            Err(Failure::new(format!(
+                "the live projections differ from a rebuild in {} table(s); `mcf-ledger replay rebuild` repairs them",
+                report.differences.len()
+            )))
         }
         ReplayCommand::Order { order, at, json } => {
             let at = match at {
@@ -89,14 +92,11 @@ pub fn run(command: ReplayCommand, database: &Path) -> CommandResult {
                 println!("{}", serde_json::to_string_pretty(&view)?);
                 return Ok(());
             }
-            let status = view.state.status.map_or_else(
-                || "(not yet in the ledger)".to_owned(),
-                |s| format!("{s} {}", s.label()),
-            );
-            println!(
-                "order {} as of position {}: {status}",
-                view.order, view.as_of_position
-            );
+            let status = view
+                .state
+                .status
+                .map_or_else(|| "(not yet in the ledger)".to_owned(), |s| format!("{s} {}", s.label()));
+            println!("order {} as of position {}: {status}", view.order, view.as_of_position);
             if let Some(id) = &view.state.mcf_order_id {
                 println!("mcf order {id}");
             }
@@ -121,25 +121,16 @@ pub fn run(command: ReplayCommand, database: &Path) -> CommandResult {
             let store = EventStore::open(database, OpenMode::ReadOnly)?;
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            let written = export(
-                &store,
-                &ExportFilter {
-                    from_position: from,
-                    stream,
-                },
-                &mut out,
-            )?;
+            let written = export(&store, &ExportFilter { from_position: from, stream }, &mut out)?;
             tracing::info!(events = written, "exported");
             Ok(())
         }
-        ReplayCommand::Reparse => Err(Failure::not_yet(
-            "replay reparse",
-            "the mail and marketplace parsers (issues #4 to #6 and #8)",
-        )),
-        ReplayCommand::DryRun => Err(Failure::not_yet(
-            "replay dry-run",
-            "the stage reactors and the sandbox (issue #8)",
-        )),
+        ReplayCommand::Reparse => {
+            Err(Failure::not_yet("replay reparse", "the mail and marketplace parsers (issues #4 to #6 and #8)"))
+        }
+        ReplayCommand::DryRun => {
+            Err(Failure::not_yet("replay dry-run", "the stage reactors and the sandbox (issue #8)"))
+        }
     }
 }
 
@@ -160,5 +151,7 @@ fn parse_at(text: &str) -> Result<At, Failure> {
             }
         }
     }
-    Err(Failure::new(format!("--at {text:?} is neither a position nor a time (try 1042, 2026-11-22T06:45:00Z or \"2026-11-22 15:45\")")))
+    Err(Failure::new(format!(
+        "--at {text:?} is neither a position nor a time (try 1042, 2026-11-22T06:45:00Z or \"2026-11-22 15:45\")"
+    )))
 }

@@ -24,11 +24,7 @@ impl OrderEvent {
             E::OrderVerified(n) => with_note("注文を確定しました (VERIFIED)", &n.note),
             E::StockAllotted(s) => format!(
                 "FBA在庫を引当て、出荷依頼にしました: {}",
-                s.lines
-                    .iter()
-                    .map(|l| format!("{}×{}", l.seller_sku, l.quantity))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                s.lines.iter().map(|l| format!("{}×{}", l.seller_sku, l.quantity)).collect::<Vec<_>>().join(", ")
             ),
             E::OutOfStock(o) => format!(
                 "在庫不足: {}",
@@ -42,41 +38,22 @@ impl OrderEvent {
                 Some(code) => format!("エラー（{}）: [{}] {}", f.stage, code, f.message),
                 None => format!("エラー（{}）: {}", f.stage, f.message),
             },
-            E::McfCreateIntended(i) => format!(
-                "MCF出荷依頼を送信します: {}（{}）: {}",
-                i.fulfillment_order_id,
-                i.speed.as_str(),
-                i.reason
-            ),
-            E::McfOrderCreated(c) if c.adopted => {
-                format!(
-                    "既存のMCF注文 {} を採用しました（{}）",
-                    c.fulfillment_order_id,
-                    c.speed.as_str()
-                )
+            E::McfCreateIntended(i) => {
+                format!("MCF出荷依頼を送信します: {}（{}）: {}", i.fulfillment_order_id, i.speed.as_str(), i.reason)
             }
-            E::McfOrderCreated(c) => format!(
-                "MCF注文 {} を作成しました（{}）",
-                c.fulfillment_order_id,
-                c.speed.as_str()
-            ),
+            E::McfOrderCreated(c) if c.adopted => {
+                format!("既存のMCF注文 {} を採用しました（{}）", c.fulfillment_order_id, c.speed.as_str())
+            }
+            E::McfOrderCreated(c) => {
+                format!("MCF注文 {} を作成しました（{}）", c.fulfillment_order_id, c.speed.as_str())
+            }
             E::DeliverySlotUnavailable(u) => format!(
                 "指定の配送枠 {} は利用できません（提示: {}）",
                 u.requested,
-                if u.offered.is_empty() {
-                    "なし".to_owned()
-                } else {
-                    u.offered.join(", ")
-                }
+                if u.offered.is_empty() { "なし".to_owned() } else { u.offered.join(", ") }
             ),
-            E::TrackingRecorded(t) => format!(
-                "追跡番号を取得しました: {} {}",
-                t.carrier, t.tracking_number
-            ),
-            E::ShipmentReported(t) => format!(
-                "モールに出荷を登録しました: {} {}",
-                t.carrier, t.tracking_number
-            ),
+            E::TrackingRecorded(t) => format!("追跡番号を取得しました: {} {}", t.carrier, t.tracking_number),
+            E::ShipmentReported(t) => format!("モールに出荷を登録しました: {} {}", t.carrier, t.tracking_number),
             E::CancellationRequested(c) => match c.source {
                 CancelSource::Marketplace => format!("モールでキャンセルされました: {}", c.reason),
                 CancelSource::Operator => format!("運用者がキャンセルしました: {}", c.reason),
@@ -84,20 +61,11 @@ impl OrderEvent {
             E::McfOrderCancelled(c) => {
                 format!("MCF注文 {} を取り消しました", c.fulfillment_order_id)
             }
-            E::McfCancelRefused(r) => format!(
-                "MCF注文を取り消せませんでした（発送済みの可能性）: {}",
-                r.reason
-            ),
-            E::OperatorStatusChanged(c) => format!(
-                "ステータス変更: {} → {}（理由: {}）",
-                c.from, c.to, c.reason
-            ),
-            E::AddressCorrected(a) => format!(
-                "住所を修正しました: {} → {}（理由: {}）",
-                a.old.one_line(),
-                a.new.one_line(),
-                a.reason
-            ),
+            E::McfCancelRefused(r) => format!("MCF注文を取り消せませんでした（発送済みの可能性）: {}", r.reason),
+            E::OperatorStatusChanged(c) => format!("ステータス変更: {} → {}（理由: {}）", c.from, c.to, c.reason),
+            E::AddressCorrected(a) => {
+                format!("住所を修正しました: {} → {}（理由: {}）", a.old.one_line(), a.new.one_line(), a.reason)
+            }
             E::CustomerEmailIntended(e) => format!("顧客メール送信予定: {}", e.kind),
             E::CustomerEmailSent(_) => "顧客メールを送信しました".to_owned(),
             E::CustomerEmailFailed(e) => format!("顧客メールの送信に失敗しました: {}", e.error),

@@ -51,10 +51,7 @@ pub struct Address {
 
 impl Address {
     pub fn one_line(&self) -> String {
-        let mut text = format!(
-            "〒{} {}{}{}",
-            self.postal_code, self.prefecture, self.city, self.line1
-        );
+        let mut text = format!("〒{} {}{}{}", self.postal_code, self.prefecture, self.city, self.line1);
         if let Some(line2) = &self.line2 {
             text.push(' ');
             text.push_str(line2);
@@ -371,26 +368,14 @@ impl OrderEvent {
     }
 
     /// Decodes a stored order event, upcasting older payload shapes.
-    pub fn decode(
-        event: &RecordedEvent,
-        upcasters: &Upcasters,
-    ) -> Result<Self, LocatedDecodeError> {
-        Self::decode_parts(&event.event_type, event.schema, &event.data, upcasters).map_err(
-            |source| LocatedDecodeError {
-                locator: event.locator(),
-                source,
-            },
-        )
+    pub fn decode(event: &RecordedEvent, upcasters: &Upcasters) -> Result<Self, LocatedDecodeError> {
+        Self::decode_parts(&event.event_type, event.schema, &event.data, upcasters)
+            .map_err(|source| LocatedDecodeError { locator: event.locator(), source })
     }
 
-    pub fn decode_parts(
-        event_type: &str,
-        schema: u32,
-        data: &str,
-        upcasters: &Upcasters,
-    ) -> Result<Self, DecodeError> {
-        let current = Self::current_schema(event_type)
-            .ok_or_else(|| DecodeError::UnknownType(event_type.to_owned()))?;
+    pub fn decode_parts(event_type: &str, schema: u32, data: &str, upcasters: &Upcasters) -> Result<Self, DecodeError> {
+        let current =
+            Self::current_schema(event_type).ok_or_else(|| DecodeError::UnknownType(event_type.to_owned()))?;
         let data = upcasters.upcast(event_type, schema, current, data)?;
         Self::decode_current(event_type, &data)
     }

@@ -15,11 +15,7 @@ pub fn allowed_targets(from: Status) -> &'static [Status] {
         // 原因解消後に VERIFIED または RECEIVED へ。
         S::Error => &[S::Verified, S::Received, S::Cancelled],
         S::Shipped | S::Cancelled => &[],
-        S::Received
-        | S::AwaitingConfirmation
-        | S::Verified
-        | S::ShippingRequested
-        | S::Shipping => &[S::Cancelled],
+        S::Received | S::AwaitingConfirmation | S::Verified | S::ShippingRequested | S::Shipping => &[S::Cancelled],
     }
 }
 
@@ -32,28 +28,17 @@ fn names(statuses: &[Status]) -> String {
     if statuses.is_empty() {
         "none (final status)".to_owned()
     } else {
-        statuses
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+        statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
     }
 }
 
 fn order_name(state: &OrderState) -> String {
-    state
-        .key
-        .as_ref()
-        .map_or_else(|| "?".to_owned(), |k| k.to_string())
+    state.key.as_ref().map_or_else(|| "?".to_owned(), |k| k.to_string())
 }
 
 /// Decides an operator's status change. CANCELLED becomes a cancellation request, which
 /// cancels the MCF order first when one may exist.
-pub fn decide_status_change(
-    state: &OrderState,
-    to: Status,
-    reason: &str,
-) -> Result<OrderEvent, Refusal> {
+pub fn decide_status_change(state: &OrderState, to: Status, reason: &str) -> Result<OrderEvent, Refusal> {
     let order = order_name(state);
     let Some(from) = state.status else {
         return Err(Refusal(format!("order {order} is not in the ledger")));
@@ -74,9 +59,7 @@ pub fn decide_status_change(
     }
     if to == Status::Cancelled {
         if state.cancel_requested.is_some() {
-            return Err(Refusal(format!(
-                "order {order} already has a cancellation in progress"
-            )));
+            return Err(Refusal(format!("order {order} already has a cancellation in progress")));
         }
         return Ok(OrderEvent::CancellationRequested(CancellationRequested {
             source: CancelSource::Operator,
@@ -88,33 +71,21 @@ pub fn decide_status_change(
             "order {order} has not been confirmed by the marketplace API yet, so it cannot be VERIFIED; set RECEIVED to fetch it again"
         )));
     }
-    Ok(OrderEvent::OperatorStatusChanged(OperatorStatusChanged {
-        from,
-        to,
-        reason: reason.to_owned(),
-    }))
+    Ok(OrderEvent::OperatorStatusChanged(OperatorStatusChanged { from, to, reason: reason.to_owned() }))
 }
 
 /// Decides an operator's address correction (e.g. a line too long for Amazon). The old
 /// address stays in the ledger beside the new one.
-pub fn decide_address_correction(
-    state: &OrderState,
-    new: Address,
-    reason: &str,
-) -> Result<OrderEvent, Refusal> {
+pub fn decide_address_correction(state: &OrderState, new: Address, reason: &str) -> Result<OrderEvent, Refusal> {
     let order = order_name(state);
     let Some(status) = state.status else {
         return Err(Refusal(format!("order {order} is not in the ledger")));
     };
     if status.is_final() || status == Status::Shipping || state.mcf_intent.is_some() {
-        return Err(Refusal(format!(
-            "order {order} is {status}: the address can no longer be changed"
-        )));
+        return Err(Refusal(format!("order {order} is {status}: the address can no longer be changed")));
     }
     let Some(old) = state.delivery_address().cloned() else {
-        return Err(Refusal(format!(
-            "order {order} has no address yet: the marketplace API has not been read"
-        )));
+        return Err(Refusal(format!("order {order} has no address yet: the marketplace API has not been read")));
     };
     let required = [
         ("name", &new.name),
@@ -124,24 +95,14 @@ pub fn decide_address_correction(
         ("address line 1", &new.line1),
     ];
     if let Some((field, _)) = required.iter().find(|(_, value)| value.trim().is_empty()) {
-        return Err(Refusal(format!(
-            "the corrected address of order {order} has an empty {field}"
-        )));
+        return Err(Refusal(format!("the corrected address of order {order} has an empty {field}")));
     }
     if old == new {
-        return Err(Refusal(format!(
-            "the corrected address of order {order} is the same as the current one"
-        )));
+        return Err(Refusal(format!("the corrected address of order {order} is the same as the current one")));
     }
     let reason = reason.trim();
     if reason.is_empty() {
-        return Err(Refusal(format!(
-            "correcting the address of order {order} needs a reason"
-        )));
+        return Err(Refusal(format!("correcting the address of order {order} needs a reason")));
     }
-    Ok(OrderEvent::AddressCorrected(AddressCorrected {
-        old,
-        new,
-        reason: reason.to_owned(),
-    }))
+    Ok(OrderEvent::AddressCorrected(AddressCorrected { old, new, reason: reason.to_owned() }))
 }

@@ -8,10 +8,7 @@ use chrono::{NaiveDate, TimeZone};
 
 pub fn details(buyer_name: &str, marketplace_sku: &str, quantity: u32) -> OrderDetails {
     OrderDetails {
-        ordered_at: jst()
-            .with_ymd_and_hms(2026, 11, 22, 10, 15, 0)
-            .single()
-            .unwrap_or_else(|| unreachable!()),
+        ordered_at: jst().with_ymd_and_hms(2026, 11, 22, 10, 15, 0).single().unwrap_or_else(|| unreachable!()),
         buyer: Buyer {
             name: buyer_name.to_owned(),
             email: Some("buyer@example.jp".into()),
@@ -33,9 +30,7 @@ pub fn details(buyer_name: &str, marketplace_sku: &str, quantity: u32) -> OrderD
             unit_price_yen: 1_280,
         }],
         settlement: Settlement {
-            code: "1".into(),
-            name: "クレジットカード".into(),
-            kind: SettlementKind::CreditCard,
+            code: "1".into(), name: "クレジットカード".into(), kind: SettlementKind::CreditCard
         },
         delivery_request: None,
         premium_deadline: None,
@@ -53,18 +48,13 @@ pub fn detected(key: &OrderKey, via: DetectionSource) -> OrderEvent {
 }
 
 pub fn received(key: &OrderKey) -> Vec<OrderEvent> {
-    vec![
-        detected(key, DetectionSource::Api),
-        OrderEvent::OrderDetailsRecorded(details("山田 太郎", "tea-100", 2)),
-    ]
+    vec![detected(key, DetectionSource::Api), OrderEvent::OrderDetailsRecorded(details("山田 太郎", "tea-100", 2))]
 }
 
 pub fn verified(key: &OrderKey) -> Vec<OrderEvent> {
     let mut events = received(key);
     if key.marketplace == Marketplace::Rakuten {
-        events.push(OrderEvent::AwaitingConfirmation(Reason {
-            reason: "楽天の2段階確認".into(),
-        }));
+        events.push(OrderEvent::AwaitingConfirmation(Reason { reason: "楽天の2段階確認".into() }));
         events.push(OrderEvent::MarketplaceConfirmed(Note::default()));
     }
     events.push(OrderEvent::OrderVerified(Note::default()));
@@ -99,11 +89,7 @@ pub fn mcf_created(key: &OrderKey) -> Vec<OrderEvent> {
 }
 
 pub fn tracking() -> Tracking {
-    Tracking {
-        carrier: "ヤマト運輸".into(),
-        tracking_number: "123456789012".into(),
-        shipped_at: None,
-    }
+    Tracking { carrier: "ヤマト運輸".into(), tracking_number: "123456789012".into(), shipped_at: None }
 }
 
 /// The events that bring a new order to `status` by the usual path.
@@ -113,9 +99,7 @@ pub fn lifecycle_to(key: &OrderKey, status: Status) -> Vec<OrderEvent> {
         S::Received => return received(key),
         S::AwaitingConfirmation => {
             let mut events = received(key);
-            events.push(OrderEvent::AwaitingConfirmation(Reason {
-                reason: "楽天の2段階確認".into(),
-            }));
+            events.push(OrderEvent::AwaitingConfirmation(Reason { reason: "楽天の2段階確認".into() }));
             return events;
         }
         S::Cancelled => {
@@ -131,11 +115,7 @@ pub fn lifecycle_to(key: &OrderKey, status: Status) -> Vec<OrderEvent> {
     match status {
         S::Verified => {}
         S::OutOfStock => events.push(OrderEvent::OutOfStock(OutOfStock {
-            short: vec![Shortage {
-                seller_sku: SellerSku("JP-TEA-100".into()),
-                needed: 2,
-                available: 1,
-            }],
+            short: vec![Shortage { seller_sku: SellerSku("JP-TEA-100".into()), needed: 2, available: 1 }],
         })),
         S::Error => events.push(OrderEvent::OrderFailed(OrderFailed {
             stage: "check".into(),
@@ -145,12 +125,10 @@ pub fn lifecycle_to(key: &OrderKey, status: Status) -> Vec<OrderEvent> {
         S::ShippingRequested => events.push(allotted()),
         S::DateUnavailable => {
             events.push(allotted());
-            events.push(OrderEvent::DeliverySlotUnavailable(
-                DeliverySlotUnavailable {
-                    requested: "2026-11-25 14-16".into(),
-                    offered: vec!["2026-11-25 18-20".into()],
-                },
-            ));
+            events.push(OrderEvent::DeliverySlotUnavailable(DeliverySlotUnavailable {
+                requested: "2026-11-25 14-16".into(),
+                offered: vec!["2026-11-25 18-20".into()],
+            }));
         }
         S::Shipping => {
             events.push(allotted());

@@ -67,10 +67,7 @@ pub struct TransitionError {
 
 impl OrderState {
     pub fn new(key: OrderKey) -> Self {
-        Self {
-            key: Some(key),
-            ..Self::default()
-        }
+        Self { key: Some(key), ..Self::default() }
     }
 
     pub fn fold<'a>(key: OrderKey, events: impl IntoIterator<Item = &'a OrderEvent>) -> Self {
@@ -83,14 +80,11 @@ impl OrderState {
 
     /// The address to ship to: the operator's correction if any, else the marketplace's.
     pub fn delivery_address(&self) -> Option<&Address> {
-        self.corrected_address
-            .as_ref()
-            .or(self.details.as_ref().map(|d| &d.ship_to))
+        self.corrected_address.as_ref().or(self.details.as_ref().map(|d| &d.ship_to))
     }
 
     pub fn status_or_new(&self) -> String {
-        self.status
-            .map_or_else(|| "(new)".to_owned(), |s| s.to_string())
+        self.status.map_or_else(|| "(new)".to_owned(), |s| s.to_string())
     }
 
     /// An MCF order may exist at Amazon: created, or intended with no outcome recorded.
@@ -183,18 +177,12 @@ impl OrderState {
             E::McfCancelRefused(refused) => {
                 self.status = Some(Status::Error);
                 self.cancel_requested = None;
-                self.error = Some(OrderFailed {
-                    stage: "cancel".into(),
-                    code: None,
-                    message: refused.reason.clone(),
-                });
+                self.error = Some(OrderFailed { stage: "cancel".into(), code: None, message: refused.reason.clone() });
             }
             E::OperatorStatusChanged(change) => {
                 self.status = Some(change.to);
                 match (change.from, change.to) {
-                    (Status::DateUnavailable, Status::ShippingRequested) => {
-                        self.delivery_slot_dropped = true
-                    }
+                    (Status::DateUnavailable, Status::ShippingRequested) => self.delivery_slot_dropped = true,
                     (_, Status::Verified) | (_, Status::Received) => {
                         self.error = None;
                         self.shortage.clear();
@@ -234,10 +222,7 @@ impl OrderState {
         let status = self.status;
         let refuse = |why: &str| {
             Err(TransitionError {
-                order: self
-                    .key
-                    .as_ref()
-                    .map_or_else(|| "?".to_owned(), |k| k.to_string()),
+                order: self.key.as_ref().map_or_else(|| "?".to_owned(), |k| k.to_string()),
                 event_type: event.event_type().to_owned(),
                 status: self.status_or_new(),
                 why: why.to_owned(),
@@ -259,61 +244,41 @@ impl OrderState {
         match event {
             E::OrderDetected(_) | E::OrderDetailsRecorded(_) => Ok(()),
             _ if status.is_none() => refuse("the order has not been detected yet"),
-            E::AwaitingConfirmation(_) if !is(&[S::Received]) => {
-                refuse("only a RECEIVED order awaits confirmation")
-            }
+            E::AwaitingConfirmation(_) if !is(&[S::Received]) => refuse("only a RECEIVED order awaits confirmation"),
             E::OrderVerified(_) if !is(&[S::Received, S::AwaitingConfirmation]) => {
                 refuse("only RECEIVED or AWAITING_CONFIRMATION orders are verified")
             }
-            E::OrderVerified(_) if self.details.is_none() => refuse(
-                "the marketplace API has not confirmed this order (mail alone never verifies)",
-            ),
-            E::OrderVerified(_) if self.hold.is_some() => {
-                refuse("the order is held by the marketplace")
+            E::OrderVerified(_) if self.details.is_none() => {
+                refuse("the marketplace API has not confirmed this order (mail alone never verifies)")
             }
+            E::OrderVerified(_) if self.hold.is_some() => refuse("the order is held by the marketplace"),
             E::StockAllotted(_) | E::OutOfStock(_) if !is(&[S::Verified]) => {
                 refuse("stock is checked only for VERIFIED orders")
             }
-            E::McfCreateIntended(_) | E::DeliverySlotUnavailable(_)
-                if !is(&[S::ShippingRequested]) =>
-            {
+            E::McfCreateIntended(_) | E::DeliverySlotUnavailable(_) if !is(&[S::ShippingRequested]) => {
                 refuse("only SHIPPING_REQUESTED orders are shipped")
             }
-            E::McfCreateIntended(_) if self.cancel_requested.is_some() => {
-                refuse("a cancellation is pending")
-            }
+            E::McfCreateIntended(_) if self.cancel_requested.is_some() => refuse("a cancellation is pending"),
             E::McfOrderCreated(_) if !is(&[S::ShippingRequested]) && self.mcf_intent.is_none() => {
                 refuse("no MCF order was requested for this order")
             }
             E::TrackingRecorded(_) if !is(&[S::Shipping, S::Shipped]) => {
                 refuse("tracking exists only for SHIPPING orders")
             }
-            E::ShipmentReported(_) if !is(&[S::Shipping]) => {
-                refuse("only SHIPPING orders are reported as shipped")
-            }
-            E::ShipmentReported(_) if self.tracking.is_none() => {
-                refuse("there is no tracking number to report")
-            }
+            E::ShipmentReported(_) if !is(&[S::Shipping]) => refuse("only SHIPPING orders are reported as shipped"),
+            E::ShipmentReported(_) if self.tracking.is_none() => refuse("there is no tracking number to report"),
             E::McfOrderCancelled(_) | E::McfCancelRefused(_) if self.cancel_requested.is_none() => {
                 refuse("no cancellation was requested")
             }
-            E::AddressCorrected(_) if is(&[S::Shipping]) => {
-                refuse("the parcel is already with Amazon")
-            }
+            E::AddressCorrected(_) if is(&[S::Shipping]) => refuse("the parcel is already with Amazon"),
             E::CustomerEmailSent(sent) if !self.email_is(&sent.email_id, EmailState::Intended) => {
                 refuse("that email has no open intent")
             }
-            E::CustomerEmailFailed(failed)
-                if !self.email_is(&failed.email_id, EmailState::Intended) =>
-            {
+            E::CustomerEmailFailed(failed) if !self.email_is(&failed.email_id, EmailState::Intended) => {
                 refuse("that email has no open intent")
             }
-            E::OperatorStatusChanged(change) if Some(change.from) != status => {
-                refuse("the order changed meanwhile")
-            }
-            E::OperatorStatusChanged(change)
-                if !super::operator::allowed_targets(change.from).contains(&change.to) =>
-            {
+            E::OperatorStatusChanged(change) if Some(change.from) != status => refuse("the order changed meanwhile"),
+            E::OperatorStatusChanged(change) if !super::operator::allowed_targets(change.from).contains(&change.to) => {
                 refuse("the operating guide does not allow this change")
             }
             _ => Ok(()),
@@ -321,8 +286,6 @@ impl OrderState {
     }
 
     fn email_is(&self, email_id: &str, state: EmailState) -> bool {
-        self.emails
-            .iter()
-            .any(|e| e.email_id == email_id && e.state == state)
+        self.emails.iter().any(|e| e.email_id == email_id && e.state == state)
     }
 }

@@ -88,9 +88,6 @@ impl FromStr for Status {
     type Err = UnknownStatus;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let wanted = s.trim().to_ascii_uppercase().replace('-', "_");
-        Self::ALL
-            .into_iter()
-            .find(|status| status.as_str() == wanted)
-            .ok_or_else(|| UnknownStatus(s.to_owned()))
+        Self::ALL.into_iter().find(|status| status.as_str() == wanted).ok_or_else(|| UnknownStatus(s.to_owned()))
     }
 }

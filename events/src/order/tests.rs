@@ -20,10 +20,7 @@ fn given_status(status: Status) -> OrderState {
 }
 
 /// A system event is checked, then applied; returns the new status.
-fn when_system(
-    mut state: OrderState,
-    event: OrderEvent,
-) -> Result<Option<Status>, TransitionError> {
+fn when_system(mut state: OrderState, event: OrderEvent) -> Result<Option<Status>, TransitionError> {
     state.check(&event)?;
     state.apply(&event);
     Ok(state.status)
@@ -43,10 +40,7 @@ fn status_codes_parse_as_the_guide_spells_them() {
         assert_eq!(status.as_str().to_lowercase().parse::<Status>(), Ok(status));
     }
     let unknown = "SHIPED".parse::<Status>().unwrap_err();
-    assert!(
-        unknown.to_string().contains("SHIPPING_REQUESTED"),
-        "{unknown}"
-    );
+    assert!(unknown.to_string().contains("SHIPPING_REQUESTED"), "{unknown}");
 }
 
 #[test]
@@ -70,16 +64,10 @@ fn operator_transitions_follow_the_guide_and_every_other_is_refused_naming_the_a
             let state = given_status(from);
             let decision = decide_status_change(&state, to, "運用者の判断");
             if allowed.contains(&to) {
-                let event =
-                    decision.unwrap_or_else(|r| panic!("{from} -> {to} should be allowed: {r}"));
-                let status =
-                    when_system(state, event).unwrap_or_else(|e| panic!("{from} -> {to}: {e}"));
+                let event = decision.unwrap_or_else(|r| panic!("{from} -> {to} should be allowed: {r}"));
+                let status = when_system(state, event).unwrap_or_else(|e| panic!("{from} -> {to}: {e}"));
                 // A SHIPPING order waits for Amazon's cancel before it is CANCELLED.
-                let landed = if from == S::Shipping && to == S::Cancelled {
-                    S::Shipping
-                } else {
-                    to
-                };
+                let landed = if from == S::Shipping && to == S::Cancelled { S::Shipping } else { to };
                 assert_eq!(status, Some(landed), "{from} -> {to}");
             } else {
                 let refusal = decision.expect_err(&format!("{from} -> {to} should be refused"));
@@ -87,18 +75,9 @@ fn operator_transitions_follow_the_guide_and_every_other_is_refused_naming_the_a
                     let listed = if allowed.is_empty() {
                         "none (final status)".to_owned()
                     } else {
-                        allowed
-                            .iter()
-                            .map(|s| s.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        allowed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
                     };
-                    assert!(
-                        refusal
-                            .0
-                            .contains(&format!("allowed from {from}: {listed}")),
-                        "{refusal}"
-                    );
+                    assert!(refusal.0.contains(&format!("allowed from {from}: {listed}")), "{refusal}");
                 }
             }
         }
@@ -119,17 +98,11 @@ fn out_of_stock_restocked_goes_back_to_verified_and_forgets_the_shortage() {
 fn date_unavailable_to_shipping_requested_drops_the_slot() {
     let mut state = given_status(Status::DateUnavailable);
     assert!(!state.delivery_slot_dropped);
-    let event =
-        decide_status_change(&state, Status::ShippingRequested, "顧客と調整、通常配送").unwrap();
-    assert!(
-        matches!(&event, OrderEvent::OperatorStatusChanged(c) if c.from == Status::DateUnavailable)
-    );
+    let event = decide_status_change(&state, Status::ShippingRequested, "顧客と調整、通常配送").unwrap();
+    assert!(matches!(&event, OrderEvent::OperatorStatusChanged(c) if c.from == Status::DateUnavailable));
     state.apply(&event);
     assert_eq!(state.status, Some(Status::ShippingRequested));
-    assert!(
-        state.delivery_slot_dropped,
-        "the next ship stage must ship Standard without the slot"
-    );
+    assert!(state.delivery_slot_dropped, "the next ship stage must ship Standard without the slot");
 }
 
 #[test]
@@ -154,27 +127,16 @@ fn error_of_a_mail_only_order_cannot_be_verified_by_hand() {
         }),
     ]);
     let refusal = decide_status_change(&state, Status::Verified, "確認した").unwrap_err();
-    assert!(
-        refusal
-            .0
-            .contains("not been confirmed by the marketplace API"),
-        "{refusal}"
-    );
+    assert!(refusal.0.contains("not been confirmed by the marketplace API"), "{refusal}");
     assert!(decide_status_change(&state, Status::Received, "再取得").is_ok());
 }
 
 #[test]
 fn operator_changes_need_a_reason_and_a_known_order() {
     let state = given_status(Status::OutOfStock);
-    assert!(decide_status_change(&state, Status::Verified, "  ")
-        .unwrap_err()
-        .0
-        .contains("needs a reason"));
+    assert!(decide_status_change(&state, Status::Verified, "  ").unwrap_err().0.contains("needs a reason"));
     let unknown = OrderState::new(key());
-    assert!(decide_status_change(&unknown, Status::Cancelled, "x")
-        .unwrap_err()
-        .0
-        .contains("not in the ledger"));
+    assert!(decide_status_change(&unknown, Status::Cancelled, "x").unwrap_err().0.contains("not in the ledger"));
 }
 
 #[test]
@@ -189,9 +151,8 @@ fn cancelling_a_shipping_order_waits_for_amazon_then_cancels() {
         .unwrap_err()
         .0
         .contains("already has a cancellation"));
-    let cancelled = OrderEvent::McfOrderCancelled(McfOrderCancelled {
-        fulfillment_order_id: state.mcf_order_id.clone().unwrap(),
-    });
+    let cancelled =
+        OrderEvent::McfOrderCancelled(McfOrderCancelled { fulfillment_order_id: state.mcf_order_id.clone().unwrap() });
     assert_eq!(when_system(state, cancelled), Ok(Some(Status::Cancelled)));
 }
 
@@ -199,9 +160,7 @@ fn cancelling_a_shipping_order_waits_for_amazon_then_cancels() {
 fn amazon_refusing_the_cancel_puts_the_order_in_error_saying_why() {
     let mut state = given_status(Status::Shipping);
     state.apply(&decide_status_change(&state, Status::Cancelled, "購入者の依頼").unwrap());
-    let refused = OrderEvent::McfCancelRefused(Reason {
-        reason: "already shipped; the parcel is on its way".into(),
-    });
+    let refused = OrderEvent::McfCancelRefused(Reason { reason: "already shipped; the parcel is on its way".into() });
     state.check(&refused).unwrap();
     state.apply(&refused);
     assert_eq!(state.status, Some(Status::Error));
@@ -213,11 +172,7 @@ fn a_cancel_after_an_unanswered_mcf_intent_waits_for_reconciliation() {
     let mut state = given_status(Status::ShippingRequested);
     state.apply(&sample::mcf_created(&key())[0]);
     state.apply(&decide_status_change(&state, Status::Cancelled, "購入者の依頼").unwrap());
-    assert_eq!(
-        state.status,
-        Some(Status::ShippingRequested),
-        "an MCF order may exist: cancel it first"
-    );
+    assert_eq!(state.status, Some(Status::ShippingRequested), "an MCF order may exist: cancel it first");
     let adopted = OrderEvent::McfOrderCreated(McfOrderCreated {
         fulfillment_order_id: state.mcf_intent.clone().unwrap().fulfillment_order_id,
         speed: ShippingSpeed::Standard,
@@ -240,14 +195,7 @@ fn the_system_path_moves_through_every_stage() {
     use Status as S;
     assert_eq!(
         path,
-        vec![
-            S::Received,
-            S::AwaitingConfirmation,
-            S::Verified,
-            S::ShippingRequested,
-            S::Shipping,
-            S::Shipped
-        ]
+        vec![S::Received, S::AwaitingConfirmation, S::Verified, S::ShippingRequested, S::Shipping, S::Shipped]
     );
     assert_eq!(state.tracking.unwrap().tracking_number, "123456789012");
 }
@@ -255,24 +203,20 @@ fn the_system_path_moves_through_every_stage() {
 #[test]
 fn impossible_system_events_are_refused_with_the_reason() {
     let refusal = when_system(given_status(Status::Received), sample::allotted()).unwrap_err();
-    assert!(refusal.to_string().contains("StockAllotted is not possible for order rakuten-123456-20261122-00000001 in status RECEIVED"), "{refusal}");
+    assert!(
+        refusal
+            .to_string()
+            .contains("StockAllotted is not possible for order rakuten-123456-20261122-00000001 in status RECEIVED"),
+        "{refusal}"
+    );
     let shipped = when_system(
         given_status(Status::Shipped),
-        OrderEvent::OrderFailed(OrderFailed {
-            stage: "x".into(),
-            code: None,
-            message: "y".into(),
-        }),
+        OrderEvent::OrderFailed(OrderFailed { stage: "x".into(), code: None, message: "y".into() }),
     );
     assert!(shipped.unwrap_err().why.contains("final"));
-    let report_without_tracking = when_system(
-        given_status(Status::Shipping),
-        OrderEvent::ShipmentReported(sample::tracking()),
-    );
-    assert!(report_without_tracking
-        .unwrap_err()
-        .why
-        .contains("no tracking"));
+    let report_without_tracking =
+        when_system(given_status(Status::Shipping), OrderEvent::ShipmentReported(sample::tracking()));
+    assert!(report_without_tracking.unwrap_err().why.contains("no tracking"));
 }
 
 #[test]
@@ -280,10 +224,7 @@ fn mail_alone_never_verifies_an_order() {
     let state = given(vec![sample::detected(&key(), DetectionSource::Mail)]);
     assert_eq!(state.status, Some(Status::Received));
     let refusal = when_system(state, OrderEvent::OrderVerified(Note::default())).unwrap_err();
-    assert!(
-        refusal.why.contains("mail alone never verifies"),
-        "{refusal}"
-    );
+    assert!(refusal.why.contains("mail alone never verifies"), "{refusal}");
 }
 
 #[test]
@@ -291,24 +232,16 @@ fn a_second_detector_does_not_move_the_order() {
     let mut state = given_status(Status::Verified);
     state.apply(&sample::detected(&key(), DetectionSource::Mail));
     assert_eq!(state.status, Some(Status::Verified));
-    assert_eq!(
-        state.detected_via,
-        vec![DetectionSource::Api, DetectionSource::Mail]
-    );
+    assert_eq!(state.detected_via, vec![DetectionSource::Api, DetectionSource::Mail]);
 }
 
 #[test]
 fn a_held_order_is_not_verified_until_released() {
     let mut state = given_status(Status::AwaitingConfirmation);
-    state.apply(&OrderEvent::OrderHeld(Reason {
-        reason: "要注意注文".into(),
-    }));
+    state.apply(&OrderEvent::OrderHeld(Reason { reason: "要注意注文".into() }));
     assert!(when_system(state.clone(), OrderEvent::OrderVerified(Note::default())).is_err());
     state.apply(&OrderEvent::HoldReleased(Note::default()));
-    assert_eq!(
-        when_system(state, OrderEvent::OrderVerified(Note::default())),
-        Ok(Some(Status::Verified))
-    );
+    assert_eq!(when_system(state, OrderEvent::OrderVerified(Note::default())), Ok(Some(Status::Verified)));
 }
 
 #[test]
@@ -317,34 +250,18 @@ fn address_correction_keeps_old_and_new_and_is_refused_once_shipping() {
     let mut new = state.delivery_address().unwrap().clone();
     new.line2 = Some("101".into());
     let event = decide_address_correction(&state, new.clone(), "40文字超過のため短縮").unwrap();
-    let OrderEvent::AddressCorrected(corrected) = &event else {
-        panic!("{event:?}")
-    };
-    assert_eq!(
-        corrected.old.line2.as_deref(),
-        Some("サンプルマンション101")
-    );
+    let OrderEvent::AddressCorrected(corrected) = &event else { panic!("{event:?}") };
+    assert_eq!(corrected.old.line2.as_deref(), Some("サンプルマンション101"));
     let mut state = state;
     state.apply(&event);
     assert_eq!(state.delivery_address(), Some(&new));
-    assert_eq!(
-        state.details.as_ref().unwrap().ship_to.line2.as_deref(),
-        Some("サンプルマンション101")
-    );
+    assert_eq!(state.details.as_ref().unwrap().ship_to.line2.as_deref(), Some("サンプルマンション101"));
 
     let shipping = given_status(Status::Shipping);
-    assert!(decide_address_correction(&shipping, new.clone(), "x")
-        .unwrap_err()
-        .0
-        .contains("can no longer"));
+    assert!(decide_address_correction(&shipping, new.clone(), "x").unwrap_err().0.contains("can no longer"));
     let mut empty = new;
     empty.city = " ".into();
-    assert!(
-        decide_address_correction(&given_status(Status::Error), empty, "x")
-            .unwrap_err()
-            .0
-            .contains("empty city")
-    );
+    assert!(decide_address_correction(&given_status(Status::Error), empty, "x").unwrap_err().0.contains("empty city"));
 }
 
 #[test]
@@ -356,9 +273,7 @@ fn customer_emails_are_tracked_from_intent_to_outcome() {
     });
     state.apply(&intent);
     assert!(state.has_unresolved_email_intent());
-    let sent = OrderEvent::CustomerEmailSent(CustomerEmailSent {
-        email_id: "e1".into(),
-    });
+    let sent = OrderEvent::CustomerEmailSent(CustomerEmailSent { email_id: "e1".into() });
     state.check(&sent).unwrap();
     state.apply(&sent);
     assert!(!state.has_unresolved_email_intent());
@@ -369,9 +284,7 @@ fn customer_emails_are_tracked_from_intent_to_outcome() {
 fn payloads_round_trip_through_the_codec_and_unknown_types_are_named() {
     let upcasters = order_upcasters();
     for event in lifecycle_to(&key(), Status::Shipped) {
-        let decoded =
-            OrderEvent::decode_parts(event.event_type(), 1, &event.payload_json(), &upcasters)
-                .unwrap();
+        let decoded = OrderEvent::decode_parts(event.event_type(), 1, &event.payload_json(), &upcasters).unwrap();
         assert_eq!(decoded, event);
         assert!(!event.describe().is_empty());
     }
@@ -379,17 +292,10 @@ fn payloads_round_trip_through_the_codec_and_unknown_types_are_named() {
         OrderEvent::decode_parts("OrderTeleported", 1, "{}", &upcasters),
         Err(DecodeError::UnknownType("OrderTeleported".into()))
     );
-    let malformed =
-        OrderEvent::decode_parts("OrderVerified", 1, r#"{"note": 5}"#, &upcasters).unwrap_err();
-    assert!(
-        matches!(malformed, DecodeError::Malformed { .. }),
-        "{malformed}"
-    );
+    let malformed = OrderEvent::decode_parts("OrderVerified", 1, r#"{"note": 5}"#, &upcasters).unwrap_err();
+    assert!(matches!(malformed, DecodeError::Malformed { .. }), "{malformed}");
     let newer = OrderEvent::decode_parts("OrderVerified", 9, "{}", &upcasters).unwrap_err();
-    assert!(
-        newer.to_string().contains("newer than this build"),
-        "{newer}"
-    );
+    assert!(newer.to_string().contains("newer than this build"), "{newer}");
 }
 
 #[test]
@@ -404,9 +310,7 @@ fn an_old_payload_shape_loads_through_its_upcaster() {
     let upcasters = crate::upcast::Upcasters::new().register("OrderDetected", 0, rename_mall);
     let old = r#"{"mall":"yahoo","order_number":"store-1","via":"mail"}"#;
     let event = OrderEvent::decode_parts("OrderDetected", 0, old, &upcasters).unwrap();
-    let OrderEvent::OrderDetected(detected) = event else {
-        panic!()
-    };
+    let OrderEvent::OrderDetected(detected) = event else { panic!() };
     assert_eq!(detected.marketplace, Marketplace::Yahoo);
     assert_eq!(detected.via, DetectionSource::Mail);
 }
