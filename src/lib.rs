@@ -1,6 +1,12 @@
-//! mcf-ledger, the service: configuration, the command line, and (as the stages arrive) the
-//! reactors, one adapter module per outside system, the web admin and the sandbox.
+//! mcf-ledger, the service: configuration, the command line, the stage reactors, one adapter
+//! module per outside system, and the sandbox that fakes those systems for the demo and tests.
 
+pub mod amazon;
 pub mod cli;
 pub mod config;
+pub mod cycle;
+pub mod sandbox;
+pub mod sku_master;
+pub mod stages;
 pub mod telemetry;
+pub mod transport;

@@ -110,3 +110,12 @@ pub fn status_counts(conn: &Connection) -> Result<Vec<(Status, i64)>, StoreError
         .map(|status| (status, stored.iter().find(|(s, _)| s == status.as_str()).map_or(0, |(_, n)| *n)))
         .collect())
 }
+
+/// Orders whose cancellation waits for Amazon to cancel the MCF order.
+pub fn orders_with_pending_cancel(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    let mut statement = conn
+        .prepare_cached("SELECT order_key FROM order_status WHERE cancel_pending = 1 ORDER BY updated_at")
+        .context(|| "preparing the pending-cancel query".into())?;
+    let rows = statement.query_map([], |row| row.get(0)).context(|| "listing pending cancellations".into())?;
+    rows.map(|r| r.context(|| "listing pending cancellations".into())).collect()
+}

@@ -111,7 +111,11 @@ pub fn run(cli: Cli) -> CommandResult {
     match cli.command {
         Command::Init => init(&database),
         Command::Run => Err(Failure::not_yet("run", "the stages and the web admin (issues #7 and #8)")),
-        Command::Cycle { .. } => Err(Failure::not_yet("cycle", "the stage reactors (issues #3 to #6 and #8)")),
+        Command::Cycle { stage: None } => Err(Failure::not_yet(
+            "cycle",
+            "the receive and notify stages (issues #4 to #6); run single stages with --stage check|ship|monitor",
+        )),
+        Command::Cycle { stage: Some(stage) } => cycle_stage(&config, &database, &stage),
         Command::Serve => Err(Failure::not_yet("serve", "the web admin (issue #7)")),
         Command::Demo { .. } => Err(Failure::not_yet("demo", "the sandboxes and the stages (issue #8)")),
         Command::Replay(command) => replay::run(command, &database),
@@ -128,6 +132,24 @@ fn init(database: &std::path::Path) -> CommandResult {
         println!("{} is already a ledger ({events} events); nothing changed", database.display());
     } else {
         println!("created the ledger {}", database.display());
+    }
+    Ok(())
+}
+
+fn cycle_stage(config: &Config, database: &std::path::Path, stage: &str) -> CommandResult {
+    let stage: crate::cycle::Stage = stage.parse().map_err(Failure::new)?;
+    if !stage.available() {
+        return Err(Failure::not_yet(&format!("cycle --stage {stage}"), "the marketplace and mail issues (#4 to #6)"));
+    }
+    let mut ledger = open_ledger(database, OpenMode::MustExist)?;
+    let mut services = crate::cycle::Services::from_config(config)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Failure::new)?;
+    let reports = runtime.block_on(crate::cycle::run_stage(&mut ledger, &mut services, stage))?;
+    for report in reports {
+        println!(
+            "{}: examined {}, advanced {}, deferred {}, needs operator {}",
+            report.stage, report.examined, report.advanced, report.deferred, report.needs_operator
+        );
     }
     Ok(())
 }

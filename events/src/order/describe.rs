@@ -47,6 +47,7 @@ impl OrderEvent {
             E::McfOrderCreated(c) => {
                 format!("MCF注文 {} を作成しました（{}）", c.fulfillment_order_id, c.speed.as_str())
             }
+            E::McfCreateRejected(r) => format!("Amazonが出荷依頼を受け付けませんでした: [{}] {}", r.code, r.message),
             E::DeliverySlotUnavailable(u) => format!(
                 "指定の配送枠 {} は利用できません（提示: {}）",
                 u.requested,

@@ -204,6 +204,14 @@ pub struct McfOrderCreated {
     pub adopted: bool,
 }
 
+/// Amazon refused to create the MCF order (a 400): nothing was created, the intent is over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct McfCreateRejected {
+    pub fulfillment_order_id: FulfillmentOrderId,
+    pub code: String,
+    pub message: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliverySlotUnavailable {
     pub requested: String,
@@ -234,6 +242,9 @@ pub struct CancellationRequested {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct McfOrderCancelled {
     pub fulfillment_order_id: FulfillmentOrderId,
+    /// True when Amazon never had the order (an intent whose create never arrived).
+    #[serde(default)]
+    pub never_created: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -328,6 +339,7 @@ order_events! {
     OrderFailed(OrderFailed) = 1,
     McfCreateIntended(McfCreateIntended) = 1,
     McfOrderCreated(McfOrderCreated) = 1,
+    McfCreateRejected(McfCreateRejected) = 1,
     DeliverySlotUnavailable(DeliverySlotUnavailable) = 1,
     TrackingRecorded(Tracking) = 1,
     ShipmentReported(Tracking) = 1,

@@ -150,6 +150,15 @@ impl OrderState {
                 self.mcf_intent = None;
                 self.error = None;
             }
+            E::McfCreateRejected(rejected) => {
+                self.status = Some(Status::Error);
+                self.mcf_intent = None;
+                self.error = Some(OrderFailed {
+                    stage: "ship".into(),
+                    code: Some(rejected.code.clone()),
+                    message: rejected.message.clone(),
+                });
+            }
             E::DeliverySlotUnavailable(unavailable) => {
                 self.status = Some(Status::DateUnavailable);
                 self.delivery_slot_unavailable = Some(unavailable.clone());
@@ -259,6 +268,7 @@ impl OrderState {
                 refuse("only SHIPPING_REQUESTED orders are shipped")
             }
             E::McfCreateIntended(_) if self.cancel_requested.is_some() => refuse("a cancellation is pending"),
+            E::McfCreateRejected(_) if self.mcf_intent.is_none() => refuse("no MCF order was requested for this order"),
             E::McfOrderCreated(_) if !is(&[S::ShippingRequested]) && self.mcf_intent.is_none() => {
                 refuse("no MCF order was requested for this order")
             }

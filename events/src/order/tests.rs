@@ -151,8 +151,10 @@ fn cancelling_a_shipping_order_waits_for_amazon_then_cancels() {
         .unwrap_err()
         .0
         .contains("already has a cancellation"));
-    let cancelled =
-        OrderEvent::McfOrderCancelled(McfOrderCancelled { fulfillment_order_id: state.mcf_order_id.clone().unwrap() });
+    let cancelled = OrderEvent::McfOrderCancelled(McfOrderCancelled {
+        fulfillment_order_id: state.mcf_order_id.clone().unwrap(),
+        never_created: false,
+    });
     assert_eq!(when_system(state, cancelled), Ok(Some(Status::Cancelled)));
 }
 

@@ -1,0 +1,207 @@
+//! The SKU master: `master.xlsx`, sheet `SKUMapping`, maps each marketplace SKU to the Amazon
+//! seller SKU FBA stocks, with a quantity multiplier for sets (a "3-pack" ships 3 units).
+//!
+//! Every load is recorded in the `sku-master` stream with the workbook's hash; the workbook
+//! itself is kept as a blob, so when the file on disk is broken the last good mapping stays in
+//! use, even in a fresh process.
+
+mod workbook;
+
+pub use workbook::{parse_workbook, SkuMasterError};
+
+use events::envelope::{Actor, ExpectedVersion, Meta, NewEvent};
+use events::store::sha256_hex;
+use events::SellerSku;
+use projections::Ledger;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+pub const SHEET: &str = "SKUMapping";
+pub const STREAM: &str = "sku-master";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappedSku {
+    pub seller_sku: SellerSku,
+    /// Units of the seller SKU per unit ordered.
+    pub multiplier: u32,
+}
+
+/// A loaded mapping.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SkuMapping {
+    pub entries: HashMap<String, MappedSku>,
+    pub sha256: String,
+}
+
+impl SkuMapping {
+    pub fn get(&self, marketplace_sku: &str) -> Option<&MappedSku> {
+        self.entries.get(marketplace_sku.trim())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkuMasterLoaded {
+    pub sha256: String,
+    pub rows: usize,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkuMasterRejected {
+    pub sha256: String,
+    pub error: String,
+    pub path: String,
+}
+
+/// Why no mapping is usable at all.
+#[derive(Debug, thiserror::Error)]
+pub enum NoMapping {
+    #[error("{0}; and no earlier SKU master was ever loaded")]
+    NeverLoaded(SkuMasterError),
+    #[error("the ledger: {0}")]
+    Ledger(#[from] projections::LedgerError),
+}
+
+/// Keeps the mapping current: re-reads the file when its content changes.
+#[derive(Debug)]
+pub struct SkuMaster {
+    path: PathBuf,
+    current: Option<SkuMapping>,
+    /// Hash of the file content last looked at (good or bad), so a bad file is reported once.
+    last_seen: Option<String>,
+    /// The newest problem with the file on disk, while the last good mapping is in use.
+    pub problem: Option<String>,
+}
+
+impl SkuMaster {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into(), current: None, last_seen: None, problem: None }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The mapping to use now. Loads or reloads the file when it changed, recording the load or
+    /// the rejection; falls back to the last good workbook recorded in the ledger.
+    pub fn mapping(&mut self, ledger: &mut Ledger) -> Result<&SkuMapping, NoMapping> {
+        let shown = self.path.display().to_string();
+        let bytes = std::fs::read(&self.path);
+        let sha = bytes.as_ref().ok().map(|b| sha256_hex(b));
+        if sha.is_none() || sha != self.last_seen {
+            self.last_seen = sha.clone();
+            let parsed = match &bytes {
+                Ok(bytes) => parse_workbook(bytes, &shown),
+                Err(e) => Err(SkuMasterError::Unreadable { path: shown.clone(), reason: e.to_string() }),
+            };
+            match parsed {
+                Ok(mapping) if self.current.as_ref().is_some_and(|c| c.sha256 == mapping.sha256) => self.problem = None,
+                Ok(mapping) => {
+                    let bytes = bytes.as_deref().unwrap_or_default();
+                    record_load(ledger, &mapping, bytes, &shown)?;
+                    tracing::info!(path = %shown, rows = mapping.entries.len(), "SKU master loaded");
+                    self.current = Some(mapping);
+                    self.problem = None;
+                }
+                Err(error) => {
+                    record_rejection(ledger, sha.as_deref().unwrap_or("missing"), &error, &shown)?;
+                    tracing::warn!(path = %shown, %error, "SKU master rejected; the last good mapping stays in use");
+                    if self.current.is_none() {
+                        self.current = last_good(ledger, &shown)?;
+                    }
+                    self.problem = Some(error.to_string());
+                    if self.current.is_none() {
+                        return Err(NoMapping::NeverLoaded(error));
+                    }
+                }
+            }
+        }
+        match &self.current {
+            Some(mapping) => Ok(mapping),
+            None => Err(NoMapping::NeverLoaded(SkuMasterError::Unreadable {
+                path: shown,
+                reason: self.problem.clone().unwrap_or_else(|| "not loaded".into()),
+            })),
+        }
+    }
+}
+
+fn record_load(
+    ledger: &mut Ledger,
+    mapping: &SkuMapping,
+    bytes: &[u8],
+    path: &str,
+) -> Result<(), projections::LedgerError> {
+    let blob = ledger.store().put_blob(bytes, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")?;
+    let data = serde_json::json!(SkuMasterLoaded {
+        sha256: mapping.sha256.clone(),
+        rows: mapping.entries.len(),
+        path: path.to_owned()
+    });
+    let event = NewEvent::new("SkuMasterLoaded", 1, data.to_string(), Meta::by(Actor::system()))
+        .with_blob(blob.sha256)
+        .idempotent(format!("sku-master:loaded:{}", mapping.sha256));
+    ledger.append(STREAM, ExpectedVersion::Any, &[event])?;
+    Ok(())
+}
+
+fn record_rejection(
+    ledger: &mut Ledger,
+    sha: &str,
+    error: &SkuMasterError,
+    path: &str,
+) -> Result<(), projections::LedgerError> {
+    let data = serde_json::json!(SkuMasterRejected {
+        sha256: sha.to_owned(),
+        error: error.to_string(),
+        path: path.to_owned()
+    });
+    let event = NewEvent::new("SkuMasterRejected", 1, data.to_string(), Meta::by(Actor::system()))
+        .idempotent(format!("sku-master:rejected:{sha}"));
+    ledger.append(STREAM, ExpectedVersion::Any, &[event])?;
+    Ok(())
+}
+
+/// The newest workbook that loaded, from its stored blob.
+fn last_good(ledger: &Ledger, path: &str) -> Result<Option<SkuMapping>, projections::LedgerError> {
+    let events = ledger.store().read_stream(STREAM)?;
+    for event in events.iter().rev().filter(|e| e.event_type == "SkuMasterLoaded") {
+        let Some(blob) = &event.blob else { continue };
+        if let Some((_, bytes)) = ledger.store().get_blob(blob)? {
+            if let Ok(mapping) = parse_workbook(&bytes, path) {
+                return Ok(Some(mapping));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// A marketplace order line mapped to what FBA ships.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappedLine {
+    pub marketplace_sku: String,
+    pub seller_sku: SellerSku,
+    pub quantity: u32,
+}
+
+/// Maps every line of an order; the SKUs the master lacks are all named.
+pub fn map_lines(mapping: &SkuMapping, items: &[events::order::OrderItem]) -> Result<Vec<MappedLine>, Vec<String>> {
+    let mut missing = Vec::new();
+    let mut lines = Vec::with_capacity(items.len());
+    for item in items {
+        match mapping.get(&item.marketplace_sku) {
+            Some(mapped) => lines.push(MappedLine {
+                marketplace_sku: item.marketplace_sku.clone(),
+                seller_sku: mapped.seller_sku.clone(),
+                quantity: item.quantity.saturating_mul(mapped.multiplier),
+            }),
+            None => missing.push(item.marketplace_sku.clone()),
+        }
+    }
+    if missing.is_empty() {
+        Ok(lines)
+    } else {
+        Err(missing)
+    }
+}

@@ -1,0 +1,210 @@
+//! Reading the `SKUMapping` sheet. Errors name the sheet, row and cell, as Excel shows them.
+
+use super::{MappedSku, SkuMapping, SHEET};
+use calamine::{Data, Reader};
+use events::store::sha256_hex;
+use events::SellerSku;
+use std::collections::HashMap;
+use std::io::Cursor;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SkuMasterError {
+    #[error("cannot read the SKU master {path}: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("{path} has no sheet named {SHEET} (sheets: {sheets})")]
+    NoSheet { path: String, sheets: String },
+    #[error("{path}, sheet {SHEET}: row 1 must name the columns; missing {column} (e.g. \"marketplace_sku\", \"seller_sku\", \"quantity\")")]
+    MissingColumn { path: String, column: &'static str },
+    #[error("{path}, sheet {SHEET}, cell {cell}: empty {column}")]
+    EmptyKey { path: String, cell: String, column: &'static str },
+    #[error("{path}, sheet {SHEET}, cell {cell}: marketplace SKU {sku:?} is listed again (first in row {first_row})")]
+    Duplicate { path: String, cell: String, sku: String, first_row: usize },
+    #[error("{path}, sheet {SHEET}, cell {cell}: {value:?} is not a whole number of at least 1")]
+    BadNumber { path: String, cell: String, value: String },
+}
+
+/// Column letters as Excel shows them (0 -> A, 26 -> AA).
+fn column_letter(mut index: usize) -> String {
+    let mut letters = Vec::new();
+    loop {
+        letters.push((b'A' + (index % 26) as u8) as char);
+        if index < 26 {
+            break;
+        }
+        index = index / 26 - 1;
+    }
+    letters.iter().rev().collect()
+}
+
+fn cell_text(cell: Option<&Data>) -> String {
+    match cell {
+        None | Some(Data::Empty) => String::new(),
+        Some(Data::String(s)) => s.trim().to_owned(),
+        Some(Data::Int(i)) => i.to_string(),
+        Some(Data::Float(f)) if f.fract() == 0.0 => format!("{f:.0}"),
+        Some(other) => other.to_string().trim().to_owned(),
+    }
+}
+
+const KEY_HEADERS: [&str; 4] = ["marketplace_sku", "モールsku", "商品管理番号", "mall_sku"];
+const SELLER_HEADERS: [&str; 4] = ["seller_sku", "amazon_sku", "amazonsku", "出品者sku"];
+const QUANTITY_HEADERS: [&str; 4] = ["quantity", "multiplier", "数量", "入数"];
+
+pub fn parse_workbook(bytes: &[u8], path: &str) -> Result<SkuMapping, SkuMasterError> {
+    let unreadable = |reason: String| SkuMasterError::Unreadable { path: path.to_owned(), reason };
+    let mut workbook =
+        calamine::open_workbook_auto_from_rs(Cursor::new(bytes)).map_err(|e| unreadable(e.to_string()))?;
+    let names = workbook.sheet_names();
+    if !names.iter().any(|n| n == SHEET) {
+        return Err(SkuMasterError::NoSheet { path: path.to_owned(), sheets: names.join(", ") });
+    }
+    let range = workbook.worksheet_range(SHEET).map_err(|e| unreadable(e.to_string()))?;
+    let (first_row, first_col) = range.start().map_or((0, 0), |(r, c)| (r as usize, c as usize));
+    let mut rows = range.rows();
+    let header: Vec<String> = rows
+        .next()
+        .map(|r| r.iter().map(|c| cell_text(Some(c)).to_lowercase().replace(' ', "_")).collect())
+        .unwrap_or_default();
+    let find = |names: &[&str]| header.iter().position(|h| names.contains(&h.as_str()));
+    let key_col =
+        find(&KEY_HEADERS).ok_or(SkuMasterError::MissingColumn { path: path.to_owned(), column: "marketplace_sku" })?;
+    let seller_col =
+        find(&SELLER_HEADERS).ok_or(SkuMasterError::MissingColumn { path: path.to_owned(), column: "seller_sku" })?;
+    let quantity_col = find(&QUANTITY_HEADERS);
+    let cell = |row: usize, col: usize| format!("{}{}", column_letter(first_col + col), first_row + row + 1);
+
+    let mut entries = HashMap::new();
+    let mut first_seen: HashMap<String, usize> = HashMap::new();
+    for (offset, row) in rows.enumerate() {
+        let row_index = offset + 1;
+        let key = cell_text(row.get(key_col));
+        let seller = cell_text(row.get(seller_col));
+        let quantity = quantity_col.map(|c| cell_text(row.get(c))).unwrap_or_default();
+        if key.is_empty() && seller.is_empty() && quantity.is_empty() {
+            continue; // blank rows between blocks are common in hand-kept sheets
+        }
+        if key.is_empty() {
+            return Err(SkuMasterError::EmptyKey {
+                path: path.to_owned(),
+                cell: cell(row_index, key_col),
+                column: "marketplace_sku",
+            });
+        }
+        if seller.is_empty() {
+            return Err(SkuMasterError::EmptyKey {
+                path: path.to_owned(),
+                cell: cell(row_index, seller_col),
+                column: "seller_sku",
+            });
+        }
+        let multiplier = if quantity.is_empty() {
+            1
+        } else {
+            quantity.parse::<u32>().ok().filter(|q| *q >= 1).ok_or_else(|| SkuMasterError::BadNumber {
+                path: path.to_owned(),
+                cell: cell(row_index, quantity_col.unwrap_or_default()),
+                value: quantity.clone(),
+            })?
+        };
+        if let Some(first) = first_seen.get(&key) {
+            return Err(SkuMasterError::Duplicate {
+                path: path.to_owned(),
+                cell: cell(row_index, key_col),
+                sku: key,
+                first_row: *first,
+            });
+        }
+        first_seen.insert(key.clone(), first_row + row_index + 1);
+        entries.insert(key, MappedSku { seller_sku: SellerSku(seller), multiplier });
+    }
+    Ok(SkuMapping { entries, sha256: sha256_hex(bytes) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_xlsxwriter::Workbook;
+
+    fn workbook(sheet: &str, rows: &[&[&str]]) -> Vec<u8> {
+        let mut workbook = Workbook::new();
+        let worksheet = workbook.add_worksheet();
+        worksheet.set_name(sheet).unwrap();
+        for (r, row) in rows.iter().enumerate() {
+            for (c, value) in row.iter().enumerate() {
+                if let Ok(number) = value.parse::<f64>() {
+                    worksheet.write_number(r as u32, c as u16, number).unwrap();
+                } else if !value.is_empty() {
+                    worksheet.write_string(r as u32, c as u16, *value).unwrap();
+                }
+            }
+        }
+        workbook.save_to_buffer().unwrap()
+    }
+
+    #[test]
+    fn a_good_sheet_maps_skus_with_multipliers() {
+        let bytes = workbook(
+            "SKUMapping",
+            &[
+                &["marketplace_sku", "seller_sku", "quantity"],
+                &["tea-100", "JP-TEA-100", "1"],
+                &[],
+                &["tea-3pack", "JP-TEA-100", "3"],
+                &["cup", "JP-CUP", ""],
+            ],
+        );
+        let mapping = parse_workbook(&bytes, "master.xlsx").unwrap();
+        assert_eq!(mapping.entries.len(), 3);
+        assert_eq!(mapping.get("tea-3pack").unwrap().multiplier, 3);
+        assert_eq!(mapping.get("cup").unwrap(), &MappedSku { seller_sku: SellerSku("JP-CUP".into()), multiplier: 1 });
+        assert_eq!(mapping.sha256.len(), 64);
+    }
+
+    #[test]
+    fn japanese_headers_are_understood() {
+        let bytes = workbook("SKUMapping", &[&["モールSKU", "Amazon SKU", "数量"], &["tea-100", "JP-TEA-100", "2"]]);
+        assert_eq!(parse_workbook(&bytes, "m.xlsx").unwrap().get("tea-100").unwrap().multiplier, 2);
+    }
+
+    #[test]
+    fn broken_sheets_are_refused_naming_sheet_row_and_cell() {
+        let no_sheet = parse_workbook(&workbook("Sheet1", &[&["a"]]), "m.xlsx").unwrap_err();
+        assert_eq!(no_sheet.to_string(), "m.xlsx has no sheet named SKUMapping (sheets: Sheet1)");
+        let duplicate = parse_workbook(
+            &workbook("SKUMapping", &[&["marketplace_sku", "seller_sku"], &["a", "A"], &["a", "B"]]),
+            "m.xlsx",
+        )
+        .unwrap_err();
+        assert_eq!(
+            duplicate.to_string(),
+            "m.xlsx, sheet SKUMapping, cell A3: marketplace SKU \"a\" is listed again (first in row 2)"
+        );
+        let empty =
+            parse_workbook(&workbook("SKUMapping", &[&["marketplace_sku", "seller_sku"], &["a", ""]]), "m.xlsx")
+                .unwrap_err();
+        assert_eq!(empty.to_string(), "m.xlsx, sheet SKUMapping, cell B2: empty seller_sku");
+        let bad = parse_workbook(
+            &workbook("SKUMapping", &[&["marketplace_sku", "seller_sku", "quantity"], &["a", "A", "two"]]),
+            "m.xlsx",
+        )
+        .unwrap_err();
+        assert_eq!(bad.to_string(), "m.xlsx, sheet SKUMapping, cell C2: \"two\" is not a whole number of at least 1");
+        let zero = parse_workbook(
+            &workbook("SKUMapping", &[&["marketplace_sku", "seller_sku", "quantity"], &["a", "A", "0"]]),
+            "m.xlsx",
+        )
+        .unwrap_err();
+        assert!(matches!(zero, SkuMasterError::BadNumber { .. }));
+        let no_column = parse_workbook(&workbook("SKUMapping", &[&["sku", "seller_sku"]]), "m.xlsx").unwrap_err();
+        assert!(no_column.to_string().contains("missing marketplace_sku"), "{no_column}");
+        let garbage = parse_workbook(b"not a workbook", "m.xlsx").unwrap_err();
+        assert!(matches!(garbage, SkuMasterError::Unreadable { .. }));
+    }
+
+    #[test]
+    fn column_letters_follow_excel() {
+        assert_eq!(column_letter(0), "A");
+        assert_eq!(column_letter(25), "Z");
+        assert_eq!(column_letter(26), "AA");
+    }
+}

@@ -1,0 +1,121 @@
+//! check: VERIFIED orders -> map SKUs through master.xlsx -> read FBA stock (batched) ->
+//! SHIPPING_REQUESTED, OUT_OF_STOCK (naming what is short) or ERROR (SKU not in the master).
+
+use super::allotment::{allot, Allotment, Demand};
+use super::{orders_in, record, StageContext, StageError, StageReport};
+use crate::sku_master::map_lines;
+use events::order::{AllottedLine, OrderEvent, OrderFailed, OutOfStock, Status, StockAllotted};
+use events::SellerSku;
+use std::collections::{HashMap, HashSet};
+
+pub const STAGE: &str = "check";
+
+pub async fn run(ctx: &mut StageContext<'_>) -> Result<StageReport, StageError> {
+    let mut report = StageReport::new(STAGE);
+    let candidates = orders_in(ctx.ledger, Status::Verified)?;
+    if candidates.is_empty() {
+        return Ok(report);
+    }
+    let mapping = ctx.sku_master.mapping(ctx.ledger)?.clone();
+    let mut demands = Vec::new();
+    let mut states = HashMap::new();
+    for (key, state) in candidates {
+        report.examined += 1;
+        if let Some(hold) = &state.hold {
+            tracing::info!(order = %key, hold, "held by the marketplace; not checked");
+            report.deferred += 1;
+            continue;
+        }
+        let items = state.details.as_ref().map(|d| d.items.as_slice()).unwrap_or_default();
+        match map_lines(&mapping, items) {
+            Ok(lines) => {
+                demands.push(Demand { order: key.clone(), lines });
+                states.insert(key, state);
+            }
+            Err(missing) => {
+                let message = format!(
+                    "SKU {} not in {} (sheet SKUMapping): add it, then set the order to VERIFIED",
+                    missing.join(", "),
+                    ctx.sku_master.path().display()
+                );
+                tracing::warn!(order = %key, %message, "SKU mapping error");
+                let failed = OrderEvent::OrderFailed(OrderFailed {
+                    stage: STAGE.into(),
+                    code: Some("SKU_NOT_IN_MASTER".into()),
+                    message,
+                });
+                if record(ctx.ledger, &key, &state, STAGE, vec![failed])? {
+                    report.needs_operator += 1;
+                } else {
+                    report.deferred += 1;
+                }
+            }
+        }
+    }
+    if demands.is_empty() {
+        return Ok(report);
+    }
+    let available = available_stock(ctx, &demands).await?;
+    for (key, allotment) in allot(&demands, &available) {
+        let Some(state) = states.get(&key) else { continue };
+        let lines = demands.iter().find(|d| d.order == key).map(|d| d.lines.clone()).unwrap_or_default();
+        let (event, to_operator) = match allotment {
+            Allotment::Allotted => {
+                tracing::info!(order = %key, "stock allotted: SHIPPING_REQUESTED");
+                let lines = lines
+                    .into_iter()
+                    .map(|l| AllottedLine {
+                        marketplace_sku: l.marketplace_sku,
+                        seller_sku: l.seller_sku,
+                        quantity: l.quantity,
+                    })
+                    .collect();
+                (OrderEvent::StockAllotted(StockAllotted { lines }), false)
+            }
+            Allotment::Short(short) => {
+                tracing::info!(order = %key, short = ?short, "out of stock");
+                (OrderEvent::OutOfStock(OutOfStock { short }), true)
+            }
+        };
+        match record(ctx.ledger, &key, state, STAGE, vec![event])? {
+            false => report.deferred += 1,
+            true if to_operator => report.needs_operator += 1,
+            true => report.advanced += 1,
+        }
+    }
+    Ok(report)
+}
+
+/// Amazon's fulfillable stock less what SHIPPING_REQUESTED and DATE_UNAVAILABLE orders hold
+/// but Amazon has not reserved yet (no MCF order for them).
+async fn available_stock(
+    ctx: &mut StageContext<'_>,
+    demands: &[Demand],
+) -> Result<HashMap<SellerSku, u32>, StageError> {
+    let mut committed: HashMap<SellerSku, u32> = HashMap::new();
+    for status in [Status::ShippingRequested, Status::DateUnavailable] {
+        for (_, state) in orders_in(ctx.ledger, status)? {
+            if state.mcf_order_may_exist() {
+                continue;
+            }
+            for line in &state.allotted {
+                *committed.entry(line.seller_sku.clone()).or_default() += line.quantity;
+            }
+        }
+    }
+    let skus: Vec<SellerSku> = demands
+        .iter()
+        .flat_map(|d| d.lines.iter().map(|l| l.seller_sku.clone()))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let levels = ctx.amazon.inventory(&skus).await?;
+    Ok(skus
+        .into_iter()
+        .map(|sku| {
+            let fulfillable = levels.get(&sku).map_or(0, |l| l.fulfillable);
+            let held = committed.get(&sku).copied().unwrap_or(0);
+            (sku, fulfillable.saturating_sub(held))
+        })
+        .collect())
+}

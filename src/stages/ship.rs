@@ -1,0 +1,245 @@
+//! ship: SHIPPING_REQUESTED orders -> build the MCF request (JP address layout) -> preview ->
+//! choose the speed -> record the intent -> create -> SHIPPING.
+//!
+//! Exactly once: the MCF id is derived from the order, and the intent is recorded before the
+//! create call. On any doubt (no answer, a crash before the outcome was recorded, "already
+//! exists") the stage looks the id up at Amazon and adopts what exists.
+
+use super::speed::{choose_speed, PreviewOption, Promise, SpeedDecision};
+use super::{failpoint, orders_in, record, StageContext, StageError, StageReport};
+use crate::amazon::address::{destination, displayable_order_id};
+use crate::amazon::model::{CreateRequest, OrderItemRequest, PreviewRequest, Window};
+use crate::amazon::AmazonError;
+use events::order::{
+    DeliverySlotUnavailable, DeliveryWindow, McfCreateIntended, McfCreateRejected, McfOrderCreated, OrderEvent,
+    OrderFailed, OrderState, ShippingSpeed, Status,
+};
+use events::{FulfillmentOrderId, OrderKey};
+
+pub const STAGE: &str = "ship";
+
+enum Outcome {
+    Advanced,
+    Deferred,
+    NeedsOperator,
+}
+
+pub async fn run(ctx: &mut StageContext<'_>) -> Result<StageReport, StageError> {
+    let mut report = StageReport::new(STAGE);
+    for (key, state) in orders_in(ctx.ledger, Status::ShippingRequested)? {
+        report.examined += 1;
+        if state.cancel_requested.is_some() {
+            report.deferred += 1; // the cancel stage settles it with Amazon first
+            continue;
+        }
+        match ship_one(ctx, &key, state).await? {
+            Outcome::Advanced => report.advanced += 1,
+            Outcome::Deferred => report.deferred += 1,
+            Outcome::NeedsOperator => report.needs_operator += 1,
+        }
+    }
+    Ok(report)
+}
+
+async fn ship_one(ctx: &mut StageContext<'_>, key: &OrderKey, mut state: OrderState) -> Result<Outcome, StageError> {
+    let id = FulfillmentOrderId::for_order(key);
+    if let Some(intent) = state.mcf_intent.clone() {
+        // An earlier attempt's outcome was never recorded: ask Amazon before anything else.
+        match ctx.amazon.get(id.as_str()).await {
+            Ok(existing) => {
+                return adopt(ctx, key, &state, &id, existing.shipping_speed.as_deref(), intent.speed).await
+            }
+            Err(AmazonError::NotFound { .. }) => {
+                tracing::info!(order = %key, mcf = %id, "the earlier create never reached Amazon; creating now");
+            }
+            Err(e) => {
+                tracing::warn!(order = %key, mcf = %id, error = %e, "cannot confirm an earlier create; retrying next cycle");
+                return Ok(Outcome::Deferred);
+            }
+        }
+    }
+    let Some(address) = state.delivery_address().cloned() else {
+        let failed =
+            OrderFailed { stage: STAGE.into(), code: None, message: "the order has no delivery address".into() };
+        return decided(ctx, key, &state, OrderEvent::OrderFailed(failed), Outcome::NeedsOperator);
+    };
+    let destination = destination(&address);
+    let items: Vec<OrderItemRequest> = state
+        .allotted
+        .iter()
+        .enumerate()
+        .map(|(n, line)| OrderItemRequest {
+            seller_sku: line.seller_sku.0.clone(),
+            seller_fulfillment_order_item_id: format!("{id}-{}", n + 1),
+            quantity: line.quantity,
+        })
+        .collect();
+    let details = state.details.clone();
+    let promise = Promise {
+        premium_deadline: details.as_ref().and_then(|d| d.premium_deadline),
+        delivery_request: if state.delivery_slot_dropped {
+            None
+        } else {
+            details.as_ref().and_then(|d| d.delivery_request.clone())
+        },
+    };
+    let mut speeds = vec!["Standard".to_owned(), "Expedited".to_owned()];
+    if promise.delivery_request.is_some() {
+        speeds.push("ScheduledDelivery".to_owned());
+    }
+    let preview_request = PreviewRequest {
+        marketplace_id: ctx.amazon.marketplace_id().to_owned(),
+        address: destination.clone(),
+        items: items.clone(),
+        shipping_speed_categories: speeds,
+        include_delivery_windows: promise.delivery_request.is_some(),
+    };
+    let previews = match ctx.amazon.preview(&preview_request).await {
+        Ok(previews) => previews,
+        Err(AmazonError::Api { code, message, status: 400, .. }) => {
+            let failed = OrderFailed { stage: "amazon.getFulfillmentPreview".into(), code: Some(code), message };
+            return decided(ctx, key, &state, OrderEvent::OrderFailed(failed), Outcome::NeedsOperator);
+        }
+        Err(e) => {
+            tracing::warn!(order = %key, error = %e, "preview failed; retrying next cycle");
+            return Ok(Outcome::Deferred);
+        }
+    };
+    let options: Vec<PreviewOption> = previews
+        .iter()
+        .filter_map(|p| {
+            let speed = match p.shipping_speed_category.as_str() {
+                "Standard" => ShippingSpeed::Standard,
+                "Expedited" => ShippingSpeed::Expedited,
+                "Priority" => ShippingSpeed::Priority,
+                "ScheduledDelivery" => ShippingSpeed::ScheduledDelivery,
+                _ => return None,
+            };
+            let windows = p
+                .scheduled_delivery_info
+                .as_ref()
+                .map(|info| {
+                    info.delivery_windows
+                        .iter()
+                        .map(|w| DeliveryWindow { start: w.start_date, end: w.end_date })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let mut reasons = p.order_unfulfillable_reasons.clone();
+            reasons.extend(p.unfulfillable_preview_items.iter().map(|item| {
+                format!(
+                    "{}: {}",
+                    item["sellerSku"].as_str().unwrap_or("?"),
+                    item["itemUnfulfillableReasons"]
+                        .as_array()
+                        .map(|r| r.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join("/"))
+                        .unwrap_or_default()
+                )
+            }));
+            Some(PreviewOption {
+                speed,
+                fulfillable: p.is_fulfillable,
+                latest_arrival: p.latest_arrival(),
+                windows,
+                reasons,
+            })
+        })
+        .collect();
+    let (speed, window, reason) = match choose_speed(&promise, &options) {
+        SpeedDecision::Ship { speed, window, reason } => (speed, window, reason),
+        SpeedDecision::SlotUnavailable { requested, offered } => {
+            tracing::info!(order = %key, requested, "delivery slot not offered: DATE_UNAVAILABLE");
+            let event = OrderEvent::DeliverySlotUnavailable(DeliverySlotUnavailable { requested, offered });
+            return decided(ctx, key, &state, event, Outcome::NeedsOperator);
+        }
+        SpeedDecision::Unfulfillable { reason } => {
+            let failed = OrderFailed {
+                stage: STAGE.into(),
+                code: Some("Unfulfillable".into()),
+                message: format!("Amazon cannot fulfil this order: {reason}"),
+            };
+            return decided(ctx, key, &state, OrderEvent::OrderFailed(failed), Outcome::NeedsOperator);
+        }
+    };
+    tracing::info!(order = %key, mcf = %id, speed = speed.as_str(), reason, "shipping");
+    let intent = McfCreateIntended { fulfillment_order_id: id.clone(), speed, reason, delivery_window: window.clone() };
+    if !record(ctx.ledger, key, &state, STAGE, vec![OrderEvent::McfCreateIntended(intent.clone())])? {
+        return Ok(Outcome::Deferred);
+    }
+    state.apply(&OrderEvent::McfCreateIntended(intent));
+    state.version += 1;
+    let ordered_at =
+        details.as_ref().map(|d| d.ordered_at.with_timezone(&chrono::Utc)).unwrap_or_else(chrono::Utc::now);
+    let request = CreateRequest {
+        marketplace_id: ctx.amazon.marketplace_id().to_owned(),
+        seller_fulfillment_order_id: id.to_string(),
+        displayable_order_id: displayable_order_id(&key.order_number),
+        displayable_order_date: ordered_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        displayable_order_comment: ctx.shipping.packing_slip_comment.clone(),
+        shipping_speed_category: speed.as_str().to_owned(),
+        delivery_window: window.map(|w| Window { start_date: w.start, end_date: w.end }),
+        destination_address: destination,
+        fulfillment_action: "Ship".into(),
+        fulfillment_policy: "FillOrKill".into(),
+        notification_emails: ctx.shipping.notification_email.iter().cloned().collect(),
+        items,
+    };
+    let created = ctx.amazon.create(&request).await;
+    failpoint("ship.after_create");
+    match created {
+        Ok(()) => {
+            let event =
+                OrderEvent::McfOrderCreated(McfOrderCreated { fulfillment_order_id: id, speed, adopted: false });
+            decided(ctx, key, &state, event, Outcome::Advanced)
+        }
+        Err(AmazonError::Api { message, .. }) if message.contains("already exists") => {
+            match ctx.amazon.get(id.as_str()).await {
+                Ok(existing) => adopt(ctx, key, &state, &id, existing.shipping_speed.as_deref(), speed).await,
+                Err(e) => {
+                    tracing::warn!(order = %key, mcf = %id, error = %e, "Amazon says it exists but cannot show it; next cycle");
+                    Ok(Outcome::Deferred)
+                }
+            }
+        }
+        Err(AmazonError::Api { status: 400, code, message, .. }) => {
+            tracing::warn!(order = %key, mcf = %id, code, message, "Amazon refused the MCF order");
+            let event = OrderEvent::McfCreateRejected(McfCreateRejected { fulfillment_order_id: id, code, message });
+            decided(ctx, key, &state, event, Outcome::NeedsOperator)
+        }
+        Err(e) => {
+            // The create may or may not have happened: the intent stays, the next cycle asks Amazon.
+            tracing::warn!(order = %key, mcf = %id, error = %e, "create outcome unknown; reconciling next cycle");
+            Ok(Outcome::Deferred)
+        }
+    }
+}
+
+async fn adopt(
+    ctx: &mut StageContext<'_>,
+    key: &OrderKey,
+    state: &OrderState,
+    id: &FulfillmentOrderId,
+    amazon_speed: Option<&str>,
+    intended: ShippingSpeed,
+) -> Result<Outcome, StageError> {
+    let speed = match amazon_speed {
+        Some("Standard") => ShippingSpeed::Standard,
+        Some("Expedited") => ShippingSpeed::Expedited,
+        Some("Priority") => ShippingSpeed::Priority,
+        Some("ScheduledDelivery") => ShippingSpeed::ScheduledDelivery,
+        _ => intended,
+    };
+    tracing::info!(order = %key, mcf = %id, "MCF order already exists at Amazon: adopted");
+    let event = OrderEvent::McfOrderCreated(McfOrderCreated { fulfillment_order_id: id.clone(), speed, adopted: true });
+    decided(ctx, key, state, event, Outcome::Advanced)
+}
+
+fn decided(
+    ctx: &mut StageContext<'_>,
+    key: &OrderKey,
+    state: &OrderState,
+    event: OrderEvent,
+    outcome: Outcome,
+) -> Result<Outcome, StageError> {
+    Ok(if record(ctx.ledger, key, state, STAGE, vec![event])? { outcome } else { Outcome::Deferred })
+}

@@ -1,0 +1,138 @@
+//! A shop for integration tests: a real ledger file, a master.xlsx, the SP-API sandbox on a
+//! loopback port, and the real Amazon client pointed at it.
+#![allow(dead_code)]
+
+use chrono::{Duration, NaiveDate, Utc};
+use events::clock::jst;
+use events::envelope::{Actor, ExpectedVersion, Meta};
+use events::order::{self, OrderDetails, OrderEvent, OrderState};
+use events::store::OpenMode;
+use events::{Marketplace, OrderKey};
+use mcf_ledger::amazon::{AmazonClient, AmazonConfig, LwaCredentials, RateLimits};
+use mcf_ledger::config::Secret;
+use mcf_ledger::cycle::{run_stage, Services, Stage};
+use mcf_ledger::sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
+use mcf_ledger::sku_master::SkuMaster;
+use mcf_ledger::stages::{ShippingSettings, StageReport};
+use mcf_ledger::transport::RetryPolicy;
+use projections::ledger::OrderAppend;
+use projections::Ledger;
+use std::path::PathBuf;
+
+pub struct Shop {
+    pub dir: tempfile::TempDir,
+    pub ledger: Ledger,
+    pub sandbox: AmazonSandbox,
+    pub services: Services,
+    pub master: PathBuf,
+    next_order: u32,
+}
+
+pub fn client_config(sandbox: &AmazonSandbox, retry: RetryPolicy) -> AmazonConfig {
+    let config = sandbox.config();
+    AmazonConfig {
+        credentials: LwaCredentials {
+            client_id: config.client_id.clone(),
+            client_secret: Secret::new(config.client_secret.clone()),
+            refresh_token: Secret::new(config.refresh_token.clone()),
+        },
+        marketplace_id: "A1VC38T7YXB528".into(),
+        sp_api_base_url: sandbox.base_url(),
+        lwa_token_url: sandbox.token_url(),
+        retry,
+        rate_limits: RateLimits::default(),
+    }
+}
+
+/// master.xlsx with a `SKUMapping` sheet.
+pub fn write_master(path: &std::path::Path, rows: &[(&str, &str, u32)]) {
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet();
+    sheet.set_name("SKUMapping").unwrap();
+    for (c, title) in ["marketplace_sku", "seller_sku", "quantity"].iter().enumerate() {
+        sheet.write_string(0, c as u16, *title).unwrap();
+    }
+    for (r, (key, seller, quantity)) in rows.iter().enumerate() {
+        let row = r as u32 + 1;
+        sheet.write_string(row, 0, *key).unwrap();
+        sheet.write_string(row, 1, *seller).unwrap();
+        sheet.write_number(row, 2, f64::from(*quantity)).unwrap();
+    }
+    workbook.save(path).unwrap();
+}
+
+impl Shop {
+    pub async fn open(config: AmazonSandboxConfig) -> Self {
+        Self::open_with(config, RetryPolicy::fast()).await
+    }
+
+    pub async fn open_with(config: AmazonSandboxConfig, retry: RetryPolicy) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let sandbox = AmazonSandbox::start(config).await.unwrap();
+        let ledger = Ledger::open(&dir.path().join("shop.db"), OpenMode::CreateIfMissing).unwrap();
+        let master = dir.path().join("master.xlsx");
+        write_master(&master, &[("tea-100", "JP-TEA-100", 1), ("tea-3pack", "JP-TEA-100", 3), ("cup", "JP-CUP", 1)]);
+        let services = Services {
+            amazon: AmazonClient::new(client_config(&sandbox, retry)).unwrap(),
+            sku_master: SkuMaster::new(master.clone()),
+            shipping: ShippingSettings {
+                notification_email: Some("shop@example.jp".into()),
+                ..ShippingSettings::default()
+            },
+        };
+        Self { dir, ledger, sandbox, services, master, next_order: 0 }
+    }
+
+    pub fn database(&self) -> PathBuf {
+        self.dir.path().join("shop.db")
+    }
+
+    /// Japan's date today, as the sandbox sees it.
+    pub fn today(&self) -> NaiveDate {
+        self.sandbox.now().with_timezone(&jst()).date_naive()
+    }
+
+    /// A verified Yahoo order for `quantity` of `sku`, adjusted by `edit`.
+    pub fn place(&mut self, sku: &str, quantity: u32, edit: impl FnOnce(&mut OrderDetails)) -> OrderKey {
+        self.next_order += 1;
+        let key = OrderKey::new(Marketplace::Yahoo, &format!("shop-{:08}", self.next_order)).unwrap();
+        let mut details = order::sample::details("山田 太郎", sku, quantity);
+        details.ordered_at =
+            (Utc::now() - Duration::minutes(i64::from(100 - self.next_order.min(99)))).with_timezone(&jst());
+        edit(&mut details);
+        let events = vec![
+            order::sample::detected(&key, order::DetectionSource::Api),
+            OrderEvent::OrderDetailsRecorded(details),
+            OrderEvent::OrderVerified(order::Note::default()),
+        ];
+        self.append(&key, events, Actor::reactor("receive"));
+        key
+    }
+
+    pub fn append(&mut self, key: &OrderKey, events: Vec<OrderEvent>, actor: Actor) {
+        let appends = events.into_iter().map(OrderAppend::from).collect();
+        self.ledger.append_order(key, ExpectedVersion::Any, appends, Meta::by(actor)).unwrap();
+    }
+
+    pub async fn run(&mut self, stage: Stage) -> Vec<StageReport> {
+        run_stage(&mut self.ledger, &mut self.services, stage).await.unwrap_or_else(|e| panic!("{stage}: {e}"))
+    }
+
+    pub async fn run_all(&mut self) {
+        for stage in [Stage::Check, Stage::Ship, Stage::Monitor] {
+            self.run(stage).await;
+        }
+    }
+
+    pub fn state(&self, key: &OrderKey) -> OrderState {
+        self.ledger.order_state(key).unwrap()
+    }
+
+    pub fn status(&self, key: &OrderKey) -> order::Status {
+        self.state(key).status.unwrap()
+    }
+
+    pub fn operator_sets(&mut self, key: &OrderKey, to: order::Status, reason: &str) {
+        self.ledger.operator_set_status(key, to, reason, Meta::by(Actor::operator("tanaka")), None).unwrap();
+    }
+}
