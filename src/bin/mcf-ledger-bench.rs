@@ -24,6 +24,10 @@ fn main() {
         rebuild_child(Path::new(path));
         return;
     }
+    if let Some(orders) = arg_value(&args, "--ship-only") {
+        ship_benchmark(orders);
+        return;
+    }
     let events: usize = arg_value(&args, "--events").unwrap_or(1_000_000);
     let orders: usize = arg_value(&args, "--orders").unwrap_or(100_000);
     if let Some(path) = args.iter().position(|a| a == "--generate-only").and_then(|i| args.get(i + 1)) {
@@ -69,6 +73,55 @@ fn main() {
     let rate = field("events_per_second");
     println!("replay rebuild:                       {rate:>10.0} events/s (goal >= 150000); read+decode baseline {baseline:>10.0}/s; ratio {:.2} (goal >= 0.25)", rate / baseline);
     println!("replay rebuild peak RSS:              {:>10.1} MB (goal < 200)", field("peak_rss_kib") / 1024.0);
+    ship_benchmark(arg_value(&args, "--ship-orders").unwrap_or(1_000));
+}
+
+/// The ship stage over `orders` SHIPPING_REQUESTED orders against the SP-API sandbox with 50 ms
+/// latency and Amazon's real rate limits, against the lower bound those limits impose.
+fn ship_benchmark(orders: usize) {
+    use mcf_ledger::amazon::{AmazonClient, AmazonConfig, LwaCredentials, RateLimits};
+    use mcf_ledger::sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
+    use mcf_ledger::stages::{ship, ShippingSettings, StageContext};
+    use mcf_ledger::transport::{RetryPolicy, TokenBucket};
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().expect("scratch");
+        let config = AmazonSandboxConfig { latency: std::time::Duration::from_millis(50), ..AmazonSandboxConfig::default() };
+        let sandbox = AmazonSandbox::start(config.clone()).await.expect("sandbox");
+        sandbox.set_stock("JP-TEA-100", (orders * 2) as u32 + 10);
+        let mut ledger = Ledger::open(&dir.path().join("ship.db"), OpenMode::CreateIfMissing).expect("ledger");
+        for n in 0..orders {
+            let key = OrderKey::new(Marketplace::Yahoo, &format!("bench-{n:06}")).expect("key");
+            let events = lifecycle_to(&key, Status::ShippingRequested).into_iter().map(projections::ledger::OrderAppend::from).collect();
+            ledger.append_order(&key, ExpectedVersion::Any, events, Meta::by(Actor::reactor("bench"))).expect("order");
+        }
+        let amazon = AmazonClient::new(AmazonConfig {
+            credentials: LwaCredentials {
+                client_id: config.client_id.clone(),
+                client_secret: mcf_ledger::config::Secret::new(config.client_secret.clone()),
+                refresh_token: mcf_ledger::config::Secret::new(config.refresh_token.clone()),
+            },
+            marketplace_id: "A1VC38T7YXB528".into(),
+            sp_api_base_url: sandbox.base_url(),
+            lwa_token_url: sandbox.token_url(),
+            retry: RetryPolicy::default(),
+            rate_limits: RateLimits::default(),
+        })
+        .expect("client");
+        let mut sku_master = mcf_ledger::sku_master::SkuMaster::new(dir.path().join("unused.xlsx"));
+        let settings = ShippingSettings::default();
+        let mut ctx = StageContext { ledger: &mut ledger, amazon: &amazon, sku_master: &mut sku_master, shipping: &settings };
+        let started = std::time::Instant::now();
+        let report = ship::run(&mut ctx).await.expect("ship stage");
+        let elapsed = started.elapsed().as_secs_f64();
+        // Each order needs one preview and one create, each operation metered at 2/s, burst 30.
+        let bound = TokenBucket::new(2.0, 30).lower_bound(orders as u32).as_secs_f64() + 2.0 * 0.05;
+        println!(
+            "ship stage, {orders} orders (50 ms latency, real limits): {elapsed:.1}s, {} shipped; lower bound {bound:.1}s; ratio {:.2} (goal <= 1.15)",
+            report.advanced,
+            elapsed / bound
+        );
+    });
 }
 
 fn arg_value(args: &[String], name: &str) -> Option<usize> {
