@@ -4,7 +4,9 @@
 
 use crate::amazon::{AmazonClient, AmazonConfig};
 use crate::config::Config;
+use crate::rakuten::{RakutenClient, RakutenConfig};
 use crate::sku_master::SkuMaster;
+use crate::stages::rakuten::PollSettings;
 use crate::stages::{self, ShippingSettings, StageContext, StageError, StageReport};
 use projections::Ledger;
 use std::fmt;
@@ -24,9 +26,9 @@ impl Stage {
     pub const ALL: [Stage; 6] =
         [Stage::Receive, Stage::Check, Stage::Ship, Stage::Monitor, Stage::Notify, Stage::Stale];
 
-    /// Whether this build has the stage (receive, notify and stale arrive with later issues).
+    /// Whether this build has the stage (stale arrives with the mail issue).
     pub fn available(self) -> bool {
-        matches!(self, Self::Check | Self::Ship | Self::Monitor)
+        !matches!(self, Self::Stale)
     }
 
     pub fn name(self) -> &'static str {
@@ -63,8 +65,10 @@ pub enum CycleError {
     Stage { stage: Stage, source: StageError },
     #[error("Amazon is not configured: set {0} (see `mcf-ledger check-config`)")]
     AmazonNotConfigured(String),
-    #[error("stage {0} is not available yet: it arrives with the marketplace and mail issues (#4 to #6)")]
+    #[error("stage {0} is not available yet: it arrives with the mail issue (#6)")]
     NotAvailable(Stage),
+    #[error("no marketplace is configured: set RAKUTEN_SERVICE_SECRET and RAKUTEN_LICENSE_KEY (see `mcf-ledger check-config`)")]
+    NoMarketplace,
     #[error("{0}")]
     Setup(String),
 }
@@ -72,8 +76,10 @@ pub enum CycleError {
 /// The clients and files the stages use, built once per process.
 pub struct Services {
     pub amazon: AmazonClient,
+    pub rakuten: Option<RakutenClient>,
     pub sku_master: SkuMaster,
     pub shipping: ShippingSettings,
+    pub poll: PollSettings,
 }
 
 impl Services {
@@ -86,12 +92,22 @@ impl Services {
             CycleError::AmazonNotConfigured(missing.join(", "))
         })?;
         let amazon = AmazonClient::new(amazon_config).map_err(|e| CycleError::Setup(e.to_string()))?;
+        let rakuten = match RakutenConfig::from_config(config) {
+            Some(rakuten) => Some(RakutenClient::new(rakuten).map_err(|e| CycleError::Setup(e.to_string()))?),
+            None => None,
+        };
         Ok(Self {
             amazon,
+            rakuten,
             sku_master: SkuMaster::new(config.sku_master.clone()),
             shipping: ShippingSettings {
                 notification_email: config.env.get("MCF_NOTIFICATION_EMAIL"),
                 ..ShippingSettings::default()
+            },
+            poll: PollSettings {
+                overlap: chrono::Duration::minutes(i64::from(config.poll_overlap_minutes)),
+                outage_after: chrono::Duration::minutes(i64::from(config.outage_alert_minutes)),
+                ..PollSettings::default()
             },
         })
     }
@@ -114,10 +130,22 @@ pub async fn run_stage(
         Stage::Check => Ok(vec![stages::check::run(&mut ctx).await.map_err(wrap)?]),
         Stage::Ship => Ok(vec![stages::ship::run(&mut ctx).await.map_err(wrap)?]),
         Stage::Monitor => {
-            let cancelled = stages::cancel::run(&mut ctx).await.map_err(wrap)?;
-            let tracked = stages::tracking::run(&mut ctx).await.map_err(wrap)?;
-            Ok(vec![cancelled, tracked])
+            let mut reports = Vec::new();
+            if let Some(rakuten) = &services.rakuten {
+                reports.push(stages::rakuten::watch(ctx.ledger, rakuten).await.map_err(wrap)?);
+            }
+            reports.push(stages::cancel::run(&mut ctx).await.map_err(wrap)?);
+            reports.push(stages::tracking::run(&mut ctx).await.map_err(wrap)?);
+            Ok(reports)
         }
-        Stage::Receive | Stage::Notify | Stage::Stale => Err(CycleError::NotAvailable(stage)),
+        Stage::Receive => {
+            let rakuten = services.rakuten.as_ref().ok_or(CycleError::NoMarketplace)?;
+            Ok(vec![stages::rakuten::receive(ctx.ledger, rakuten, &services.poll).await.map_err(wrap)?])
+        }
+        Stage::Notify => {
+            let rakuten = services.rakuten.as_ref().ok_or(CycleError::NoMarketplace)?;
+            Ok(vec![stages::rakuten::notify(ctx.ledger, rakuten).await.map_err(wrap)?])
+        }
+        Stage::Stale => Err(CycleError::NotAvailable(stage)),
     }
 }

@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! mcf-ledger, the service: configuration, the command line, the stage reactors, one adapter
 //! module per outside system, and the sandbox that fakes those systems for the demo and tests.
 
@@ -5,6 +6,7 @@ pub mod amazon;
 pub mod cli;
 pub mod config;
 pub mod cycle;
+pub mod rakuten;
 pub mod sandbox;
 pub mod sku_master;
 pub mod stages;

@@ -11,6 +11,7 @@ pub mod envelope;
 pub mod ids;
 pub mod order;
 pub mod schema;
+pub mod source;
 pub mod store;
 #[cfg(test)]
 mod store_tests;

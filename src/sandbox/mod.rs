@@ -4,6 +4,7 @@
 
 pub mod amazon;
 pub mod faults;
+pub mod rakuten;
 
 use std::net::SocketAddr;
 use tokio::task::JoinHandle;

@@ -7,17 +7,21 @@ use events::clock::jst;
 use events::envelope::{Actor, ExpectedVersion, Meta};
 use events::order::{self, OrderDetails, OrderEvent, OrderState};
 use events::store::OpenMode;
+use events::FixedClock;
 use events::{Marketplace, OrderKey};
 use mcf_ledger::amazon::{AmazonClient, AmazonConfig, LwaCredentials, RateLimits};
 use mcf_ledger::config::Secret;
 use mcf_ledger::cycle::{run_stage, Services, Stage};
+use mcf_ledger::rakuten::{RakutenClient, RakutenConfig};
 use mcf_ledger::sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
+use mcf_ledger::sandbox::rakuten::{RakutenSandbox, RakutenSandboxConfig};
 use mcf_ledger::sku_master::SkuMaster;
 use mcf_ledger::stages::{ShippingSettings, StageReport};
 use mcf_ledger::transport::RetryPolicy;
 use projections::ledger::OrderAppend;
 use projections::Ledger;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub struct Shop {
     pub dir: tempfile::TempDir,
@@ -26,6 +30,18 @@ pub struct Shop {
     pub services: Services,
     pub master: PathBuf,
     next_order: u32,
+    pub rakuten: Option<RakutenSandbox>,
+    pub clock: Option<FixedClock>,
+}
+
+pub fn rakuten_config(sandbox: &RakutenSandbox) -> RakutenConfig {
+    RakutenConfig {
+        service_secret: Secret::new(sandbox.config().service_secret.clone()),
+        license_key: Secret::new(sandbox.config().license_key.clone()),
+        base_url: sandbox.base_url(),
+        retry: RetryPolicy::fast(),
+        rate: (50.0, 50),
+    }
 }
 
 pub fn client_config(sandbox: &AmazonSandbox, retry: RetryPolicy) -> AmazonConfig {
@@ -74,13 +90,39 @@ impl Shop {
         write_master(&master, &[("tea-100", "JP-TEA-100", 1), ("tea-3pack", "JP-TEA-100", 3), ("cup", "JP-CUP", 1)]);
         let services = Services {
             amazon: AmazonClient::new(client_config(&sandbox, retry)).unwrap(),
+            rakuten: None,
             sku_master: SkuMaster::new(master.clone()),
             shipping: ShippingSettings {
                 notification_email: Some("shop@example.jp".into()),
                 ..ShippingSettings::default()
             },
+            poll: Default::default(),
         };
-        Self { dir, ledger, sandbox, services, master, next_order: 0 }
+        Self { dir, ledger, sandbox, services, master, next_order: 0, rakuten: None, clock: None }
+    }
+
+    /// A shop that also sells on Rakuten. The ledger and the RMS sandbox share `clock`, so a
+    /// test can let hours pass (an outage) in an instant.
+    pub async fn with_rakuten(clock: FixedClock) -> Self {
+        let mut shop = Self::open(AmazonSandboxConfig::default()).await;
+        let path = shop.database();
+        drop(std::mem::replace(
+            &mut shop.ledger,
+            Ledger::open_with_clock(&path, OpenMode::MustExist, Arc::new(clock.clone())).unwrap(),
+        ));
+        let rakuten = RakutenSandbox::start(RakutenSandboxConfig::default(), Arc::new(clock.clone())).await.unwrap();
+        shop.services.rakuten = Some(RakutenClient::new(rakuten_config(&rakuten)).unwrap());
+        shop.rakuten = Some(rakuten);
+        shop.clock = Some(clock);
+        shop
+    }
+
+    pub fn rms(&self) -> &RakutenSandbox {
+        self.rakuten.as_ref().expect("a shop with Rakuten")
+    }
+
+    pub fn advance(&self, by: Duration) {
+        self.clock.as_ref().expect("a shop with its own clock").advance(by);
     }
 
     pub fn database(&self) -> PathBuf {

@@ -1,0 +1,200 @@
+//! The health of an outside source (a marketplace API, Amazon, a mailbox), as events in its
+//! `poll-<source>` stream, and the pure fold that turns them into a cursor and an outage state.
+//!
+//! The cursor advances only with a `PollSucceeded`, which a poller records after the whole
+//! window was fetched and recorded; so after an outage the next window starts where the last
+//! complete one ended, and the missed orders are backfilled with no human action.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PollSucceeded {
+    pub window_start: DateTime<Utc>,
+    pub window_end: DateTime<Utc>,
+    pub orders_seen: u32,
+    pub orders_new: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PollFailed {
+    pub window_start: DateTime<Utc>,
+    pub window_end: DateTime<Utc>,
+    pub error: String,
+}
+
+/// Recorded once, when a source has failed for longer than the alert threshold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutageStarted {
+    pub failing_since: DateTime<Utc>,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutageEnded {
+    pub failing_since: DateTime<Utc>,
+    pub recovered_at: DateTime<Utc>,
+    /// Orders imported by the poll that recovered (the window the outage left open).
+    pub backfilled: u32,
+}
+
+/// A credential (license key, consent, token) that expires soon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialExpiring {
+    pub credential: String,
+    pub expires_on: NaiveDate,
+    pub days_left: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceEvent {
+    PollSucceeded(PollSucceeded),
+    PollFailed(PollFailed),
+    OutageStarted(OutageStarted),
+    OutageEnded(OutageEnded),
+    CredentialExpiring(CredentialExpiring),
+}
+
+impl SourceEvent {
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::PollSucceeded(_) => "PollSucceeded",
+            Self::PollFailed(_) => "PollFailed",
+            Self::OutageStarted(_) => "OutageStarted",
+            Self::OutageEnded(_) => "OutageEnded",
+            Self::CredentialExpiring(_) => "CredentialExpiring",
+        }
+    }
+
+    pub fn to_new_event(&self, meta: crate::Meta) -> crate::NewEvent {
+        let data = match self {
+            Self::PollSucceeded(p) => serde_json::to_string(p),
+            Self::PollFailed(p) => serde_json::to_string(p),
+            Self::OutageStarted(p) => serde_json::to_string(p),
+            Self::OutageEnded(p) => serde_json::to_string(p),
+            Self::CredentialExpiring(p) => serde_json::to_string(p),
+        };
+        crate::NewEvent::new(
+            self.event_type(),
+            1,
+            data.unwrap_or_else(|e| unreachable!("source events encode: {e}")),
+            meta,
+        )
+    }
+
+    /// Decodes a stored source event; other types in the stream are None.
+    pub fn decode(event: &crate::RecordedEvent) -> Result<Option<Self>, String> {
+        let data = event.data.as_str();
+        let decoded = match event.event_type.as_str() {
+            "PollSucceeded" => serde_json::from_str(data).map(Self::PollSucceeded),
+            "PollFailed" => serde_json::from_str(data).map(Self::PollFailed),
+            "OutageStarted" => serde_json::from_str(data).map(Self::OutageStarted),
+            "OutageEnded" => serde_json::from_str(data).map(Self::OutageEnded),
+            "CredentialExpiring" => serde_json::from_str(data).map(Self::CredentialExpiring),
+            _ => return Ok(None),
+        };
+        decoded.map(Some).map_err(|e| format!("malformed {} at {}: {e}", event.event_type, event.locator()))
+    }
+}
+
+/// A source as it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct SourceState {
+    /// End of the last window fetched whole: the next poll starts here (less the overlap).
+    pub cursor: Option<DateTime<Utc>>,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_failure: Option<(DateTime<Utc>, String)>,
+    /// When the current run of failures began (None while healthy).
+    pub failing_since: Option<DateTime<Utc>>,
+    /// Whether the outage was declared (alerted).
+    pub outage_declared: bool,
+    pub expiring: Option<CredentialExpiring>,
+}
+
+impl SourceState {
+    /// Folds one event recorded at `at`.
+    pub fn apply(&mut self, event: &SourceEvent, at: DateTime<Utc>) {
+        match event {
+            SourceEvent::PollSucceeded(ok) => {
+                self.cursor = Some(self.cursor.map_or(ok.window_end, |c| c.max(ok.window_end)));
+                self.last_success = Some(at);
+                self.failing_since = None;
+            }
+            SourceEvent::PollFailed(failed) => {
+                self.last_failure = Some((at, failed.error.clone()));
+                self.failing_since.get_or_insert(at);
+            }
+            SourceEvent::OutageStarted(_) => self.outage_declared = true,
+            SourceEvent::OutageEnded(_) => self.outage_declared = false,
+            SourceEvent::CredentialExpiring(expiring) => self.expiring = Some(expiring.clone()),
+        }
+    }
+
+    /// After a failure at `now`: should the outage be declared (once) now?
+    pub fn outage_due(&self, now: DateTime<Utc>, threshold: Duration) -> bool {
+        !self.outage_declared && self.failing_since.is_some_and(|since| now - since >= threshold)
+    }
+
+    /// The window to poll at `now`: from the cursor less `overlap` (or `initial` back), to now.
+    pub fn next_window(
+        &self,
+        now: DateTime<Utc>,
+        overlap: Duration,
+        initial: Duration,
+    ) -> (DateTime<Utc>, DateTime<Utc>) {
+        let start = self.cursor.map_or(now - initial, |cursor| cursor - overlap);
+        (start.min(now), now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(hour: u32, minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2020, 2, 10, hour, minute, 0).unwrap()
+    }
+
+    fn ok(end: DateTime<Utc>) -> SourceEvent {
+        SourceEvent::PollSucceeded(PollSucceeded { window_start: end, window_end: end, orders_seen: 0, orders_new: 0 })
+    }
+
+    fn failed() -> SourceEvent {
+        SourceEvent::PollFailed(PollFailed { window_start: at(0, 0), window_end: at(0, 0), error: "503".into() })
+    }
+
+    #[test]
+    fn given_an_outage_the_cursor_stays_and_the_next_window_covers_it() {
+        let mut state = SourceState::default();
+        state.apply(&ok(at(6, 45)), at(6, 45));
+        for minute in [0, 10, 20] {
+            state.apply(&failed(), at(7, minute));
+        }
+        assert_eq!(state.cursor, Some(at(6, 45)));
+        assert_eq!(state.failing_since, Some(at(7, 0)));
+        let (start, end) = state.next_window(at(13, 35), Duration::minutes(30), Duration::days(14));
+        assert_eq!((start, end), (at(6, 15), at(13, 35)));
+    }
+
+    #[test]
+    fn given_failures_the_outage_is_due_once_after_the_threshold() {
+        let mut state = SourceState::default();
+        state.apply(&failed(), at(7, 0));
+        assert!(!state.outage_due(at(7, 20), Duration::minutes(30)));
+        assert!(state.outage_due(at(7, 30), Duration::minutes(30)));
+        state.apply(
+            &SourceEvent::OutageStarted(OutageStarted { failing_since: at(7, 0), error: "503".into() }),
+            at(7, 30),
+        );
+        assert!(!state.outage_due(at(9, 0), Duration::minutes(30)), "declared once");
+        state.apply(&ok(at(9, 10)), at(9, 10));
+        assert_eq!(state.failing_since, None);
+    }
+
+    #[test]
+    fn a_first_poll_looks_back_the_initial_span() {
+        let state = SourceState::default();
+        assert_eq!(state.next_window(at(12, 0), Duration::minutes(30), Duration::hours(3)).0, at(9, 0));
+    }
+}

@@ -1,0 +1,241 @@
+//! The RMS client: ESA auth on every call, ~1 request a second, retries on 5xx/429/timeouts
+//! for reads, and no blind retry of a write whose outcome is unknown (the stage re-reads the
+//! order instead, which is how a duplicate shipping record is avoided).
+
+use super::model::*;
+use super::RakutenError;
+use crate::config::Secret;
+use crate::transport::{RetryPolicy, TokenBucket, USER_AGENT};
+use chrono::{DateTime, NaiveDate, Utc};
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+
+/// getOrder response version (10: social gift fields; ≥7 has SKU fields).
+pub const GET_ORDER_VERSION: u32 = 10;
+/// searchOrder page size (RMS maximum).
+const PAGE_SIZE: u32 = 1000;
+
+#[derive(Debug, Clone)]
+pub struct RakutenConfig {
+    pub service_secret: Secret,
+    pub license_key: Secret,
+    /// e.g. `https://api.rms.rakuten.co.jp`
+    pub base_url: String,
+    pub retry: RetryPolicy,
+    /// Requests per second and burst.
+    pub rate: (f64, u32),
+}
+
+impl RakutenConfig {
+    pub fn from_config(config: &crate::config::Config) -> Option<Self> {
+        Some(Self {
+            service_secret: Secret::new(config.env.get("RAKUTEN_SERVICE_SECRET")?),
+            license_key: Secret::new(config.env.get("RAKUTEN_LICENSE_KEY")?),
+            base_url: config.base_urls.rakuten.clone(),
+            retry: RetryPolicy::default(),
+            rate: (1.0, 2),
+        })
+    }
+}
+
+pub struct RakutenClient {
+    http: reqwest::Client,
+    config: RakutenConfig,
+    bucket: TokenBucket,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Read,
+    Write,
+}
+
+impl RakutenClient {
+    pub fn new(config: RakutenConfig) -> Result<Self, RakutenError> {
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .build()
+            .map_err(|e| RakutenError::Unavailable { operation: "client setup", attempts: 0, last: e.to_string() })?;
+        let bucket = TokenBucket::new(config.rate.0, config.rate.1);
+        Ok(Self { http, config, bucket })
+    }
+
+    /// `ESA base64(serviceSecret:licenseKey)`.
+    fn authorization(&self) -> String {
+        use base64::Engine;
+        let pair = format!("{}:{}", self.config.service_secret.expose(), self.config.license_key.expose());
+        format!("ESA {}", base64::engine::general_purpose::STANDARD.encode(pair))
+    }
+
+    /// Every order number whose order datetime is in [start, end], across pages and windows of
+    /// at most 63 days.
+    pub async fn search_orders(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Vec<String>, RakutenError> {
+        let mut numbers = Vec::new();
+        let mut window_start = start;
+        while window_start < end {
+            let window_end = (window_start + chrono::Duration::days(63)).min(end);
+            let mut page = 1;
+            loop {
+                let request = SearchOrderRequest {
+                    date_type: 1,
+                    start_datetime: super::mapping::format_datetime(window_start),
+                    end_datetime: super::mapping::format_datetime(window_end),
+                    pagination: PaginationRequest {
+                        records: PAGE_SIZE,
+                        page,
+                        sort: vec![SortModel { column: 1, direction: 1 }],
+                    },
+                };
+                let response: SearchOrderResponse = self.post("searchOrder", Kind::Read, &request).await?;
+                numbers.extend(response.order_numbers);
+                let pages = response.pagination.and_then(|p| p.total_pages).unwrap_or(0);
+                if page >= pages {
+                    break;
+                }
+                page += 1;
+            }
+            window_start = window_end;
+        }
+        numbers.sort();
+        numbers.dedup();
+        Ok(numbers)
+    }
+
+    /// Orders by number, 100 per call. Each order comes back as its raw JSON (kept as the
+    /// ledger's blob), so one malformed order does not hide the others.
+    pub async fn get_orders(&self, numbers: &[String]) -> Result<Vec<serde_json::Value>, RakutenError> {
+        let mut orders = Vec::with_capacity(numbers.len());
+        for batch in numbers.chunks(100) {
+            let request = OrderNumbersRequest { order_numbers: batch.to_vec(), version: Some(GET_ORDER_VERSION) };
+            let response: GetOrderResponse = self.post("getOrder", Kind::Read, &request).await?;
+            orders.extend(response.orders);
+        }
+        Ok(orders)
+    }
+
+    /// confirmOrder for up to 100 orders; returns RMS's message per order.
+    pub async fn confirm_orders(&self, numbers: &[String]) -> Result<Vec<MessageModel>, RakutenError> {
+        let mut messages = Vec::new();
+        for batch in numbers.chunks(100) {
+            let request = OrderNumbersRequest { order_numbers: batch.to_vec(), version: None };
+            let response: MessagesResponse = self.post("confirmOrder", Kind::Write, &request).await?;
+            messages.extend(response.messages);
+        }
+        Ok(messages)
+    }
+
+    pub async fn update_order_shipping(
+        &self,
+        request: &UpdateOrderShippingRequest,
+    ) -> Result<Vec<MessageModel>, RakutenError> {
+        let response: MessagesResponse = self.post("updateOrderShipping", Kind::Write, request).await?;
+        Ok(response.messages)
+    }
+
+    /// The license key's expiry date (JST).
+    pub async fn license_expiry(&self) -> Result<NaiveDate, RakutenError> {
+        #[derive(serde::Deserialize)]
+        struct Expiry {
+            #[serde(rename = "expiryDate")]
+            expiry_date: String,
+        }
+        let url = format!("{}/es/1.0/license-management/license-key/expiry-date", self.config.base_url);
+        let request = self.http.get(url).query(&[("licenseKey", self.config.license_key.expose())]);
+        let expiry: Expiry = self.send("licenseKeyExpiryDate", Kind::Read, request).await?;
+        NaiveDate::parse_from_str(expiry.expiry_date.get(..10).unwrap_or_default(), "%Y-%m-%d").map_err(|e| {
+            RakutenError::Unavailable {
+                operation: "licenseKeyExpiryDate",
+                attempts: 1,
+                last: format!("unreadable expiryDate {:?}: {e}", expiry.expiry_date),
+            }
+        })
+    }
+
+    async fn post<T: DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        kind: Kind,
+        body: &impl serde::Serialize,
+    ) -> Result<T, RakutenError> {
+        let url = format!("{}/es/2.0/order/{operation}/", self.config.base_url);
+        let body = serde_json::to_vec(body).unwrap_or_else(|e| unreachable!("RMS requests encode: {e}"));
+        let request = self.http.post(url).header("content-type", "application/json; charset=utf-8").body(body);
+        self.send(operation, kind, request).await
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        kind: Kind,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, RakutenError> {
+        let mut backoff = self.config.retry.backoff();
+        loop {
+            self.bucket.acquire().await;
+            let attempt = request
+                .try_clone()
+                .ok_or_else(|| RakutenError::Unavailable {
+                    operation,
+                    attempts: 0,
+                    last: "request cannot be repeated".into(),
+                })?
+                .header("authorization", self.authorization())
+                .timeout(self.config.retry.request_timeout);
+            let (failure, safe_to_retry) = match attempt.send().await {
+                Err(e) if e.is_connect() => (format!("cannot connect: {e}"), true),
+                Err(e) if e.is_timeout() => ("timed out".to_owned(), kind == Kind::Read),
+                Err(e) => (e.to_string(), kind == Kind::Read),
+                Ok(response) => {
+                    let status = response.status();
+                    let text = response.text().await.unwrap_or_default();
+                    if status.is_success() {
+                        match serde_json::from_str::<T>(&text) {
+                            Ok(value) => return Ok(value),
+                            Err(e) => (format!("unreadable {operation} response ({e})"), kind == Kind::Read),
+                        }
+                    } else if let Some((code, message)) =
+                        gateway_error(&text).filter(|_| matches!(status.as_u16(), 400 | 401 | 403))
+                    {
+                        return Err(RakutenError::Auth { operation, code, message });
+                    } else if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
+                        // Throttled or in maintenance: the request was not processed.
+                        (format!("HTTP {status}"), true)
+                    } else if status.is_server_error() {
+                        (format!("HTTP {status}"), kind == Kind::Read)
+                    } else {
+                        let messages = serde_json::from_str::<MessagesResponse>(&text)
+                            .map(|r| r.messages.into_iter().map(|m| (m.message_code, m.message)).collect())
+                            .unwrap_or_else(|_| {
+                                vec![(format!("HTTP{}", status.as_u16()), text.chars().take(200).collect())]
+                            });
+                        return Err(RakutenError::Api { operation, status: status.as_u16(), messages });
+                    }
+                }
+            };
+            let delay = if safe_to_retry { backoff.next_delay() } else { None };
+            match delay {
+                Some(delay) => {
+                    tracing::warn!(operation, attempt = backoff.attempts(), failure = %failure, "Rakuten RMS call failed; retrying");
+                    tokio::time::sleep(delay).await;
+                }
+                None => {
+                    return Err(RakutenError::Unavailable {
+                        operation,
+                        attempts: backoff.attempts().max(1),
+                        last: failure,
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// The gateway's own error shape: `{"Results":{"errorCode":"ES01-01","message":"Un-Authorised"}}`.
+fn gateway_error(text: &str) -> Option<(String, String)> {
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    let results = value.get("Results")?;
+    Some((
+        results.get("errorCode")?.as_str()?.to_owned(),
+        results.get("message").and_then(|m| m.as_str()).unwrap_or("").to_owned(),
+    ))
+}

@@ -1,0 +1,21 @@
+//! Rakuten RMS 楽天ペイ受注API (es/2.0/order): searchOrder, getOrder, confirmOrder,
+//! updateOrderShipping, and the license-key expiry check. See `shared/specs/rakuten-rms.md`.
+
+mod client;
+pub mod mapping;
+pub mod model;
+
+pub use client::{RakutenClient, RakutenConfig};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RakutenError {
+    /// The gateway refused the ESA credentials (ES01-01 Un-Authorised, ES04-01 …).
+    #[error("Rakuten RMS {operation} refused the credentials: {code} {message}")]
+    Auth { operation: &'static str, code: String, message: String },
+    /// RMS answered with its own error messages (code and Japanese text, verbatim).
+    #[error("Rakuten RMS {operation} answered HTTP {status}: {}", messages.iter().map(|(code, text)| format!("{code} {text}")).collect::<Vec<_>>().join("; "))]
+    Api { operation: &'static str, status: u16, messages: Vec<(String, String)> },
+    /// No usable answer after the retries (outage, 5xx, timeouts, unreadable bodies).
+    #[error("Rakuten RMS {operation} failed after {attempts} attempts: {last}")]
+    Unavailable { operation: &'static str, attempts: u32, last: String },
+}

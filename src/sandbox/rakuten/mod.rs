@@ -1,0 +1,257 @@
+//! A fake of the RMS 楽天ペイ受注API from `shared/specs/rakuten-rms.md`: ESA auth, the exact
+//! `+0900` datetime form, 63-day windows and 1,000-row pages, getOrder batches of 100 with a
+//! required version, orders that move 100 -> 200 -> 300 -> 500 (prepaid ones wait in 200 for
+//! payment), cancellations 800/900, shipping records with add/update semantics, the license
+//! expiry endpoint, and faults (an outage as on 2020-02-10, 5xx, slow, malformed).
+
+mod routes;
+
+use super::faults::Faults;
+use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, Timelike, Utc};
+use events::Clock;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Clone)]
+pub struct RakutenSandboxConfig {
+    pub service_secret: String,
+    pub license_key: String,
+    pub license_expires: NaiveDate,
+    pub shop_id: String,
+    /// Card orders leave 200 (楽天処理中) for 300 this long after confirmOrder.
+    pub processing_delay: ChronoDuration,
+}
+
+impl Default for RakutenSandboxConfig {
+    fn default() -> Self {
+        Self {
+            service_secret: "SP000001_sandbox".into(),
+            license_key: "SL000001_sandbox".into(),
+            license_expires: NaiveDate::from_ymd_opt(2099, 12, 31).unwrap_or_default(),
+            shop_id: "123456".into(),
+            processing_delay: ChronoDuration::minutes(5),
+        }
+    }
+}
+
+/// An order as a shop places it in the sandbox.
+#[derive(Debug, Clone)]
+pub struct NewRakutenOrder {
+    pub settlement_code: i64,
+    pub settlement_name: String,
+    pub buyer_family: String,
+    pub buyer_first: String,
+    pub prefecture: String,
+    pub city: String,
+    pub sub_address: String,
+    /// (merchantDefinedSkuId, item name, units, price)
+    pub items: Vec<(String, String, u32, i64)>,
+    pub delivery_date: Option<NaiveDate>,
+    pub shipping_term: Option<i64>,
+    pub rakuten_confirm_flag: bool,
+}
+
+impl NewRakutenOrder {
+    pub fn card(sku: &str, units: u32) -> Self {
+        Self {
+            settlement_code: 1,
+            settlement_name: "クレジットカード".into(),
+            buyer_family: "楽天".into(),
+            buyer_first: "太郎".into(),
+            prefecture: "東京都".into(),
+            city: "世田谷区".into(),
+            sub_address: "玉川1-14-1".into(),
+            items: vec![(sku.to_owned(), "有機緑茶 100g".into(), units, 1280)],
+            delivery_date: None,
+            shipping_term: None,
+            rakuten_confirm_flag: false,
+        }
+    }
+
+    pub fn prepaid(sku: &str, units: u32) -> Self {
+        Self { settlement_code: 9, settlement_name: "銀行振込".into(), ..Self::card(sku, units) }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct StoredOrder {
+    pub number: String,
+    pub placed: NewRakutenOrder,
+    pub ordered_at: DateTime<Utc>,
+    pub progress: i64,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub paid: bool,
+    pub basket_id: i64,
+    /// (shippingDetailId, deliveryCompany, shippingNumber, shippingDate)
+    pub shippings: Vec<(i64, String, String, String)>,
+}
+
+pub(crate) struct State {
+    pub orders: BTreeMap<String, StoredOrder>,
+    pub serial: u64,
+    pub next_detail_id: i64,
+    pub calls: BTreeMap<String, u64>,
+    pub license_expired: bool,
+}
+
+pub(crate) struct Shared {
+    pub config: RakutenSandboxConfig,
+    pub clock: Arc<dyn Clock>,
+    pub state: Mutex<State>,
+    pub faults: Faults,
+}
+
+impl Shared {
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Moves card orders on from 200 once Rakuten's processing is over, and paid prepaid ones.
+    pub fn settle(&self, state: &mut State) {
+        let now = self.clock.now();
+        for order in state.orders.values_mut() {
+            if order.progress == 200 {
+                let prepaid = matches!(order.placed.settlement_code, 9 | 13 | 14);
+                let processed = order.confirmed_at.is_some_and(|at| now >= at + self.config.processing_delay);
+                if (prepaid && order.paid) || (!prepaid && processed) {
+                    order.progress = 300;
+                }
+            }
+        }
+    }
+}
+
+pub struct RakutenSandbox {
+    shared: Arc<Shared>,
+    address: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RakutenSandbox {
+    pub async fn start(config: RakutenSandboxConfig, clock: Arc<dyn Clock>) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared {
+            config,
+            clock,
+            state: Mutex::new(State {
+                orders: BTreeMap::new(),
+                serial: 0,
+                next_detail_id: 1,
+                calls: BTreeMap::new(),
+                license_expired: false,
+            }),
+            faults: Faults::default(),
+        });
+        let (address, task) = super::serve(routes::router(shared.clone())).await?;
+        Ok(Self { shared, address, task })
+    }
+
+    /// RAKUTEN_API_BASE_URL.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    pub fn config(&self) -> &RakutenSandboxConfig {
+        &self.shared.config
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.shared.faults
+    }
+
+    /// A buyer places an order now (orderProgress 100). Works during an outage too: the shop's
+    /// storefront keeps taking orders while the API is down.
+    pub fn place(&self, order: NewRakutenOrder) -> String {
+        // RMS keeps order times to the second.
+        let now = self.shared.clock.now().with_nanosecond(0).unwrap_or_else(|| self.shared.clock.now());
+        let mut state = self.shared.lock();
+        state.serial += 1;
+        let date = now.with_timezone(&events::clock::jst()).format("%Y%m%d");
+        let number = format!("{}-{date}-{:010}", self.shared.config.shop_id, state.serial);
+        let basket_id = 1_000_000_000 + state.serial as i64;
+        state.orders.insert(
+            number.clone(),
+            StoredOrder {
+                number: number.clone(),
+                placed: order,
+                ordered_at: now,
+                progress: 100,
+                confirmed_at: None,
+                paid: false,
+                basket_id,
+                shippings: vec![],
+            },
+        );
+        number
+    }
+
+    /// The buyer pays a prepaid order.
+    pub fn pay(&self, number: &str) {
+        if let Some(order) = self.shared.lock().orders.get_mut(number) {
+            order.paid = true;
+        }
+    }
+
+    /// The buyer or Rakuten cancels (900 キャンセル確定).
+    pub fn cancel(&self, number: &str) {
+        if let Some(order) = self.shared.lock().orders.get_mut(number) {
+            order.progress = 900;
+        }
+    }
+
+    pub fn set_progress(&self, number: &str, progress: i64) {
+        if let Some(order) = self.shared.lock().orders.get_mut(number) {
+            order.progress = progress;
+        }
+    }
+
+    pub fn set_confirm_flag(&self, number: &str, flag: bool) {
+        if let Some(order) = self.shared.lock().orders.get_mut(number) {
+            order.placed.rakuten_confirm_flag = flag;
+        }
+    }
+
+    pub fn expire_license(&self) {
+        self.shared.lock().license_expired = true;
+    }
+
+    /// orderProgress now.
+    pub fn progress(&self, number: &str) -> Option<i64> {
+        let mut state = self.shared.lock();
+        self.shared.settle(&mut state);
+        state.orders.get(number).map(|o| o.progress)
+    }
+
+    /// Shipping records of the order: (deliveryCompany, shippingNumber, shippingDate).
+    pub fn shippings(&self, number: &str) -> Vec<(String, String, String)> {
+        self.shared
+            .lock()
+            .orders
+            .get(number)
+            .map(|o| o.shippings.iter().map(|(_, c, n, d)| (c.clone(), n.clone(), d.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn order_numbers(&self) -> Vec<String> {
+        self.shared.lock().orders.keys().cloned().collect()
+    }
+
+    /// Calls answered per operation (faulted ones included).
+    pub fn calls(&self, operation: &str) -> u64 {
+        self.shared.lock().calls.get(operation).copied().unwrap_or(0)
+    }
+
+    /// The order as getOrder shows it (for assertions).
+    pub fn order_json(&self, number: &str) -> Option<Value> {
+        let mut state = self.shared.lock();
+        self.shared.settle(&mut state);
+        state.orders.get(number).map(|o| routes::order_model(&self.shared, o))
+    }
+}
+
+impl Drop for RakutenSandbox {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

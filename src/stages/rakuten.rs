@@ -1,0 +1,404 @@
+//! The Rakuten parts of the cycle.
+//! - receive: poll searchOrder over [cursor - overlap, now] by order datetime, read every order
+//!   (getOrder, 100 at a time), record what is new; the cursor advances only after the whole
+//!   window was recorded. Then confirmOrder the orders awaiting the two-step confirmation.
+//! - watch (monitor): re-read every open Rakuten order: 300 verifies, 800/900 cancels, flags hold.
+//! - notify: register carrier and tracking number with updateOrderShipping, updating an existing
+//!   record rather than adding a second one (a retry after a crash finds its own record).
+
+use super::{record, StageError, StageReport};
+use crate::rakuten::mapping::{self, confirmed_events, intake_events, out_of_scope_at_first_sight};
+use crate::rakuten::model::{BasketShipping, OrderModel, ShippingModel, UpdateOrderShippingRequest};
+use crate::rakuten::{RakutenClient, RakutenError};
+use chrono::{DateTime, Duration, Utc};
+use events::envelope::{Actor, ExpectedVersion, Meta};
+use events::order::{OrderEvent, OrderFailed, OrderState, Status, Tracking};
+use events::source::{
+    CredentialExpiring, OutageEnded, OutageStarted, PollFailed, PollSucceeded, SourceEvent, SourceState,
+};
+use events::{Marketplace, OrderKey};
+use projections::ledger::OrderAppend;
+use projections::queries::{self, OrderFilter};
+use projections::{Ledger, LedgerError};
+
+pub const POLL_STREAM: &str = "poll-rakuten";
+
+#[derive(Debug, Clone)]
+pub struct PollSettings {
+    pub overlap: Duration,
+    /// How far back the very first poll looks.
+    pub initial_lookback: Duration,
+    /// Failing this long is an outage (alerted once, and once on recovery).
+    pub outage_after: Duration,
+    /// Warn when a credential expires within this many days.
+    pub expiry_warning_days: i64,
+}
+
+impl Default for PollSettings {
+    fn default() -> Self {
+        Self {
+            overlap: Duration::minutes(30),
+            initial_lookback: Duration::days(14),
+            outage_after: Duration::minutes(30),
+            expiry_warning_days: 14,
+        }
+    }
+}
+
+/// The source's state, folded from its poll stream.
+pub fn source_state(ledger: &Ledger, stream: &str) -> Result<SourceState, LedgerError> {
+    let mut state = SourceState::default();
+    for event in ledger.store().read_stream(stream)? {
+        if let Ok(Some(decoded)) = SourceEvent::decode(&event) {
+            state.apply(&decoded, event.recorded_at);
+        }
+    }
+    Ok(state)
+}
+
+pub fn record_source(
+    ledger: &mut Ledger,
+    stream: &str,
+    event: SourceEvent,
+    key: Option<String>,
+) -> Result<(), LedgerError> {
+    let mut new = event.to_new_event(Meta::by(Actor::reactor("receive")));
+    new.idempotency_key = key;
+    ledger.append(stream, ExpectedVersion::Any, &[new])?;
+    Ok(())
+}
+
+pub async fn receive(
+    ledger: &mut Ledger,
+    client: &RakutenClient,
+    settings: &PollSettings,
+) -> Result<StageReport, StageError> {
+    let mut report = StageReport::new("receive:rakuten");
+    let source = source_state(ledger, POLL_STREAM)?;
+    let now = ledger.store().now();
+    let (start, end) = source.next_window(now, settings.overlap, settings.initial_lookback);
+    match poll_window(ledger, client, start, end, &mut report).await {
+        Ok((seen, new)) => {
+            tracing::info!(source = "rakuten", %start, %end, seen, new, "window recorded; cursor advances");
+            let ok = PollSucceeded { window_start: start, window_end: end, orders_seen: seen, orders_new: new };
+            record_source(ledger, POLL_STREAM, SourceEvent::PollSucceeded(ok), None)?;
+            if source.outage_declared {
+                let since = source.failing_since.unwrap_or(now);
+                tracing::warn!(source = "rakuten", %since, backfilled = new, "outage over");
+                let ended = OutageEnded { failing_since: since, recovered_at: now, backfilled: new };
+                record_source(ledger, POLL_STREAM, SourceEvent::OutageEnded(ended), None)?;
+            }
+        }
+        Err(error) => {
+            tracing::warn!(source = "rakuten", %start, %end, %error, "poll failed; the cursor stays");
+            let failed = PollFailed { window_start: start, window_end: end, error: error.to_string() };
+            record_source(ledger, POLL_STREAM, SourceEvent::PollFailed(failed), None)?;
+            let source = source_state(ledger, POLL_STREAM)?;
+            if source.outage_due(now, settings.outage_after) {
+                tracing::error!(source = "rakuten", since = ?source.failing_since, "outage");
+                let started =
+                    OutageStarted { failing_since: source.failing_since.unwrap_or(now), error: error.to_string() };
+                record_source(ledger, POLL_STREAM, SourceEvent::OutageStarted(started), None)?;
+            }
+            report.deferred += 1;
+            return Ok(report);
+        }
+    }
+    confirm_awaiting(ledger, client, &mut report).await?;
+    check_license(ledger, client, settings).await?;
+    Ok(report)
+}
+
+/// Fetches and records the whole window; any failure leaves the cursor where it was.
+async fn poll_window(
+    ledger: &mut Ledger,
+    client: &RakutenClient,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    report: &mut StageReport,
+) -> Result<(u32, u32), RakutenError> {
+    let numbers = client.search_orders(start, end).await?;
+    let orders = client.get_orders(&numbers).await?;
+    let mut new = 0;
+    for raw in &orders {
+        report.examined += 1;
+        match record_order(ledger, raw, true) {
+            Ok(Recorded { new: true, .. }) => {
+                new += 1;
+                report.advanced += 1;
+            }
+            Ok(_) => {}
+            Err(error) => {
+                // The ledger itself failed: stop, the window is fetched again next cycle.
+                return Err(RakutenError::Unavailable {
+                    operation: "recording orders",
+                    attempts: 1,
+                    last: error.to_string(),
+                });
+            }
+        }
+    }
+    Ok((numbers.len() as u32, new))
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Recorded {
+    /// Something was appended.
+    appended: bool,
+    /// The order was new to the ledger.
+    new: bool,
+}
+
+/// Records what this RMS order adds to the ledger.
+fn record_order(
+    ledger: &mut Ledger,
+    raw: &serde_json::Value,
+    first_sight_allowed: bool,
+) -> Result<Recorded, LedgerError> {
+    let number = raw.get("orderNumber").and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+    let Ok(key) = OrderKey::new(Marketplace::Rakuten, &number) else {
+        tracing::warn!(order_number = %number, "RMS returned an order number this system cannot use; skipped");
+        return Ok(Recorded::default());
+    };
+    let state = ledger.order_state(&key)?;
+    let blob = ledger.store().put_blob(raw.to_string().as_bytes(), "application/json")?;
+    let events = match serde_json::from_value::<OrderModel>(raw.clone()) {
+        Ok(model) => {
+            if state.status.is_none() && (out_of_scope_at_first_sight(model.order_progress) || !first_sight_allowed) {
+                tracing::info!(order = %key, progress = model.order_progress, "first seen already shipped or cancelled; not imported");
+                return Ok(Recorded::default());
+            }
+            intake_events(&state, &model)
+        }
+        Err(error) if state.status.is_none() => {
+            let message = format!("RMS returned an order this build cannot read: {error}");
+            vec![
+                mapping_detected(&number),
+                OrderEvent::OrderFailed(OrderFailed {
+                    stage: "receive".into(),
+                    code: Some("RMS_ORDER".into()),
+                    message,
+                }),
+            ]
+        }
+        Err(error) => {
+            tracing::warn!(order = %key, %error, "unreadable RMS order; keeping what the ledger has");
+            return Ok(Recorded::default());
+        }
+    };
+    if events.is_empty() {
+        return Ok(Recorded::default());
+    }
+    let appends: Vec<OrderAppend> = events
+        .into_iter()
+        .map(|event| match &event {
+            OrderEvent::OrderDetected(_) => OrderAppend::idempotent(event, format!("detect:api:{key}")),
+            OrderEvent::OrderDetailsRecorded(_) => {
+                OrderAppend { event, idempotency_key: None, blob: Some(blob.sha256.clone()) }
+            }
+            _ => OrderAppend::from(event),
+        })
+        .collect();
+    match ledger.append_order(&key, ExpectedVersion::Exact(state.version), appends, Meta::by(Actor::reactor("receive")))
+    {
+        Ok(_) => {
+            tracing::info!(order = %key, new = state.status.is_none(), "recorded from RMS");
+            Ok(Recorded { appended: true, new: state.status.is_none() })
+        }
+        Err(LedgerError::Store(events::StoreError::Conflict { .. })) => Ok(Recorded::default()),
+        Err(other) => Err(other),
+    }
+}
+
+fn mapping_detected(number: &str) -> OrderEvent {
+    OrderEvent::OrderDetected(events::order::OrderDetected {
+        marketplace: Marketplace::Rakuten,
+        order_number: number.to_owned(),
+        via: events::order::DetectionSource::Api,
+        reference: Some("getOrder".into()),
+    })
+}
+
+fn rakuten_orders_in(ledger: &Ledger, statuses: &[Status]) -> Result<Vec<(OrderKey, OrderState)>, LedgerError> {
+    let mut out = Vec::new();
+    for status in statuses {
+        let filter =
+            OrderFilter { status: Some(*status), marketplace: Some(Marketplace::Rakuten), ..Default::default() };
+        for row in queries::list_orders(ledger.store().connection(), &filter)? {
+            if let Ok(key) = row.order.parse::<OrderKey>() {
+                let state = ledger.order_state(&key)?;
+                out.push((key, state));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The first step of the two-step confirmation: confirmOrder (RMS moves it 100 -> 200).
+async fn confirm_awaiting(
+    ledger: &mut Ledger,
+    client: &RakutenClient,
+    report: &mut StageReport,
+) -> Result<(), StageError> {
+    let waiting: Vec<(OrderKey, OrderState)> = rakuten_orders_in(ledger, &[Status::AwaitingConfirmation])?
+        .into_iter()
+        .filter(|(_, s)| !s.marketplace_confirmed && s.hold.is_none())
+        .collect();
+    if waiting.is_empty() {
+        return Ok(());
+    }
+    let numbers: Vec<String> = waiting.iter().map(|(k, _)| k.order_number.clone()).collect();
+    let messages = match client.confirm_orders(&numbers).await {
+        Ok(messages) => messages,
+        Err(error) => {
+            tracing::warn!(%error, "confirmOrder failed; next cycle");
+            report.deferred += waiting.len();
+            return Ok(());
+        }
+    };
+    for (key, state) in waiting {
+        let message = messages.iter().find(|m| m.order_number.as_deref() == Some(key.order_number.as_str()));
+        // INFO_101 confirmed now; ERROR_103 means RMS had already moved it (automatic confirmation).
+        let confirmed = message.is_some_and(|m| m.message_type == "INFO" || m.message_code.ends_with("ERROR_103"));
+        if confirmed {
+            tracing::info!(order = %key, "confirmed at Rakuten");
+            if record(ledger, &key, &state, "receive", confirmed_events(&state))? {
+                report.advanced += 1;
+            }
+        } else {
+            tracing::info!(order = %key, message = ?message.map(|m| &m.message), "not confirmed; the watch will see why");
+        }
+    }
+    Ok(())
+}
+
+async fn check_license(ledger: &mut Ledger, client: &RakutenClient, settings: &PollSettings) -> Result<(), StageError> {
+    let Ok(expires_on) = client.license_expiry().await else { return Ok(()) };
+    let today = ledger.store().now().with_timezone(&events::clock::jst()).date_naive();
+    let days_left = (expires_on - today).num_days();
+    if days_left <= settings.expiry_warning_days {
+        tracing::warn!(days_left, %expires_on, "Rakuten license key expires soon");
+        let event = SourceEvent::CredentialExpiring(CredentialExpiring {
+            credential: "RAKUTEN_LICENSE_KEY".into(),
+            expires_on,
+            days_left,
+        });
+        record_source(ledger, POLL_STREAM, event, Some(format!("rakuten-license-expiry:{today}")))?;
+    }
+    Ok(())
+}
+
+/// Re-reads every open Rakuten order: payment and processing (-> VERIFIED), holds,
+/// cancellations (-> CANCELLED, or a pending MCF cancel when shipping).
+pub async fn watch(ledger: &mut Ledger, client: &RakutenClient) -> Result<StageReport, StageError> {
+    let mut report = StageReport::new("watch:rakuten");
+    let open = rakuten_orders_in(
+        ledger,
+        &[
+            Status::Received,
+            Status::AwaitingConfirmation,
+            Status::Verified,
+            Status::OutOfStock,
+            Status::ShippingRequested,
+            Status::DateUnavailable,
+            Status::Shipping,
+            Status::Error,
+        ],
+    )?;
+    if open.is_empty() {
+        return Ok(report);
+    }
+    let numbers: Vec<String> = open.iter().map(|(k, _)| k.order_number.clone()).collect();
+    let orders = match client.get_orders(&numbers).await {
+        Ok(orders) => orders,
+        Err(error) => {
+            tracing::warn!(%error, "cannot re-read open Rakuten orders; next cycle");
+            report.deferred += open.len();
+            return Ok(report);
+        }
+    };
+    for raw in &orders {
+        report.examined += 1;
+        if record_order(ledger, raw, false)?.appended {
+            report.advanced += 1;
+        }
+    }
+    Ok(report)
+}
+
+/// Writes carrier and tracking number back to RMS; SHIPPED when RMS accepted it.
+pub async fn notify(ledger: &mut Ledger, client: &RakutenClient) -> Result<StageReport, StageError> {
+    let mut report = StageReport::new("notify:rakuten");
+    let ready: Vec<(OrderKey, OrderState)> = rakuten_orders_in(ledger, &[Status::Shipping])?
+        .into_iter()
+        .filter(|(_, s)| s.tracking.is_some() && !s.shipment_reported && s.cancel_requested.is_none())
+        .collect();
+    for (key, state) in ready {
+        report.examined += 1;
+        let Some(tracking) = state.tracking.clone() else { continue };
+        // RMS is read first: a record from an earlier attempt (or the RMS screen) is updated, never duplicated.
+        let model = match client.get_orders(std::slice::from_ref(&key.order_number)).await.map(|o| o.into_iter().next())
+        {
+            Ok(Some(raw)) => match serde_json::from_value::<OrderModel>(raw) {
+                Ok(model) => model,
+                Err(error) => {
+                    tracing::warn!(order = %key, %error, "unreadable RMS order; next cycle");
+                    report.deferred += 1;
+                    continue;
+                }
+            },
+            Ok(None) | Err(_) => {
+                report.deferred += 1;
+                continue;
+            }
+        };
+        let Some(package) = model.packages.iter().find(|p| p.package_delete_flag != Some(1)) else {
+            report.deferred += 1;
+            continue;
+        };
+        let company = mapping::delivery_company(&tracking.carrier);
+        let reported = Tracking { carrier: format!("{} ({company})", tracking.carrier), ..tracking.clone() };
+        let already =
+            package.shippings.iter().any(|s| s.shipping_number.as_deref() == Some(tracking.tracking_number.as_str()));
+        if !already {
+            let blank = package.shippings.iter().find(|s| s.shipping_number.as_deref().unwrap_or("").is_empty());
+            let shipped_on = mapping::jst_date(tracking.shipped_at.unwrap_or_else(|| ledger.store().now()));
+            let request = UpdateOrderShippingRequest {
+                order_number: key.order_number.clone(),
+                baskets: vec![BasketShipping {
+                    basket_id: package.basket_id,
+                    shippings: vec![ShippingModel {
+                        shipping_detail_id: blank.and_then(|b| b.shipping_detail_id),
+                        delivery_company: Some(company.to_owned()),
+                        shipping_number: Some(tracking.tracking_number.clone()),
+                        shipping_date: Some(shipped_on),
+                    }],
+                }],
+            };
+            match client.update_order_shipping(&request).await {
+                Ok(_) => tracing::info!(order = %key, company, "tracking registered at Rakuten"),
+                Err(RakutenError::Api { messages, .. }) => {
+                    let message = messages.iter().map(|(c, m)| format!("{c} {m}")).collect::<Vec<_>>().join("; ");
+                    tracing::warn!(order = %key, message, "RMS refused the shipping report");
+                    let failed =
+                        OrderFailed { stage: "notify".into(), code: messages.first().map(|(c, _)| c.clone()), message };
+                    if record(ledger, &key, &state, "notify", vec![OrderEvent::OrderFailed(failed)])? {
+                        report.needs_operator += 1;
+                    }
+                    continue;
+                }
+                Err(error) => {
+                    tracing::warn!(order = %key, %error, "shipping report not confirmed; re-read next cycle");
+                    report.deferred += 1;
+                    continue;
+                }
+            }
+        } else {
+            tracing::info!(order = %key, "RMS already has this tracking number; recording it as reported");
+        }
+        if record(ledger, &key, &state, "notify", vec![OrderEvent::ShipmentReported(reported)])? {
+            report.advanced += 1;
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,335 @@
+//! Rakuten end to end: RMS sandbox + Amazon sandbox + the real clients and stages on a real
+//! ledger file, including the 2020-02-10 outage replayed in sandbox time.
+
+mod support;
+
+use chrono::{Duration, TimeZone, Utc};
+use events::clock::jst;
+use events::order::{EmailState, Status};
+use events::source::SourceEvent;
+use events::{Clock, FixedClock, Marketplace, OrderKey};
+use mcf_ledger::cycle::Stage;
+use mcf_ledger::sandbox::faults::Fault;
+use mcf_ledger::sandbox::rakuten::NewRakutenOrder;
+use support::Shop;
+
+fn key(number: &str) -> OrderKey {
+    OrderKey::new(Marketplace::Rakuten, number).unwrap()
+}
+
+fn now_clock() -> FixedClock {
+    FixedClock::at(Utc::now())
+}
+
+fn source_events(shop: &Shop, kind: &str) -> Vec<SourceEvent> {
+    shop.ledger
+        .store()
+        .read_stream("poll-rakuten")
+        .unwrap()
+        .iter()
+        .filter(|e| e.event_type == kind)
+        .map(|e| SourceEvent::decode(e).unwrap().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_order_goes_from_rms_to_mcf_and_its_tracking_back_to_rms_once() {
+    let mut shop = Shop::with_rakuten(now_clock()).await;
+    shop.sandbox.set_stock("JP-TEA-100", 10);
+    let number = shop.rms().place(NewRakutenOrder::card("tea-100", 2));
+    let order = key(&number);
+
+    shop.run(Stage::Receive).await;
+    let state = shop.state(&order);
+    assert_eq!(state.status, Some(Status::AwaitingConfirmation));
+    assert!(state.marketplace_confirmed, "the first step: confirmOrder");
+    assert!(state.emails.is_empty(), "a card order gets no email from us");
+    assert_eq!(shop.rms().progress(&number), Some(200));
+    assert_eq!(state.details.as_ref().unwrap().ship_to.line1, "玉川1-14-1");
+
+    shop.run(Stage::Monitor).await;
+    assert_eq!(shop.status(&order), Status::AwaitingConfirmation, "Rakuten is still processing (200)");
+    shop.advance(Duration::minutes(6));
+    shop.run(Stage::Monitor).await;
+    assert_eq!(shop.status(&order), Status::Verified, "300 発送待ち");
+
+    shop.run(Stage::Check).await;
+    shop.run(Stage::Ship).await;
+    assert_eq!(shop.status(&order), Status::Shipping);
+    let mcf = format!("RK-{number}");
+    assert!(shop.sandbox.order(&mcf).is_some());
+    shop.sandbox.advance(Duration::hours(7));
+    shop.run(Stage::Monitor).await;
+    let tracking = shop.state(&order).tracking.expect("tracking from Amazon");
+
+    // The answer to updateOrderShipping is lost: RMS recorded it, we could not know.
+    shop.rms().faults().inject(Some("updateOrderShipping"), Fault::ApplyThenHang(std::time::Duration::from_secs(3)), 1);
+    let report = shop.run(Stage::Notify).await;
+    assert_eq!(report[0].deferred, 1);
+    assert_eq!(shop.status(&order), Status::Shipping);
+    shop.run(Stage::Notify).await;
+    assert_eq!(shop.status(&order), Status::Shipped);
+    let records = shop.rms().shippings(&number);
+    assert_eq!(records.len(), 1, "never a second shipping record: {records:?}");
+    let expected_company = mcf_ledger::rakuten::mapping::delivery_company(&tracking.carrier);
+    assert_eq!((records[0].0.as_str(), records[0].1.as_str()), (expected_company, tracking.tracking_number.as_str()));
+    assert_eq!(records[0].2.len(), 10, "YYYY-MM-DD");
+    assert_eq!(shop.rms().progress(&number), Some(500));
+    assert_eq!(shop.rms().calls("updateOrderShipping"), 1, "the retry read RMS and found its record");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prepaid_order_gets_the_payment_guidance_once_and_ships_only_when_paid() {
+    let mut shop = Shop::with_rakuten(now_clock()).await;
+    let number = shop.rms().place(NewRakutenOrder::prepaid("tea-100", 1));
+    let order = key(&number);
+    shop.run(Stage::Receive).await;
+    let state = shop.state(&order);
+    assert_eq!(state.status, Some(Status::AwaitingConfirmation));
+    assert_eq!(state.emails.len(), 1);
+    assert_eq!((state.emails[0].kind.as_str(), &state.emails[0].state), ("payment_guidance", &EmailState::Intended));
+
+    for _ in 0..3 {
+        shop.advance(Duration::minutes(30));
+        shop.run(Stage::Receive).await;
+        shop.run(Stage::Monitor).await;
+    }
+    let state = shop.state(&order);
+    assert_eq!(state.status, Some(Status::AwaitingConfirmation), "unpaid: stays");
+    assert_eq!(state.emails.len(), 1, "the guidance email is intended once");
+
+    shop.rms().pay(&number);
+    shop.run(Stage::Monitor).await;
+    let state = shop.state(&order);
+    assert_eq!(state.status, Some(Status::Verified));
+    assert!(state.payment_confirmed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flagged_orders_are_held_and_cancellations_cancel_at_amazon_too() {
+    let mut shop = Shop::with_rakuten(now_clock()).await;
+    shop.sandbox.set_stock("JP-TEA-100", 10);
+    let flagged =
+        shop.rms().place(NewRakutenOrder { rakuten_confirm_flag: true, ..NewRakutenOrder::card("tea-100", 1) });
+    let cancelled_early = shop.rms().place(NewRakutenOrder::card("tea-100", 1));
+    let cancelled_shipping = shop.rms().place(NewRakutenOrder::card("tea-100", 1));
+    shop.run(Stage::Receive).await;
+    let held = shop.state(&key(&flagged));
+    assert!(held.hold.as_deref().unwrap().contains("楽天確認中"), "{:?}", held.hold);
+    assert!(!held.marketplace_confirmed, "a held order is not confirmed");
+
+    shop.advance(Duration::minutes(6));
+    shop.run(Stage::Monitor).await;
+    shop.run(Stage::Check).await;
+    shop.run(Stage::Ship).await;
+    assert_eq!(shop.status(&key(&cancelled_shipping)), Status::Shipping);
+    assert_eq!(shop.status(&key(&flagged)), Status::AwaitingConfirmation);
+
+    shop.rms().cancel(&cancelled_early);
+    shop.rms().cancel(&cancelled_shipping);
+    shop.rms().set_confirm_flag(&flagged, false);
+    shop.run(Stage::Monitor).await;
+    assert_eq!(
+        shop.status(&key(&cancelled_shipping)),
+        Status::Cancelled,
+        "watch, then the MCF cancel, in one monitor run"
+    );
+    assert_eq!(shop.sandbox.order(&format!("RK-{cancelled_shipping}")).unwrap().status, "Cancelled");
+    assert_eq!(shop.status(&key(&cancelled_early)), Status::Cancelled);
+    assert!(shop.state(&key(&flagged)).hold.is_none(), "released");
+    shop.run(Stage::Receive).await;
+    shop.advance(Duration::minutes(6));
+    shop.run(Stage::Monitor).await;
+    assert_eq!(shop.status(&key(&flagged)), Status::Verified);
+}
+
+/// The seed's incident: RMS down 2020-02-10 15:45-22:35 JST while the shop kept selling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_placed_during_a_multi_hour_rms_outage_are_backfilled_exactly_once_without_an_operator() {
+    let start = jst().with_ymd_and_hms(2020, 2, 10, 15, 0, 0).unwrap().with_timezone(&Utc);
+    let mut shop = Shop::with_rakuten(FixedClock::at(start)).await;
+    let before = shop.rms().place(NewRakutenOrder::card("tea-100", 1));
+    shop.run(Stage::Receive).await;
+    assert_eq!(shop.status(&key(&before)), Status::AwaitingConfirmation);
+
+    shop.advance(Duration::minutes(45)); // 15:45
+    shop.rms().faults().start_outage(Fault::Status(503));
+    let mut placed = Vec::new();
+    let mut failed_cycles = 0;
+    while shop.clock.as_ref().unwrap().now()
+        < jst().with_ymd_and_hms(2020, 2, 10, 22, 35, 0).unwrap().with_timezone(&Utc)
+    {
+        placed.push(shop.rms().place(NewRakutenOrder::card("tea-100", 1)));
+        let report = shop.run(Stage::Receive).await;
+        assert_eq!(report[0].deferred, 1, "the poll fails");
+        failed_cycles += 1;
+        shop.advance(Duration::minutes(30));
+    }
+    assert!(placed.iter().all(|n| shop.state(&key(n)).status.is_none()), "nothing from the outage window is in yet");
+    assert_eq!(source_events(&shop, "OutageStarted").len(), 1, "one alert when it starts");
+    assert_eq!(source_events(&shop, "PollFailed").len(), failed_cycles);
+
+    shop.rms().faults().lift();
+    shop.run(Stage::Receive).await;
+    for number in &placed {
+        let events = shop.ledger.store().read_stream(&key(number).stream()).unwrap();
+        let detected = events.iter().filter(|e| e.event_type == "OrderDetected").count();
+        assert_eq!(detected, 1, "{number} imported exactly once");
+        assert_eq!(shop.status(&key(number)), Status::AwaitingConfirmation);
+    }
+    let ended = source_events(&shop, "OutageEnded");
+    let [SourceEvent::OutageEnded(ended)] = ended.as_slice() else { panic!("one recovery: {ended:?}") };
+    assert_eq!(ended.backfilled as usize, placed.len());
+
+    let head = shop.ledger.store().head_position().unwrap();
+    shop.run(Stage::Receive).await;
+    let new_orders: Vec<_> = shop
+        .ledger
+        .store()
+        .read_all(head, 1000)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event_type == "OrderDetected")
+        .collect();
+    assert!(new_orders.is_empty(), "the overlap re-reads orders but adds none");
+    let in_ledger = shop.ledger.store().streams_in_category("order").unwrap().len();
+    assert_eq!(in_ledger, placed.len() + 1);
+    assert!(
+        shop.rms().order_numbers().iter().all(|n| shop.state(&key(n)).marketplace_confirmed),
+        "and confirmed, with no operator"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_rms_answers_and_bad_orders_never_lose_anything() {
+    let mut shop = Shop::with_rakuten(now_clock()).await;
+    let good = shop.rms().place(NewRakutenOrder::card("tea-100", 1));
+    let strange = shop.rms().place(NewRakutenOrder {
+        settlement_code: 99,
+        settlement_name: "未来の決済".into(),
+        ..NewRakutenOrder::card("tea-100", 1)
+    });
+    let cod = shop.rms().place(NewRakutenOrder {
+        settlement_code: 2,
+        settlement_name: "代金引換".into(),
+        ..NewRakutenOrder::card("tea-100", 1)
+    });
+
+    shop.rms().faults().inject(Some("getOrder"), Fault::Malformed, 4);
+    let report = shop.run(Stage::Receive).await;
+    assert_eq!(report[0].deferred, 1, "an unreadable answer fails the window");
+    assert!(shop.state(&key(&good)).status.is_none());
+    assert!(
+        matches!(&source_events(&shop, "PollFailed")[0], SourceEvent::PollFailed(f) if f.error.contains("unreadable getOrder"))
+    );
+
+    shop.run(Stage::Receive).await;
+    assert_eq!(shop.status(&key(&good)), Status::AwaitingConfirmation, "the same window, fetched again");
+    let error = shop.state(&key(&strange)).error.unwrap();
+    assert!(error.message.contains("unknown settlement method 99 (未来の決済)"), "{}", error.message);
+    assert!(shop.state(&key(&cod)).error.unwrap().message.contains("代金引換"));
+    let raw = shop.ledger.store().read_stream(&key(&good).stream()).unwrap();
+    let blob = raw.iter().find_map(|e| e.blob.clone()).expect("the RMS answer is kept");
+    let (content_type, bytes) = shop.ledger.store().get_blob(&blob).unwrap().unwrap();
+    assert_eq!(content_type, "application/json");
+    assert!(String::from_utf8(bytes).unwrap().contains(&good));
+}
+
+mod contract {
+    use super::support::rakuten_config;
+    use chrono::{Duration, Utc};
+    use events::store::OpenMode;
+    use events::FixedClock;
+    use mcf_ledger::config::Secret;
+    use mcf_ledger::rakuten::{RakutenClient, RakutenError};
+    use mcf_ledger::sandbox::rakuten::{RakutenSandbox, RakutenSandboxConfig};
+    use mcf_ledger::stages::rakuten::{receive, PollSettings};
+    use projections::Ledger;
+    use serde_json::{json, Value};
+    use std::sync::Arc;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn wrong_credentials_are_refused_with_rakutens_code_and_an_expiring_key_is_raised() {
+        let clock = FixedClock::at(Utc::now());
+        let today = Utc::now().with_timezone(&events::clock::jst()).date_naive();
+        let config =
+            RakutenSandboxConfig { license_expires: today + Duration::days(10), ..RakutenSandboxConfig::default() };
+        let sandbox = RakutenSandbox::start(config, Arc::new(clock.clone())).await.unwrap();
+        let mut wrong = rakuten_config(&sandbox);
+        wrong.license_key = Secret::new("SL-wrong");
+        let err = RakutenClient::new(wrong)
+            .unwrap()
+            .search_orders(Utc::now() - Duration::hours(1), Utc::now())
+            .await
+            .unwrap_err();
+        assert!(matches!(&err, RakutenError::Auth { code, .. } if code == "ES01-01"), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut ledger =
+            Ledger::open_with_clock(&dir.path().join("l.db"), OpenMode::CreateIfMissing, Arc::new(clock.clone()))
+                .unwrap();
+        let client = RakutenClient::new(rakuten_config(&sandbox)).unwrap();
+        for _ in 0..2 {
+            receive(&mut ledger, &client, &PollSettings::default()).await.unwrap();
+        }
+        let expiring: Vec<_> = ledger
+            .store()
+            .read_stream("poll-rakuten")
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.event_type == "CredentialExpiring")
+            .collect();
+        assert_eq!(expiring.len(), 1, "raised once a day");
+        assert!(expiring[0].data.contains("\"days_left\":10"), "{}", expiring[0].data);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_sandbox_is_strict_like_rms() {
+        let sandbox =
+            RakutenSandbox::start(RakutenSandboxConfig::default(), Arc::new(FixedClock::at(Utc::now()))).await.unwrap();
+        use base64::Engine;
+        let auth =
+            format!("ESA {}", base64::engine::general_purpose::STANDARD.encode("SP000001_sandbox:SL000001_sandbox"));
+        let http = reqwest::Client::new();
+        let post = |path: &str, body: Value, auth: Option<&str>, content_type: &str| {
+            let mut request = http
+                .post(format!("{}/es/2.0/order/{path}/", sandbox.base_url()))
+                .header("content-type", content_type)
+                .body(body.to_string());
+            if let Some(auth) = auth {
+                request = request.header("authorization", auth);
+            }
+            request.send()
+        };
+        let ok_type = "application/json; charset=utf-8";
+        let search =
+            |start: &str| json!({"dateType": 1, "startDatetime": start, "endDatetime": "2026-11-22T10:00:00+0900"});
+        let unauthorised = post("searchOrder", search("2026-11-21T10:00:00+0900"), None, ok_type).await.unwrap();
+        assert_eq!(unauthorised.status(), 401);
+        assert_eq!(unauthorised.json::<Value>().await.unwrap()["Results"]["errorCode"], "ES01-01");
+        let colon = post("searchOrder", search("2026-11-21T10:00:00+09:00"), Some(&auth), ok_type).await.unwrap();
+        assert_eq!(colon.status(), 400);
+        let body: Value = colon.json().await.unwrap();
+        assert_eq!(body["MessageModelList"][0]["messageCode"], "ORDER_EXT_API_SEARCH_ORDER_ERROR_011");
+        assert_eq!(body["MessageModelList"][0]["message"], "startDatetimeの書式が不正です");
+        let too_long = post("searchOrder", json!({"dateType": 1, "startDatetime": "2026-08-01T00:00:00+0900", "endDatetime": "2026-11-22T00:00:00+0900"}), Some(&auth), ok_type).await.unwrap();
+        assert_eq!(too_long.status(), 400, "more than 63 days");
+        let empty = post("searchOrder", search("2026-11-21T10:00:00+0900"), Some(&auth), ok_type).await.unwrap();
+        let body: Value = empty.json().await.unwrap();
+        assert_eq!(body["MessageModelList"][0]["messageCode"], "ORDER_EXT_API_SEARCH_ORDER_INFO_102");
+        assert!(body["PaginationResponseModel"]["totalPages"].is_null());
+        let no_version =
+            post("getOrder", json!({"orderNumberList": ["123456-20261122-0000000001"]}), Some(&auth), ok_type)
+                .await
+                .unwrap();
+        assert_eq!(
+            no_version.json::<Value>().await.unwrap()["MessageModelList"][0]["message"],
+            "versionの項目を指定して下さい"
+        );
+        let no_charset =
+            post("getOrder", json!({"orderNumberList": ["x"], "version": 10}), Some(&auth), "application/json")
+                .await
+                .unwrap();
+        assert_eq!(no_charset.status(), 415);
+    }
+}
