@@ -12,3 +12,4 @@ pub mod sku_master;
 pub mod stages;
 pub mod telemetry;
 pub mod transport;
+pub mod yahoo;

@@ -3,6 +3,7 @@
 
 mod rate_limit;
 mod retry;
+pub mod xml;
 
 pub use rate_limit::TokenBucket;
 pub use retry::{Backoff, RetryPolicy};

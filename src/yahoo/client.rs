@@ -1,0 +1,356 @@
+//! The Yahoo store-API client. Every call: a cached access token (refreshed with the refresh
+//! token), a fresh public-key signature, an XML body; every answer: `X-SWS-Authorize-Status`
+//! is kept for the stage to raise an alert when it is not `authorized` (a failed check still
+//! answers 200, but the session then ends 12 hours after consent).
+
+use super::mapping::request_time;
+use super::signature::PublicKey;
+use super::YahooError;
+use crate::config::Secret;
+use crate::transport::xml::{tag, Element};
+use crate::transport::{RetryPolicy, TokenBucket, USER_AGENT};
+use chrono::{DateTime, Utc};
+use events::{Clock, SystemClock};
+use reqwest::StatusCode;
+use std::sync::{Arc, Mutex};
+use tokio::time::{Duration, Instant};
+
+#[derive(Clone)]
+pub struct YahooConfig {
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub seller_id: String,
+    pub refresh_token: Secret,
+    pub public_key: PublicKey,
+    /// e.g. `https://circus.shopping.yahooapis.jp/ShoppingWebService/V1`
+    pub api_base_url: String,
+    /// e.g. `https://auth.login.yahoo.co.jp/yconnect/v2`
+    pub auth_base_url: String,
+    pub retry: RetryPolicy,
+    pub rate: (f64, u32),
+    /// The signature's timestamp comes from here.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl YahooConfig {
+    pub fn from_config(config: &crate::config::Config) -> Option<Result<Self, YahooError>> {
+        let env = &config.env;
+        let key = env.get("YAHOO_PUBLIC_KEY")?;
+        let version = env.get("YAHOO_PUBLIC_KEY_VERSION").unwrap_or_else(|| "1".into());
+        let built = (|| {
+            Some(Self {
+                client_id: env.get("YAHOO_CLIENT_ID")?,
+                client_secret: Secret::new(env.get("YAHOO_CLIENT_SECRET")?),
+                seller_id: env.get("YAHOO_SELLER_ID")?,
+                refresh_token: Secret::new(env.get("YAHOO_REFRESH_TOKEN")?),
+                public_key: match PublicKey::load(&key, &version) {
+                    Ok(key) => key,
+                    Err(_) => return None,
+                },
+                api_base_url: config.base_urls.yahoo_api.clone(),
+                auth_base_url: config.base_urls.yahoo_auth.clone(),
+                retry: RetryPolicy::default(),
+                rate: (1.0, 2),
+                clock: Arc::new(SystemClock),
+            })
+        })();
+        match built {
+            Some(config) => Some(Ok(config)),
+            None => PublicKey::load(&key, &version).err().map(Err),
+        }
+    }
+}
+
+/// One order as orderList shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedOrder {
+    pub order_id: String,
+    pub order_status: String,
+}
+
+pub struct YahooClient {
+    http: reqwest::Client,
+    config: YahooConfig,
+    bucket: TokenBucket,
+    token: tokio::sync::Mutex<Option<(String, Instant)>>,
+    authorize_status: Mutex<Option<String>>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Read,
+    Write,
+}
+
+impl YahooClient {
+    pub fn new(config: YahooConfig) -> Result<Self, YahooError> {
+        let http = reqwest::Client::builder().user_agent(USER_AGENT).build().map_err(|e| YahooError::Unavailable {
+            operation: "client setup",
+            attempts: 0,
+            last: e.to_string(),
+        })?;
+        let bucket = TokenBucket::new(config.rate.0, config.rate.1);
+        Ok(Self { http, config, bucket, token: tokio::sync::Mutex::new(None), authorize_status: Mutex::new(None) })
+    }
+
+    pub fn seller_id(&self) -> &str {
+        &self.config.seller_id
+    }
+
+    /// The last `X-SWS-Authorize-Status` Yahoo sent (`authorized` when the key is good).
+    pub fn authorize_status(&self) -> Option<String> {
+        self.authorize_status.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    async fn access_token(&self) -> Result<String, YahooError> {
+        let mut cached = self.token.lock().await;
+        if let Some((token, until)) = cached.as_ref().filter(|(_, until)| Instant::now() < *until) {
+            let _ = until;
+            return Ok(token.clone());
+        }
+        let url = format!("{}/token", self.config.auth_base_url);
+        let form = [("grant_type", "refresh_token"), ("refresh_token", self.config.refresh_token.expose())];
+        let mut backoff = self.config.retry.backoff();
+        loop {
+            let sent = self
+                .http
+                .post(&url)
+                .basic_auth(&self.config.client_id, Some(self.config.client_secret.expose()))
+                .form(&form)
+                .timeout(self.config.retry.request_timeout)
+                .send()
+                .await;
+            let failure = match sent {
+                Ok(response) => {
+                    let status = response.status();
+                    let body: serde_json::Value = response.json().await.unwrap_or_default();
+                    let text = |key: &str| body.get(key).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+                    if status.is_success() {
+                        if let Some(token) = body.get("access_token").and_then(|t| t.as_str()) {
+                            let lifetime =
+                                body.get("expires_in").and_then(|e| e.as_u64()).unwrap_or(3600).saturating_sub(60);
+                            *cached = Some((token.to_owned(), Instant::now() + Duration::from_secs(lifetime)));
+                            return Ok(token.to_owned());
+                        }
+                        "token response without access_token".to_owned()
+                    } else if text("error") == "invalid_grant" {
+                        return Err(YahooError::Consent {
+                            error: text("error"),
+                            description: text("error_description"),
+                        });
+                    } else if status.is_client_error() {
+                        return Err(YahooError::Credentials {
+                            error: text("error"),
+                            description: text("error_description"),
+                        });
+                    } else {
+                        format!("HTTP {status}")
+                    }
+                }
+                Err(e) => e.to_string(),
+            };
+            match backoff.next_delay() {
+                Some(delay) => tokio::time::sleep(delay).await,
+                None => {
+                    return Err(YahooError::Unavailable {
+                        operation: "token",
+                        attempts: backoff.attempts(),
+                        last: failure,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Orders published (visible after the buyer's cancel window) in [from, to], all pages.
+    pub async fn order_list(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<ListedOrder>, YahooError> {
+        let mut orders = Vec::new();
+        let mut start = 1;
+        loop {
+            let body = format!(
+                "<Req><Search><Result>2000</Result><Start>{start}</Start><Sort>+order_time</Sort><Condition>{}{}</Condition>{}</Search>{}</Req>",
+                tag("PublicationTimeFrom", &request_time(from)),
+                tag("PublicationTimeTo", &request_time(to)),
+                tag("Field", "OrderId,OrderTime,OrderStatus,PublicationTime"),
+                tag("SellerId", &self.config.seller_id),
+            );
+            let root = self.call("orderList", Kind::Read, body).await?;
+            let search = root.at("Search").ok_or_else(|| unreadable("orderList", "no Search element"))?;
+            let total: usize = search.text_at("TotalCount").and_then(|t| t.parse().ok()).unwrap_or(0);
+            let page: Vec<ListedOrder> = search
+                .children_named("OrderInfo")
+                .filter_map(|info| {
+                    Some(ListedOrder {
+                        order_id: info.text_at("OrderId")?.to_owned(),
+                        order_status: info.text_at("OrderStatus").unwrap_or("").to_owned(),
+                    })
+                })
+                .collect();
+            let got = page.len();
+            orders.extend(page);
+            start += 2000;
+            if got == 0 || start > total {
+                return Ok(orders);
+            }
+        }
+    }
+
+    /// One order with every field routing needs; the raw XML comes back too (kept as a blob).
+    pub async fn order_info(&self, order_id: &str) -> Result<(Element, String), YahooError> {
+        let body = format!(
+            "<Req><Target>{}{}</Target>{}</Req>",
+            tag("OrderId", order_id),
+            tag("Field", super::mapping::ORDER_INFO_FIELDS),
+            tag("SellerId", &self.config.seller_id)
+        );
+        let (root, raw) = self.call_raw("orderInfo", Kind::Read, body).await?;
+        let info =
+            root.at("Result/OrderInfo").cloned().ok_or_else(|| unreadable("orderInfo", "no Result/OrderInfo"))?;
+        Ok((info, raw))
+    }
+
+    /// ShipStatus 3 (shipped) with carrier, invoice number and date. Repeating it is harmless.
+    pub async fn ship_status_change(
+        &self,
+        order_id: &str,
+        company_code: &str,
+        invoice: &str,
+        ship_date: &str,
+    ) -> Result<(), YahooError> {
+        let body = format!(
+            "<Req><Target>{}<IsPointFix>true</IsPointFix></Target><Order><Ship><ShipStatus>3</ShipStatus>{}{}{}</Ship></Order>{}</Req>",
+            tag("OrderId", order_id),
+            tag("ShipCompanyCode", company_code),
+            tag("ShipInvoiceNumber1", invoice),
+            tag("ShipDate", ship_date),
+            tag("SellerId", &self.config.seller_id)
+        );
+        self.call("orderShipStatusChange", Kind::Write, body).await.map(|_| ())
+    }
+
+    /// OrderStatus 5 (完了) after shipping, with points fixed.
+    pub async fn complete_order(&self, order_id: &str) -> Result<(), YahooError> {
+        let body = format!(
+            "<Req><Target>{}<IsPointFix>true</IsPointFix></Target><Order><OrderStatus>5</OrderStatus></Order>{}</Req>",
+            tag("OrderId", order_id),
+            tag("SellerId", &self.config.seller_id)
+        );
+        self.call("orderStatusChange", Kind::Write, body).await.map(|_| ())
+    }
+
+    async fn call(&self, operation: &'static str, kind: Kind, body: String) -> Result<Element, YahooError> {
+        self.call_raw(operation, kind, body).await.map(|(root, _)| root)
+    }
+
+    async fn call_raw(
+        &self,
+        operation: &'static str,
+        kind: Kind,
+        body: String,
+    ) -> Result<(Element, String), YahooError> {
+        let url = format!("{}/{operation}", self.config.api_base_url);
+        let mut backoff = self.config.retry.backoff();
+        let mut refreshed = false;
+        loop {
+            self.bucket.acquire().await;
+            let token = self.access_token().await?;
+            let signature =
+                self.config.public_key.signature(&self.config.seller_id, self.config.clock.now().timestamp())?;
+            let sent = self
+                .http
+                .post(&url)
+                .bearer_auth(token)
+                .header("content-type", "application/xml; charset=UTF-8")
+                .header("X-sws-signature", signature)
+                .header("X-sws-signature-version", &self.config.public_key.version)
+                .body(body.clone())
+                .timeout(self.config.retry.request_timeout)
+                .send()
+                .await;
+            let (failure, retry) = match sent {
+                Err(e) if e.is_connect() => (format!("cannot connect: {e}"), true),
+                Err(e) => (if e.is_timeout() { "timed out".to_owned() } else { e.to_string() }, kind == Kind::Read),
+                Ok(response) => {
+                    let status = response.status();
+                    if let Some(value) = response.headers().get("x-sws-authorize-status").and_then(|v| v.to_str().ok())
+                    {
+                        *self.authorize_status.lock().unwrap_or_else(|p| p.into_inner()) = Some(value.to_owned());
+                    }
+                    let invalid_token = response
+                        .headers()
+                        .get("www-authenticate")
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|v| v.contains("invalid_token"));
+                    let text = response.text().await.unwrap_or_default();
+                    if status == StatusCode::UNAUTHORIZED && invalid_token && !refreshed {
+                        refreshed = true;
+                        *self.token.lock().await = None;
+                        continue;
+                    }
+                    match Element::parse(&text) {
+                        Ok(root) if root.name == "Error" => {
+                            let code = root.text_at("Code").unwrap_or("").to_owned();
+                            let message = root.text_at("Message").unwrap_or("").to_owned();
+                            if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+                                (
+                                    format!("HTTP {status}: {code} {message}"),
+                                    kind == Kind::Read || status == StatusCode::SERVICE_UNAVAILABLE,
+                                )
+                            } else {
+                                return Err(YahooError::Api { operation, status: status.as_u16(), code, message });
+                            }
+                        }
+                        Ok(root) if status.is_success() => {
+                            let ng = root.text_at("Status").or_else(|| root.text_at("Result/Status")) == Some("NG");
+                            if ng {
+                                let code = root
+                                    .text_at("Result/Error/Code")
+                                    .or_else(|| root.text_at("Error/Code"))
+                                    .unwrap_or("NG")
+                                    .to_owned();
+                                let message = root
+                                    .text_at("Result/Error/Message")
+                                    .or_else(|| root.text_at("Error/Message"))
+                                    .unwrap_or("")
+                                    .to_owned();
+                                return Err(YahooError::Api { operation, status: status.as_u16(), code, message });
+                            }
+                            return Ok((root, text));
+                        }
+                        Ok(_) => (
+                            format!("HTTP {status}"),
+                            status.is_server_error()
+                                && (kind == Kind::Read || status == StatusCode::SERVICE_UNAVAILABLE),
+                        ),
+                        Err(e) if status.is_success() => {
+                            (format!("unreadable {operation} response ({e})"), kind == Kind::Read)
+                        }
+                        Err(_) => (
+                            format!("HTTP {status}"),
+                            kind == Kind::Read
+                                || status == StatusCode::SERVICE_UNAVAILABLE
+                                || status == StatusCode::TOO_MANY_REQUESTS,
+                        ),
+                    }
+                }
+            };
+            match if retry { backoff.next_delay() } else { None } {
+                Some(delay) => {
+                    tracing::warn!(operation, attempt = backoff.attempts(), failure = %failure, "Yahoo call failed; retrying");
+                    tokio::time::sleep(delay).await;
+                }
+                None => {
+                    return Err(YahooError::Unavailable {
+                        operation,
+                        attempts: backoff.attempts().max(1),
+                        last: failure,
+                    })
+                }
+            }
+        }
+    }
+}
+
+fn unreadable(operation: &'static str, what: &str) -> YahooError {
+    YahooError::Unavailable { operation, attempts: 1, last: format!("unreadable response: {what}") }
+}

@@ -1,0 +1,25 @@
+//! Yahoo! Shopping store order APIs: Yahoo! ID connect v2 token refresh, public-key auth
+//! (`X-sws-signature`), orderList, orderInfo, orderStatusChange, orderShipStatusChange.
+//! See `shared/specs/yahoo-shopping.md`.
+
+mod client;
+pub mod mapping;
+pub mod signature;
+
+pub use client::{ListedOrder, YahooClient, YahooConfig};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum YahooError {
+    /// The refresh token was refused (`invalid_grant`): the store must consent again in Yahoo.
+    #[error("Yahoo! ID refused the refresh token ({error}: {description}): the store must re-consent")]
+    Consent { error: String, description: String },
+    #[error("Yahoo! ID refused the client credentials: {error}: {description}")]
+    Credentials { error: String, description: String },
+    /// Yahoo answered with its own error (code and message, verbatim).
+    #[error("Yahoo {operation} answered HTTP {status}: {code}: {message}")]
+    Api { operation: &'static str, status: u16, code: String, message: String },
+    #[error("Yahoo {operation} failed after {attempts} attempts: {last}")]
+    Unavailable { operation: &'static str, attempts: u32, last: String },
+    #[error("Yahoo public key: {0}")]
+    Key(String),
+}
