@@ -8,6 +8,7 @@ use crate::rakuten::{RakutenClient, RakutenConfig};
 use crate::sku_master::SkuMaster;
 use crate::stages::rakuten::PollSettings;
 use crate::stages::{self, ShippingSettings, StageContext, StageError, StageReport};
+use crate::yahoo::{YahooClient, YahooConfig};
 use projections::Ledger;
 use std::fmt;
 use std::str::FromStr;
@@ -67,7 +68,7 @@ pub enum CycleError {
     AmazonNotConfigured(String),
     #[error("stage {0} is not available yet: it arrives with the mail issue (#6)")]
     NotAvailable(Stage),
-    #[error("no marketplace is configured: set RAKUTEN_SERVICE_SECRET and RAKUTEN_LICENSE_KEY (see `mcf-ledger check-config`)")]
+    #[error("no marketplace is configured: set the Rakuten or Yahoo variables (see `mcf-ledger check-config`)")]
     NoMarketplace,
     #[error("{0}")]
     Setup(String),
@@ -77,6 +78,7 @@ pub enum CycleError {
 pub struct Services {
     pub amazon: AmazonClient,
     pub rakuten: Option<RakutenClient>,
+    pub yahoo: Option<YahooClient>,
     pub sku_master: SkuMaster,
     pub shipping: ShippingSettings,
     pub poll: PollSettings,
@@ -96,9 +98,15 @@ impl Services {
             Some(rakuten) => Some(RakutenClient::new(rakuten).map_err(|e| CycleError::Setup(e.to_string()))?),
             None => None,
         };
+        let yahoo = match YahooConfig::from_config(config) {
+            Some(Ok(yahoo)) => Some(YahooClient::new(yahoo).map_err(|e| CycleError::Setup(e.to_string()))?),
+            Some(Err(e)) => return Err(CycleError::Setup(e.to_string())),
+            None => None,
+        };
         Ok(Self {
             amazon,
             rakuten,
+            yahoo,
             sku_master: SkuMaster::new(config.sku_master.clone()),
             shipping: ShippingSettings {
                 notification_email: config.env.get("MCF_NOTIFICATION_EMAIL"),
@@ -134,17 +142,35 @@ pub async fn run_stage(
             if let Some(rakuten) = &services.rakuten {
                 reports.push(stages::rakuten::watch(ctx.ledger, rakuten).await.map_err(wrap)?);
             }
+            if let Some(yahoo) = &services.yahoo {
+                reports.push(stages::yahoo::watch(ctx.ledger, yahoo).await.map_err(wrap)?);
+            }
             reports.push(stages::cancel::run(&mut ctx).await.map_err(wrap)?);
             reports.push(stages::tracking::run(&mut ctx).await.map_err(wrap)?);
             Ok(reports)
         }
+        Stage::Receive | Stage::Notify if services.rakuten.is_none() && services.yahoo.is_none() => {
+            Err(CycleError::NoMarketplace)
+        }
         Stage::Receive => {
-            let rakuten = services.rakuten.as_ref().ok_or(CycleError::NoMarketplace)?;
-            Ok(vec![stages::rakuten::receive(ctx.ledger, rakuten, &services.poll).await.map_err(wrap)?])
+            let mut reports = Vec::new();
+            if let Some(rakuten) = &services.rakuten {
+                reports.push(stages::rakuten::receive(ctx.ledger, rakuten, &services.poll).await.map_err(wrap)?);
+            }
+            if let Some(yahoo) = &services.yahoo {
+                reports.push(stages::yahoo::receive(ctx.ledger, yahoo, &services.poll).await.map_err(wrap)?);
+            }
+            Ok(reports)
         }
         Stage::Notify => {
-            let rakuten = services.rakuten.as_ref().ok_or(CycleError::NoMarketplace)?;
-            Ok(vec![stages::rakuten::notify(ctx.ledger, rakuten).await.map_err(wrap)?])
+            let mut reports = Vec::new();
+            if let Some(rakuten) = &services.rakuten {
+                reports.push(stages::rakuten::notify(ctx.ledger, rakuten).await.map_err(wrap)?);
+            }
+            if let Some(yahoo) = &services.yahoo {
+                reports.push(stages::yahoo::notify(ctx.ledger, yahoo).await.map_err(wrap)?);
+            }
+            Ok(reports)
         }
         Stage::Stale => Err(CycleError::NotAvailable(stage)),
     }

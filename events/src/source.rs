@@ -46,8 +46,16 @@ pub struct CredentialExpiring {
     pub days_left: i64,
 }
 
+/// The marketplace did not accept our request signature (Yahoo's X-SWS-Authorize-Status):
+/// calls still work, but the session ends 12 hours after consent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignatureRejected {
+    pub status: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceEvent {
+    SignatureRejected(SignatureRejected),
     PollSucceeded(PollSucceeded),
     PollFailed(PollFailed),
     OutageStarted(OutageStarted),
@@ -63,6 +71,7 @@ impl SourceEvent {
             Self::OutageStarted(_) => "OutageStarted",
             Self::OutageEnded(_) => "OutageEnded",
             Self::CredentialExpiring(_) => "CredentialExpiring",
+            Self::SignatureRejected(_) => "SignatureRejected",
         }
     }
 
@@ -73,6 +82,7 @@ impl SourceEvent {
             Self::OutageStarted(p) => serde_json::to_string(p),
             Self::OutageEnded(p) => serde_json::to_string(p),
             Self::CredentialExpiring(p) => serde_json::to_string(p),
+            Self::SignatureRejected(p) => serde_json::to_string(p),
         };
         crate::NewEvent::new(
             self.event_type(),
@@ -91,6 +101,7 @@ impl SourceEvent {
             "OutageStarted" => serde_json::from_str(data).map(Self::OutageStarted),
             "OutageEnded" => serde_json::from_str(data).map(Self::OutageEnded),
             "CredentialExpiring" => serde_json::from_str(data).map(Self::CredentialExpiring),
+            "SignatureRejected" => serde_json::from_str(data).map(Self::SignatureRejected),
             _ => return Ok(None),
         };
         decoded.map(Some).map_err(|e| format!("malformed {} at {}: {e}", event.event_type, event.locator()))
@@ -109,6 +120,8 @@ pub struct SourceState {
     /// Whether the outage was declared (alerted).
     pub outage_declared: bool,
     pub expiring: Option<CredentialExpiring>,
+    /// The last signature status that was not `authorized`.
+    pub signature_problem: Option<String>,
 }
 
 impl SourceState {
@@ -127,6 +140,7 @@ impl SourceState {
             SourceEvent::OutageStarted(_) => self.outage_declared = true,
             SourceEvent::OutageEnded(_) => self.outage_declared = false,
             SourceEvent::CredentialExpiring(expiring) => self.expiring = Some(expiring.clone()),
+            SourceEvent::SignatureRejected(rejected) => self.signature_problem = Some(rejected.status.clone()),
         }
     }
 

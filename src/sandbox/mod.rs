@@ -5,6 +5,7 @@
 pub mod amazon;
 pub mod faults;
 pub mod rakuten;
+pub mod yahoo;
 
 use std::net::SocketAddr;
 use tokio::task::JoinHandle;

@@ -7,8 +7,10 @@ pub mod cancel;
 pub mod check;
 pub mod rakuten;
 pub mod ship;
+pub mod sources;
 pub mod speed;
 pub mod tracking;
+pub mod yahoo;
 
 use crate::amazon::{AmazonClient, AmazonError};
 use crate::sku_master::{NoMapping, SkuMaster};

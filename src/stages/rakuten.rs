@@ -6,67 +6,22 @@
 //! - notify: register carrier and tracking number with updateOrderShipping, updating an existing
 //!   record rather than adding a second one (a retry after a crash finds its own record).
 
+pub use super::sources::PollSettings;
+use super::sources::{record_poll_outcome, record_source, source_state};
 use super::{record, StageError, StageReport};
 use crate::rakuten::mapping::{self, confirmed_events, intake_events, out_of_scope_at_first_sight};
 use crate::rakuten::model::{BasketShipping, OrderModel, ShippingModel, UpdateOrderShippingRequest};
 use crate::rakuten::{RakutenClient, RakutenError};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use events::envelope::{Actor, ExpectedVersion, Meta};
 use events::order::{OrderEvent, OrderFailed, OrderState, Status, Tracking};
-use events::source::{
-    CredentialExpiring, OutageEnded, OutageStarted, PollFailed, PollSucceeded, SourceEvent, SourceState,
-};
+use events::source::{CredentialExpiring, SourceEvent};
 use events::{Marketplace, OrderKey};
 use projections::ledger::OrderAppend;
 use projections::queries::{self, OrderFilter};
 use projections::{Ledger, LedgerError};
 
 pub const POLL_STREAM: &str = "poll-rakuten";
-
-#[derive(Debug, Clone)]
-pub struct PollSettings {
-    pub overlap: Duration,
-    /// How far back the very first poll looks.
-    pub initial_lookback: Duration,
-    /// Failing this long is an outage (alerted once, and once on recovery).
-    pub outage_after: Duration,
-    /// Warn when a credential expires within this many days.
-    pub expiry_warning_days: i64,
-}
-
-impl Default for PollSettings {
-    fn default() -> Self {
-        Self {
-            overlap: Duration::minutes(30),
-            initial_lookback: Duration::days(14),
-            outage_after: Duration::minutes(30),
-            expiry_warning_days: 14,
-        }
-    }
-}
-
-/// The source's state, folded from its poll stream.
-pub fn source_state(ledger: &Ledger, stream: &str) -> Result<SourceState, LedgerError> {
-    let mut state = SourceState::default();
-    for event in ledger.store().read_stream(stream)? {
-        if let Ok(Some(decoded)) = SourceEvent::decode(&event) {
-            state.apply(&decoded, event.recorded_at);
-        }
-    }
-    Ok(state)
-}
-
-pub fn record_source(
-    ledger: &mut Ledger,
-    stream: &str,
-    event: SourceEvent,
-    key: Option<String>,
-) -> Result<(), LedgerError> {
-    let mut new = event.to_new_event(Meta::by(Actor::reactor("receive")));
-    new.idempotency_key = key;
-    ledger.append(stream, ExpectedVersion::Any, &[new])?;
-    Ok(())
-}
 
 pub async fn receive(
     ledger: &mut Ledger,
@@ -77,32 +32,10 @@ pub async fn receive(
     let source = source_state(ledger, POLL_STREAM)?;
     let now = ledger.store().now();
     let (start, end) = source.next_window(now, settings.overlap, settings.initial_lookback);
-    match poll_window(ledger, client, start, end, &mut report).await {
-        Ok((seen, new)) => {
-            tracing::info!(source = "rakuten", %start, %end, seen, new, "window recorded; cursor advances");
-            let ok = PollSucceeded { window_start: start, window_end: end, orders_seen: seen, orders_new: new };
-            record_source(ledger, POLL_STREAM, SourceEvent::PollSucceeded(ok), None)?;
-            if source.outage_declared {
-                let since = source.failing_since.unwrap_or(now);
-                tracing::warn!(source = "rakuten", %since, backfilled = new, "outage over");
-                let ended = OutageEnded { failing_since: since, recovered_at: now, backfilled: new };
-                record_source(ledger, POLL_STREAM, SourceEvent::OutageEnded(ended), None)?;
-            }
-        }
-        Err(error) => {
-            tracing::warn!(source = "rakuten", %start, %end, %error, "poll failed; the cursor stays");
-            let failed = PollFailed { window_start: start, window_end: end, error: error.to_string() };
-            record_source(ledger, POLL_STREAM, SourceEvent::PollFailed(failed), None)?;
-            let source = source_state(ledger, POLL_STREAM)?;
-            if source.outage_due(now, settings.outage_after) {
-                tracing::error!(source = "rakuten", since = ?source.failing_since, "outage");
-                let started =
-                    OutageStarted { failing_since: source.failing_since.unwrap_or(now), error: error.to_string() };
-                record_source(ledger, POLL_STREAM, SourceEvent::OutageStarted(started), None)?;
-            }
-            report.deferred += 1;
-            return Ok(report);
-        }
+    let outcome = poll_window(ledger, client, start, end, &mut report).await.map_err(|e| e.to_string());
+    if !record_poll_outcome(ledger, POLL_STREAM, settings, &source, (start, end), outcome)? {
+        report.deferred += 1;
+        return Ok(report);
     }
     confirm_awaiting(ledger, client, &mut report).await?;
     check_license(ledger, client, settings).await?;

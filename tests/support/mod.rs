@@ -15,9 +15,12 @@ use mcf_ledger::cycle::{run_stage, Services, Stage};
 use mcf_ledger::rakuten::{RakutenClient, RakutenConfig};
 use mcf_ledger::sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
 use mcf_ledger::sandbox::rakuten::{RakutenSandbox, RakutenSandboxConfig};
+use mcf_ledger::sandbox::yahoo::{YahooSandbox, YahooSandboxConfig};
 use mcf_ledger::sku_master::SkuMaster;
 use mcf_ledger::stages::{ShippingSettings, StageReport};
 use mcf_ledger::transport::RetryPolicy;
+use mcf_ledger::yahoo::signature::PublicKey;
+use mcf_ledger::yahoo::{YahooClient, YahooConfig};
 use projections::ledger::OrderAppend;
 use projections::Ledger;
 use std::path::PathBuf;
@@ -31,7 +34,24 @@ pub struct Shop {
     pub master: PathBuf,
     next_order: u32,
     pub rakuten: Option<RakutenSandbox>,
+    pub yahoo: Option<YahooSandbox>,
     pub clock: Option<FixedClock>,
+}
+
+pub fn yahoo_config(sandbox: &YahooSandbox, public_key_pem: &str, clock: Arc<dyn events::Clock>) -> YahooConfig {
+    let config = sandbox.config();
+    YahooConfig {
+        client_id: config.client_id.clone(),
+        client_secret: Secret::new(config.client_secret.clone()),
+        seller_id: config.seller_id.clone(),
+        refresh_token: Secret::new(config.refresh_token.clone()),
+        public_key: PublicKey::load(public_key_pem, &config.key_version).unwrap(),
+        api_base_url: sandbox.api_base_url(),
+        auth_base_url: sandbox.auth_base_url(),
+        retry: RetryPolicy::fast(),
+        rate: (50.0, 50),
+        clock,
+    }
 }
 
 pub fn rakuten_config(sandbox: &RakutenSandbox) -> RakutenConfig {
@@ -91,6 +111,7 @@ impl Shop {
         let services = Services {
             amazon: AmazonClient::new(client_config(&sandbox, retry)).unwrap(),
             rakuten: None,
+            yahoo: None,
             sku_master: SkuMaster::new(master.clone()),
             shipping: ShippingSettings {
                 notification_email: Some("shop@example.jp".into()),
@@ -98,7 +119,7 @@ impl Shop {
             },
             poll: Default::default(),
         };
-        Self { dir, ledger, sandbox, services, master, next_order: 0, rakuten: None, clock: None }
+        Self { dir, ledger, sandbox, services, master, next_order: 0, rakuten: None, yahoo: None, clock: None }
     }
 
     /// A shop that also sells on Rakuten. The ledger and the RMS sandbox share `clock`, so a
@@ -115,6 +136,28 @@ impl Shop {
         shop.rakuten = Some(rakuten);
         shop.clock = Some(clock);
         shop
+    }
+
+    /// A shop that sells on Yahoo! Shopping as `seller_id` (which may contain dashes).
+    pub async fn with_yahoo(clock: FixedClock, seller_id: &str) -> Self {
+        let mut shop = Self::open(AmazonSandboxConfig::default()).await;
+        let path = shop.database();
+        drop(std::mem::replace(
+            &mut shop.ledger,
+            Ledger::open_with_clock(&path, OpenMode::MustExist, Arc::new(clock.clone())).unwrap(),
+        ));
+        let yahoo =
+            YahooSandbox::start(YahooSandboxConfig::generate(seller_id), Arc::new(clock.clone())).await.unwrap();
+        shop.services.yahoo = Some(
+            YahooClient::new(yahoo_config(&yahoo, &yahoo.config().public_key_pem(), Arc::new(clock.clone()))).unwrap(),
+        );
+        shop.yahoo = Some(yahoo);
+        shop.clock = Some(clock);
+        shop
+    }
+
+    pub fn store(&self) -> &YahooSandbox {
+        self.yahoo.as_ref().expect("a shop with Yahoo")
     }
 
     pub fn rms(&self) -> &RakutenSandbox {

@@ -1,0 +1,93 @@
+//! What every polled source shares: its settings, its state folded from its `poll-<source>`
+//! stream, and recording its events.
+
+use chrono::Duration;
+use events::envelope::{Actor, ExpectedVersion, Meta};
+use events::source::{SourceEvent, SourceState};
+use projections::{Ledger, LedgerError};
+
+#[derive(Debug, Clone)]
+pub struct PollSettings {
+    pub overlap: Duration,
+    /// How far back the very first poll looks.
+    pub initial_lookback: Duration,
+    /// Failing this long is an outage (alerted once, and once on recovery).
+    pub outage_after: Duration,
+    /// Warn when a credential expires within this many days.
+    pub expiry_warning_days: i64,
+}
+
+impl Default for PollSettings {
+    fn default() -> Self {
+        Self {
+            overlap: Duration::minutes(30),
+            initial_lookback: Duration::days(14),
+            outage_after: Duration::minutes(30),
+            expiry_warning_days: 14,
+        }
+    }
+}
+
+/// The source's state, folded from its poll stream.
+pub fn source_state(ledger: &Ledger, stream: &str) -> Result<SourceState, LedgerError> {
+    let mut state = SourceState::default();
+    for event in ledger.store().read_stream(stream)? {
+        if let Ok(Some(decoded)) = SourceEvent::decode(&event) {
+            state.apply(&decoded, event.recorded_at);
+        }
+    }
+    Ok(state)
+}
+
+pub fn record_source(
+    ledger: &mut Ledger,
+    stream: &str,
+    event: SourceEvent,
+    key: Option<String>,
+) -> Result<(), LedgerError> {
+    let mut new = event.to_new_event(Meta::by(Actor::reactor("receive")));
+    new.idempotency_key = key;
+    ledger.append(stream, ExpectedVersion::Any, &[new])?;
+    Ok(())
+}
+
+/// Records how a poll of [start, end] went: success moves the cursor (and ends a declared
+/// outage, counting the backfilled orders); failure keeps the cursor and declares the outage
+/// once it has lasted `settings.outage_after`. Returns whether the poll succeeded.
+pub fn record_poll_outcome(
+    ledger: &mut Ledger,
+    stream: &str,
+    settings: &PollSettings,
+    before: &SourceState,
+    (start, end): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
+    outcome: Result<(u32, u32), String>,
+) -> Result<bool, LedgerError> {
+    use events::source::{OutageEnded, OutageStarted, PollFailed, PollSucceeded};
+    let now = ledger.store().now();
+    match outcome {
+        Ok((seen, new)) => {
+            tracing::info!(stream, %start, %end, seen, new, "window recorded; cursor advances");
+            let ok = PollSucceeded { window_start: start, window_end: end, orders_seen: seen, orders_new: new };
+            record_source(ledger, stream, SourceEvent::PollSucceeded(ok), None)?;
+            if before.outage_declared {
+                let since = before.failing_since.unwrap_or(now);
+                tracing::warn!(stream, %since, backfilled = new, "outage over");
+                let ended = OutageEnded { failing_since: since, recovered_at: now, backfilled: new };
+                record_source(ledger, stream, SourceEvent::OutageEnded(ended), None)?;
+            }
+            Ok(true)
+        }
+        Err(error) => {
+            tracing::warn!(stream, %start, %end, %error, "poll failed; the cursor stays");
+            let failed = PollFailed { window_start: start, window_end: end, error: error.clone() };
+            record_source(ledger, stream, SourceEvent::PollFailed(failed), None)?;
+            let after = source_state(ledger, stream)?;
+            if after.outage_due(now, settings.outage_after) {
+                tracing::error!(stream, since = ?after.failing_since, "outage");
+                let started = OutageStarted { failing_since: after.failing_since.unwrap_or(now), error };
+                record_source(ledger, stream, SourceEvent::OutageStarted(started), None)?;
+            }
+            Ok(false)
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The Yahoo parts of the cycle.
+//! - receive: poll orderList by publication time (orders appear after the buyer's 10-minute
+//!   cancel window) over [cursor - overlap, now], read each with orderInfo, record what is new;
+//!   the cursor advances only after the whole window was recorded.
+//! - watch (monitor): re-read every open Yahoo order (verification, holds, OrderStatus 4).
+//! - notify: orderShipStatusChange (ShipStatus 3, carrier, invoice number, ship date), then
+//!   OrderStatus 5; repeating both after a crash is harmless.
+
+use super::sources::{record_poll_outcome, record_source, source_state, PollSettings};
+use super::{record, StageError, StageReport};
+use crate::transport::xml::Element;
+use crate::yahoo::mapping::{intake_events, ship_company_code, validate_invoice};
+use crate::yahoo::{YahooClient, YahooError};
+use events::envelope::{Actor, ExpectedVersion, Meta};
+use events::order::{OrderEvent, OrderFailed, OrderState, Status, Tracking};
+use events::source::{SignatureRejected, SourceEvent};
+use events::{Marketplace, OrderKey};
+use projections::ledger::OrderAppend;
+use projections::queries::{self, OrderFilter};
+use projections::{Ledger, LedgerError};
+
+pub const POLL_STREAM: &str = "poll-yahoo";
+
+pub async fn receive(
+    ledger: &mut Ledger,
+    client: &YahooClient,
+    settings: &PollSettings,
+) -> Result<StageReport, StageError> {
+    let mut report = StageReport::new("receive:yahoo");
+    let source = source_state(ledger, POLL_STREAM)?;
+    let now = ledger.store().now();
+    let (start, end) = source.next_window(now, settings.overlap, settings.initial_lookback);
+    let outcome = poll_window(ledger, client, start, end, &mut report).await.map_err(|e| e.to_string());
+    let succeeded = record_poll_outcome(ledger, POLL_STREAM, settings, &source, (start, end), outcome)?;
+    check_signature(ledger, client)?;
+    if !succeeded {
+        report.deferred += 1;
+    }
+    Ok(report)
+}
+
+async fn poll_window(
+    ledger: &mut Ledger,
+    client: &YahooClient,
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+    report: &mut StageReport,
+) -> Result<(u32, u32), YahooError> {
+    let listed = client.order_list(start, end).await?;
+    let mut new = 0;
+    for order in &listed {
+        report.examined += 1;
+        let (info, raw) = client.order_info(&order.order_id).await?;
+        let recorded = record_order(ledger, &info, &raw).map_err(|e| YahooError::Unavailable {
+            operation: "recording orders",
+            attempts: 1,
+            last: e.to_string(),
+        })?;
+        if recorded.new {
+            new += 1;
+            report.advanced += 1;
+        }
+    }
+    Ok((listed.len() as u32, new))
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Recorded {
+    appended: bool,
+    new: bool,
+}
+
+fn record_order(ledger: &mut Ledger, info: &Element, raw: &str) -> Result<Recorded, LedgerError> {
+    let order_id = info.text_at("OrderId").unwrap_or_default().to_owned();
+    let Ok(key) = OrderKey::new(Marketplace::Yahoo, &order_id) else {
+        tracing::warn!(order_id, "Yahoo returned an order id this system cannot use; skipped");
+        return Ok(Recorded::default());
+    };
+    let state = ledger.order_state(&key)?;
+    let events = intake_events(&state, info);
+    if events.is_empty() {
+        return Ok(Recorded::default());
+    }
+    let blob = ledger.store().put_blob(raw.as_bytes(), "application/xml")?;
+    let appends: Vec<OrderAppend> = events
+        .into_iter()
+        .map(|event| match &event {
+            OrderEvent::OrderDetected(_) => OrderAppend::idempotent(event, format!("detect:api:{key}")),
+            OrderEvent::OrderDetailsRecorded(_) => {
+                OrderAppend { event, idempotency_key: None, blob: Some(blob.sha256.clone()) }
+            }
+            _ => OrderAppend::from(event),
+        })
+        .collect();
+    match ledger.append_order(&key, ExpectedVersion::Exact(state.version), appends, Meta::by(Actor::reactor("receive")))
+    {
+        Ok(_) => {
+            tracing::info!(order = %key, new = state.status.is_none(), "recorded from Yahoo");
+            Ok(Recorded { appended: true, new: state.status.is_none() })
+        }
+        Err(LedgerError::Store(events::StoreError::Conflict { .. })) => Ok(Recorded::default()),
+        Err(other) => Err(other),
+    }
+}
+
+/// A signature Yahoo did not accept is an alert (once a day per status): the order APIs stop
+/// 12 hours after consent without it.
+fn check_signature(ledger: &mut Ledger, client: &YahooClient) -> Result<(), LedgerError> {
+    let Some(status) = client.authorize_status().filter(|s| s != "authorized") else { return Ok(()) };
+    tracing::error!(status, "Yahoo did not accept the public-key signature");
+    let today = ledger.store().now().with_timezone(&events::clock::jst()).date_naive();
+    let event = SourceEvent::SignatureRejected(SignatureRejected { status: status.clone() });
+    record_source(ledger, POLL_STREAM, event, Some(format!("yahoo-signature:{status}:{today}")))
+}
+
+fn yahoo_orders_in(ledger: &Ledger, statuses: &[Status]) -> Result<Vec<(OrderKey, OrderState)>, LedgerError> {
+    let mut out = Vec::new();
+    for status in statuses {
+        let filter = OrderFilter { status: Some(*status), marketplace: Some(Marketplace::Yahoo), ..Default::default() };
+        for row in queries::list_orders(ledger.store().connection(), &filter)? {
+            if let Ok(key) = row.order.parse::<OrderKey>() {
+                let state = ledger.order_state(&key)?;
+                out.push((key, state));
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub async fn watch(ledger: &mut Ledger, client: &YahooClient) -> Result<StageReport, StageError> {
+    let mut report = StageReport::new("watch:yahoo");
+    let open = yahoo_orders_in(
+        ledger,
+        &[
+            Status::Received,
+            Status::Verified,
+            Status::OutOfStock,
+            Status::ShippingRequested,
+            Status::DateUnavailable,
+            Status::Shipping,
+            Status::Error,
+        ],
+    )?;
+    for (key, _) in open {
+        report.examined += 1;
+        match client.order_info(&key.order_number).await {
+            Ok((info, raw)) => {
+                if record_order(ledger, &info, &raw)?.appended {
+                    report.advanced += 1;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(order = %key, %error, "cannot re-read the Yahoo order; next cycle");
+                report.deferred += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+pub async fn notify(ledger: &mut Ledger, client: &YahooClient) -> Result<StageReport, StageError> {
+    let mut report = StageReport::new("notify:yahoo");
+    let ready: Vec<_> = yahoo_orders_in(ledger, &[Status::Shipping])?
+        .into_iter()
+        .filter(|(_, s)| s.tracking.is_some() && !s.shipment_reported && s.cancel_requested.is_none())
+        .collect();
+    for (key, state) in ready {
+        report.examined += 1;
+        let Some(tracking) = state.tracking.clone() else { continue };
+        let company = ship_company_code(&tracking.carrier);
+        if let Err(problem) = validate_invoice(company, &tracking.tracking_number) {
+            let failed = OrderFailed {
+                stage: "notify".into(),
+                code: Some("INVOICE".into()),
+                message: format!("{problem}: register it in Store Creator by hand"),
+            };
+            if record(ledger, &key, &state, "notify", vec![OrderEvent::OrderFailed(failed)])? {
+                report.needs_operator += 1;
+            }
+            continue;
+        }
+        let shipped = tracking.shipped_at.unwrap_or_else(|| ledger.store().now());
+        let ship_date = shipped.with_timezone(&events::clock::jst()).format("%Y%m%d").to_string();
+        match client.ship_status_change(&key.order_number, company, &tracking.tracking_number, &ship_date).await {
+            Ok(()) => {}
+            Err(YahooError::Api { code, message, .. }) => {
+                let failed = OrderFailed { stage: "notify".into(), code: Some(code), message };
+                if record(ledger, &key, &state, "notify", vec![OrderEvent::OrderFailed(failed)])? {
+                    report.needs_operator += 1;
+                }
+                continue;
+            }
+            Err(error) => {
+                tracing::warn!(order = %key, %error, "ship status not confirmed; repeating next cycle is harmless");
+                report.deferred += 1;
+                continue;
+            }
+        }
+        if let Err(error) = client.complete_order(&key.order_number).await {
+            tracing::warn!(order = %key, %error, "OrderStatus 5 not set; Yahoo completes shipped orders itself later");
+        }
+        tracing::info!(order = %key, company, "tracking registered at Yahoo");
+        let reported = Tracking { carrier: format!("{} ({company})", tracking.carrier), ..tracking };
+        if record(ledger, &key, &state, "notify", vec![OrderEvent::ShipmentReported(reported)])? {
+            report.advanced += 1;
+        }
+    }
+    Ok(report)
+}

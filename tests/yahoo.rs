@@ -1,0 +1,245 @@
+//! Yahoo! Shopping end to end: store-API sandbox (public-key auth, XML) + SP-API sandbox + the
+//! real clients and stages on a real ledger file.
+
+mod support;
+
+use chrono::{Duration, TimeZone, Utc};
+use events::clock::jst;
+use events::order::{ShippingSpeed, Status};
+use events::source::SourceEvent;
+use events::{Clock, FixedClock, Marketplace, OrderKey};
+use mcf_ledger::cycle::Stage;
+use mcf_ledger::sandbox::faults::Fault;
+use mcf_ledger::sandbox::yahoo::NewYahooOrder;
+use support::Shop;
+
+/// A seller id with dashes, as many stores have.
+const SELLER: &str = "green-tea-jp";
+
+fn key(order_id: &str) -> OrderKey {
+    OrderKey::new(Marketplace::Yahoo, order_id).unwrap()
+}
+
+fn events_of(shop: &Shop, kind: &str) -> Vec<SourceEvent> {
+    shop.ledger
+        .store()
+        .read_stream("poll-yahoo")
+        .unwrap()
+        .iter()
+        .filter(|e| e.event_type == kind)
+        .map(|e| SourceEvent::decode(e).unwrap().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn premium_delivery_slots_and_tracking_go_through_both_sandboxes() {
+    let mut shop = Shop::with_yahoo(FixedClock::at(Utc::now()), SELLER).await;
+    shop.sandbox.set_stock("JP-TEA-100", 20);
+    let today = Utc::now().with_timezone(&jst()).date_naive();
+    let premium = shop.store().place(NewYahooOrder { excellent_delivery: 1, ..NewYahooOrder::card("tea-100", 1) });
+    let slot_date = today + Duration::days(3);
+    let slotted = shop.store().place(NewYahooOrder {
+        ship_request_date: Some(slot_date),
+        ship_request_time: Some("14:00～16:00".into()),
+        ..NewYahooOrder::card("tea-100", 1)
+    });
+    let no_slot = shop.store().place(NewYahooOrder {
+        ship_request_date: Some(slot_date),
+        ship_request_time: Some("12:00～14:00".into()),
+        ..NewYahooOrder::card("tea-100", 1)
+    });
+    assert!(premium.starts_with("green-tea-jp-"), "{premium}");
+
+    shop.run(Stage::Receive).await;
+    assert!(shop.state(&key(&premium)).status.is_none(), "hidden during the buyer's 10-minute cancel window");
+    shop.advance(Duration::minutes(11));
+    shop.run(Stage::Receive).await;
+    for order in [&premium, &slotted, &no_slot] {
+        assert_eq!(shop.status(&key(order)), Status::Verified, "{order}");
+    }
+    let details = shop.state(&key(&premium)).details.unwrap();
+    assert_eq!(details.premium_deadline, Some(today + Duration::days(2)));
+    assert!(
+        shop.ledger.store().read_stream(&key(&premium).stream()).unwrap().iter().any(|e| e.blob.is_some()),
+        "the raw XML is kept"
+    );
+
+    shop.run(Stage::Check).await;
+    shop.run(Stage::Ship).await;
+    let premium_state = shop.state(&key(&premium));
+    assert_eq!(premium_state.shipping_speed, Some(ShippingSpeed::Expedited));
+    assert!(premium_state.speed_reason.unwrap().contains("too late; upgraded to Expedited"));
+    assert_eq!(shop.sandbox.order(&format!("YH-{premium}")).unwrap().speed, "Expedited");
+    assert_eq!(shop.state(&key(&slotted)).shipping_speed, Some(ShippingSpeed::ScheduledDelivery));
+    assert_eq!(shop.status(&key(&no_slot)), Status::DateUnavailable);
+    shop.operator_sets(&key(&no_slot), Status::ShippingRequested, "お客様と調整、通常配送");
+    shop.run(Stage::Ship).await;
+    assert_eq!(shop.state(&key(&no_slot)).shipping_speed, Some(ShippingSpeed::Standard));
+
+    shop.sandbox.advance(Duration::hours(7));
+    shop.run(Stage::Monitor).await;
+    let tracking = shop.state(&key(&premium)).tracking.unwrap();
+    shop.store().faults().inject(
+        Some("orderShipStatusChange"),
+        Fault::ApplyThenHang(std::time::Duration::from_secs(3)),
+        1,
+    );
+    let report = shop.run(Stage::Notify).await;
+    assert_eq!(report[0].deferred, 1, "the first answer was lost");
+    shop.run(Stage::Notify).await;
+    for order in [&premium, &slotted, &no_slot] {
+        assert_eq!(shop.status(&key(order)), Status::Shipped, "{order}");
+    }
+    let at_yahoo = shop.store().order_state(&premium).unwrap();
+    assert_eq!((at_yahoo.order_status, at_yahoo.ship_status), (5, 3));
+    assert_eq!(at_yahoo.company.as_deref(), Some(mcf_ledger::yahoo::mapping::ship_company_code(&tracking.carrier)));
+    assert_eq!(at_yahoo.invoice.as_deref(), Some(tracking.tracking_number.as_str()));
+    assert_eq!(at_yahoo.ship_date.unwrap().len(), 8, "YYYYMMDD");
+    assert!(events_of(&shop, "SignatureRejected").is_empty(), "every call was signed and authorized");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_yahoo_cancellation_cancels_the_mcf_order_and_prepaid_orders_wait_for_payment() {
+    let mut shop = Shop::with_yahoo(FixedClock::at(Utc::now()), SELLER).await;
+    shop.sandbox.set_stock("JP-TEA-100", 5);
+    let cancelled = shop.store().place(NewYahooOrder::card("tea-100", 1));
+    let prepaid = shop.store().place(NewYahooOrder {
+        pay_method: "payment_b1".into(),
+        pay_method_name: "銀行振込".into(),
+        ..NewYahooOrder::card("tea-100", 1)
+    });
+    shop.advance(Duration::minutes(11));
+    shop.run(Stage::Receive).await;
+    assert_eq!(shop.status(&key(&prepaid)), Status::Received, "unpaid: not shippable yet");
+    shop.run(Stage::Check).await;
+    shop.run(Stage::Ship).await;
+    assert_eq!(shop.status(&key(&cancelled)), Status::Shipping);
+    shop.store().set_status(&cancelled, 4);
+    shop.store().pay(&prepaid);
+    shop.run(Stage::Monitor).await;
+    assert_eq!(shop.status(&key(&cancelled)), Status::Cancelled);
+    assert_eq!(shop.sandbox.order(&format!("YH-{cancelled}")).unwrap().status, "Cancelled");
+    let paid = shop.state(&key(&prepaid));
+    assert_eq!(paid.status, Some(Status::Verified));
+    assert!(paid.payment_confirmed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_yahoo_outage_is_backfilled_exactly_once() {
+    let start = jst().with_ymd_and_hms(2026, 6, 1, 9, 0, 0).unwrap().with_timezone(&Utc);
+    let mut shop = Shop::with_yahoo(FixedClock::at(start), SELLER).await;
+    shop.run(Stage::Receive).await;
+    shop.store().faults().start_outage(Fault::Status(503));
+    let mut placed = Vec::new();
+    for _ in 0..8 {
+        placed.push(shop.store().place(NewYahooOrder::card("tea-100", 1)));
+        shop.advance(Duration::minutes(30));
+        assert_eq!(shop.run(Stage::Receive).await[0].deferred, 1);
+    }
+    assert_eq!(events_of(&shop, "OutageStarted").len(), 1);
+    shop.store().faults().lift();
+    shop.run(Stage::Receive).await;
+    shop.run(Stage::Receive).await;
+    for order in &placed {
+        let detections = shop
+            .ledger
+            .store()
+            .read_stream(&key(order).stream())
+            .unwrap()
+            .iter()
+            .filter(|e| e.event_type == "OrderDetected")
+            .count();
+        assert_eq!(detections, 1, "{order}");
+        assert_eq!(shop.status(&key(order)), Status::Verified);
+    }
+    let ended = events_of(&shop, "OutageEnded");
+    assert!(
+        matches!(ended.as_slice(), [SourceEvent::OutageEnded(e)] if e.backfilled as usize == placed.len()),
+        "{ended:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_xml_refused_signatures_and_revoked_consent_are_clear_and_lose_nothing() {
+    let clock = FixedClock::at(Utc::now());
+    let mut shop = Shop::with_yahoo(clock.clone(), SELLER).await;
+    let order = shop.store().place(NewYahooOrder::card("tea-100", 1));
+    shop.advance(Duration::minutes(11));
+    shop.store().faults().inject(Some("orderInfo"), Fault::Malformed, 4);
+    assert_eq!(shop.run(Stage::Receive).await[0].deferred, 1);
+    let failed = events_of(&shop, "PollFailed");
+    assert!(matches!(&failed[0], SourceEvent::PollFailed(f) if f.error.contains("unreadable orderInfo")), "{failed:?}");
+    shop.run(Stage::Receive).await;
+    assert_eq!(shop.status(&key(&order)), Status::Verified, "fetched again whole");
+
+    // A key Yahoo does not know: calls still answer, the status header says why.
+    let other_key = mcf_ledger::sandbox::yahoo::YahooSandboxConfig::generate(SELLER).public_key_pem();
+    shop.services.yahoo = Some(
+        mcf_ledger::yahoo::YahooClient::new(support::yahoo_config(
+            shop.store(),
+            &other_key,
+            std::sync::Arc::new(clock.clone()),
+        ))
+        .unwrap(),
+    );
+    shop.run(Stage::Receive).await;
+    let rejected = events_of(&shop, "SignatureRejected");
+    assert!(
+        matches!(rejected.as_slice(), [SourceEvent::SignatureRejected(r)] if r.status == "invalid-authorize-value"),
+        "{rejected:?}"
+    );
+    // Without a good signature the order APIs end 12 hours after consent.
+    shop.advance(Duration::hours(13));
+    shop.run(Stage::Receive).await;
+    let failed = events_of(&shop, "PollFailed");
+    assert!(matches!(failed.last().unwrap(), SourceEvent::PollFailed(f) if f.error.contains("px-04102")), "{failed:?}");
+
+    shop.store().revoke_consent();
+    shop.services.yahoo = Some(
+        mcf_ledger::yahoo::YahooClient::new(support::yahoo_config(
+            shop.store(),
+            &shop.store().config().public_key_pem(),
+            std::sync::Arc::new(clock.clone()),
+        ))
+        .unwrap(),
+    );
+    shop.run(Stage::Receive).await;
+    let failed = events_of(&shop, "PollFailed");
+    assert!(
+        matches!(failed.last().unwrap(), SourceEvent::PollFailed(f) if f.error.contains("re-consent")),
+        "{failed:?}"
+    );
+    assert_eq!(shop.status(&key(&order)), Status::Verified, "nothing recorded was lost");
+    assert!(clock.now() > Utc::now());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_answers_like_yahoo() {
+    let shop = Shop::with_yahoo(FixedClock::at(Utc::now()), SELLER).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/orderList", shop.store().api_base_url());
+    let body = "<Req><Search><Condition><PublicationTimeFrom>2026-11-22</PublicationTimeFrom></Condition><Field>OrderId</Field></Search><SellerId>green-tea-jp</SellerId></Req>";
+    let no_token = http.post(&url).body(body).send().await.unwrap();
+    assert_eq!(no_token.status(), 401);
+    assert!(no_token.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
+    let token: serde_json::Value = http
+        .post(format!("{}/token", shop.store().auth_base_url()))
+        .basic_auth("dj00sandbox-client", Some("sandbox-secret"))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", "sandbox-refresh-token")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    let bad_time = http.post(&url).bearer_auth(&token).body(body).send().await.unwrap();
+    assert_eq!(bad_time.status(), 400);
+    assert_eq!(bad_time.headers()["x-sws-authorize-status"], "none");
+    let text = bad_time.text().await.unwrap();
+    assert!(text.contains("<Code>od90101</Code>"), "{text}");
+    let other_seller = body.replace("green-tea-jp", "someone-else").replace("2026-11-22", "20261122000000");
+    let forbidden = http.post(&url).bearer_auth(&token).body(other_seller).send().await.unwrap();
+    assert_eq!(forbidden.status(), 403);
+    assert!(forbidden.text().await.unwrap().contains("px-04307"));
+}
