@@ -222,13 +222,14 @@ impl YahooSandbox {
         self.shared.lock().consent_revoked = true;
     }
 
-    /// (OrderStatus, ShipStatus, ShipCompanyCode, ShipInvoiceNumber1, ShipDate)
-    pub fn order_state(&self, id: &str) -> Option<(u8, u8, Option<String>, Option<String>, Option<String>)> {
-        self.shared
-            .lock()
-            .orders
-            .get(id)
-            .map(|o| (o.status, o.ship_status, o.company.clone(), o.invoice.clone(), o.ship_date.clone()))
+    pub fn order_state(&self, id: &str) -> Option<OrderView> {
+        self.shared.lock().orders.get(id).map(|o| OrderView {
+            order_status: o.status,
+            ship_status: o.ship_status,
+            company: o.company.clone(),
+            invoice: o.invoice.clone(),
+            ship_date: o.ship_date.clone(),
+        })
     }
 
     pub fn order_ids(&self) -> Vec<String> {
