@@ -261,3 +261,23 @@ fn check_config_reports_per_feature_without_secrets() {
     assert!(text.contains("[missing] Amazon SP-API (FBA MCF): AMAZON_CLIENT_ID, AMAZON_CLIENT_SECRET"), "{text}");
     assert!(!text.contains("pa55") && !text.contains("Atzr"), "{text}");
 }
+
+#[test]
+fn mail_inspect_classifies_a_file_without_a_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("order.eml");
+    std::fs::write(
+        &file,
+        "From: order@rakuten.co.jp\r\nSubject: =?UTF-8?B?44CQ5qW95aSp5biC5aC044CR5rOo5paH5YaF5a6544GU56K66KqN?=\r\nMessage-ID: <m1@rakuten>\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n[受注番号] 123456-20261122-00000001\r\n",
+    )
+    .unwrap();
+    let out = bin().args(["mail", "inspect"]).arg(&file).current_dir(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["subject"], "【楽天市場】注文内容ご確認");
+    assert_eq!(json["classification"]["kind"], "rakuten_order");
+    assert_eq!(json["classification"]["order_number"], "123456-20261122-00000001");
+    assert!(!dir.path().join("mcf-ledger.db").exists(), "no ledger was created");
+    let missing = bin().args(["mail", "inspect", "/nonexistent.eml"]).output().unwrap();
+    assert!(stderr(&missing).contains("cannot read /nonexistent.eml"));
+}

@@ -60,6 +60,15 @@ pub enum Command {
     Order(order::OrderCommand),
     /// Which features are configured, and what each still lacks (secrets are never printed).
     CheckConfig,
+    /// Mail tools.
+    #[command(subcommand)]
+    Mail(MailCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Classify one stored email and show what was extracted, as JSON (the ledger is not touched).
+    Inspect { file: PathBuf },
 }
 
 /// A command's failure: the one line printed, and the exit code.
@@ -121,6 +130,11 @@ pub fn run(cli: Cli) -> CommandResult {
         Command::Replay(command) => replay::run(command, &database),
         Command::Order(command) => order::run(command, &database),
         Command::CheckConfig => check_config(&config, &database),
+        Command::Mail(MailCommand::Inspect { file }) => {
+            let raw = std::fs::read(&file).map_err(|e| Failure::new(format!("cannot read {}: {e}", file.display())))?;
+            println!("{}", serde_json::to_string_pretty(&crate::mail::parse::parse(&raw))?);
+            Ok(())
+        }
     }
 }
 

@@ -1,0 +1,249 @@
+//! Parsing and classifying one email (MIME, ISO-2022-JP / Shift_JIS / UTF-8, encoded headers)
+//! with mail-parser. Never fails: what cannot be read is classified with the reason.
+
+use chrono::{DateTime, Utc};
+use mail_parser::MessageParser;
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Classification {
+    /// 【楽天市場】注文内容ご確認: `[受注番号]`.
+    RakutenOrder { order_number: String },
+    /// 【Yahoo!ショッピング】注文確認: `注文ID：`.
+    YahooOrder { order_id: String },
+    /// Amazon's shipment notification for one of our MCF orders.
+    McfShipment { fulfillment_order_id: String, tracking_number: Option<String>, carrier: Option<String> },
+    /// Kept, ignored.
+    Other,
+    /// Looked like something we act on, but could not be used: the reason says why.
+    Rejected { reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ParsedMail {
+    pub message_id: Option<String>,
+    pub date: Option<DateTime<Utc>>,
+    pub from: Option<String>,
+    pub subject: String,
+    pub classification: Classification,
+    /// Bytes of the raw message.
+    pub size: usize,
+}
+
+pub fn parse(raw: &[u8]) -> ParsedMail {
+    let Some(message) = MessageParser::default().parse(raw) else {
+        return ParsedMail {
+            message_id: None,
+            date: None,
+            from: None,
+            subject: String::new(),
+            classification: Classification::Rejected {
+                reason: "not an email message (no headers could be read)".into(),
+            },
+            size: raw.len(),
+        };
+    };
+    let subject = message.subject().unwrap_or("").trim().to_owned();
+    let from = message.from().and_then(|f| f.first()).and_then(|a| a.address()).map(str::to_owned);
+    let date = message.date().and_then(|d| DateTime::from_timestamp(d.to_timestamp(), 0));
+    let body: String = (0..message.text_body.len()).filter_map(|i| message.body_text(i)).collect::<Vec<_>>().join("\n");
+    let body = if body.trim().is_empty() {
+        (0..message.html_body.len())
+            .filter_map(|i| message.body_html(i))
+            .map(|h| strip_tags(&h))
+            .collect::<Vec<_>>()
+            .join("\n")
+    } else {
+        body
+    };
+    ParsedMail {
+        message_id: message.message_id().map(str::to_owned),
+        date,
+        classification: classify(&subject, from.as_deref().unwrap_or(""), &body),
+        from,
+        subject,
+        size: raw.len(),
+    }
+}
+
+fn strip_tags(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                out.push(' ');
+            }
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The token after `label` on its line (after `:`/`：`/spaces).
+fn value_after<'a>(body: &'a str, label: &str) -> Option<&'a str> {
+    body.lines().find_map(|line| {
+        let at = line.find(label)?;
+        let rest = line[at + label.len()..].trim_start_matches([' ', '\u{3000}', ':', '：', '\t']);
+        rest.split_whitespace().next().filter(|v| !v.is_empty())
+    })
+}
+
+/// `^\d{6}-\d{8}-\d{8,10}$` (spec §11).
+pub fn is_rakuten_order_number(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    matches!(parts.as_slice(), [shop, date, serial]
+        if shop.len() == 6 && date.len() == 8 && (8..=10).contains(&serial.len())
+            && [shop, date, serial].iter().all(|p| p.chars().all(|c| c.is_ascii_digit())))
+}
+
+/// `<sellerId>-<digits>`, letters, digits and '-', at most 50 bytes.
+pub fn is_yahoo_order_id(text: &str) -> bool {
+    text.len() <= 50
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && text.rsplit_once('-').is_some_and(|(seller, number)| {
+            !seller.is_empty() && !number.is_empty() && number.chars().all(|c| c.is_ascii_digit())
+        })
+}
+
+fn is_mcf_id(token: &str) -> bool {
+    (token.starts_with("RK-") || token.starts_with("YH-"))
+        && token.len() <= 40
+        && token[3..].chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+pub fn classify(subject: &str, from: &str, body: &str) -> Classification {
+    if subject.contains("楽天市場") && subject.contains("注文内容ご確認") {
+        return match value_after(body, "[受注番号]") {
+            Some(number) if is_rakuten_order_number(number) => {
+                Classification::RakutenOrder { order_number: number.to_owned() }
+            }
+            Some(other) => Classification::Rejected {
+                reason: format!("a Rakuten order mail whose [受注番号] {other:?} is not an order number"),
+            },
+            None => Classification::Rejected {
+                reason: "looks like a Rakuten order mail but carries no [受注番号]".into(),
+            },
+        };
+    }
+    if subject.contains("Yahoo!ショッピング") && subject.contains("注文確認") {
+        return match value_after(body, "注文ID") {
+            Some(id) if is_yahoo_order_id(id) => Classification::YahooOrder { order_id: id.to_owned() },
+            Some(other) => Classification::Rejected {
+                reason: format!("a Yahoo order mail whose 注文ID {other:?} is not an order id"),
+            },
+            None => Classification::Rejected { reason: "looks like a Yahoo order mail but carries no 注文ID".into() },
+        };
+    }
+    let from_amazon = from.to_ascii_lowercase().contains("amazon");
+    let shipment_words = ["発送", "出荷", "shipped", "Shipped", "shipment"].iter().any(|w| subject.contains(w));
+    if from_amazon && shipment_words {
+        let id = body.split(|c: char| c.is_whitespace() || c == '：' || c == ':' || c == '#').find(|t| is_mcf_id(t));
+        return match id {
+            Some(id) => Classification::McfShipment {
+                fulfillment_order_id: id.to_owned(),
+                tracking_number: value_after(body, "追跡番号")
+                    .or_else(|| value_after(body, "Tracking number"))
+                    .map(str::to_owned),
+                carrier: value_after(body, "配送業者").or_else(|| value_after(body, "Carrier")).map(str::to_owned),
+            },
+            None => Classification::Other,
+        };
+    }
+    Classification::Other
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iso_2022_jp(text: &str) -> Vec<u8> {
+        encoding_rs::ISO_2022_JP.encode(text).0.into_owned()
+    }
+
+    fn mail(subject_header: &str, charset: &str, body: Vec<u8>) -> Vec<u8> {
+        let mut raw = format!(
+            "From: order@rakuten.co.jp\r\nTo: shop@example.jp\r\nSubject: {subject_header}\r\nMessage-ID: <abc@rakuten.co.jp>\r\nDate: Sun, 22 Nov 2026 10:15:00 +0900\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset={charset}\r\nContent-Transfer-Encoding: 7bit\r\n\r\n"
+        )
+        .into_bytes();
+        raw.extend(body);
+        raw
+    }
+
+    fn encoded_subject(text: &str) -> String {
+        use base64::Engine;
+        format!("=?ISO-2022-JP?B?{}?=", base64::engine::general_purpose::STANDARD.encode(iso_2022_jp(text)))
+    }
+
+    #[test]
+    fn a_rakuten_order_mail_in_iso_2022_jp_gives_its_order_number() {
+        let body = iso_2022_jp("楽天市場でのご注文ありがとうございます。\r\n[受注番号] 123456-20261122-0000000123\r\n[日時] 2026-11-22 10:15:00\r\n");
+        let parsed =
+            parse(&mail(&encoded_subject("【楽天市場】注文内容ご確認（自動配信メール）"), "ISO-2022-JP", body));
+        assert_eq!(parsed.subject, "【楽天市場】注文内容ご確認（自動配信メール）");
+        assert_eq!(
+            parsed.classification,
+            Classification::RakutenOrder { order_number: "123456-20261122-0000000123".into() }
+        );
+        assert_eq!(parsed.message_id.as_deref(), Some("abc@rakuten.co.jp"));
+        assert_eq!(parsed.date.unwrap().to_rfc3339(), "2026-11-22T01:15:00+00:00");
+    }
+
+    #[test]
+    fn a_yahoo_order_mail_in_shift_jis_gives_its_order_id() {
+        let body = encoding_rs::SHIFT_JIS
+            .encode("注文ID　：green-tea-jp-10000123\r\n注文日時：2026年11月22日 09時15分02秒\r\n")
+            .0
+            .into_owned();
+        let parsed =
+            parse(&mail(&encoded_subject("【Yahoo!ショッピング】注文確認：green-tea-jp-10000123"), "Shift_JIS", body));
+        assert_eq!(parsed.classification, Classification::YahooOrder { order_id: "green-tea-jp-10000123".into() });
+    }
+
+    #[test]
+    fn an_order_subject_without_a_number_is_rejected_with_the_reason() {
+        let parsed = parse(&mail(
+            &encoded_subject("【楽天市場】注文内容ご確認"),
+            "ISO-2022-JP",
+            iso_2022_jp("本文に番号がありません"),
+        ));
+        assert!(
+            matches!(parsed.classification, Classification::Rejected { ref reason } if reason.contains("[受注番号]")),
+            "{parsed:?}"
+        );
+        let forged = classify("【楽天市場】注文内容ご確認", "x@example.com", "[受注番号] 1234-<script>");
+        assert!(matches!(forged, Classification::Rejected { .. }));
+    }
+
+    #[test]
+    fn an_amazon_shipment_mail_names_the_mcf_order_and_tracking() {
+        let body = "Your order has shipped.\nOrder #: YH-green-tea-jp-10000123\n配送業者: ヤマト運輸\n追跡番号: 123456789012\n";
+        let classification = classify("Your Amazon order has shipped", "ship-confirm@amazon.co.jp", body);
+        assert_eq!(
+            classification,
+            Classification::McfShipment {
+                fulfillment_order_id: "YH-green-tea-jp-10000123".into(),
+                tracking_number: Some("123456789012".into()),
+                carrier: Some("ヤマト運輸".into())
+            }
+        );
+    }
+
+    #[test]
+    fn broken_mime_unknown_charsets_and_huge_attachments_do_not_crash() {
+        assert!(matches!(parse(b"").classification, Classification::Rejected { .. }));
+        let unknown = mail("hello", "x-unknown-charset", b"plain words".to_vec());
+        assert_eq!(parse(&unknown).classification, Classification::Other);
+        let broken = b"Subject: broken\r\nContent-Type: multipart/mixed; boundary=\"zz\"\r\n\r\n--zz\r\nContent-Type: text/plain\r\n\r\nno closing boundary".to_vec();
+        assert_eq!(parse(&broken).subject, "broken");
+        let mut big = b"Subject: big\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n".to_vec();
+        big.extend(std::iter::repeat_n(b'A', 20 * 1024 * 1024));
+        big.extend(b"\r\n--b--\r\n");
+        let parsed = parse(&big);
+        assert_eq!((parsed.subject.as_str(), parsed.size > 20_000_000), ("big", true));
+    }
+}
