@@ -2,6 +2,8 @@
 //! loopback port, and the real Amazon client pointed at it.
 #![allow(dead_code)]
 
+pub mod mail_servers;
+
 use chrono::{Duration, NaiveDate, Utc};
 use events::clock::jst;
 use events::envelope::{Actor, ExpectedVersion, Meta};

@@ -1,0 +1,184 @@
+//! Reading new mail over IMAP: the messages with UID above the last one recorded, from one
+//! mailbox, with `BODY.PEEK[]` so nothing is marked read, and nothing is ever deleted or moved.
+//! Every step has a timeout: a dead server fails the step, never hangs the cycle.
+
+use crate::config::Secret;
+use futures_util::TryStreamExt;
+use std::fmt::Debug;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImapSecurity {
+    /// TLS from the first byte (port 993).
+    ImplicitTls,
+    /// No TLS (a server on the same machine, or tests).
+    Plain,
+}
+
+#[derive(Debug, Clone)]
+pub struct ImapConfig {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub password: Secret,
+    pub mailbox: String,
+    pub security: ImapSecurity,
+    /// Accept a self-signed certificate (a test server); never for a real mailbox.
+    pub accept_invalid_certs: bool,
+    pub timeout: Duration,
+}
+
+impl ImapConfig {
+    pub fn from_config(config: &crate::config::Config) -> Option<Self> {
+        let env = &config.env;
+        let port: u16 = env.get("IMAP_PORT").and_then(|p| p.parse().ok()).unwrap_or(993);
+        Some(Self {
+            host: env.get("IMAP_HOST")?,
+            port,
+            username: env.get("IMAP_USERNAME")?,
+            password: Secret::new(env.get("IMAP_PASSWORD")?),
+            mailbox: env.get("IMAP_MAILBOX").unwrap_or_else(|| "INBOX".into()),
+            security: if port == 143 { ImapSecurity::Plain } else { ImapSecurity::ImplicitTls },
+            accept_invalid_certs: false,
+            timeout: Duration::from_secs(30),
+        })
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ImapError {
+    #[error("IMAP {host}:{port}: {step} timed out after {seconds}s")]
+    Timeout { host: String, port: u16, step: &'static str, seconds: u64 },
+    #[error("IMAP {host}:{port}: cannot connect: {reason}")]
+    Connect { host: String, port: u16, reason: String },
+    #[error("IMAP login as {user} refused: {reason}")]
+    Login { user: String, reason: String },
+    #[error("IMAP {step}: {reason}")]
+    Protocol { step: &'static str, reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedMessage {
+    pub uid: u32,
+    pub raw: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub uid_validity: u32,
+    /// In UID order.
+    pub messages: Vec<FetchedMessage>,
+}
+
+/// Messages with UID greater than `after_uid` — or all of them when the mailbox's UIDVALIDITY
+/// is not `known_validity` (the mailbox was recreated: UIDs mean something else now).
+pub async fn fetch_new(config: &ImapConfig, known_validity: Option<u32>, after_uid: u32) -> Result<Fetched, ImapError> {
+    let timeout = config.timeout;
+    let tcp =
+        step(config, "connect", tokio::time::timeout(timeout, TcpStream::connect((config.host.as_str(), config.port))))
+            .await?
+            .map_err(|e| ImapError::Connect { host: config.host.clone(), port: config.port, reason: e.to_string() })?;
+    match config.security {
+        ImapSecurity::Plain => fetch_over(config, tcp, known_validity, after_uid).await,
+        ImapSecurity::ImplicitTls => {
+            let connector =
+                async_native_tls::TlsConnector::new().danger_accept_invalid_certs(config.accept_invalid_certs);
+            let tls = step(
+                config,
+                "TLS handshake",
+                tokio::time::timeout(timeout, connector.connect(config.host.as_str(), tcp)),
+            )
+            .await?
+            .map_err(|e| ImapError::Connect {
+                host: config.host.clone(),
+                port: config.port,
+                reason: format!("TLS: {e}"),
+            })?;
+            fetch_over(config, tls, known_validity, after_uid).await
+        }
+    }
+}
+
+async fn step<T>(
+    config: &ImapConfig,
+    name: &'static str,
+    future: impl std::future::Future<Output = Result<T, tokio::time::error::Elapsed>>,
+) -> Result<T, ImapError> {
+    future.await.map_err(|_| ImapError::Timeout {
+        host: config.host.clone(),
+        port: config.port,
+        step: name,
+        seconds: config.timeout.as_secs(),
+    })
+}
+
+async fn fetch_over<S>(
+    config: &ImapConfig,
+    stream: S,
+    known_validity: Option<u32>,
+    after_uid: u32,
+) -> Result<Fetched, ImapError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Debug + Send,
+{
+    let timeout = config.timeout;
+    let protocol =
+        |step: &'static str| move |e: async_imap::error::Error| ImapError::Protocol { step, reason: e.to_string() };
+    let mut client = async_imap::Client::new(stream);
+    step(config, "greeting", tokio::time::timeout(timeout, client.read_response()))
+        .await?
+        .map_err(|e| ImapError::Protocol { step: "greeting", reason: e.to_string() })?
+        .ok_or_else(|| ImapError::Protocol { step: "greeting", reason: "the server closed the connection".into() })?;
+    let mut session =
+        step(config, "login", tokio::time::timeout(timeout, client.login(&config.username, config.password.expose())))
+            .await?
+            .map_err(|(e, _)| ImapError::Login { user: config.username.clone(), reason: e.to_string() })?;
+    let mailbox = step(config, "select", tokio::time::timeout(timeout, session.select(&config.mailbox)))
+        .await?
+        .map_err(protocol("select"))?;
+    let uid_validity = mailbox
+        .uid_validity
+        .ok_or_else(|| ImapError::Protocol { step: "select", reason: "the server sent no UIDVALIDITY".into() })?;
+    let from = if known_validity == Some(uid_validity) { after_uid.saturating_add(1) } else { 1 };
+    let mut messages = Vec::new();
+    if mailbox.exists > 0 {
+        let fetch = async {
+            let stream = session.uid_fetch(format!("{from}:*"), "(UID BODY.PEEK[])").await?;
+            stream.try_collect::<Vec<_>>().await
+        };
+        let fetched = step(config, "fetch", tokio::time::timeout(timeout, fetch)).await?.map_err(protocol("fetch"))?;
+        for message in fetched {
+            // `N:*` also returns the newest message when N is above every UID: filter.
+            let (Some(uid), Some(body)) = (message.uid, message.body()) else { continue };
+            if uid >= from {
+                messages.push(FetchedMessage { uid, raw: body.to_vec() });
+            }
+        }
+    }
+    messages.sort_by_key(|m| m.uid);
+    let _ = tokio::time::timeout(timeout, session.logout()).await;
+    Ok(Fetched { uid_validity, messages })
+}
+
+/// Puts a message into a mailbox (tests and the demo's sandbox mailbox deliver mail this way).
+pub async fn append(config: &ImapConfig, raw: &[u8]) -> Result<(), ImapError> {
+    let tcp = TcpStream::connect((config.host.as_str(), config.port)).await.map_err(|e| ImapError::Connect {
+        host: config.host.clone(),
+        port: config.port,
+        reason: e.to_string(),
+    })?;
+    let mut client = async_imap::Client::new(tcp);
+    client.read_response().await.map_err(|e| ImapError::Protocol { step: "greeting", reason: e.to_string() })?;
+    let mut session = client
+        .login(&config.username, config.password.expose())
+        .await
+        .map_err(|(e, _)| ImapError::Login { user: config.username.clone(), reason: e.to_string() })?;
+    session
+        .append(&config.mailbox, None, None, raw)
+        .await
+        .map_err(|e| ImapError::Protocol { step: "append", reason: e.to_string() })?;
+    let _ = session.logout().await;
+    Ok(())
+}
