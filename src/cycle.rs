@@ -4,6 +4,7 @@
 
 use crate::amazon::{AmazonClient, AmazonConfig};
 use crate::config::Config;
+use crate::mail::imap::ImapConfig;
 use crate::rakuten::{RakutenClient, RakutenConfig};
 use crate::sku_master::SkuMaster;
 use crate::stages::rakuten::PollSettings;
@@ -79,6 +80,7 @@ pub struct Services {
     pub amazon: AmazonClient,
     pub rakuten: Option<RakutenClient>,
     pub yahoo: Option<YahooClient>,
+    pub imap: Option<ImapConfig>,
     pub sku_master: SkuMaster,
     pub shipping: ShippingSettings,
     pub poll: PollSettings,
@@ -107,6 +109,7 @@ impl Services {
             amazon,
             rakuten,
             yahoo,
+            imap: ImapConfig::from_config(config),
             sku_master: SkuMaster::new(config.sku_master.clone()),
             shipping: ShippingSettings {
                 notification_email: config.env.get("MCF_NOTIFICATION_EMAIL"),
@@ -154,6 +157,11 @@ pub async fn run_stage(
         }
         Stage::Receive => {
             let mut reports = Vec::new();
+            if let Some(imap) = &services.imap {
+                let sources =
+                    stages::mail::MailSources { rakuten: services.rakuten.as_ref(), yahoo: services.yahoo.as_ref() };
+                reports.push(stages::mail::receive(ctx.ledger, imap, sources, &services.poll).await.map_err(wrap)?);
+            }
             if let Some(rakuten) = &services.rakuten {
                 reports.push(stages::rakuten::receive(ctx.ledger, rakuten, &services.poll).await.map_err(wrap)?);
             }

@@ -114,3 +114,78 @@ async fn a_wrong_password_a_dead_server_and_a_silent_server_are_clear_errors_not
     let err = fetch_new(&imap(port, ImapSecurity::Plain), None, 0).await.unwrap_err();
     assert!(matches!(err, ImapError::Connect { .. }), "{err}");
 }
+
+mod intake {
+    //! Mail as a detector in the receive stage, beside the RMS sandbox.
+    use super::*;
+    use chrono::{Duration as ChronoDuration, Utc};
+    use events::order::{DetectionSource, Status};
+    use events::{FixedClock, Marketplace, OrderKey};
+    use mcf_ledger::cycle::Stage;
+    use mcf_ledger::sandbox::rakuten::NewRakutenOrder;
+    use support::Shop;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_order_mail_makes_the_order_visible_and_the_api_confirms_it_while_a_forged_one_never_ships() {
+        let dovecot = Dovecot::start();
+        let mut shop = Shop::with_rakuten(FixedClock::at(Utc::now())).await;
+        let plain = imap(dovecot.plain_port, ImapSecurity::Plain);
+        shop.services.imap = Some(plain.clone());
+        let number = shop.rms().place(NewRakutenOrder::card("tea-100", 1));
+        append(&plain, &rakuten_order_mail(&number)).await.unwrap();
+        let forged = "999999-20261122-0000000042";
+        append(&plain, &rakuten_order_mail(forged)).await.unwrap();
+        append(&plain, b"From: x@example.com\r\nSubject: =?UTF-8?B?44CQ5qW95aSp5biC5aC044CR5rOo5paH5YaF5a6544GU56K66KqN?=\r\n\r\nno number here\r\n").await.unwrap();
+
+        shop.run(Stage::Receive).await;
+        let real = shop.state(&OrderKey::new(Marketplace::Rakuten, &number).unwrap());
+        assert!(
+            real.detected_via.contains(&DetectionSource::Mail) && real.detected_via.contains(&DetectionSource::Api),
+            "{:?}",
+            real.detected_via
+        );
+        assert_eq!(real.status, Some(Status::AwaitingConfirmation));
+        let fake = OrderKey::new(Marketplace::Rakuten, forged).unwrap();
+        assert_eq!(shop.state(&fake).status, Some(Status::Received), "visible from the mail alone");
+        let mails = shop.ledger.store().read_stream("mailbox-inbox").unwrap();
+        let received: Vec<_> = mails.iter().filter(|e| e.event_type == "MailReceived").collect();
+        assert_eq!(received.len(), 3);
+        assert!(received[2].data.contains("carries no [受注番号]"), "{}", received[2].data);
+        assert!(received.iter().all(|e| e.blob.is_some()), "raw bytes kept");
+
+        for _ in 0..2 {
+            shop.advance(ChronoDuration::minutes(10));
+            shop.run(Stage::Receive).await;
+            shop.run(Stage::Monitor).await;
+            shop.run(Stage::Check).await;
+        }
+        assert_eq!(shop.state(&fake).status, Some(Status::Received), "the API never confirmed it: it never moves");
+        assert!(shop.state(&fake).details.is_none());
+        assert_eq!(
+            shop.ledger
+                .store()
+                .read_stream("mailbox-inbox")
+                .unwrap()
+                .iter()
+                .filter(|e| e.event_type == "MailReceived")
+                .count(),
+            3,
+            "nothing read twice"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dead_mailbox_is_recorded_and_the_marketplace_poll_still_runs() {
+        let mut shop = Shop::with_rakuten(FixedClock::at(Utc::now())).await;
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut config = imap(closed, ImapSecurity::Plain);
+        config.timeout = std::time::Duration::from_millis(500);
+        shop.services.imap = Some(config);
+        let number = shop.rms().place(NewRakutenOrder::card("tea-100", 1));
+        let reports = shop.run(Stage::Receive).await;
+        assert_eq!(reports[0].deferred, 1);
+        let failures = shop.ledger.store().read_stream("poll-mailbox-inbox").unwrap();
+        assert!(failures.iter().any(|e| e.event_type == "PollFailed" && e.data.contains("cannot connect")));
+        assert_eq!(shop.status(&OrderKey::new(Marketplace::Rakuten, &number).unwrap()), Status::AwaitingConfirmation);
+    }
+}

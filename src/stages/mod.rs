@@ -5,6 +5,7 @@
 pub mod allotment;
 pub mod cancel;
 pub mod check;
+pub mod mail;
 pub mod rakuten;
 pub mod ship;
 pub mod sources;

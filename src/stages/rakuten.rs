@@ -167,6 +167,29 @@ fn rakuten_orders_in(ledger: &Ledger, statuses: &[Status]) -> Result<Vec<(OrderK
     Ok(out)
 }
 
+/// Reads the named orders from RMS and records them (mail saw them first). An order RMS does
+/// not know stays as the mail left it: visible, never verified.
+pub async fn fetch_orders(
+    ledger: &mut Ledger,
+    client: &RakutenClient,
+    numbers: &[String],
+) -> Result<usize, StageError> {
+    let orders = match client.get_orders(numbers).await {
+        Ok(orders) => orders,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read mail-detected Rakuten orders; the poll will find them");
+            return Ok(0);
+        }
+    };
+    let mut recorded = 0;
+    for raw in &orders {
+        if record_order(ledger, raw, true)?.appended {
+            recorded += 1;
+        }
+    }
+    Ok(recorded)
+}
+
 /// The first step of the two-step confirmation: confirmOrder (RMS moves it 100 -> 200).
 async fn confirm_awaiting(
     ledger: &mut Ledger,

@@ -103,6 +103,18 @@ fn record_order(ledger: &mut Ledger, info: &Element, raw: &str) -> Result<Record
     }
 }
 
+/// Reads one order from Yahoo and records it (mail saw it first). An order Yahoo does not
+/// know stays as the mail left it: visible, never verified.
+pub async fn fetch_order(ledger: &mut Ledger, client: &YahooClient, order_id: &str) -> Result<bool, StageError> {
+    match client.order_info(order_id).await {
+        Ok((info, raw)) => Ok(record_order(ledger, &info, &raw)?.appended),
+        Err(error) => {
+            tracing::warn!(order_id, %error, "cannot read the mail-detected Yahoo order; the poll will find it");
+            Ok(false)
+        }
+    }
+}
+
 /// A signature Yahoo did not accept is an alert (once a day per status): the order APIs stop
 /// 12 hours after consent without it.
 fn check_signature(ledger: &mut Ledger, client: &YahooClient) -> Result<(), LedgerError> {

@@ -114,6 +114,7 @@ impl Shop {
             amazon: AmazonClient::new(client_config(&sandbox, retry)).unwrap(),
             rakuten: None,
             yahoo: None,
+            imap: None,
             sku_master: SkuMaster::new(master.clone()),
             shipping: ShippingSettings {
                 notification_email: Some("shop@example.jp".into()),

@@ -1,0 +1,208 @@
+//! receive (mail): new messages from the mailbox, each recorded once in `mailbox-<name>` with
+//! its raw bytes; an order number makes the order visible (RECEIVED) and asks the marketplace
+//! API for it; a shipment mail records tracking for its MCF order. Mail alone never verifies.
+
+use super::sources::{record_poll_outcome, source_state, PollSettings};
+use super::{StageError, StageReport};
+use crate::mail::imap::{fetch_new, ImapConfig};
+use crate::mail::parse::{parse, Classification, ParsedMail};
+use crate::rakuten::RakutenClient;
+use crate::yahoo::YahooClient;
+use events::envelope::{Actor, ExpectedVersion, Meta, NewEvent};
+use events::order::{DetectionSource, OrderDetected, OrderEvent, Status, Tracking};
+use events::{Marketplace, OrderKey};
+use projections::ledger::OrderAppend;
+use projections::{Ledger, LedgerError};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailReceived {
+    pub uid_validity: u32,
+    pub uid: u32,
+    pub message_id: Option<String>,
+    pub from: Option<String>,
+    pub subject: String,
+    pub classification: serde_json::Value,
+    pub size: usize,
+}
+
+/// How far the mailbox has been read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailboxCursor {
+    pub uid_validity: u32,
+    pub last_uid: u32,
+}
+
+pub fn mailbox_stream(config: &ImapConfig) -> String {
+    format!("mailbox-{}", config.mailbox.to_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), "_"))
+}
+
+fn cursor(ledger: &Ledger, stream: &str) -> Result<Option<MailboxCursor>, LedgerError> {
+    let events = ledger.store().read_stream(stream)?;
+    Ok(events.iter().rev().find(|e| e.event_type == "MailboxCursor").and_then(|e| serde_json::from_str(&e.data).ok()))
+}
+
+pub struct MailSources<'a> {
+    pub rakuten: Option<&'a RakutenClient>,
+    pub yahoo: Option<&'a YahooClient>,
+}
+
+pub async fn receive(
+    ledger: &mut Ledger,
+    config: &ImapConfig,
+    sources: MailSources<'_>,
+    settings: &PollSettings,
+) -> Result<StageReport, StageError> {
+    let mut report = StageReport::new("receive:mail");
+    let stream = mailbox_stream(config);
+    let poll_stream = format!("poll-{stream}");
+    let before = source_state(ledger, &poll_stream)?;
+    let now = ledger.store().now();
+    let known = cursor(ledger, &stream)?;
+    let fetched = fetch_new(config, known.map(|c| c.uid_validity), known.map_or(0, |c| c.last_uid)).await;
+    let fetched = match fetched {
+        Ok(fetched) => fetched,
+        Err(error) => {
+            record_poll_outcome(ledger, &poll_stream, settings, &before, (now, now), Err(error.to_string()))?;
+            report.deferred += 1;
+            return Ok(report);
+        }
+    };
+    let mut rakuten_numbers = Vec::new();
+    let mut yahoo_ids = Vec::new();
+    let mut new = 0;
+    for message in &fetched.messages {
+        report.examined += 1;
+        let parsed = parse(&message.raw);
+        if !record_mail(ledger, &stream, fetched.uid_validity, message.uid, &message.raw, &parsed)? {
+            continue; // the same message again (a recreated mailbox): already handled
+        }
+        match &parsed.classification {
+            Classification::RakutenOrder { order_number } => {
+                if detect(ledger, Marketplace::Rakuten, order_number, parsed.message_id.as_deref())? {
+                    new += 1;
+                    report.advanced += 1;
+                }
+                rakuten_numbers.push(order_number.clone());
+            }
+            Classification::YahooOrder { order_id } => {
+                if detect(ledger, Marketplace::Yahoo, order_id, parsed.message_id.as_deref())? {
+                    new += 1;
+                    report.advanced += 1;
+                }
+                yahoo_ids.push(order_id.clone());
+            }
+            Classification::McfShipment { fulfillment_order_id, tracking_number: Some(number), carrier } => {
+                if record_tracking(ledger, fulfillment_order_id, number, carrier.as_deref().unwrap_or("unknown"))? {
+                    report.advanced += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(last) = fetched.messages.last() {
+        let cursor = MailboxCursor { uid_validity: fetched.uid_validity, last_uid: last.uid };
+        let event = NewEvent::new(
+            "MailboxCursor",
+            1,
+            serde_json::to_string(&cursor).unwrap_or_default(),
+            Meta::by(Actor::reactor("receive")),
+        );
+        ledger.append(&stream, ExpectedVersion::Any, &[event])?;
+    }
+    record_poll_outcome(ledger, &poll_stream, settings, &before, (now, now), Ok((fetched.messages.len() as u32, new)))?;
+    // Mail only wakes the marketplace APIs up: they confirm (or not) what the mail claims.
+    if let (Some(client), false) = (sources.rakuten, rakuten_numbers.is_empty()) {
+        super::rakuten::fetch_orders(ledger, client, &rakuten_numbers).await?;
+    }
+    if let Some(client) = sources.yahoo {
+        for id in &yahoo_ids {
+            super::yahoo::fetch_order(ledger, client, id).await?;
+        }
+    }
+    Ok(report)
+}
+
+/// Records one message; false when it was already recorded (same Message-ID, or same bytes).
+fn record_mail(
+    ledger: &mut Ledger,
+    stream: &str,
+    uid_validity: u32,
+    uid: u32,
+    raw: &[u8],
+    parsed: &ParsedMail,
+) -> Result<bool, LedgerError> {
+    let blob = ledger.store().put_blob(raw, "message/rfc822")?;
+    let identity = parsed.message_id.clone().unwrap_or_else(|| blob.sha256.clone());
+    let data = MailReceived {
+        uid_validity,
+        uid,
+        message_id: parsed.message_id.clone(),
+        from: parsed.from.clone(),
+        subject: parsed.subject.clone(),
+        classification: serde_json::to_value(&parsed.classification).unwrap_or_default(),
+        size: parsed.size,
+    };
+    let event = NewEvent::new(
+        "MailReceived",
+        1,
+        serde_json::to_string(&data).unwrap_or_default(),
+        Meta::by(Actor::reactor("receive")),
+    )
+    .with_blob(&blob.sha256)
+    .idempotent(format!("mail:{stream}:{identity}"));
+    let outcome = ledger.append(stream, ExpectedVersion::Any, &[event])?;
+    tracing::info!(stream, uid, kind = ?parsed.classification, new = !outcome.nothing_new(), "mail recorded");
+    Ok(!outcome.nothing_new())
+}
+
+/// Makes the order visible from its mail; true when the ledger did not know it.
+fn detect(
+    ledger: &mut Ledger,
+    marketplace: Marketplace,
+    number: &str,
+    message_id: Option<&str>,
+) -> Result<bool, LedgerError> {
+    let Ok(key) = OrderKey::new(marketplace, number) else { return Ok(false) };
+    let state = ledger.order_state(&key)?;
+    if state.detected_via.contains(&DetectionSource::Mail) {
+        return Ok(false);
+    }
+    let event = OrderEvent::OrderDetected(OrderDetected {
+        marketplace,
+        order_number: number.to_owned(),
+        via: DetectionSource::Mail,
+        reference: message_id.map(str::to_owned),
+    });
+    ledger.append_order(
+        &key,
+        ExpectedVersion::Any,
+        vec![OrderAppend::idempotent(event, format!("detect:mail:{key}"))],
+        Meta::by(Actor::reactor("receive")),
+    )?;
+    Ok(state.status.is_none())
+}
+
+/// Tracking from Amazon's shipment mail, for a SHIPPING order without it.
+fn record_tracking(
+    ledger: &mut Ledger,
+    fulfillment_order_id: &str,
+    number: &str,
+    carrier: &str,
+) -> Result<bool, LedgerError> {
+    let rows = projections::queries::list_orders(
+        ledger.store().connection(),
+        &projections::OrderFilter { search: Some(fulfillment_order_id.to_owned()), ..Default::default() },
+    )?;
+    let Some(row) = rows.into_iter().find(|r| r.mcf_order_id.as_deref() == Some(fulfillment_order_id)) else {
+        tracing::warn!(fulfillment_order_id, "a shipment mail for an MCF order this ledger does not have");
+        return Ok(false);
+    };
+    let Ok(key) = row.order.parse::<OrderKey>() else { return Ok(false) };
+    let state = ledger.order_state(&key)?;
+    if state.status != Some(Status::Shipping) || state.tracking.is_some() {
+        return Ok(false);
+    }
+    let tracking = Tracking { carrier: carrier.to_owned(), tracking_number: number.to_owned(), shipped_at: None };
+    super::record(ledger, &key, &state, "receive", vec![OrderEvent::TrackingRecorded(tracking)])
+}
