@@ -92,10 +92,10 @@ pub async fn receive(
                 }
                 yahoo_ids.push(order_id.clone());
             }
-            Classification::McfShipment { fulfillment_order_id, tracking_number: Some(number), carrier } => {
-                if record_tracking(ledger, fulfillment_order_id, number, carrier.as_deref().unwrap_or("unknown"))? {
-                    report.advanced += 1;
-                }
+            Classification::McfShipment { fulfillment_order_id, tracking_number: Some(number), carrier }
+                if record_tracking(ledger, fulfillment_order_id, number, carrier.as_deref().unwrap_or("unknown"))? =>
+            {
+                report.advanced += 1;
             }
             _ => {}
         }
