@@ -175,6 +175,30 @@ mod intake {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn amazons_shipment_mail_records_tracking_for_its_mcf_order() {
+        let dovecot = Dovecot::start();
+        let mut shop = Shop::with_rakuten(FixedClock::at(Utc::now())).await;
+        shop.sandbox.set_stock("JP-TEA-100", 5);
+        let number = shop.rms().place(NewRakutenOrder::card("tea-100", 1));
+        let order = OrderKey::new(Marketplace::Rakuten, &number).unwrap();
+        shop.run(Stage::Receive).await;
+        shop.advance(ChronoDuration::minutes(6));
+        shop.run(Stage::Monitor).await;
+        shop.run(Stage::Check).await;
+        shop.run(Stage::Ship).await;
+        assert_eq!(shop.status(&order), Status::Shipping);
+        let plain = imap(dovecot.plain_port, ImapSecurity::Plain);
+        shop.services.imap = Some(plain.clone());
+        let mail = format!(
+            "From: ship-confirm@amazon.co.jp\r\nSubject: Your Amazon order has shipped\r\nMessage-ID: <ship-1@amazon.co.jp>\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nOrder #: RK-{number}\r\n配送業者: ヤマト運輸\r\n追跡番号: 445566778899\r\n"
+        );
+        append(&plain, mail.as_bytes()).await.unwrap();
+        shop.run(Stage::Receive).await;
+        let tracking = shop.state(&order).tracking.expect("tracking from the mail");
+        assert_eq!((tracking.carrier.as_str(), tracking.tracking_number.as_str()), ("ヤマト運輸", "445566778899"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_dead_mailbox_is_recorded_and_the_marketplace_poll_still_runs() {
         let mut shop = Shop::with_rakuten(FixedClock::at(Utc::now())).await;
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
