@@ -210,15 +210,7 @@ impl Ledger {
         meta: Meta,
         seen_version: Option<i64>,
     ) -> Result<AppendOutcome, LedgerError> {
-        let state = self.order_state(key)?;
-        if state.status.is_none() {
-            return Err(LedgerError::UnknownOrder(key.to_string()));
-        }
-        if let Some(seen) = seen_version {
-            if seen != state.version {
-                return Err(LedgerError::Stale { order: key.to_string(), seen, actual: state.version });
-            }
-        }
+        let state = self.state_as_seen(key, seen_version)?;
         let event = operator::decide_status_change(&state, to, reason)?;
         self.append_stale_aware(key, state.version, vec![event.into()], meta)
     }
@@ -232,17 +224,24 @@ impl Ledger {
         meta: Meta,
         seen_version: Option<i64>,
     ) -> Result<AppendOutcome, LedgerError> {
+        let state = self.state_as_seen(key, seen_version)?;
+        let event = operator::decide_address_correction(&state, new, reason)?;
+        self.append_stale_aware(key, state.version, vec![event.into()], meta)
+    }
+
+    /// The order for an operator's action: it must exist, and be at the version the operator
+    /// saw (when given), or the operator is told to reload.
+    fn state_as_seen(&self, key: &OrderKey, seen_version: Option<i64>) -> Result<OrderState, LedgerError> {
         let state = self.order_state(key)?;
         if state.status.is_none() {
             return Err(LedgerError::UnknownOrder(key.to_string()));
         }
-        if let Some(seen) = seen_version {
-            if seen != state.version {
-                return Err(LedgerError::Stale { order: key.to_string(), seen, actual: state.version });
+        match seen_version {
+            Some(seen) if seen != state.version => {
+                Err(LedgerError::Stale { order: key.to_string(), seen, actual: state.version })
             }
+            _ => Ok(state),
         }
-        let event = operator::decide_address_correction(&state, new, reason)?;
-        self.append_stale_aware(key, state.version, vec![event.into()], meta)
     }
 
     fn append_stale_aware(

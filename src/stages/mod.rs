@@ -115,6 +115,50 @@ fn record(
     }
 }
 
+/// What recording a marketplace's view of an order did.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Recorded {
+    /// Something was appended.
+    pub appended: bool,
+    /// The order was new to the ledger.
+    pub new: bool,
+}
+
+/// Appends what a marketplace API says of an order: the first API detection is idempotent
+/// (mail may race it), the details reference the raw answer, kept as a blob. If the order
+/// changed meanwhile, nothing is appended; the next read decides again.
+pub(crate) fn record_intake(
+    ledger: &mut Ledger,
+    key: &OrderKey,
+    state: &OrderState,
+    events: Vec<OrderEvent>,
+    (raw, content_type): (&[u8], &str),
+) -> Result<Recorded, LedgerError> {
+    if events.is_empty() {
+        return Ok(Recorded::default());
+    }
+    let blob = ledger.store().put_blob(raw, content_type)?;
+    let appends: Vec<OrderAppend> = events
+        .into_iter()
+        .map(|event| match &event {
+            OrderEvent::OrderDetected(_) => OrderAppend::idempotent(event, format!("detect:api:{key}")),
+            OrderEvent::OrderDetailsRecorded(_) => {
+                OrderAppend { event, idempotency_key: None, blob: Some(blob.sha256.clone()) }
+            }
+            _ => OrderAppend::from(event),
+        })
+        .collect();
+    match ledger.append_order(key, ExpectedVersion::Exact(state.version), appends, Meta::by(Actor::reactor("receive")))
+    {
+        Ok(_) => {
+            tracing::info!(order = %key, new = state.status.is_none(), "recorded from the marketplace API");
+            Ok(Recorded { appended: true, new: state.status.is_none() })
+        }
+        Err(LedgerError::Store(events::StoreError::Conflict { .. })) => Ok(Recorded::default()),
+        Err(other) => Err(other),
+    }
+}
+
 /// A test-only crash point: when `MCF_FAILPOINT` names it, the process aborts right there,
 /// as a power cut would (used to prove crash safety between an outside call and its record).
 pub fn failpoint(name: &str) {

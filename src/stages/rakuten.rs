@@ -8,16 +8,14 @@
 
 pub use super::sources::PollSettings;
 use super::sources::{record_poll_outcome, record_source, source_state};
-use super::{record, StageError, StageReport};
+use super::{record, record_intake, Recorded, StageError, StageReport};
 use crate::rakuten::mapping::{self, confirmed_events, intake_events, out_of_scope_at_first_sight};
 use crate::rakuten::model::{BasketShipping, OrderModel, ShippingModel, UpdateOrderShippingRequest};
 use crate::rakuten::{RakutenClient, RakutenError};
 use chrono::{DateTime, Utc};
-use events::envelope::{Actor, ExpectedVersion, Meta};
 use events::order::{OrderEvent, OrderFailed, OrderState, Status, Tracking};
 use events::source::{CredentialExpiring, SourceEvent};
 use events::{Marketplace, OrderKey};
-use projections::ledger::OrderAppend;
 use projections::queries::{self, OrderFilter};
 use projections::{Ledger, LedgerError};
 
@@ -74,14 +72,6 @@ async fn poll_window(
     Ok((numbers.len() as u32, new))
 }
 
-#[derive(Debug, Clone, Copy, Default)]
-struct Recorded {
-    /// Something was appended.
-    appended: bool,
-    /// The order was new to the ledger.
-    new: bool,
-}
-
 /// Records what this RMS order adds to the ledger.
 fn record_order(
     ledger: &mut Ledger,
@@ -94,7 +84,6 @@ fn record_order(
         return Ok(Recorded::default());
     };
     let state = ledger.order_state(&key)?;
-    let blob = ledger.store().put_blob(raw.to_string().as_bytes(), "application/json")?;
     let events = match serde_json::from_value::<OrderModel>(raw.clone()) {
         Ok(model) => {
             if state.status.is_none() && (out_of_scope_at_first_sight(model.order_progress) || !first_sight_allowed) {
@@ -119,28 +108,7 @@ fn record_order(
             return Ok(Recorded::default());
         }
     };
-    if events.is_empty() {
-        return Ok(Recorded::default());
-    }
-    let appends: Vec<OrderAppend> = events
-        .into_iter()
-        .map(|event| match &event {
-            OrderEvent::OrderDetected(_) => OrderAppend::idempotent(event, format!("detect:api:{key}")),
-            OrderEvent::OrderDetailsRecorded(_) => {
-                OrderAppend { event, idempotency_key: None, blob: Some(blob.sha256.clone()) }
-            }
-            _ => OrderAppend::from(event),
-        })
-        .collect();
-    match ledger.append_order(&key, ExpectedVersion::Exact(state.version), appends, Meta::by(Actor::reactor("receive")))
-    {
-        Ok(_) => {
-            tracing::info!(order = %key, new = state.status.is_none(), "recorded from RMS");
-            Ok(Recorded { appended: true, new: state.status.is_none() })
-        }
-        Err(LedgerError::Store(events::StoreError::Conflict { .. })) => Ok(Recorded::default()),
-        Err(other) => Err(other),
-    }
+    record_intake(ledger, &key, &state, events, (raw.to_string().as_bytes(), "application/json"))
 }
 
 fn mapping_detected(number: &str) -> OrderEvent {

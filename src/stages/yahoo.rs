@@ -7,15 +7,13 @@
 //!   OrderStatus 5; repeating both after a crash is harmless.
 
 use super::sources::{record_poll_outcome, record_source, source_state, PollSettings};
-use super::{record, StageError, StageReport};
+use super::{record, record_intake, Recorded, StageError, StageReport};
 use crate::transport::xml::Element;
 use crate::yahoo::mapping::{intake_events, ship_company_code, validate_invoice};
 use crate::yahoo::{YahooClient, YahooError};
-use events::envelope::{Actor, ExpectedVersion, Meta};
 use events::order::{OrderEvent, OrderFailed, OrderState, Status, Tracking};
 use events::source::{SignatureRejected, SourceEvent};
 use events::{Marketplace, OrderKey};
-use projections::ledger::OrderAppend;
 use projections::queries::{self, OrderFilter};
 use projections::{Ledger, LedgerError};
 
@@ -64,12 +62,6 @@ async fn poll_window(
     Ok((listed.len() as u32, new))
 }
 
-#[derive(Debug, Clone, Copy, Default)]
-struct Recorded {
-    appended: bool,
-    new: bool,
-}
-
 fn record_order(ledger: &mut Ledger, info: &Element, raw: &str) -> Result<Recorded, LedgerError> {
     let order_id = info.text_at("OrderId").unwrap_or_default().to_owned();
     let Ok(key) = OrderKey::new(Marketplace::Yahoo, &order_id) else {
@@ -77,30 +69,7 @@ fn record_order(ledger: &mut Ledger, info: &Element, raw: &str) -> Result<Record
         return Ok(Recorded::default());
     };
     let state = ledger.order_state(&key)?;
-    let events = intake_events(&state, info);
-    if events.is_empty() {
-        return Ok(Recorded::default());
-    }
-    let blob = ledger.store().put_blob(raw.as_bytes(), "application/xml")?;
-    let appends: Vec<OrderAppend> = events
-        .into_iter()
-        .map(|event| match &event {
-            OrderEvent::OrderDetected(_) => OrderAppend::idempotent(event, format!("detect:api:{key}")),
-            OrderEvent::OrderDetailsRecorded(_) => {
-                OrderAppend { event, idempotency_key: None, blob: Some(blob.sha256.clone()) }
-            }
-            _ => OrderAppend::from(event),
-        })
-        .collect();
-    match ledger.append_order(&key, ExpectedVersion::Exact(state.version), appends, Meta::by(Actor::reactor("receive")))
-    {
-        Ok(_) => {
-            tracing::info!(order = %key, new = state.status.is_none(), "recorded from Yahoo");
-            Ok(Recorded { appended: true, new: state.status.is_none() })
-        }
-        Err(LedgerError::Store(events::StoreError::Conflict { .. })) => Ok(Recorded::default()),
-        Err(other) => Err(other),
-    }
+    record_intake(ledger, &key, &state, intake_events(&state, info), (raw.as_bytes(), "application/xml"))
 }
 
 /// Reads one order from Yahoo and records it (mail saw it first). An order Yahoo does not

@@ -160,7 +160,7 @@ async fn token(State(shared): State<Shared_>, headers: HeaderMap, body: Bytes) -
             Err(_) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "The request body is malformed"),
         }
     } else if content_type.starts_with("application/x-www-form-urlencoded") {
-        form_urlencoded(&body)
+        crate::sandbox::form_pairs(&body).into_iter().collect()
     } else {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Unsupported content type");
     };
@@ -194,38 +194,6 @@ async fn token(State(shared): State<Shared_>, headers: HeaderMap, body: Bytes) -
         })),
     )
         .into_response()
-}
-
-fn form_urlencoded(body: &[u8]) -> HashMap<String, String> {
-    fn decode(text: &str) -> String {
-        let bytes = text.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok());
-            match (bytes[i], hex) {
-                (b'+', _) => out.push(b' '),
-                (b'%', Some(byte)) => {
-                    out.push(byte);
-                    i += 2;
-                }
-                (other, _) => out.push(other),
-            }
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    }
-    String::from_utf8_lossy(body)
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(key), decode(value))
-        })
-        .collect()
 }
 
 /// Moves stock of orders that completed from reserved to shipped (lazily, on every call).

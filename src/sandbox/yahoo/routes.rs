@@ -83,7 +83,7 @@ async fn token(State(shared): State<SharedState>, headers: HeaderMap, body: Byte
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
         return oauth(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");
     }
-    let form: Vec<(String, String)> = url_form(&body);
+    let form = crate::sandbox::form_pairs(&body);
     let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("");
     if field("grant_type") != "refresh_token" {
         return oauth(StatusCode::BAD_REQUEST, "unsupported_grant_type", "grant_type is not supported");
@@ -100,36 +100,6 @@ async fn token(State(shared): State<SharedState>, headers: HeaderMap, body: Byte
     let access = format!("sandbox-access-{}-{}", state.issued, fastrand::u64(..));
     state.tokens.insert(access.clone(), now + ChronoDuration::hours(1));
     axum::Json(serde_json::json!({"access_token": access, "token_type": "Bearer", "expires_in": 3600})).into_response()
-}
-
-fn url_form(body: &[u8]) -> Vec<(String, String)> {
-    String::from_utf8_lossy(body)
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (k.replace('+', " "), percent_decode(v)))
-        .collect()
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 2;
-            }
-            (b'+', _) => out.push(b' '),
-            (other, _) => out.push(other),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The public-key check of one request: the value of `X-SWS-Authorize-Status`.
