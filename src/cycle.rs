@@ -5,8 +5,10 @@
 use crate::amazon::{AmazonClient, AmazonConfig};
 use crate::config::Config;
 use crate::mail::imap::ImapConfig;
+use crate::mail::smtp::{Mailer, SmtpConfig};
 use crate::rakuten::{RakutenClient, RakutenConfig};
 use crate::sku_master::SkuMaster;
+use crate::stages::alerts::AlertSettings;
 use crate::stages::rakuten::PollSettings;
 use crate::stages::{self, ShippingSettings, StageContext, StageError, StageReport};
 use crate::yahoo::{YahooClient, YahooConfig};
@@ -27,11 +29,6 @@ pub enum Stage {
 impl Stage {
     pub const ALL: [Stage; 6] =
         [Stage::Receive, Stage::Check, Stage::Ship, Stage::Monitor, Stage::Notify, Stage::Stale];
-
-    /// Whether this build has the stage (stale arrives with the mail issue).
-    pub fn available(self) -> bool {
-        !matches!(self, Self::Stale)
-    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -67,8 +64,6 @@ pub enum CycleError {
     Stage { stage: Stage, source: StageError },
     #[error("Amazon is not configured: set {0} (see `mcf-ledger check-config`)")]
     AmazonNotConfigured(String),
-    #[error("stage {0} is not available yet: it arrives with the mail issue (#6)")]
-    NotAvailable(Stage),
     #[error("no marketplace is configured: set the Rakuten or Yahoo variables (see `mcf-ledger check-config`)")]
     NoMarketplace,
     #[error("{0}")]
@@ -81,6 +76,9 @@ pub struct Services {
     pub rakuten: Option<RakutenClient>,
     pub yahoo: Option<YahooClient>,
     pub imap: Option<ImapConfig>,
+    /// None when SMTP is not configured: alerts and customer emails stay recorded, unsent.
+    pub mailer: Option<Mailer>,
+    pub alerts: AlertSettings,
     pub sku_master: SkuMaster,
     pub shipping: ShippingSettings,
     pub poll: PollSettings,
@@ -110,6 +108,19 @@ impl Services {
             rakuten,
             yahoo,
             imap: ImapConfig::from_config(config),
+            mailer: match SmtpConfig::from_config(config) {
+                Some(smtp) => Some(Mailer::new(smtp).map_err(|e| CycleError::Setup(e.to_string()))?),
+                None => None,
+            },
+            alerts: AlertSettings {
+                admin_email: config.admin_email.clone(),
+                stale_after: chrono::Duration::hours(i64::from(config.shipping_stale_hours)),
+                payment_guidance_template: match config.env.get("PAYMENT_GUIDANCE_TEMPLATE") {
+                    Some(path) => std::fs::read_to_string(&path)
+                        .map_err(|e| CycleError::Setup(format!("PAYMENT_GUIDANCE_TEMPLATE {path}: {e}")))?,
+                    None => stages::alerts::DEFAULT_PAYMENT_GUIDANCE.to_owned(),
+                },
+            },
             sku_master: SkuMaster::new(config.sku_master.clone()),
             shipping: ShippingSettings {
                 notification_email: config.env.get("MCF_NOTIFICATION_EMAIL"),
@@ -180,6 +191,8 @@ pub async fn run_stage(
             }
             Ok(reports)
         }
-        Stage::Stale => Err(CycleError::NotAvailable(stage)),
+        Stage::Stale => {
+            Ok(vec![stages::alerts::run(ctx.ledger, services.mailer.as_ref(), &services.alerts).await.map_err(wrap)?])
+        }
     }
 }

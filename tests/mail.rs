@@ -21,6 +21,38 @@ fn imap(port: u16, security: ImapSecurity) -> ImapConfig {
     }
 }
 
+/// An IMAP server that greets, logs in and selects, then drops the connection during FETCH.
+async fn server_that_dies_mid_fetch() -> u16 {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let (read, mut write) = socket.into_split();
+        let mut lines = BufReader::new(read).lines();
+        write.write_all(b"* OK IMAP4rev1 ready\r\n").await.unwrap();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let tag = line.split_whitespace().next().unwrap_or("*").to_owned();
+            let command = line.split_whitespace().nth(1).unwrap_or("").to_ascii_uppercase();
+            match command.as_str() {
+                "LOGIN" => write.write_all(format!("{tag} OK logged in\r\n").as_bytes()).await.unwrap(),
+                "SELECT" => write
+                    .write_all(
+                        format!("* 3 EXISTS\r\n* OK [UIDVALIDITY 42] ok\r\n{tag} OK [READ-WRITE] done\r\n").as_bytes(),
+                    )
+                    .await
+                    .unwrap(),
+                _ => {
+                    // Half a literal, then gone.
+                    let _ = write.write_all(b"* 1 FETCH (UID 1 BODY[] {500}\r\nFrom: a@b\r\n").await;
+                    return;
+                }
+            }
+        }
+    });
+    port
+}
+
 fn rakuten_order_mail(number: &str) -> Vec<u8> {
     use base64::Engine;
     let subject = base64::engine::general_purpose::STANDARD
@@ -113,6 +145,14 @@ async fn a_wrong_password_a_dead_server_and_a_silent_server_are_clear_errors_not
     drop(dovecot);
     let err = fetch_new(&imap(port, ImapSecurity::Plain), None, 0).await.unwrap_err();
     assert!(matches!(err, ImapError::Connect { .. }), "{err}");
+
+    let mut dying = imap(server_that_dies_mid_fetch().await, ImapSecurity::Plain);
+    dying.timeout = Duration::from_secs(2);
+    let err = fetch_new(&dying, None, 0).await.unwrap_err();
+    assert!(
+        matches!(err, ImapError::Protocol { step: "fetch", .. } | ImapError::Timeout { step: "fetch", .. }),
+        "{err}"
+    );
 }
 
 mod intake {
@@ -211,5 +251,166 @@ mod intake {
         let failures = shop.ledger.store().read_stream("poll-mailbox-inbox").unwrap();
         assert!(failures.iter().any(|e| e.event_type == "PollFailed" && e.data.contains("cannot connect")));
         assert_eq!(shop.status(&OrderKey::new(Marketplace::Rakuten, &number).unwrap()), Status::AwaitingConfirmation);
+    }
+}
+
+mod sending {
+    //! Alerts and customer emails through a real SMTP server (aiosmtpd), read back from what it captured.
+    use super::*;
+    use chrono::{Duration as ChronoDuration, Utc};
+    use events::envelope::{Actor, ExpectedVersion, Meta};
+    use events::order::{CustomerEmailSending, EmailState, OrderEvent, Status};
+    use events::{FixedClock, Marketplace, OrderKey};
+    use mcf_ledger::cycle::Stage;
+    use mcf_ledger::mail::smtp::{Mailer, SmtpConfig, SmtpSecurity};
+    use mcf_ledger::sandbox::faults::Fault;
+    use mcf_ledger::sandbox::rakuten::NewRakutenOrder;
+    use projections::ledger::OrderAppend;
+    use support::mail_servers::SmtpSink;
+    use support::Shop;
+
+    fn smtp(port: u16) -> SmtpConfig {
+        SmtpConfig {
+            host: "127.0.0.1".into(),
+            port,
+            credentials: None,
+            from: "shop@example.jp".into(),
+            security: SmtpSecurity::Plain,
+            accept_invalid_certs: false,
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// (recipient, decoded subject, decoded body) of every captured message.
+    fn captured(sink: &SmtpSink) -> Vec<(String, String, String)> {
+        sink.messages()
+            .iter()
+            .map(|raw| {
+                let text = String::from_utf8_lossy(raw);
+                let to = text.lines().find_map(|l| l.strip_prefix("X-RcptTo: ")).unwrap_or("").trim().to_owned();
+                let message = mail_parser::MessageParser::default().parse(raw).unwrap();
+                (
+                    to,
+                    message.subject().unwrap_or("").to_owned(),
+                    message.body_text(0).map(|b| b.into_owned()).unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn payment_guidance_stale_warnings_daily_summary_and_outage_alerts_go_out_once_each() {
+        let sink = SmtpSink::start();
+        let mut shop = Shop::with_rakuten(FixedClock::at(Utc::now())).await;
+        shop.sandbox.set_stock("JP-TEA-100", 5);
+        shop.services.mailer = Some(Mailer::new(smtp(sink.port)).unwrap());
+        let prepaid = shop.rms().place(NewRakutenOrder::prepaid("tea-100", 1));
+        let card = shop.rms().place(NewRakutenOrder::card("tea-100", 1));
+        let unmapped = shop.rms().place(NewRakutenOrder::card("matcha-50", 1));
+        shop.run(Stage::Receive).await;
+        shop.advance(ChronoDuration::minutes(6));
+        shop.run(Stage::Monitor).await;
+        shop.run(Stage::Check).await;
+        shop.run(Stage::Ship).await;
+        assert_eq!(shop.status(&OrderKey::new(Marketplace::Rakuten, &card).unwrap()), Status::Shipping);
+        assert_eq!(shop.status(&OrderKey::new(Marketplace::Rakuten, &unmapped).unwrap()), Status::Error);
+
+        shop.run(Stage::Stale).await;
+        shop.run(Stage::Stale).await;
+        let mails = captured(&sink);
+        let guidance: Vec<_> = mails.iter().filter(|(_, s, _)| s.contains("ご入金のお願い")).collect();
+        assert_eq!(guidance.len(), 1, "the payment guidance goes out once: {mails:?}");
+        assert!(guidance[0].0.ends_with("@pc.fw.rakuten.ne.jp"), "to the buyer: {}", guidance[0].0);
+        assert!(guidance[0].2.contains(&prepaid) && guidance[0].2.contains("楽天 太郎 様"), "{}", guidance[0].2);
+        let summary: Vec<_> = mails.iter().filter(|(_, s, _)| s.contains("orders need you")).collect();
+        assert_eq!(summary.len(), 1, "one daily summary");
+        assert!(summary[0].0 == "admin@example.jp" && summary[0].2.contains(&unmapped));
+        let prepaid_state = shop.state(&OrderKey::new(Marketplace::Rakuten, &prepaid).unwrap());
+        assert_eq!(prepaid_state.emails[0].state, EmailState::Sent);
+
+        shop.advance(ChronoDuration::hours(49));
+        shop.run(Stage::Stale).await;
+        shop.run(Stage::Stale).await;
+        let stale: Vec<_> = captured(&sink).into_iter().filter(|(_, s, _)| s.contains("滞留警告")).collect();
+        assert_eq!(stale.len(), 1, "each stale order is warned once");
+        assert!(stale[0].2.contains(&card), "{}", stale[0].2);
+
+        shop.rms().faults().start_outage(Fault::Status(503));
+        for _ in 0..4 {
+            shop.advance(ChronoDuration::minutes(10));
+            shop.run(Stage::Receive).await;
+        }
+        shop.run(Stage::Stale).await;
+        shop.rms().faults().lift();
+        shop.rms().place(NewRakutenOrder::card("tea-100", 1));
+        shop.run(Stage::Receive).await;
+        shop.run(Stage::Stale).await;
+        let mails = captured(&sink);
+        assert_eq!(mails.iter().filter(|(_, s, _)| s.contains("障害発生")).count(), 1, "one email when it starts");
+        let recovered: Vec<_> = mails.iter().filter(|(_, s, _)| s.contains("復旧")).collect();
+        assert_eq!(recovered.len(), 1, "one when it recovers");
+        assert!(recovered[0].1.contains("1 orders backfilled"), "{}", recovered[0].1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn starttls_is_spoken_and_a_plain_client_is_refused_by_a_server_that_requires_it() {
+        let sink = SmtpSink::start_tls();
+        let tls = SmtpConfig { security: SmtpSecurity::StartTls, accept_invalid_certs: true, ..smtp(sink.port) };
+        Mailer::new(tls).unwrap().send("admin@example.jp", "【テスト】STARTTLS", "本文").await.unwrap();
+        let mails = captured(&sink);
+        assert_eq!(mails.len(), 1);
+        assert_eq!(mails[0].1, "【テスト】STARTTLS");
+        let plain = Mailer::new(smtp(sink.port)).unwrap().send("admin@example.jp", "x", "y").await;
+        assert!(plain.is_err(), "the server requires STARTTLS");
+        let checked = SmtpConfig { security: SmtpSecurity::StartTls, ..smtp(sink.port) };
+        let err = Mailer::new(checked).unwrap().send("admin@example.jp", "x", "y").await.unwrap_err();
+        assert!(err.to_string().contains("127.0.0.1"), "a self-signed certificate is refused unless allowed: {err}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_email_whose_outcome_is_unknown_is_never_resent_and_alerts_wait_for_smtp() {
+        let sink = SmtpSink::start();
+        let mut shop = Shop::with_rakuten(FixedClock::at(Utc::now())).await;
+        let prepaid = shop.rms().place(NewRakutenOrder::prepaid("tea-100", 1));
+        let unmapped = shop.rms().place(NewRakutenOrder::card("matcha-50", 1));
+        shop.run(Stage::Receive).await;
+        shop.advance(ChronoDuration::minutes(6));
+        shop.run(Stage::Monitor).await;
+        shop.run(Stage::Check).await;
+        assert_eq!(shop.status(&OrderKey::new(Marketplace::Rakuten, &unmapped).unwrap()), Status::Error);
+
+        // No SMTP configured: the alert is recorded, nothing is lost, nothing fails.
+        shop.run(Stage::Stale).await;
+        let system = shop.ledger.store().read_stream("system").unwrap();
+        assert!(system.iter().any(|e| e.event_type == "AlertIntended"));
+        assert!(!system.iter().any(|e| e.event_type == "AlertSent"));
+
+        // A crash after the attempt was recorded: the outcome is unknown.
+        let order = OrderKey::new(Marketplace::Rakuten, &prepaid).unwrap();
+        let email_id = shop.state(&order).emails[0].email_id.clone();
+        let sending = OrderEvent::CustomerEmailSending(CustomerEmailSending { email_id });
+        shop.ledger
+            .append_order(
+                &order,
+                ExpectedVersion::Any,
+                vec![OrderAppend::from(sending)],
+                Meta::by(Actor::reactor("stale")),
+            )
+            .unwrap();
+
+        // SMTP down: the alert fails and waits; then SMTP comes back.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        shop.services.mailer = Some(Mailer::new(smtp(closed)).unwrap());
+        let report = shop.run(Stage::Stale).await;
+        assert_eq!(report[0].deferred, 1);
+        assert!(shop.ledger.store().read_stream("system").unwrap().iter().any(|e| e.event_type == "AlertFailed"));
+        shop.services.mailer = Some(Mailer::new(smtp(sink.port)).unwrap());
+        shop.run(Stage::Stale).await;
+        let mails = captured(&sink);
+        assert_eq!(mails.len(), 1, "the daily summary, and no customer email: {mails:?}");
+        assert!(mails[0].1.contains("orders need you"));
+        let state = shop.state(&order);
+        assert_eq!(state.emails[0].state, EmailState::Sending, "left for the operator");
+        assert!(state.has_unresolved_email_intent());
     }
 }

@@ -12,7 +12,7 @@ pub mod ledger;
 pub mod order_history;
 pub mod order_status;
 pub mod queries;
-mod schema;
+pub(crate) mod schema;
 
 pub use engine::{CatchUp, ProjectionError, Projections, Projector};
 pub use ledger::{Ledger, LedgerError};

@@ -74,14 +74,14 @@ impl Projector for OrderStatusProjector {
             let mut upsert = tx
                 .prepare_cached(
                     "INSERT INTO order_status (order_key, marketplace, order_number, status, buyer_name, item_summary, ordered_at,
-                         mcf_order_id, shipping_speed, tracking_number, carrier, error, hold, cancel_pending, version, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                         mcf_order_id, shipping_speed, tracking_number, carrier, error, hold, cancel_pending, email_intent, version, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
                      ON CONFLICT (order_key) DO UPDATE SET
                          status = excluded.status, buyer_name = excluded.buyer_name, item_summary = excluded.item_summary,
                          ordered_at = excluded.ordered_at, mcf_order_id = excluded.mcf_order_id,
                          shipping_speed = excluded.shipping_speed, tracking_number = excluded.tracking_number,
                          carrier = excluded.carrier, error = excluded.error, hold = excluded.hold,
-                         cancel_pending = excluded.cancel_pending, version = excluded.version, updated_at = excluded.updated_at",
+                         cancel_pending = excluded.cancel_pending, email_intent = excluded.email_intent, version = excluded.version, updated_at = excluded.updated_at",
                 )
                 .context(|| "preparing the order_status upsert".into())?;
             for (stream, before) in &touched {
@@ -114,6 +114,7 @@ impl Projector for OrderStatusProjector {
                         problem(state),
                         state.hold,
                         state.cancel_requested.is_some(),
+                        state.emails.iter().any(|e| e.state == events::order::EmailState::Intended),
                         state.version,
                         state.created_at.map(format_time),
                         state.updated_at.map(format_time),

@@ -119,3 +119,12 @@ pub fn orders_with_pending_cancel(conn: &Connection) -> Result<Vec<String>, Stor
     let rows = statement.query_map([], |row| row.get(0)).context(|| "listing pending cancellations".into())?;
     rows.map(|r| r.context(|| "listing pending cancellations".into())).collect()
 }
+
+/// Orders with a customer email waiting to be sent (intended, not yet attempted).
+pub fn orders_with_email_intent(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    let mut statement = conn
+        .prepare_cached("SELECT order_key FROM order_status WHERE email_intent = 1 ORDER BY order_key")
+        .context(|| "preparing the email-intent query".into())?;
+    let rows = statement.query_map([], |row| row.get(0)).context(|| "listing email intents".into())?;
+    rows.map(|r| r.context(|| "listing email intents".into())).collect()
+}

@@ -41,11 +41,48 @@ const CREATE_V1: &str = "
     ) STRICT;
 ";
 
+/// 2: `email_intent` (a customer email waits to be sent), for the mail stage.
+const CREATE_V2: &str = "
+    DROP TABLE IF EXISTS projection_checkpoints;
+    DROP TABLE IF EXISTS order_status;
+    DROP TABLE IF EXISTS status_counts;
+    DROP TABLE IF EXISTS order_history;
+    CREATE TABLE projection_checkpoints (
+        projector TEXT PRIMARY KEY,
+        position  INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE order_status (
+        order_key       TEXT PRIMARY KEY,
+        marketplace     TEXT NOT NULL,
+        order_number    TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        buyer_name      TEXT,
+        item_summary    TEXT,
+        ordered_at      TEXT,
+        mcf_order_id    TEXT,
+        shipping_speed  TEXT,
+        tracking_number TEXT,
+        carrier         TEXT,
+        error           TEXT,
+        hold            TEXT,
+        cancel_pending  INTEGER NOT NULL,
+        email_intent    INTEGER NOT NULL,
+        version         INTEGER NOT NULL,
+        created_at      TEXT NOT NULL,
+        updated_at      TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE status_counts (
+        status TEXT PRIMARY KEY,
+        count  INTEGER NOT NULL
+    ) STRICT;
+";
+
 /// Indexes that only serve reads; a rebuild drops them and builds them once at the end.
 const SECONDARY_INDEXES: &[(&str, &str)] = &[
     ("order_status_by_status", "order_status (status, updated_at)"),
     ("order_status_by_update", "order_status (updated_at)"),
     ("order_status_by_mcf", "order_status (mcf_order_id) WHERE mcf_order_id IS NOT NULL"),
+    ("order_status_by_email_intent", "order_status (order_key) WHERE email_intent = 1"),
 ];
 
 pub fn ensure_secondary_indexes(conn: &Connection) -> rusqlite::Result<()> {
@@ -62,7 +99,7 @@ pub fn drop_secondary_indexes(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-pub const PROJECTION_MIGRATIONS: &[&str] = &[CREATE_V1];
+pub const PROJECTION_MIGRATIONS: &[&str] = &[CREATE_V1, CREATE_V2];
 
 /// Drops and recreates every projection table at the current shape (used by `replay verify`
 /// on its scratch copy).

@@ -238,3 +238,21 @@ fn repeated_observations_collapse_on_their_idempotency_key() {
     let counts = queries::status_counts(ledger.store().connection()).unwrap();
     assert_eq!(counts.iter().find(|(s, _)| *s == Status::Received).unwrap().1, 1);
 }
+
+#[test]
+fn an_older_projection_schema_is_migrated_by_rebuilding_from_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let path = dir.path().join("l.db");
+    let mut ledger = open(&path, &clock);
+    record(&mut ledger, &key(2), lifecycle_to(&key(2), Status::Shipping), Actor::system());
+    let before = dump(ledger.store().connection());
+    drop(ledger);
+    // What a build with schema 1 left behind: version 1, tables without the newer column.
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(crate::schema::PROJECTION_MIGRATIONS[0]).unwrap();
+    conn.execute("UPDATE ledger_schema SET version = 1 WHERE component = 'projections'", []).unwrap();
+    drop(conn);
+    let ledger = open(&path, &clock);
+    assert_eq!(dump(ledger.store().connection()), before, "migrated and rebuilt from the events alone");
+}

@@ -4,3 +4,4 @@
 
 pub mod imap;
 pub mod parse;
+pub mod smtp;

@@ -2,6 +2,7 @@
 //! status X, decide (a pure function), act through an adapter, record what happened. Every
 //! stage is safe to re-run after a crash at any line.
 
+pub mod alerts;
 pub mod allotment;
 pub mod cancel;
 pub mod check;

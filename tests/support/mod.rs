@@ -115,6 +115,12 @@ impl Shop {
             rakuten: None,
             yahoo: None,
             imap: None,
+            mailer: None,
+            alerts: mcf_ledger::stages::alerts::AlertSettings {
+                admin_email: Some("admin@example.jp".into()),
+                stale_after: Duration::hours(48),
+                payment_guidance_template: mcf_ledger::stages::alerts::DEFAULT_PAYMENT_GUIDANCE.into(),
+            },
             sku_master: SkuMaster::new(master.clone()),
             shipping: ShippingSettings {
                 notification_email: Some("shop@example.jp".into()),

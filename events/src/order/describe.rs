@@ -68,6 +68,7 @@ impl OrderEvent {
                 format!("住所を修正しました: {} → {}（理由: {}）", a.old.one_line(), a.new.one_line(), a.reason)
             }
             E::CustomerEmailIntended(e) => format!("顧客メール送信予定: {}", e.kind),
+            E::CustomerEmailSending(_) => "顧客メールを送信中".to_owned(),
             E::CustomerEmailSent(_) => "顧客メールを送信しました".to_owned(),
             E::CustomerEmailFailed(e) => format!("顧客メールの送信に失敗しました: {}", e.error),
             E::ManualTaskDone(t) => with_note(&format!("手動作業を完了: {}", t.task), &t.note),

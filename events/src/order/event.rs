@@ -268,6 +268,13 @@ pub struct CustomerEmailIntended {
     pub kind: String,
 }
 
+/// Recorded just before the email is handed to the SMTP server: an attempt without an outcome
+/// after a crash is shown to the operator and never sent again by itself (at most once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerEmailSending {
+    pub email_id: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomerEmailSent {
     pub email_id: String,
@@ -349,6 +356,7 @@ order_events! {
     OperatorStatusChanged(OperatorStatusChanged) = 1,
     AddressCorrected(AddressCorrected) = 1,
     CustomerEmailIntended(CustomerEmailIntended) = 1,
+    CustomerEmailSending(CustomerEmailSending) = 1,
     CustomerEmailSent(CustomerEmailSent) = 1,
     CustomerEmailFailed(CustomerEmailFailed) = 1,
     ManualTaskDone(ManualTaskDone) = 1,

@@ -10,6 +10,8 @@ use serde::Serialize;
 #[serde(rename_all = "snake_case")]
 pub enum EmailState {
     Intended,
+    /// Handed to SMTP; no outcome recorded (yet).
+    Sending,
     Sent,
     Failed(String),
 }
@@ -53,6 +55,8 @@ pub struct OrderState {
     pub tasks_done: Vec<String>,
     pub created_at: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,
+    /// When the order became SHIPPING (the stale warning counts from here).
+    pub shipping_since: Option<DateTime<Utc>>,
 }
 
 /// A system event that cannot happen in the order's current state.
@@ -92,13 +96,18 @@ impl OrderState {
         self.mcf_order_id.is_some() || self.mcf_intent.is_some()
     }
 
+    /// An email intended, or handed to SMTP with no outcome: the operator's to-do list.
     pub fn has_unresolved_email_intent(&self) -> bool {
-        self.emails.iter().any(|e| e.state == EmailState::Intended)
+        self.emails.iter().any(|e| matches!(e.state, EmailState::Intended | EmailState::Sending))
     }
 
     /// Records the stream position bookkeeping that comes with a stored event.
     pub fn apply_recorded(&mut self, event: &OrderEvent, version: i64, at: DateTime<Utc>) {
+        let before = self.status;
         self.apply(event);
+        if self.status == Some(Status::Shipping) && before != Some(Status::Shipping) {
+            self.shipping_since = Some(at);
+        }
         self.version = version;
         self.created_at.get_or_insert(at);
         self.updated_at = Some(at);
@@ -205,6 +214,7 @@ impl OrderState {
                 kind: intent.kind.clone(),
                 state: EmailState::Intended,
             }),
+            E::CustomerEmailSending(sending) => self.set_email_state(&sending.email_id, EmailState::Sending),
             E::CustomerEmailSent(sent) => self.set_email_state(&sent.email_id, EmailState::Sent),
             E::CustomerEmailFailed(failed) => {
                 self.set_email_state(&failed.email_id, EmailState::Failed(failed.error.clone()))
@@ -281,11 +291,14 @@ impl OrderState {
                 refuse("no cancellation was requested")
             }
             E::AddressCorrected(_) if is(&[S::Shipping]) => refuse("the parcel is already with Amazon"),
-            E::CustomerEmailSent(sent) if !self.email_is(&sent.email_id, EmailState::Intended) => {
-                refuse("that email has no open intent")
+            E::CustomerEmailSending(sending) if !self.email_is(&sending.email_id, EmailState::Intended) => {
+                refuse("that email is not waiting to be sent (at most once)")
             }
-            E::CustomerEmailFailed(failed) if !self.email_is(&failed.email_id, EmailState::Intended) => {
-                refuse("that email has no open intent")
+            E::CustomerEmailSent(sent) if !self.email_is(&sent.email_id, EmailState::Sending) => {
+                refuse("that email was not being sent")
+            }
+            E::CustomerEmailFailed(failed) if !self.email_is(&failed.email_id, EmailState::Sending) => {
+                refuse("that email was not being sent")
             }
             E::OperatorStatusChanged(change) if Some(change.from) != status => refuse("the order changed meanwhile"),
             E::OperatorStatusChanged(change) if !super::operator::allowed_targets(change.from).contains(&change.to) => {

@@ -276,6 +276,12 @@ fn customer_emails_are_tracked_from_intent_to_outcome() {
     state.apply(&intent);
     assert!(state.has_unresolved_email_intent());
     let sent = OrderEvent::CustomerEmailSent(CustomerEmailSent { email_id: "e1".into() });
+    assert!(state.check(&sent).is_err(), "no outcome before the attempt");
+    let sending = OrderEvent::CustomerEmailSending(CustomerEmailSending { email_id: "e1".into() });
+    state.check(&sending).unwrap();
+    state.apply(&sending);
+    assert!(state.has_unresolved_email_intent(), "an attempt without outcome waits for the operator");
+    assert!(state.check(&sending).is_err(), "never attempted twice");
     state.check(&sent).unwrap();
     state.apply(&sent);
     assert!(!state.has_unresolved_email_intent());

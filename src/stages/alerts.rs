@@ -1,0 +1,321 @@
+//! stale (and the system's mail): raises alerts from what the ledger shows, then sends what is
+//! due. Every email is intended before it is sent and marked sending right before the SMTP
+//! call, so none goes out twice; without SMTP the alerts stay recorded and visible.
+//! - a source outage (started, and recovered with the count backfilled), a credential about
+//!   to expire, a signature the marketplace refused;
+//! - orders SHIPPING for longer than SHIPPING_STALE_HOURS (each order warned once);
+//! - the daily summary of orders waiting on an operator;
+//! - customers' emails (the Rakuten prepaid payment guidance), from an editable template.
+
+use super::{record, StageError, StageReport};
+use crate::mail::smtp::Mailer;
+use chrono::{DateTime, Duration, Utc};
+use events::envelope::{Actor, ExpectedVersion, Meta, NewEvent};
+use events::order::{
+    CustomerEmailFailed, CustomerEmailSending, CustomerEmailSent, EmailState, OrderEvent, OrderState, Status,
+};
+use events::source::SourceEvent;
+use events::OrderKey;
+use projections::queries::{self, OrderFilter};
+use projections::{Ledger, LedgerError};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+pub const SYSTEM_STREAM: &str = "system";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertIntended {
+    pub alert_id: String,
+    pub kind: String,
+    pub subject: String,
+    pub body: String,
+    /// Orders the alert is about.
+    #[serde(default)]
+    pub orders: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertOutcome {
+    pub alert_id: String,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AlertSettings {
+    pub admin_email: Option<String>,
+    pub stale_after: Duration,
+    /// Text of the payment-guidance template: `Subject: …`, a blank line, the body.
+    pub payment_guidance_template: String,
+}
+
+pub const DEFAULT_PAYMENT_GUIDANCE: &str = include_str!("../../templates/mail/payment_guidance.txt");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AlertState {
+    Intended,
+    Sending,
+    Sent,
+    Failed,
+}
+
+struct Alerts {
+    intents: BTreeMap<String, AlertIntended>,
+    states: BTreeMap<String, AlertState>,
+}
+
+fn alerts(ledger: &Ledger) -> Result<Alerts, LedgerError> {
+    let mut intents = BTreeMap::new();
+    let mut states = BTreeMap::new();
+    for event in ledger.store().read_stream(SYSTEM_STREAM)? {
+        match event.event_type.as_str() {
+            "AlertIntended" => {
+                if let Ok(intent) = serde_json::from_str::<AlertIntended>(&event.data) {
+                    states.insert(intent.alert_id.clone(), AlertState::Intended);
+                    intents.insert(intent.alert_id.clone(), intent);
+                }
+            }
+            kind @ ("AlertSending" | "AlertSent" | "AlertFailed") => {
+                if let Ok(outcome) = serde_json::from_str::<AlertOutcome>(&event.data) {
+                    let state = match kind {
+                        "AlertSending" => AlertState::Sending,
+                        "AlertSent" => AlertState::Sent,
+                        _ => AlertState::Failed,
+                    };
+                    states.insert(outcome.alert_id, state);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(Alerts { intents, states })
+}
+
+fn system_event(kind: &str, data: &impl Serialize) -> NewEvent {
+    NewEvent::new(kind, 1, serde_json::to_string(data).unwrap_or_default(), Meta::by(Actor::reactor("stale")))
+}
+
+fn intend(ledger: &mut Ledger, intent: AlertIntended) -> Result<bool, LedgerError> {
+    let key = format!("alert:{}", intent.alert_id);
+    let outcome = ledger.append(
+        SYSTEM_STREAM,
+        ExpectedVersion::Any,
+        &[system_event("AlertIntended", &intent).idempotent(key)],
+    )?;
+    if !outcome.nothing_new() {
+        tracing::warn!(alert = intent.alert_id, kind = intent.kind, "alert raised");
+    }
+    Ok(!outcome.nothing_new())
+}
+
+fn jst(time: DateTime<Utc>) -> String {
+    time.with_timezone(&events::clock::jst()).format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// Alerts from every `poll-*` stream's outages, expiring credentials and refused signatures.
+fn raise_source_alerts(ledger: &mut Ledger) -> Result<usize, LedgerError> {
+    let mut raised = 0;
+    for stream in ledger.store().streams_in_category("poll")? {
+        let source = stream.trim_start_matches("poll-").to_owned();
+        for event in ledger.store().read_stream(&stream)? {
+            let Ok(Some(decoded)) = SourceEvent::decode(&event) else { continue };
+            let (kind, subject, body) = match decoded {
+                SourceEvent::OutageStarted(o) => (
+                    "outage_started",
+                    format!("[mcf-ledger] {source}: 障害発生 (failing since {} JST)", jst(o.failing_since)),
+                    format!("{source} has been failing since {} JST.\nLast error: {}\n\nNothing is lost: when it recovers, the next cycle imports the missed window by itself.", jst(o.failing_since), o.error),
+                ),
+                SourceEvent::OutageEnded(o) => (
+                    "outage_ended",
+                    format!("[mcf-ledger] {source}: 復旧 ({} orders backfilled)", o.backfilled),
+                    format!("{source} recovered at {} JST after failing since {} JST.\n{} orders from the outage window were imported.", jst(o.recovered_at), jst(o.failing_since), o.backfilled),
+                ),
+                SourceEvent::CredentialExpiring(c) => (
+                    "credential_expiring",
+                    format!("[mcf-ledger] {} expires in {} days", c.credential, c.days_left),
+                    format!("{} expires on {} ({} days left). Renew it and update the configuration.", c.credential, c.expires_on, c.days_left),
+                ),
+                SourceEvent::SignatureRejected(s) => (
+                    "signature_rejected",
+                    format!("[mcf-ledger] {source}: public-key signature not accepted ({})", s.status),
+                    format!("{source} answered X-SWS-Authorize-Status: {}. The order APIs stop 12 hours after consent without it: check YAHOO_PUBLIC_KEY and its version.", s.status),
+                ),
+                _ => continue,
+            };
+            let intent = AlertIntended {
+                alert_id: format!("source:{}", event.event_id),
+                kind: kind.into(),
+                subject,
+                body,
+                orders: vec![],
+            };
+            raised += usize::from(intend(ledger, intent)?);
+        }
+    }
+    Ok(raised)
+}
+
+/// One warning listing the orders newly SHIPPING for longer than the limit.
+fn raise_stale(ledger: &mut Ledger, known: &Alerts, stale_after: Duration) -> Result<usize, LedgerError> {
+    let warned: BTreeSet<&String> =
+        known.intents.values().filter(|a| a.kind == "stale").flat_map(|a| a.orders.iter()).collect();
+    let now = ledger.store().now();
+    let mut stale = Vec::new();
+    for row in queries::list_orders(
+        ledger.store().connection(),
+        &OrderFilter { status: Some(Status::Shipping), ..Default::default() },
+    )? {
+        if warned.contains(&row.order) {
+            continue;
+        }
+        let Ok(key) = row.order.parse::<OrderKey>() else { continue };
+        let state = ledger.order_state(&key)?;
+        if let Some(since) = state.shipping_since.filter(|since| now - *since > stale_after) {
+            stale.push((row.order.clone(), since, row.mcf_order_id.clone().unwrap_or_default()));
+        }
+    }
+    if stale.is_empty() {
+        return Ok(0);
+    }
+    let lines: Vec<String> = stale
+        .iter()
+        .map(|(order, since, mcf)| format!("- {order} (MCF {mcf}) SHIPPING since {} JST", jst(*since)))
+        .collect();
+    let intent = AlertIntended {
+        alert_id: format!("stale:{}:{}", now.timestamp(), stale[0].0),
+        kind: "stale".into(),
+        subject: format!("[mcf-ledger] 滞留警告: {} orders SHIPPING for more than {} hours", stale.len(), stale_after.num_hours()),
+        body: format!("These orders have been SHIPPING for more than {} hours without tracking. Please check them in Seller Central.\n\n{}", stale_after.num_hours(), lines.join("\n")),
+        orders: stale.into_iter().map(|(order, _, _)| order).collect(),
+    };
+    Ok(usize::from(intend(ledger, intent)?))
+}
+
+/// Once a day: the orders waiting on an operator.
+fn raise_daily_summary(ledger: &mut Ledger) -> Result<usize, LedgerError> {
+    let today = ledger.store().now().with_timezone(&events::clock::jst()).date_naive();
+    let mut lines = Vec::new();
+    let mut orders = Vec::new();
+    for status in [Status::Error, Status::OutOfStock, Status::DateUnavailable] {
+        for row in queries::list_orders(
+            ledger.store().connection(),
+            &OrderFilter { status: Some(status), ..Default::default() },
+        )? {
+            lines.push(format!("- {} {}: {}", row.order, row.status, row.error.as_deref().unwrap_or("")));
+            orders.push(row.order);
+        }
+    }
+    if orders.is_empty() {
+        return Ok(0);
+    }
+    let intent = AlertIntended {
+        alert_id: format!("daily:{today}"),
+        kind: "daily_summary".into(),
+        subject: format!("[mcf-ledger] {today}: {} orders need you", orders.len()),
+        body: format!(
+            "Orders waiting on an operator (fix the cause, change the status, the next cycle resumes):\n\n{}",
+            lines.join("\n")
+        ),
+        orders,
+    };
+    Ok(usize::from(intend(ledger, intent)?))
+}
+
+fn render(template: &str, state: &OrderState) -> (String, String) {
+    let details = state.details.as_ref();
+    let fill = |text: &str| {
+        text.replace("{buyer_name}", details.map_or("", |d| d.buyer.name.as_str()))
+            .replace("{order_number}", state.key.as_ref().map_or("", |k| k.order_number.as_str()))
+            .replace("{total_yen}", &details.map_or(0, |d| d.total_yen).to_string())
+    };
+    let (subject, body) = match template.split_once('\n') {
+        Some((first, rest)) if first.starts_with("Subject:") => {
+            (first.trim_start_matches("Subject:").trim(), rest.trim_start_matches(['\r', '\n']))
+        }
+        _ => ("ご注文について", template),
+    };
+    (fill(subject), fill(body))
+}
+
+pub async fn run(
+    ledger: &mut Ledger,
+    mailer: Option<&Mailer>,
+    settings: &AlertSettings,
+) -> Result<StageReport, StageError> {
+    let mut report = StageReport::new("stale");
+    report.advanced += raise_source_alerts(ledger)?;
+    let known = alerts(ledger)?;
+    report.needs_operator += raise_stale(ledger, &known, settings.stale_after)?;
+    report.advanced += raise_daily_summary(ledger)?;
+    let Some(mailer) = mailer else {
+        tracing::info!("SMTP is not configured: alerts and customer emails stay recorded, unsent");
+        return Ok(report);
+    };
+    if let Some(admin) = &settings.admin_email {
+        let known = alerts(ledger)?;
+        for (alert_id, state) in &known.states {
+            if !matches!(state, AlertState::Intended | AlertState::Failed) {
+                continue;
+            }
+            let Some(intent) = known.intents.get(alert_id) else { continue };
+            let outcome = AlertOutcome { alert_id: alert_id.clone(), error: None };
+            ledger.append(SYSTEM_STREAM, ExpectedVersion::Any, &[system_event("AlertSending", &outcome)])?;
+            match mailer.send(admin, &intent.subject, &intent.body).await {
+                Ok(()) => {
+                    ledger.append(SYSTEM_STREAM, ExpectedVersion::Any, &[system_event("AlertSent", &outcome)])?;
+                    report.advanced += 1;
+                }
+                Err(error) => {
+                    tracing::warn!(alert = alert_id, %error, "alert not sent; retried next cycle");
+                    let failed = AlertOutcome { alert_id: alert_id.clone(), error: Some(error.to_string()) };
+                    ledger.append(SYSTEM_STREAM, ExpectedVersion::Any, &[system_event("AlertFailed", &failed)])?;
+                    report.deferred += 1;
+                }
+            }
+        }
+    }
+    send_customer_emails(ledger, mailer, settings, &mut report).await?;
+    Ok(report)
+}
+
+async fn send_customer_emails(
+    ledger: &mut Ledger,
+    mailer: &Mailer,
+    settings: &AlertSettings,
+    report: &mut StageReport,
+) -> Result<(), StageError> {
+    for order in queries::orders_with_email_intent(ledger.store().connection()).map_err(LedgerError::from)? {
+        let Ok(key) = order.parse::<OrderKey>() else { continue };
+        let state = ledger.order_state(&key)?;
+        for email in state.emails.iter().filter(|e| e.state == EmailState::Intended) {
+            let to = state.details.as_ref().and_then(|d| d.buyer.email.clone());
+            let sending = OrderEvent::CustomerEmailSending(CustomerEmailSending { email_id: email.email_id.clone() });
+            if !record(ledger, &key, &state, "stale", vec![sending])? {
+                continue;
+            }
+            let after = ledger.order_state(&key)?;
+            let outcome = match to {
+                None => Err("the order has no buyer email address".to_owned()),
+                Some(to) => {
+                    let (subject, body) = render(&settings.payment_guidance_template, &state);
+                    mailer.send(&to, &subject, &body).await.map_err(|e| e.to_string())
+                }
+            };
+            let event = match outcome {
+                Ok(()) => {
+                    tracing::info!(order = %key, kind = email.kind, "customer email sent");
+                    report.advanced += 1;
+                    OrderEvent::CustomerEmailSent(CustomerEmailSent { email_id: email.email_id.clone() })
+                }
+                Err(error) => {
+                    tracing::warn!(order = %key, kind = email.kind, error, "customer email failed; the operator decides");
+                    report.needs_operator += 1;
+                    OrderEvent::CustomerEmailFailed(CustomerEmailFailed { email_id: email.email_id.clone(), error })
+                }
+            };
+            record(ledger, &key, &after, "stale", vec![event])?;
+            break; // one email per order per run; the state changed
+        }
+    }
+    Ok(())
+}
