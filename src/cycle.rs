@@ -196,3 +196,76 @@ pub async fn run_stage(
         }
     }
 }
+
+/// How long a cycle's lease lasts without renewal (renewed before every stage).
+pub const LEASE_TTL_MINUTES: i64 = 15;
+const LEASE: &str = "cycle";
+
+/// A stage's failure inside a whole cycle: the other stages still ran.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StageFailure {
+    pub stage: &'static str,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CycleReport {
+    pub reports: Vec<StageReport>,
+    pub failures: Vec<StageFailure>,
+    pub duration_ms: u128,
+}
+
+fn record_system(ledger: &mut Ledger, kind: &str, data: &impl serde::Serialize) -> Result<(), CycleError> {
+    use events::envelope::{Actor, ExpectedVersion, Meta, NewEvent};
+    let event = NewEvent::new(kind, 1, serde_json::to_string(data).unwrap_or_default(), Meta::by(Actor::system()));
+    ledger
+        .append(stages::alerts::SYSTEM_STREAM, ExpectedVersion::Any, &[event])
+        .map(|_| ())
+        .map_err(|e| CycleError::Setup(e.to_string()))
+}
+
+/// Runs `stages` in order under the cycle lease. A stage that fails is recorded and the next
+/// one still runs (they are independent); the lease is released at the end.
+pub async fn run_cycle(
+    ledger: &mut Ledger,
+    services: &mut Services,
+    stages: &[Stage],
+) -> Result<CycleReport, CycleError> {
+    let holder = crate::lease::holder_name();
+    let started = std::time::Instant::now();
+    let take = |ledger: &mut Ledger| {
+        let now = ledger.store().now();
+        crate::lease::acquire(
+            ledger.store_mut().connection_mut(),
+            LEASE,
+            &holder,
+            now,
+            chrono::Duration::minutes(LEASE_TTL_MINUTES),
+        )
+        .map_err(|e| CycleError::Setup(e.to_string()))
+    };
+    take(ledger)?;
+    let names: Vec<&str> = stages.iter().map(|s| s.name()).collect();
+    record_system(ledger, "CycleStarted", &serde_json::json!({"holder": holder, "stages": names}))?;
+    tracing::info!(holder, stages = ?names, "cycle started");
+    let mut report = CycleReport::default();
+    for stage in stages {
+        take(ledger)?;
+        match run_stage(ledger, services, *stage).await {
+            Ok(reports) => report.reports.extend(reports),
+            Err(error) => {
+                tracing::error!(stage = stage.name(), %error, "stage failed; the cycle goes on");
+                report.failures.push(StageFailure { stage: stage.name(), error: error.to_string() });
+            }
+        }
+    }
+    report.duration_ms = started.elapsed().as_millis();
+    record_system(
+        ledger,
+        "CycleFinished",
+        &serde_json::json!({"holder": holder, "duration_ms": report.duration_ms, "reports": report.reports, "failures": report.failures}),
+    )?;
+    crate::lease::release(ledger.store().connection(), LEASE, &holder).map_err(|e| CycleError::Setup(e.to_string()))?;
+    tracing::info!(duration_ms = report.duration_ms as u64, failures = report.failures.len(), "cycle finished");
+    Ok(report)
+}

@@ -238,7 +238,7 @@ fn bad_databases_orders_statuses_and_events_get_one_clear_line_and_change_nothin
 #[test]
 fn commands_of_later_issues_say_so_and_fail() {
     let dir = tempfile::tempdir().unwrap();
-    for args in [&["run"][..], &["cycle"], &["serve"], &["replay", "dry-run"]] {
+    for args in [&["run"][..], &["serve"], &["replay", "dry-run"]] {
         let out = run(&dir.path().join("x.db"), args);
         assert_eq!(out.status.code(), Some(3), "{args:?}");
         assert!(stderr(&out).contains("is not available yet"), "{}", stderr(&out));
@@ -280,4 +280,40 @@ fn mail_inspect_classifies_a_file_without_a_ledger() {
     assert!(!dir.path().join("mcf-ledger.db").exists(), "no ledger was created");
     let missing = bin().args(["mail", "inspect", "/nonexistent.eml"]).output().unwrap();
     assert!(stderr(&missing).contains("cannot read /nonexistent.eml"));
+}
+
+#[test]
+fn a_second_cycle_exits_at_once_naming_who_holds_the_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sample_ledger(&dir);
+    let mut conn = rusqlite::Connection::open(&path).unwrap();
+    mcf_ledger::lease::acquire(&mut conn, "cycle", "cron-host:4242", chrono::Utc::now(), chrono::Duration::minutes(15))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let out = bin()
+        .arg("--database")
+        .arg(&path)
+        .args(["cycle"])
+        .env("AMAZON_CLIENT_ID", "x")
+        .env("AMAZON_CLIENT_SECRET", "x")
+        .env("AMAZON_REFRESH_TOKEN", "x")
+        .env("AMAZON_SP_API_BASE_URL", "http://127.0.0.1:9")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("held by cron-host:4242"), "{}", stderr(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "exits at once");
+    let unconfigured = bin()
+        .arg("--database")
+        .arg(&path)
+        .args(["cycle", "--stage", "check"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&unconfigured).contains("Amazon is not configured: set AMAZON_CLIENT_ID"),
+        "{}",
+        stderr(&unconfigured)
+    );
 }

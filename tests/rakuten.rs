@@ -333,3 +333,27 @@ mod contract {
         assert_eq!(no_charset.status(), 415);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_cycles_alone_take_an_order_from_rms_to_shipped_and_release_the_lease() {
+    use mcf_ledger::cycle::{run_cycle, Stage as S};
+    let mut shop = Shop::with_rakuten(now_clock()).await;
+    shop.sandbox.set_stock("JP-TEA-100", 3);
+    let number = shop.rms().place(NewRakutenOrder::card("tea-100", 1));
+    let order = key(&number);
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let report = run_cycle(&mut shop.ledger, &mut shop.services, &S::ALL).await.unwrap();
+        assert!(report.failures.is_empty(), "{:?}", report.failures);
+        statuses.push(shop.status(&order));
+        shop.advance(Duration::minutes(10));
+        shop.sandbox.advance(Duration::hours(3));
+    }
+    assert_eq!(statuses.last(), Some(&Status::Shipped), "{statuses:?}");
+    assert_eq!(shop.rms().progress(&number), Some(500));
+    let system = shop.ledger.store().read_stream("system").unwrap();
+    assert_eq!(system.iter().filter(|e| e.event_type == "CycleFinished").count(), 4);
+    let held: i64 =
+        shop.ledger.store().connection().query_row("SELECT count(*) FROM leases", [], |r| r.get(0)).unwrap();
+    assert_eq!(held, 0, "the lease is released after each cycle");
+}

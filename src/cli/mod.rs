@@ -120,11 +120,7 @@ pub fn run(cli: Cli) -> CommandResult {
     match cli.command {
         Command::Init => init(&database),
         Command::Run => Err(Failure::not_yet("run", "the stages and the web admin (issues #7 and #8)")),
-        Command::Cycle { stage: None } => Err(Failure::not_yet(
-            "cycle",
-            "the receive and notify stages (issues #4 to #6); run single stages with --stage check|ship|monitor",
-        )),
-        Command::Cycle { stage: Some(stage) } => cycle_stage(&config, &database, &stage),
+        Command::Cycle { stage } => cycle(&config, &database, stage.as_deref()),
         Command::Serve => Err(Failure::not_yet("serve", "the web admin (issue #7)")),
         Command::Demo { .. } => Err(Failure::not_yet("demo", "the sandboxes and the stages (issue #8)")),
         Command::Replay(command) => replay::run(command, &database),
@@ -150,19 +146,33 @@ fn init(database: &std::path::Path) -> CommandResult {
     Ok(())
 }
 
-fn cycle_stage(config: &Config, database: &std::path::Path, stage: &str) -> CommandResult {
-    let stage: crate::cycle::Stage = stage.parse().map_err(Failure::new)?;
+/// One cycle for cron (all stages), or one stage by hand, under the cycle lease.
+fn cycle(config: &Config, database: &std::path::Path, stage: Option<&str>) -> CommandResult {
+    use crate::cycle::Stage;
+    let stages: Vec<Stage> = match stage {
+        Some(stage) => vec![stage.parse().map_err(Failure::new)?],
+        None => Stage::ALL.to_vec(),
+    };
     let mut ledger = open_ledger(database, OpenMode::MustExist)?;
     let mut services = crate::cycle::Services::from_config(config)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Failure::new)?;
-    let reports = runtime.block_on(crate::cycle::run_stage(&mut ledger, &mut services, stage))?;
-    for report in reports {
+    let report = runtime.block_on(crate::cycle::run_cycle(&mut ledger, &mut services, &stages))?;
+    for stage in &report.reports {
         println!(
             "{}: examined {}, advanced {}, deferred {}, needs operator {}",
-            report.stage, report.examined, report.advanced, report.deferred, report.needs_operator
+            stage.stage, stage.examined, stage.advanced, stage.deferred, stage.needs_operator
         );
     }
-    Ok(())
+    match report.failures.first() {
+        None => Ok(()),
+        Some(first) => Err(Failure::new(format!(
+            "{} of {} stages failed; first: {}: {}",
+            report.failures.len(),
+            stages.len(),
+            first.stage,
+            first.error
+        ))),
+    }
 }
 
 fn check_config(config: &Config, database: &std::path::Path) -> CommandResult {
