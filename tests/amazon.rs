@@ -255,6 +255,8 @@ async fn every_injected_fault_is_survived_without_a_second_shipment() {
     shop.run(Stage::Monitor).await;
     assert!(orders.iter().all(|o| shop.state(o).tracking.is_some()));
     assert!(shop.sandbox.faults().injected() >= 13, "{}", shop.sandbox.faults().injected());
+    let audit = replay::audit::audit(shop.ledger.store()).unwrap();
+    assert!(audit.anomalies.is_empty(), "{:?}", audit.anomalies);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

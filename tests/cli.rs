@@ -317,3 +317,21 @@ fn a_second_cycle_exits_at_once_naming_who_holds_the_lease() {
         stderr(&unconfigured)
     );
 }
+
+#[test]
+fn audit_passes_a_sound_ledger_and_names_a_broken_promise() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sample_ledger(&dir);
+    let ok = run(&path, &["audit"]);
+    assert!(ok.status.success(), "{}{}", stdout(&ok), stderr(&ok));
+    assert!(stdout(&ok).contains("audited 10 orders"), "{}", stdout(&ok));
+    let shipped = key(Status::Shipped);
+    let mut store = EventStore::open(&path, OpenMode::MustExist).unwrap();
+    let again = events::order::OrderEvent::ShipmentReported(events::order::sample::tracking())
+        .to_new_event(Meta::by(Actor::system()));
+    store.append(&shipped.stream(), ExpectedVersion::Any, &[again]).unwrap();
+    drop(store);
+    let bad = run(&path, &["audit"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stdout(&bad).contains(&format!("{shipped} shipment_reported_twice")), "{}", stdout(&bad));
+}

@@ -356,4 +356,6 @@ async fn whole_cycles_alone_take_an_order_from_rms_to_shipped_and_release_the_le
     let held: i64 =
         shop.ledger.store().connection().query_row("SELECT count(*) FROM leases", [], |r| r.get(0)).unwrap();
     assert_eq!(held, 0, "the lease is released after each cycle");
+    let audit = replay::audit::audit(shop.ledger.store()).unwrap();
+    assert!(audit.anomalies.is_empty(), "{:?}", audit.anomalies);
 }

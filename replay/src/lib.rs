@@ -6,6 +6,7 @@
 //! - [`time_travel`]: one order as it stood at a position or a time.
 //! - [`export`]: events as JSON lines.
 
+pub mod audit;
 pub mod export;
 pub mod rebuild;
 pub mod time_travel;

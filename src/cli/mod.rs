@@ -63,6 +63,13 @@ pub enum Command {
     /// Mail tools.
     #[command(subcommand)]
     Mail(MailCommand),
+    /// Check the ledger against the promises (one MCF order per order, no email or shipment
+    /// report twice, no live MCF order for a cancelled order, nothing past RECEIVED without the
+    /// marketplace API) and verify the projections; exit 1 on any anomaly.
+    Audit {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +133,7 @@ pub fn run(cli: Cli) -> CommandResult {
         Command::Replay(command) => replay::run(command, &database),
         Command::Order(command) => order::run(command, &database),
         Command::CheckConfig => check_config(&config, &database),
+        Command::Audit { json } => audit(&database, json),
         Command::Mail(MailCommand::Inspect { file }) => {
             let raw = std::fs::read(&file).map_err(|e| Failure::new(format!("cannot read {}: {e}", file.display())))?;
             println!("{}", serde_json::to_string_pretty(&crate::mail::parse::parse(&raw))?);
@@ -144,6 +152,41 @@ fn init(database: &std::path::Path) -> CommandResult {
         println!("created the ledger {}", database.display());
     }
     Ok(())
+}
+
+fn audit(database: &std::path::Path, as_json: bool) -> CommandResult {
+    let store = events::EventStore::open(database, OpenMode::ReadOnly)?;
+    let report = ::replay::audit::audit(&store)?;
+    drop(store);
+    let verify = ::replay::verify::verify(database)?;
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"audit": report, "projections_clean": verify.is_clean()})
+            )?
+        );
+    } else {
+        println!("audited {} orders ({} events)", report.orders, report.events);
+        for anomaly in &report.anomalies {
+            println!("  {} {}: {}", anomaly.order, anomaly.rule, anomaly.detail);
+        }
+        println!(
+            "projections: {}",
+            if verify.is_clean() {
+                "equal to a rebuild"
+            } else {
+                "DIFFER from a rebuild (run `mcf-ledger replay verify`)"
+            }
+        );
+    }
+    match (report.anomalies.len(), verify.is_clean()) {
+        (0, true) => Ok(()),
+        (n, clean) => Err(Failure::new(format!(
+            "{n} anomalies{}",
+            if clean { "" } else { "; the projections differ from a rebuild" }
+        ))),
+    }
 }
 
 /// One cycle for cron (all stages), or one stage by hand, under the cycle lease.
