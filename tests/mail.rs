@@ -191,6 +191,10 @@ mod intake {
         let received: Vec<_> = mails.iter().filter(|e| e.event_type == "MailReceived").collect();
         assert_eq!(received.len(), 3);
         assert!(received[2].data.contains("carries no [受注番号]"), "{}", received[2].data);
+        let first: serde_json::Value = serde_json::from_str(&received[0].data).unwrap();
+        assert_eq!(first["date"], "2026-11-22T01:15:00Z");
+        assert_eq!(first["from"], "order@rakuten.co.jp");
+        assert_eq!(first["classification"]["kind"], "rakuten_order");
         assert!(received.iter().all(|e| e.blob.is_some()), "raw bytes kept");
 
         for _ in 0..2 {

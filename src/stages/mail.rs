@@ -20,6 +20,8 @@ pub struct MailReceived {
     pub uid_validity: u32,
     pub uid: u32,
     pub message_id: Option<String>,
+    /// The message's own Date header.
+    pub date: Option<chrono::DateTime<chrono::Utc>>,
     pub from: Option<String>,
     pub subject: String,
     pub classification: serde_json::Value,
@@ -138,6 +140,7 @@ fn record_mail(
         uid_validity,
         uid,
         message_id: parsed.message_id.clone(),
+        date: parsed.date,
         from: parsed.from.clone(),
         subject: parsed.subject.clone(),
         classification: serde_json::to_value(&parsed.classification).unwrap_or_default(),
