@@ -6,6 +6,7 @@ pub mod amazon;
 pub mod cli;
 pub mod config;
 pub mod cycle;
+pub mod intake;
 pub mod lease;
 pub mod mail;
 pub mod rakuten;

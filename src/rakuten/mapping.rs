@@ -203,16 +203,7 @@ pub fn intake_events(state: &OrderState, model: &OrderModel) -> Vec<OrderEvent> 
     let editable = !matches!(state.status, Some(Status::Shipping | Status::Shipped) | None) || state.details.is_none();
     match details(model) {
         Ok(new) if editable && state.details.as_ref() != Some(&new) => {
-            let problem = match new.settlement.kind {
-                SettlementKind::Other => Some(format!(
-                    "unknown settlement method {} ({}): check the payment in RMS, then set VERIFIED",
-                    new.settlement.code, new.settlement.name
-                )),
-                SettlementKind::CashOnDelivery => Some(
-                    "代金引換 (cash on delivery): Amazon MCF cannot collect payment; ship this order by hand".into(),
-                ),
-                _ => None,
-            };
+            let problem = crate::intake::settlement_problem(&new.settlement, "RMS");
             let first = state.details.is_none();
             push(&mut state, OrderEvent::OrderDetailsRecorded(new));
             if first {
@@ -441,7 +432,7 @@ mod tests {
         let events = intake_events(&OrderState::new(key()), &model(100, 99));
         assert_eq!(types(&events), ["OrderDetected", "OrderDetailsRecorded", "OrderFailed"]);
         let OrderEvent::OrderFailed(failed) = &events[2] else { panic!() };
-        assert!(failed.message.contains("unknown settlement method 99"), "{}", failed.message);
+        assert!(failed.message.contains("unknown payment method 99"), "{}", failed.message);
         let cod = intake_events(&OrderState::new(key()), &model(100, 2));
         assert!(matches!(&cod[2], OrderEvent::OrderFailed(f) if f.message.contains("代金引換")));
     }

@@ -96,6 +96,25 @@ fn orders_in(ledger: &Ledger, status: Status) -> Result<Vec<(OrderKey, OrderStat
     Ok(orders)
 }
 
+/// One marketplace's orders in any of `statuses`, with their folded state.
+pub(crate) fn marketplace_orders_in(
+    ledger: &Ledger,
+    marketplace: events::Marketplace,
+    statuses: &[Status],
+) -> Result<Vec<(OrderKey, OrderState)>, LedgerError> {
+    let mut out = Vec::new();
+    for status in statuses {
+        let filter = OrderFilter { status: Some(*status), marketplace: Some(marketplace), ..Default::default() };
+        for row in queries::list_orders(ledger.store().connection(), &filter)? {
+            if let Ok(key) = row.order.parse::<OrderKey>() {
+                let state = ledger.order_state(&key)?;
+                out.push((key, state));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Appends a stage's decision made on `state`. If the order changed meanwhile (an operator
 /// acted), nothing is appended and the order is left for the next cycle: returns false.
 fn record(

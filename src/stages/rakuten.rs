@@ -16,7 +16,6 @@ use chrono::{DateTime, Utc};
 use events::order::{OrderEvent, OrderFailed, OrderState, Status, Tracking};
 use events::source::{CredentialExpiring, SourceEvent};
 use events::{Marketplace, OrderKey};
-use projections::queries::{self, OrderFilter};
 use projections::{Ledger, LedgerError};
 
 pub const POLL_STREAM: &str = "poll-rakuten";
@@ -121,18 +120,7 @@ fn mapping_detected(number: &str) -> OrderEvent {
 }
 
 fn rakuten_orders_in(ledger: &Ledger, statuses: &[Status]) -> Result<Vec<(OrderKey, OrderState)>, LedgerError> {
-    let mut out = Vec::new();
-    for status in statuses {
-        let filter =
-            OrderFilter { status: Some(*status), marketplace: Some(Marketplace::Rakuten), ..Default::default() };
-        for row in queries::list_orders(ledger.store().connection(), &filter)? {
-            if let Ok(key) = row.order.parse::<OrderKey>() {
-                let state = ledger.order_state(&key)?;
-                out.push((key, state));
-            }
-        }
-    }
-    Ok(out)
+    super::marketplace_orders_in(ledger, Marketplace::Rakuten, statuses)
 }
 
 /// Reads the named orders from RMS and records them (mail saw them first). An order RMS does

@@ -14,7 +14,6 @@ use crate::yahoo::{YahooClient, YahooError};
 use events::order::{OrderEvent, OrderFailed, OrderState, Status, Tracking};
 use events::source::{SignatureRejected, SourceEvent};
 use events::{Marketplace, OrderKey};
-use projections::queries::{self, OrderFilter};
 use projections::{Ledger, LedgerError};
 
 pub const POLL_STREAM: &str = "poll-yahoo";
@@ -95,17 +94,7 @@ fn check_signature(ledger: &mut Ledger, client: &YahooClient) -> Result<(), Ledg
 }
 
 fn yahoo_orders_in(ledger: &Ledger, statuses: &[Status]) -> Result<Vec<(OrderKey, OrderState)>, LedgerError> {
-    let mut out = Vec::new();
-    for status in statuses {
-        let filter = OrderFilter { status: Some(*status), marketplace: Some(Marketplace::Yahoo), ..Default::default() };
-        for row in queries::list_orders(ledger.store().connection(), &filter)? {
-            if let Ok(key) = row.order.parse::<OrderKey>() {
-                let state = ledger.order_state(&key)?;
-                out.push((key, state));
-            }
-        }
-    }
-    Ok(out)
+    super::marketplace_orders_in(ledger, Marketplace::Yahoo, statuses)
 }
 
 pub async fn watch(ledger: &mut Ledger, client: &YahooClient) -> Result<StageReport, StageError> {

@@ -203,16 +203,7 @@ pub fn intake_events(state: &OrderState, info: &Element) -> Vec<OrderEvent> {
     match details(info) {
         Ok(new) if editable && state.details.as_ref() != Some(&new) => {
             let first = state.details.is_none();
-            let problem = match new.settlement.kind {
-                SettlementKind::Other => Some(format!(
-                    "unknown payment method {} ({}): check the payment, then set VERIFIED",
-                    new.settlement.code, new.settlement.name
-                )),
-                SettlementKind::CashOnDelivery => Some(
-                    "代金引換 (cash on delivery): Amazon MCF cannot collect payment; ship this order by hand".into(),
-                ),
-                _ => None,
-            };
+            let problem = crate::intake::settlement_problem(&new.settlement, "Store Creator");
             push(&mut state, OrderEvent::OrderDetailsRecorded(new));
             if first {
                 if let Some(message) = problem {
