@@ -10,6 +10,7 @@ pub mod intake;
 pub mod lease;
 pub mod mail;
 pub mod rakuten;
+pub mod reparse;
 pub mod sandbox;
 pub mod sku_master;
 pub mod stages;

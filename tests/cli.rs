@@ -173,6 +173,13 @@ fn replay_verify_rebuild_time_travel_and_export() {
     let lines: Vec<Value> = export.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 10);
     assert_eq!(lines[9]["type"], "ShipmentReported");
+    let reparse = run(&path, &["replay", "reparse"]);
+    assert!(reparse.status.success(), "{}", stderr(&reparse));
+    assert!(
+        stdout(&reparse).contains("re-parsed 0 emails and 0 marketplace answers: 0 would differ"),
+        "{}",
+        stdout(&reparse)
+    );
     let from = stdout(&run(&path, &["replay", "export", "--from", "60"]));
     assert!(from.lines().all(|l| serde_json::from_str::<Value>(l).unwrap()["position"].as_i64().unwrap() > 60));
 }

@@ -359,3 +359,30 @@ async fn whole_cycles_alone_take_an_order_from_rms_to_shipped_and_release_the_le
     let audit = replay::audit::audit(shop.ledger.store()).unwrap();
     assert!(audit.anomalies.is_empty(), "{:?}", audit.anomalies);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reparse_reads_the_kept_answers_again_and_names_what_would_differ() {
+    use events::envelope::{Actor, ExpectedVersion, Meta, NewEvent};
+    let mut shop = Shop::with_rakuten(now_clock()).await;
+    for _ in 0..3 {
+        shop.rms().place(NewRakutenOrder::card("tea-100", 1));
+    }
+    shop.run(Stage::Receive).await;
+    let clean = mcf_ledger::reparse::reparse(shop.ledger.store()).unwrap();
+    assert_eq!(clean.orders, 3);
+    assert!(clean.differences.is_empty(), "{:?}", clean.differences);
+
+    // A mail an older build classified as "other": today's parser reads an order in it.
+    let raw = "From: order@rakuten.co.jp\r\nSubject: =?UTF-8?B?44CQ5qW95aSp5biC5aC044CR5rOo5paH5YaF5a6544GU56K66KqN?=\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n[受注番号] 123456-20261122-00000077\r\n";
+    let blob = shop.ledger.store().put_blob(raw.as_bytes(), "message/rfc822").unwrap();
+    let data = r#"{"uid_validity":1,"uid":1,"message_id":null,"date":null,"from":null,"subject":"old","classification":{"kind":"other"},"size":10}"#;
+    let event =
+        NewEvent::new("MailReceived", 1, data.into(), Meta::by(Actor::reactor("receive"))).with_blob(blob.sha256);
+    shop.ledger.store_mut().append("mailbox-inbox", ExpectedVersion::Any, &[event]).unwrap();
+    let head = shop.ledger.store().head_position().unwrap();
+    let report = mcf_ledger::reparse::reparse(shop.ledger.store()).unwrap();
+    assert_eq!(report.differences.len(), 1, "{:?}", report.differences);
+    assert_eq!(report.differences[0].what, "mail classification");
+    assert_eq!(report.differences[0].today["order_number"], "123456-20261122-00000077");
+    assert_eq!(shop.ledger.store().head_position().unwrap(), head, "reparse appends nothing");
+}

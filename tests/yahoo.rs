@@ -96,6 +96,9 @@ async fn premium_delivery_slots_and_tracking_go_through_both_sandboxes() {
     assert_eq!(at_yahoo.invoice.as_deref(), Some(tracking.tracking_number.as_str()));
     assert_eq!(at_yahoo.ship_date.unwrap().len(), 8, "YYYYMMDD");
     assert!(events_of(&shop, "SignatureRejected").is_empty(), "every call was signed and authorized");
+    let reparsed = mcf_ledger::reparse::reparse(shop.ledger.store()).unwrap();
+    assert_eq!(reparsed.orders, 3, "the kept XML of each order is read again");
+    assert!(reparsed.differences.is_empty(), "{:?}", reparsed.differences);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
