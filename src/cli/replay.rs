@@ -126,7 +126,21 @@ pub fn run(command: ReplayCommand, database: &Path) -> CommandResult {
             Ok(())
         }
         ReplayCommand::Reparse => {
-            Err(Failure::not_yet("replay reparse", "the mail and marketplace parsers (issues #4 to #6 and #8)"))
+            let store = EventStore::open(database, OpenMode::ReadOnly)?;
+            let report = crate::reparse::reparse(&store)?;
+            for difference in &report.differences {
+                println!(
+                    "{} #{} {}:\n  recorded: {}\n  today:    {}",
+                    difference.stream, difference.position, difference.what, difference.recorded, difference.today
+                );
+            }
+            println!(
+                "re-parsed {} emails and {} marketplace answers: {} would differ",
+                report.mails,
+                report.orders,
+                report.differences.len()
+            );
+            Ok(())
         }
         ReplayCommand::DryRun => {
             Err(Failure::not_yet("replay dry-run", "the stage reactors and the sandbox (issue #8)"))
