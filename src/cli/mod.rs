@@ -126,10 +126,10 @@ pub fn run(cli: Cli) -> CommandResult {
     let database = cli.database.clone().unwrap_or_else(|| config.database.clone());
     match cli.command {
         Command::Init => init(&database),
-        Command::Run => Err(Failure::not_yet("run", "the stages and the web admin (issues #7 and #8)")),
+        Command::Run => Err(Failure::not_yet("run", "the web admin (issue #7); meanwhile run `mcf-ledger cycle` from cron")),
         Command::Cycle { stage } => cycle(&config, &database, stage.as_deref()),
         Command::Serve => Err(Failure::not_yet("serve", "the web admin (issue #7)")),
-        Command::Demo { .. } => Err(Failure::not_yet("demo", "the sandboxes and the stages (issue #8)")),
+        Command::Demo { .. } => Err(Failure::not_yet("demo", "the web admin and the demo scenario (issues #7 and #8); the stages already run against the sandboxes in `scripts/test`")),
         Command::Replay(command) => replay::run(command, &database),
         Command::Order(command) => order::run(command, &database),
         Command::CheckConfig => check_config(&config, &database),
