@@ -7,8 +7,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
 use events::clock::jst;
 use events::order::{
     Address, Buyer, CancelSource, CancellationRequested, CustomerEmailIntended, DeliveryRequest, DetectionSource, Note,
-    OrderDetails, OrderDetected, OrderEvent, OrderFailed, OrderItem, OrderState, Reason, Settlement, SettlementKind,
-    Status,
+    OrderDetails, OrderDetected, OrderEvent, OrderItem, OrderState, Reason, Settlement, SettlementKind, Status,
 };
 use events::Marketplace;
 
@@ -208,14 +207,7 @@ pub fn intake_events(state: &OrderState, model: &OrderModel) -> Vec<OrderEvent> 
             push(&mut state, OrderEvent::OrderDetailsRecorded(new));
             if first {
                 if let Some(message) = problem {
-                    push(
-                        &mut state,
-                        OrderEvent::OrderFailed(OrderFailed {
-                            stage: "receive".into(),
-                            code: Some("SETTLEMENT".into()),
-                            message,
-                        }),
-                    );
+                    push(&mut state, crate::intake::failed_at_receive("SETTLEMENT", message));
                     return events;
                 }
             }
@@ -224,14 +216,7 @@ pub fn intake_events(state: &OrderState, model: &OrderModel) -> Vec<OrderEvent> 
         Err(reason) if state.details.is_none() => {
             let message = format!("the order from RMS cannot be used: {reason}");
             if state.error.as_ref().is_none_or(|e| e.message != message) && state.status != Some(Status::Error) {
-                push(
-                    &mut state,
-                    OrderEvent::OrderFailed(OrderFailed {
-                        stage: "receive".into(),
-                        code: Some("RMS_ORDER".into()),
-                        message,
-                    }),
-                );
+                push(&mut state, crate::intake::failed_at_receive("RMS_ORDER", message));
             }
             return events;
         }
@@ -245,14 +230,10 @@ pub fn intake_events(state: &OrderState, model: &OrderModel) -> Vec<OrderEvent> 
             }),
         );
     }
-    match (hold_reason(model), &state.hold) {
-        (Some(reason), current) if current.as_ref() != Some(&reason) => {
-            push(&mut state, OrderEvent::OrderHeld(Reason { reason }))
-        }
-        (None, Some(_)) => {
-            push(&mut state, OrderEvent::HoldReleased(Note { note: "Rakuten no longer flags the order".into() }))
-        }
-        _ => {}
+    if let Some(event) =
+        crate::intake::hold_change(state.hold.as_ref(), hold_reason(model), "Rakuten no longer flags the order")
+    {
+        push(&mut state, event);
     }
     if matches!(model.order_progress, 800 | 900)
         && state.cancel_requested.is_none()

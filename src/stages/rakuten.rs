@@ -204,19 +204,7 @@ async fn check_license(ledger: &mut Ledger, client: &RakutenClient, settings: &P
 /// cancellations (-> CANCELLED, or a pending MCF cancel when shipping).
 pub async fn watch(ledger: &mut Ledger, client: &RakutenClient) -> Result<StageReport, StageError> {
     let mut report = StageReport::new("watch:rakuten");
-    let open = rakuten_orders_in(
-        ledger,
-        &[
-            Status::Received,
-            Status::AwaitingConfirmation,
-            Status::Verified,
-            Status::OutOfStock,
-            Status::ShippingRequested,
-            Status::DateUnavailable,
-            Status::Shipping,
-            Status::Error,
-        ],
-    )?;
+    let open = rakuten_orders_in(ledger, &Status::OPEN)?;
     if open.is_empty() {
         return Ok(report);
     }

@@ -99,18 +99,7 @@ fn yahoo_orders_in(ledger: &Ledger, statuses: &[Status]) -> Result<Vec<(OrderKey
 
 pub async fn watch(ledger: &mut Ledger, client: &YahooClient) -> Result<StageReport, StageError> {
     let mut report = StageReport::new("watch:yahoo");
-    let open = yahoo_orders_in(
-        ledger,
-        &[
-            Status::Received,
-            Status::Verified,
-            Status::OutOfStock,
-            Status::ShippingRequested,
-            Status::DateUnavailable,
-            Status::Shipping,
-            Status::Error,
-        ],
-    )?;
+    let open = yahoo_orders_in(ledger, &Status::OPEN)?;
     for (key, _) in open {
         report.examined += 1;
         match client.order_info(&key.order_number).await {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, FixedOffset, NaiveDate, NaiveDateTime, TimeZone
 use events::clock::jst;
 use events::order::{
     Address, Buyer, CancelSource, CancellationRequested, DeliveryRequest, DetectionSource, Note, OrderDetails,
-    OrderDetected, OrderEvent, OrderFailed, OrderItem, OrderState, Reason, Settlement, SettlementKind, Status,
+    OrderDetected, OrderEvent, OrderItem, OrderState, Settlement, SettlementKind, Status,
 };
 use events::Marketplace;
 
@@ -207,14 +207,7 @@ pub fn intake_events(state: &OrderState, info: &Element) -> Vec<OrderEvent> {
             push(&mut state, OrderEvent::OrderDetailsRecorded(new));
             if first {
                 if let Some(message) = problem {
-                    push(
-                        &mut state,
-                        OrderEvent::OrderFailed(OrderFailed {
-                            stage: "receive".into(),
-                            code: Some("SETTLEMENT".into()),
-                            message,
-                        }),
-                    );
+                    push(&mut state, crate::intake::failed_at_receive("SETTLEMENT", message));
                     return events;
                 }
             }
@@ -223,27 +216,16 @@ pub fn intake_events(state: &OrderState, info: &Element) -> Vec<OrderEvent> {
         Err(reason) if state.details.is_none() => {
             if state.status != Some(Status::Error) {
                 let message = format!("the order from Yahoo cannot be used: {reason}");
-                push(
-                    &mut state,
-                    OrderEvent::OrderFailed(OrderFailed {
-                        stage: "receive".into(),
-                        code: Some("YAHOO_ORDER".into()),
-                        message,
-                    }),
-                );
+                push(&mut state, crate::intake::failed_at_receive("YAHOO_ORDER", message));
             }
             return events;
         }
         Err(_) => {}
     }
-    match (hold_reason(info), &state.hold) {
-        (Some(reason), current) if current.as_ref() != Some(&reason) => {
-            push(&mut state, OrderEvent::OrderHeld(Reason { reason }))
-        }
-        (None, Some(_)) => {
-            push(&mut state, OrderEvent::HoldReleased(Note { note: "Yahoo no longer holds the order".into() }))
-        }
-        _ => {}
+    if let Some(event) =
+        crate::intake::hold_change(state.hold.as_ref(), hold_reason(info), "Yahoo no longer holds the order")
+    {
+        push(&mut state, event);
     }
     if text(info, "OrderStatus") == "4" && state.cancel_requested.is_none() {
         push(

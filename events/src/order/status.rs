@@ -63,6 +63,18 @@ impl Status {
         }
     }
 
+    /// Every status that is not final: the orders a marketplace can still change.
+    pub const OPEN: [Status; 8] = [
+        Status::Received,
+        Status::AwaitingConfirmation,
+        Status::Verified,
+        Status::OutOfStock,
+        Status::ShippingRequested,
+        Status::DateUnavailable,
+        Status::Shipping,
+        Status::Error,
+    ];
+
     /// SHIPPED and CANCELLED end an order's life.
     pub fn is_final(self) -> bool {
         matches!(self, Self::Shipped | Self::Cancelled)

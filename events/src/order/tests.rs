@@ -34,6 +34,12 @@ fn every_status_is_reachable_by_its_usual_path() {
 }
 
 #[test]
+fn the_open_statuses_are_exactly_the_non_final_ones() {
+    let open: Vec<Status> = Status::ALL.into_iter().filter(|s| !s.is_final()).collect();
+    assert_eq!(open, Status::OPEN.to_vec());
+}
+
+#[test]
 fn status_codes_parse_as_the_guide_spells_them() {
     for status in Status::ALL {
         assert_eq!(status.as_str().parse::<Status>(), Ok(status));
