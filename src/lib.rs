@@ -16,4 +16,5 @@ pub mod sku_master;
 pub mod stages;
 pub mod telemetry;
 pub mod transport;
+pub mod web;
 pub mod yahoo;

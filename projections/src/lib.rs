@@ -17,7 +17,7 @@ pub(crate) mod schema;
 pub use engine::{CatchUp, ProjectionError, Projections, Projector};
 pub use ledger::{Ledger, LedgerError};
 pub use order_history::HistoryRow;
-pub use queries::{OrderFilter, OrderRow};
+pub use queries::{OrderFilter, OrderRow, OrderSort};
 pub use schema::PROJECTION_TABLES;
 
 /// Recreates every projection table empty, at the current shape.

@@ -3,7 +3,7 @@
 //! `(stream, version)` index), so it always equals the log and costs nothing to rebuild;
 //! materialising it would write every event a second time.
 
-use events::order::{order_upcasters, OrderEvent};
+use events::order::{order_upcasters, OrderEvent, OrderState};
 use events::store::{format_time, read_stream_until_in, StoreError};
 use events::OrderKey;
 use rusqlite::Connection;
@@ -17,6 +17,10 @@ pub struct HistoryRow {
     pub actor: String,
     pub event_type: String,
     pub summary: String,
+    /// The payload as stored (JSON), for the operator who wants the raw record.
+    pub data: String,
+    /// The raw email or API response the event was derived from, when kept.
+    pub blob: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -29,19 +33,28 @@ pub enum HistoryError {
 
 /// The audit trail of one order, oldest first; empty when the order is unknown.
 pub fn order_history(conn: &Connection, order: &OrderKey) -> Result<Vec<HistoryRow>, HistoryError> {
+    order_with_history(conn, order).map(|(_, history)| history)
+}
+
+/// The order's current state and its audit trail from one read of its stream (the detail page
+/// shows both, and they must agree).
+pub fn order_with_history(conn: &Connection, order: &OrderKey) -> Result<(OrderState, Vec<HistoryRow>), HistoryError> {
     let upcasters = order_upcasters();
-    read_stream_until_in(conn, &order.stream(), i64::MAX)?
-        .into_iter()
-        .map(|recorded| {
-            let event = OrderEvent::decode(&recorded, &upcasters).map_err(Box::new)?;
-            Ok(HistoryRow {
-                position: recorded.position,
-                version: recorded.version,
-                recorded_at: format_time(recorded.recorded_at),
-                actor: recorded.meta.actor.to_string(),
-                event_type: recorded.event_type,
-                summary: event.describe(),
-            })
-        })
-        .collect()
+    let mut state = OrderState::new(order.clone());
+    let mut history = Vec::new();
+    for recorded in read_stream_until_in(conn, &order.stream(), i64::MAX)? {
+        let event = OrderEvent::decode(&recorded, &upcasters).map_err(Box::new)?;
+        state.apply_recorded(&event, recorded.version, recorded.recorded_at);
+        history.push(HistoryRow {
+            position: recorded.position,
+            version: recorded.version,
+            recorded_at: format_time(recorded.recorded_at),
+            actor: recorded.meta.actor.to_string(),
+            summary: event.describe(),
+            event_type: recorded.event_type,
+            data: recorded.data,
+            blob: recorded.blob,
+        });
+    }
+    Ok((state, history))
 }

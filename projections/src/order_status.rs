@@ -74,14 +74,14 @@ impl Projector for OrderStatusProjector {
             let mut upsert = tx
                 .prepare_cached(
                     "INSERT INTO order_status (order_key, marketplace, order_number, status, buyer_name, item_summary, ordered_at,
-                         mcf_order_id, shipping_speed, tracking_number, carrier, error, hold, cancel_pending, email_intent, version, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+                         mcf_order_id, shipping_speed, tracking_number, carrier, error, hold, cancel_pending, email_intent, email_sending, tasks_due, version, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
                      ON CONFLICT (order_key) DO UPDATE SET
                          status = excluded.status, buyer_name = excluded.buyer_name, item_summary = excluded.item_summary,
                          ordered_at = excluded.ordered_at, mcf_order_id = excluded.mcf_order_id,
                          shipping_speed = excluded.shipping_speed, tracking_number = excluded.tracking_number,
                          carrier = excluded.carrier, error = excluded.error, hold = excluded.hold,
-                         cancel_pending = excluded.cancel_pending, email_intent = excluded.email_intent, version = excluded.version, updated_at = excluded.updated_at",
+                         cancel_pending = excluded.cancel_pending, email_intent = excluded.email_intent, email_sending = excluded.email_sending, tasks_due = excluded.tasks_due, version = excluded.version, updated_at = excluded.updated_at",
                 )
                 .context(|| "preparing the order_status upsert".into())?;
             for (stream, before) in &touched {
@@ -115,6 +115,8 @@ impl Projector for OrderStatusProjector {
                         state.hold,
                         state.cancel_requested.is_some(),
                         state.emails.iter().any(|e| e.state == events::order::EmailState::Intended),
+                        state.emails.iter().any(|e| e.state == events::order::EmailState::Sending),
+                        tasks_due(state),
                         state.version,
                         state.created_at.map(format_time),
                         state.updated_at.map(format_time),
@@ -154,6 +156,12 @@ pub fn item_summary(details: &events::order::OrderDetails) -> String {
         text.push_str(&format!(" 他{}点", details.items.len() - 1));
     }
     text
+}
+
+/// The manual tasks due, space-separated; None when there are none (the to-do index is partial).
+fn tasks_due(state: &OrderState) -> Option<String> {
+    let due = events::order::tasks::manual_tasks_due(state);
+    (!due.is_empty()).then(|| due.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(" "))
 }
 
 /// What is wrong with the order right now, for the operator.

@@ -23,6 +23,10 @@ pub struct OrderRow {
     pub error: Option<String>,
     pub hold: Option<String>,
     pub cancel_pending: bool,
+    /// A customer email was handed to SMTP and no outcome was recorded: the operator decides.
+    pub email_sending: bool,
+    /// The guide's manual emails not yet marked done, space-separated.
+    pub tasks_due: Option<String>,
     pub version: i64,
     pub created_at: String,
     pub updated_at: String,
@@ -30,7 +34,7 @@ pub struct OrderRow {
 
 const ROW_COLUMNS: &str =
     "order_key, marketplace, order_number, status, buyer_name, item_summary, ordered_at, mcf_order_id,
-     shipping_speed, tracking_number, carrier, error, hold, cancel_pending, version, created_at, updated_at";
+     shipping_speed, tracking_number, carrier, error, hold, cancel_pending, email_sending, tasks_due, version, created_at, updated_at";
 
 fn order_row(row: &Row<'_>) -> rusqlite::Result<OrderRow> {
     Ok(OrderRow {
@@ -48,9 +52,11 @@ fn order_row(row: &Row<'_>) -> rusqlite::Result<OrderRow> {
         error: row.get(11)?,
         hold: row.get(12)?,
         cancel_pending: row.get(13)?,
-        version: row.get(14)?,
-        created_at: row.get(15)?,
-        updated_at: row.get(16)?,
+        email_sending: row.get(14)?,
+        tasks_due: row.get(15)?,
+        version: row.get(16)?,
+        created_at: row.get(17)?,
+        updated_at: row.get(18)?,
     })
 }
 
@@ -60,8 +66,57 @@ pub struct OrderFilter {
     pub marketplace: Option<Marketplace>,
     /// Matches the order number, buyer name or MCF id (substring).
     pub search: Option<String>,
+    pub sort: OrderSort,
     pub limit: Option<usize>,
     pub offset: usize,
+}
+
+/// The list's sort orders; each is backed by an index, so any page is cheap.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OrderSort {
+    /// Most recently changed first (the default).
+    #[default]
+    UpdatedDesc,
+    UpdatedAsc,
+    /// Newest order date first.
+    OrderedDesc,
+    OrderedAsc,
+    /// By marketplace and order number.
+    Number,
+}
+
+impl OrderSort {
+    pub const ALL: [OrderSort; 5] = [
+        OrderSort::UpdatedDesc,
+        OrderSort::UpdatedAsc,
+        OrderSort::OrderedDesc,
+        OrderSort::OrderedAsc,
+        OrderSort::Number,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UpdatedDesc => "updated_desc",
+            Self::UpdatedAsc => "updated_asc",
+            Self::OrderedDesc => "ordered_desc",
+            Self::OrderedAsc => "ordered_asc",
+            Self::Number => "number",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|sort| sort.as_str() == text)
+    }
+
+    fn sql(self) -> &'static str {
+        match self {
+            Self::UpdatedDesc => "updated_at DESC, order_key",
+            Self::UpdatedAsc => "updated_at ASC, order_key",
+            Self::OrderedDesc => "ordered_at DESC, order_key",
+            Self::OrderedAsc => "ordered_at ASC, order_key",
+            Self::Number => "order_key",
+        }
+    }
 }
 
 /// Orders, most recently changed first.
@@ -82,7 +137,9 @@ pub fn list_orders(conn: &Connection, filter: &OrderFilter) -> Result<Vec<OrderR
             values.push(Value::Text(search.to_owned()));
         }
     }
-    sql.push_str(" ORDER BY updated_at DESC, order_key LIMIT ? OFFSET ?");
+    sql.push_str(" ORDER BY ");
+    sql.push_str(filter.sort.sql());
+    sql.push_str(" LIMIT ? OFFSET ?");
     values.push(Value::Integer(filter.limit.map_or(-1, |l| l as i64)));
     values.push(Value::Integer(filter.offset as i64));
     let mut statement = conn.prepare_cached(&sql).context(|| "preparing the order list".into())?;
@@ -127,4 +184,37 @@ pub fn orders_with_email_intent(conn: &Connection) -> Result<Vec<String>, StoreE
         .context(|| "preparing the email-intent query".into())?;
     let rows = statement.query_map([], |row| row.get(0)).context(|| "listing email intents".into())?;
     rows.map(|r| r.context(|| "listing email intents".into())).collect()
+}
+
+/// Orders with manual emails due, most recently changed first.
+pub fn orders_with_tasks_due(conn: &Connection, limit: usize, offset: usize) -> Result<Vec<OrderRow>, StoreError> {
+    let mut statement = conn
+        .prepare_cached(&format!(
+            "SELECT {ROW_COLUMNS} FROM order_status WHERE tasks_due IS NOT NULL ORDER BY updated_at DESC LIMIT ?1 OFFSET ?2"
+        ))
+        .context(|| "preparing the manual-task query".into())?;
+    let rows =
+        statement.query_map([limit as i64, offset as i64], order_row).context(|| "listing manual tasks".into())?;
+    rows.map(|r| r.context(|| "listing manual tasks".into())).collect()
+}
+
+/// How many orders have manual emails due.
+pub fn count_tasks_due(conn: &Connection) -> Result<i64, StoreError> {
+    conn.query_row("SELECT count(*) FROM order_status WHERE tasks_due IS NOT NULL", [], |row| row.get(0))
+        .context(|| "counting manual tasks".into())
+}
+
+/// Orders that wait on a human: OUT_OF_STOCK, DATE_UNAVAILABLE, ERROR, and customer emails
+/// intended or being sent with no outcome.
+pub fn orders_needing_operator(conn: &Connection) -> Result<Vec<OrderRow>, StoreError> {
+    let mut statement = conn
+        .prepare_cached(&format!(
+            "SELECT {ROW_COLUMNS} FROM order_status WHERE status IN ('OUT_OF_STOCK', 'DATE_UNAVAILABLE', 'ERROR')
+             UNION SELECT {ROW_COLUMNS} FROM order_status WHERE email_intent = 1
+             UNION SELECT {ROW_COLUMNS} FROM order_status WHERE email_sending = 1
+             ORDER BY updated_at LIMIT 1000"
+        ))
+        .context(|| "preparing the needs-operator query".into())?;
+    let rows = statement.query_map([], order_row).context(|| "listing orders needing an operator".into())?;
+    rows.map(|r| r.context(|| "listing orders needing an operator".into())).collect()
 }

@@ -77,12 +77,54 @@ const CREATE_V2: &str = "
     ) STRICT;
 ";
 
+/// 3: `email_sending` (an email handed to SMTP with no outcome) and `tasks_due` (the guide's manual
+/// emails not yet marked done), for the to-do list.
+const CREATE_V3: &str = "
+    DROP TABLE IF EXISTS projection_checkpoints;
+    DROP TABLE IF EXISTS order_status;
+    DROP TABLE IF EXISTS status_counts;
+    DROP TABLE IF EXISTS order_history;
+    CREATE TABLE projection_checkpoints (
+        projector TEXT PRIMARY KEY,
+        position  INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE order_status (
+        order_key       TEXT PRIMARY KEY,
+        marketplace     TEXT NOT NULL,
+        order_number    TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        buyer_name      TEXT,
+        item_summary    TEXT,
+        ordered_at      TEXT,
+        mcf_order_id    TEXT,
+        shipping_speed  TEXT,
+        tracking_number TEXT,
+        carrier         TEXT,
+        error           TEXT,
+        hold            TEXT,
+        cancel_pending  INTEGER NOT NULL,
+        email_intent    INTEGER NOT NULL,
+        email_sending   INTEGER NOT NULL,
+        tasks_due       TEXT,
+        version         INTEGER NOT NULL,
+        created_at      TEXT NOT NULL,
+        updated_at      TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE status_counts (
+        status TEXT PRIMARY KEY,
+        count  INTEGER NOT NULL
+    ) STRICT;
+";
+
 /// Indexes that only serve reads; a rebuild drops them and builds them once at the end.
 const SECONDARY_INDEXES: &[(&str, &str)] = &[
     ("order_status_by_status", "order_status (status, updated_at)"),
     ("order_status_by_update", "order_status (updated_at)"),
     ("order_status_by_mcf", "order_status (mcf_order_id) WHERE mcf_order_id IS NOT NULL"),
     ("order_status_by_email_intent", "order_status (order_key) WHERE email_intent = 1"),
+    ("order_status_by_email_sending", "order_status (order_key) WHERE email_sending = 1"),
+    ("order_status_by_tasks_due", "order_status (updated_at) WHERE tasks_due IS NOT NULL"),
+    ("order_status_by_ordered", "order_status (ordered_at)"),
 ];
 
 pub fn ensure_secondary_indexes(conn: &Connection) -> rusqlite::Result<()> {
@@ -99,7 +141,7 @@ pub fn drop_secondary_indexes(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-pub const PROJECTION_MIGRATIONS: &[&str] = &[CREATE_V1, CREATE_V2];
+pub const PROJECTION_MIGRATIONS: &[&str] = &[CREATE_V1, CREATE_V2, CREATE_V3];
 
 /// Drops and recreates every projection table at the current shape (used by `replay verify`
 /// on its scratch copy).

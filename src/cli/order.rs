@@ -47,7 +47,7 @@ pub enum OrderCommand {
 pub fn run(command: OrderCommand, database: &Path) -> CommandResult {
     match command {
         OrderCommand::List { status, marketplace, search, limit, json } => {
-            list(database, OrderFilter { status, marketplace, search, limit: Some(limit), offset: 0 }, json)
+            list(database, OrderFilter { status, marketplace, search, limit: Some(limit), ..Default::default() }, json)
         }
         OrderCommand::Show { order, json } => show(database, &order, json),
         OrderCommand::SetStatus { order, status, reason, expect_version } => {

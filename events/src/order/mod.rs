@@ -10,6 +10,7 @@ pub mod operator;
 pub mod sample;
 mod state;
 mod status;
+pub mod tasks;
 #[cfg(test)]
 mod tests;
 

@@ -328,3 +328,54 @@ fn an_old_payload_shape_loads_through_its_upcaster() {
     assert_eq!(detected.marketplace, Marketplace::Yahoo);
     assert_eq!(detected.via, DetectionSource::Mail);
 }
+
+mod manual_tasks {
+    use super::*;
+    use crate::order::tasks::{manual_tasks_due, ManualTask};
+
+    fn yahoo() -> OrderKey {
+        OrderKey::new(Marketplace::Yahoo, "store-10000001").unwrap()
+    }
+
+    fn at(key: OrderKey, status: Status) -> OrderState {
+        OrderState::fold(key.clone(), &lifecycle_to(&key, status))
+    }
+
+    fn done(task: ManualTask) -> OrderEvent {
+        OrderEvent::ManualTaskDone(ManualTaskDone { task: task.as_str().into(), note: String::new() })
+    }
+
+    #[test]
+    fn yahoo_orders_need_the_order_received_email_from_receipt_until_marked_done() {
+        let mut state = at(yahoo(), Status::Received);
+        assert_eq!(manual_tasks_due(&state), vec![ManualTask::YahooOrderReceivedEmail]);
+        state.apply(&done(ManualTask::YahooOrderReceivedEmail));
+        assert_eq!(manual_tasks_due(&state), vec![]);
+        assert_eq!(manual_tasks_due(&at(yahoo(), Status::Cancelled)), vec![]);
+    }
+
+    #[test]
+    fn rakuten_credit_card_orders_need_the_thanks_email_once_shipping_is_requested() {
+        assert_eq!(manual_tasks_due(&at(key(), Status::Verified)), vec![]);
+        // The sample settles by credit card.
+        assert_eq!(manual_tasks_due(&at(key(), Status::ShippingRequested)), vec![ManualTask::RakutenThanksEmail]);
+        let mut prepaid = at(key(), Status::ShippingRequested);
+        if let Some(details) = prepaid.details.as_mut() {
+            details.settlement.kind = SettlementKind::Prepaid;
+        }
+        assert_eq!(manual_tasks_due(&prepaid), vec![]);
+    }
+
+    #[test]
+    fn shipped_orders_of_both_marketplaces_need_the_shipping_notice() {
+        let shipped = at(key(), Status::Shipped);
+        assert!(manual_tasks_due(&shipped).contains(&ManualTask::ShippingNoticeEmail));
+        let mut yahoo_shipped = at(yahoo(), Status::Shipped);
+        yahoo_shipped.apply(&done(ManualTask::YahooOrderReceivedEmail));
+        assert_eq!(manual_tasks_due(&yahoo_shipped), vec![ManualTask::ShippingNoticeEmail]);
+        yahoo_shipped.apply(&done(ManualTask::ShippingNoticeEmail));
+        assert_eq!(manual_tasks_due(&yahoo_shipped), vec![]);
+        assert_eq!(ManualTask::parse("shipping_notice_email"), Some(ManualTask::ShippingNoticeEmail));
+        assert_eq!(ManualTask::parse("<script>"), None);
+    }
+}

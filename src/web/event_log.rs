@@ -1,0 +1,157 @@
+//! The event log: every event, newest first, filtered by stream, type and actor, paged by
+//! position; and the raw emails and API responses kept beside the events.
+
+use super::views::{href, jst};
+use super::{AppState, WebError, WebResult};
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use rusqlite::types::Value;
+use serde::Deserialize;
+use std::sync::Arc;
+
+const PAGE_SIZE: usize = 100;
+
+#[derive(Debug, Deserialize, Default)]
+pub struct EventQuery {
+    #[serde(default)]
+    stream: String,
+    #[serde(default, rename = "type")]
+    event_type: String,
+    #[serde(default)]
+    actor: String,
+    /// Show events before this position (the next page).
+    #[serde(default)]
+    before: String,
+}
+
+pub struct EventRow {
+    pub position: i64,
+    pub time: String,
+    pub stream: String,
+    pub stream_href: String,
+    pub order_href: Option<String>,
+    pub event_type: String,
+    pub actor: String,
+    pub data: String,
+    pub blob: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "web/events.html")]
+pub struct EventsPage {
+    pub stream: String,
+    pub event_type: String,
+    pub actor: String,
+    pub rows: Vec<EventRow>,
+    pub next_href: Option<String>,
+    pub first_href: Option<String>,
+}
+
+pub async fn page(State(state): State<Arc<AppState>>, Query(query): Query<EventQuery>) -> WebResult<Response> {
+    let before: i64 = match query.before.trim() {
+        "" => i64::MAX,
+        text => text.parse().map_err(|_| WebError::BadRequest(format!("{text:?} is not an event position")))?,
+    };
+    let stream = query.stream.trim().chars().take(200).collect::<String>();
+    let event_type = query.event_type.trim().chars().take(100).collect::<String>();
+    let actor = query.actor.trim().chars().take(100).collect::<String>();
+    let (s, t, a) = (stream.clone(), event_type.clone(), actor.clone());
+    let mut rows = state
+        .db
+        .read(move |conn| {
+            let mut sql = "SELECT position, stream, type, data, json_extract(meta, '$.actor'), blob, recorded_at FROM events WHERE position < ?".to_owned();
+            let mut values = vec![Value::Integer(before)];
+            if !s.is_empty() {
+                sql.push_str(" AND stream = ?");
+                values.push(Value::Text(s));
+            }
+            if !t.is_empty() {
+                sql.push_str(" AND type = ?");
+                values.push(Value::Text(t));
+            }
+            if !a.is_empty() {
+                // A prefix matches too: `operator:` lists every operator's actions.
+                sql.push_str(" AND substr(json_extract(meta, '$.actor'), 1, length(?1000)) = ?1000");
+                values.push(Value::Text(a));
+            }
+            sql.push_str(" ORDER BY position DESC LIMIT ");
+            sql.push_str(&(PAGE_SIZE + 1).to_string());
+            let sql = sql.replace("?1000", &format!("?{}", values.len()));
+            let mut statement = conn.prepare(&sql).map_err(|e| WebError::Internal(e.to_string()))?;
+            let rows = statement
+                .query_map(rusqlite::params_from_iter(values), |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, Option<String>>(4)?,
+                        row.get::<_, Option<String>>(5)?,
+                        row.get::<_, String>(6)?,
+                    ))
+                })
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(|e| WebError::Internal(e.to_string()))?;
+            Ok(rows)
+        })
+        .await?;
+    let has_next = rows.len() > PAGE_SIZE;
+    rows.truncate(PAGE_SIZE);
+    let next_href = has_next.then(|| {
+        let last = rows.last().map_or(0, |r| r.0).to_string();
+        href("/events", &[("stream", &stream), ("type", &event_type), ("actor", &actor), ("before", &last)])
+    });
+    let first_href =
+        (before != i64::MAX).then(|| href("/events", &[("stream", &stream), ("type", &event_type), ("actor", &actor)]));
+    let rows = rows
+        .into_iter()
+        .map(|(position, stream, event_type, data, actor, blob, recorded_at)| EventRow {
+            position,
+            time: jst(&recorded_at),
+            stream_href: href("/events", &[("stream", &stream)]),
+            order_href: stream.strip_prefix("order-").map(|key| format!("/orders/{key}")),
+            stream,
+            event_type,
+            actor: actor.unwrap_or_default(),
+            data,
+            blob,
+        })
+        .collect();
+    let page = EventsPage { stream, event_type, actor, rows, next_href, first_href };
+    Ok(Html(page.render()?).into_response())
+}
+
+/// A kept raw email or API response, as a download (never rendered as a page).
+pub async fn blob(State(state): State<Arc<AppState>>, Path(sha256): Path<String>) -> WebResult<Response> {
+    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(WebError::NotFound("no such raw record".into()));
+    }
+    let name = sha256.clone();
+    let found = state
+        .db
+        .read(move |conn| {
+            conn.query_row("SELECT content_type, data FROM blobs WHERE sha256 = ?1", [&name], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?))
+            })
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                other => Err(WebError::Internal(other.to_string())),
+            })
+        })
+        .await?;
+    let Some((content_type, data)) = found else {
+        return Err(WebError::NotFound(format!("no raw record {sha256}")));
+    };
+    let extension = if content_type.contains("rfc822") { "eml" } else { "txt" };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{sha256}.{extension}\"")),
+        ],
+        data,
+    )
+        .into_response())
+}

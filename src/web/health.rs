@@ -1,0 +1,245 @@
+//! Source health: per marketplace, Amazon and the mailbox, the last success and failure, any
+//! outage, the cursor and expiring credentials; the last cycles with their stage counts.
+//! `/healthz` is the unauthenticated probe for monitoring.
+
+use super::views::{jst, jst_time};
+use super::{AppState, WebResult};
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use events::source::{SourceEvent, SourceState};
+use events::store::read_stream_until_in;
+use rusqlite::{Connection, OptionalExtension};
+use serde::Deserialize;
+use std::sync::Arc;
+
+pub struct SourceView {
+    pub name: String,
+    pub last_success: String,
+    pub last_failure: String,
+    pub failure_message: String,
+    pub outage: String,
+    pub cursor: String,
+    pub credentials: String,
+    pub healthy: bool,
+}
+
+pub struct CycleView {
+    pub finished: String,
+    pub duration: String,
+    pub stages: Vec<String>,
+    pub failures: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "web/health.html")]
+pub struct HealthPage {
+    pub now: String,
+    pub sources: Vec<SourceView>,
+    pub cycles: Vec<CycleView>,
+    pub lease: String,
+}
+
+#[derive(Deserialize)]
+struct StageCounts {
+    stage: String,
+    examined: usize,
+    advanced: usize,
+    deferred: usize,
+    needs_operator: usize,
+}
+
+#[derive(Deserialize)]
+struct Failure {
+    stage: String,
+    error: String,
+}
+
+#[derive(Deserialize)]
+struct CycleFinished {
+    duration_ms: u64,
+    #[serde(default)]
+    reports: Vec<StageCounts>,
+    #[serde(default)]
+    failures: Vec<Failure>,
+}
+
+/// The display name of a poll stream.
+fn source_name(stream: &str) -> String {
+    match stream {
+        "poll-rakuten" => "楽天 RMS (Rakuten)".into(),
+        "poll-yahoo" => "Yahoo!ショッピング (Yahoo)".into(),
+        other => match other.strip_prefix("poll-mailbox-") {
+            Some(mailbox) => format!("メールボックス (IMAP {mailbox})"),
+            None => other.to_owned(),
+        },
+    }
+}
+
+fn poll_streams(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    // A range over the (stream, version) index, not a scan of the log.
+    let mut statement = conn.prepare_cached(
+        "SELECT DISTINCT stream FROM events WHERE stream >= 'poll-' AND stream < 'poll.' ORDER BY stream",
+    )?;
+    let rows = statement.query_map([], |row| row.get(0))?;
+    rows.collect()
+}
+
+fn mailbox_cursor(conn: &Connection, poll_stream: &str) -> rusqlite::Result<Option<String>> {
+    let Some(mailbox_stream) = poll_stream.strip_prefix("poll-") else {
+        return Ok(None);
+    };
+    conn.query_row(
+        "SELECT data FROM events WHERE stream = ?1 AND type = 'MailboxCursor' ORDER BY version DESC LIMIT 1",
+        [mailbox_stream],
+        |row| row.get::<_, String>(0),
+    )
+    .optional()
+}
+
+fn source_view(conn: &Connection, stream: &str) -> WebResult<SourceView> {
+    let mut state = SourceState::default();
+    for event in read_stream_until_in(conn, stream, i64::MAX)? {
+        if let Ok(Some(decoded)) = SourceEvent::decode(&event) {
+            state.apply(&decoded, event.recorded_at);
+        }
+    }
+    let cursor = match mailbox_cursor(conn, stream).map_err(|e| super::WebError::Internal(e.to_string()))? {
+        Some(data) => {
+            let value: serde_json::Value = serde_json::from_str(&data).unwrap_or_default();
+            format!("UIDVALIDITY {} / 最終UID {}", value["uid_validity"], value["last_uid"])
+        }
+        None => state.cursor.map(jst_time).unwrap_or_else(|| "—".into()),
+    };
+    let mut credentials = String::new();
+    if let Some(expiring) = &state.expiring {
+        credentials = format!("{} の期限 {} (残り{}日)", expiring.credential, expiring.expires_on, expiring.days_left);
+    }
+    if let Some(problem) = &state.signature_problem {
+        credentials.push_str(&format!(" 署名: {problem}"));
+    }
+    Ok(SourceView {
+        name: source_name(stream),
+        last_success: state.last_success.map(jst_time).unwrap_or_else(|| "—".into()),
+        last_failure: state.last_failure.as_ref().map(|(at, _)| jst_time(*at)).unwrap_or_else(|| "—".into()),
+        failure_message: state.last_failure.as_ref().map(|(_, m)| m.clone()).unwrap_or_default(),
+        outage: match (state.failing_since, state.outage_declared) {
+            (Some(since), true) => format!("障害中 (outage) {} から", jst_time(since)),
+            (Some(since), false) => format!("失敗が続いています {} から", jst_time(since)),
+            (None, _) => "正常".into(),
+        },
+        cursor,
+        credentials: if credentials.is_empty() { "—".into() } else { credentials },
+        healthy: state.failing_since.is_none(),
+    })
+}
+
+/// The last cycles, newest first, with Amazon's health read off the stages that call it.
+fn cycles(conn: &Connection) -> WebResult<(Vec<CycleView>, SourceView)> {
+    let mut statement = conn
+        .prepare_cached(
+            "SELECT data, recorded_at FROM events WHERE stream = 'system' AND type = 'CycleFinished'
+             ORDER BY version DESC LIMIT 20",
+        )
+        .map_err(|e| super::WebError::Internal(e.to_string()))?;
+    let rows: Vec<(String, String)> = statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| super::WebError::Internal(e.to_string()))?;
+    let mut views = Vec::new();
+    let mut amazon_success: Option<String> = None;
+    let mut amazon_failure: Option<(String, String)> = None;
+    let mut amazon_failing = false;
+    for (index, (data, recorded_at)) in rows.iter().enumerate() {
+        let Ok(cycle) = serde_json::from_str::<CycleFinished>(data) else {
+            continue;
+        };
+        let amazon_error =
+            cycle.failures.iter().find(|f| matches!(f.stage.as_str(), "check" | "ship" | "monitor")).map(|f| &f.error);
+        let ran_amazon = cycle.reports.iter().any(|r| matches!(r.stage.as_str(), "check" | "ship"));
+        match amazon_error {
+            Some(error) => {
+                if index == 0 {
+                    amazon_failing = true;
+                }
+                if amazon_failure.is_none() {
+                    amazon_failure = Some((jst(recorded_at), error.clone()));
+                }
+            }
+            None if ran_amazon && amazon_success.is_none() => amazon_success = Some(jst(recorded_at)),
+            None => {}
+        }
+        views.push(CycleView {
+            finished: jst(recorded_at),
+            duration: format!("{:.1} s", cycle.duration_ms as f64 / 1000.0),
+            stages: cycle
+                .reports
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{}: 対象 {} / 進行 {} / 保留 {} / 要対応 {}",
+                        r.stage, r.examined, r.advanced, r.deferred, r.needs_operator
+                    )
+                })
+                .collect(),
+            failures: cycle.failures.iter().map(|f| format!("{}: {}", f.stage, f.error)).collect(),
+        });
+    }
+    let amazon = SourceView {
+        name: "Amazon SP-API (MCF)".into(),
+        last_success: amazon_success.unwrap_or_else(|| "—".into()),
+        last_failure: amazon_failure.as_ref().map(|(at, _)| at.clone()).unwrap_or_else(|| "—".into()),
+        failure_message: amazon_failure.map(|(_, m)| m).unwrap_or_default(),
+        outage: if amazon_failing { "直近のサイクルで失敗".into() } else { "正常".into() },
+        cursor: "— (注文ごとに処理)".into(),
+        credentials: "LWAアクセストークンは1時間ごとに自動更新".into(),
+        healthy: !amazon_failing,
+    };
+    Ok((views, amazon))
+}
+
+fn lease(conn: &Connection) -> String {
+    let held = conn
+        .query_row("SELECT holder, expires_at FROM leases WHERE name = 'cycle'", [], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })
+        .optional();
+    match held {
+        Ok(Some((holder, expires))) => format!("サイクル実行中: {holder} (リース期限 {})", jst(&expires)),
+        _ => "実行中のサイクルはありません".into(),
+    }
+}
+
+pub async fn page(State(state): State<Arc<AppState>>) -> WebResult<Response> {
+    let now = jst_time(state.db.now());
+    let page = state
+        .db
+        .read(move |conn| {
+            let streams = poll_streams(conn).map_err(|e| super::WebError::Internal(e.to_string()))?;
+            let mut sources = Vec::new();
+            for stream in &streams {
+                sources.push(source_view(conn, stream)?);
+            }
+            let (cycles, amazon) = cycles(conn)?;
+            sources.push(amazon);
+            Ok(HealthPage { now, sources, cycles, lease: lease(conn) })
+        })
+        .await?;
+    Ok(Html(page.render()?).into_response())
+}
+
+/// 200 when the ledger answers a query, 503 otherwise. No login, no personal data.
+pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    let probe = state
+        .db
+        .read(|conn| {
+            conn.query_row("SELECT count(*) FROM projection_checkpoints", [], |row| row.get::<_, i64>(0))
+                .map_err(|e| super::WebError::Internal(e.to_string()))
+        })
+        .await;
+    match probe {
+        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "ledger unavailable\n").into_response(),
+    }
+}

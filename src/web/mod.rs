@@ -1,0 +1,184 @@
+//! The web admin: the operator's window on the ledger (axum + askama, templates in
+//! `templates/web/`). Every page reads the projections; every action is an event appended with
+//! the version the operator saw.
+
+mod assets;
+mod db;
+mod event_log;
+mod health;
+mod orders;
+mod security;
+mod todo;
+mod views;
+
+use crate::config::Config;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+pub use db::Db;
+use projections::{Ledger, LedgerError};
+pub use security::{LoginGuard, BLOCK_MINUTES, FAILURES_BEFORE_BLOCK, FAILURE_WINDOW_MINUTES, SECURITY_STREAM};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Who may log in, and whether a reverse proxy's X-Forwarded-For is believed.
+#[derive(Clone)]
+pub struct WebSettings {
+    pub username: String,
+    password: String,
+    pub trust_forwarded_for: bool,
+}
+
+impl std::fmt::Debug for WebSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSettings")
+            .field("username", &self.username)
+            .field("password", &"<hidden>")
+            .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebSetupError {
+    #[error("the web admin will not start without a password: set WEB_PASSWORD (and WEB_USERNAME)")]
+    NoPassword,
+    #[error("the web admin needs WEB_USERNAME")]
+    NoUsername,
+    #[error("no randomness for the CSRF key: {0}")]
+    Random(String),
+    #[error("reading the security stream: {0}")]
+    Ledger(#[from] LedgerError),
+}
+
+impl WebSettings {
+    pub fn new(username: &str, password: &str, trust_forwarded_for: bool) -> Result<Self, WebSetupError> {
+        if password.is_empty() {
+            return Err(WebSetupError::NoPassword);
+        }
+        if username.trim().is_empty() {
+            return Err(WebSetupError::NoUsername);
+        }
+        Ok(Self { username: username.to_owned(), password: password.to_owned(), trust_forwarded_for })
+    }
+
+    pub fn from_config(config: &Config) -> Result<Self, WebSetupError> {
+        let password = config.web.password.as_ref().map(|p| p.expose().to_owned()).unwrap_or_default();
+        Self::new(config.web.username.as_deref().unwrap_or(""), &password, config.web.trust_forwarded_for)
+    }
+}
+
+/// What every handler shares.
+pub struct AppState {
+    pub db: Arc<Db>,
+    settings: WebSettings,
+    guard: std::sync::Mutex<LoginGuard>,
+    /// Signs CSRF tokens; new per process, so a restart invalidates open forms (they reload).
+    csrf_key: [u8; 32],
+}
+
+impl AppState {
+    /// Opens the web admin's view of the ledger; the IP blocks recorded earlier still hold.
+    pub fn new(ledger: Ledger, settings: WebSettings) -> Result<Arc<Self>, WebSetupError> {
+        let guard = LoginGuard::load(&ledger)?;
+        let db = Db::new(ledger).map_err(WebSetupError::Ledger)?;
+        let mut csrf_key = [0u8; 32];
+        getrandom::getrandom(&mut csrf_key).map_err(|e| WebSetupError::Random(e.to_string()))?;
+        Ok(Arc::new(Self { db: Arc::new(db), settings, guard: std::sync::Mutex::new(guard), csrf_key }))
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(orders::list))
+        .route("/orders/bulk", post(orders::bulk))
+        .route("/orders/{order}", get(orders::detail))
+        .route("/orders/{order}/status", post(orders::change_status))
+        .route("/orders/{order}/cancel", post(orders::cancel))
+        .route("/orders/{order}/address", post(orders::correct_address))
+        .route("/orders/{order}/tasks", post(todo::mark_done))
+        .route("/todo", get(todo::page))
+        .route("/health", get(health::page))
+        .route("/events", get(event_log::page))
+        .route("/blobs/{sha256}", get(event_log::blob))
+        .route("/assets/admin.css", get(assets::css))
+        .route("/assets/admin.js", get(assets::js))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), security::guard))
+        // Monitoring probes do not log in.
+        .route("/healthz", get(health::healthz))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves; in-flight requests finish first.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// A failed request, shown as a page that says what happened and what to do.
+#[derive(Debug)]
+pub enum WebError {
+    NotFound(String),
+    BadRequest(String),
+    Forbidden(String),
+    /// The order changed since the operator saw it; nothing was applied.
+    Conflict(String),
+    Internal(String),
+}
+
+impl From<LedgerError> for WebError {
+    fn from(error: LedgerError) -> Self {
+        match error {
+            LedgerError::Stale { .. } => Self::Conflict(error.to_string()),
+            LedgerError::UnknownOrder(_) => Self::NotFound(error.to_string()),
+            LedgerError::Refused(refusal) => Self::BadRequest(refusal.0),
+            LedgerError::Transition(_) => Self::BadRequest(error.to_string()),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<events::store::StoreError> for WebError {
+    fn from(error: events::store::StoreError) -> Self {
+        Self::Internal(error.to_string())
+    }
+}
+
+impl From<askama::Error> for WebError {
+    fn from(error: askama::Error) -> Self {
+        Self::Internal(format!("rendering the page: {error}"))
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let (status, title, message) = match self {
+            Self::NotFound(m) => (StatusCode::NOT_FOUND, "見つかりません (not found)", m),
+            Self::BadRequest(m) => (StatusCode::BAD_REQUEST, "実行できません (refused)", m),
+            Self::Forbidden(m) => (StatusCode::FORBIDDEN, "拒否されました (forbidden)", m),
+            Self::Conflict(m) => (
+                StatusCode::CONFLICT,
+                "この注文は変更されました。再読み込みしてください (this order changed, reload)",
+                m,
+            ),
+            Self::Internal(m) => {
+                tracing::error!(error = %m, "web request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "内部エラー (internal error)", m)
+            }
+        };
+        let page = views::MessagePage { title: title.to_owned(), message, back: None };
+        match askama::Template::render(&page) {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(_) => (status, format!("{title}\n")).into_response(),
+        }
+    }
+}
+
+pub type WebResult<T> = Result<T, WebError>;

@@ -1,0 +1,168 @@
+//! The to-do list: the guide's manual emails per order, each with a button that records it
+//! done, and the orders that wait on a human.
+
+use super::orders::{TaskView, PAGE_SIZE};
+use super::security::Operator;
+use super::views::{href, jst, Badge};
+use super::{AppState, WebError, WebResult};
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use events::envelope::ExpectedVersion;
+use events::order::tasks::{manual_tasks_due, ManualTask};
+use events::order::{ManualTaskDone, OrderEvent};
+use events::OrderKey;
+use projections::ledger::OrderAppend;
+use projections::queries;
+use serde::Deserialize;
+use std::sync::Arc;
+
+pub struct TodoRow {
+    pub order: String,
+    pub href: String,
+    pub buyer: String,
+    pub badge: Badge,
+    pub updated_at: String,
+    pub tasks: Vec<TaskView>,
+}
+
+pub struct WaitingRow {
+    pub order: String,
+    pub href: String,
+    pub badge: Badge,
+    pub why: String,
+    pub updated_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "web/todo.html")]
+pub struct TodoPage {
+    pub csrf: String,
+    pub total: i64,
+    pub rows: Vec<TodoRow>,
+    pub waiting: Vec<WaitingRow>,
+    pub page: usize,
+    pub prev_href: Option<String>,
+    pub next_href: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct TodoQuery {
+    #[serde(default)]
+    page: String,
+}
+
+pub async fn page(
+    State(state): State<Arc<AppState>>,
+    Extension(operator): Extension<Operator>,
+    Query(query): Query<TodoQuery>,
+) -> WebResult<Response> {
+    let page: usize = match query.page.trim() {
+        "" => 1,
+        text => text
+            .parse()
+            .ok()
+            .filter(|p| (1..=1_000_000).contains(p))
+            .ok_or_else(|| WebError::BadRequest(format!("page {text:?} is not a page number")))?,
+    };
+    let (mut tasks, total, waiting) = state
+        .db
+        .read(move |conn| {
+            Ok((
+                queries::orders_with_tasks_due(conn, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)?,
+                queries::count_tasks_due(conn)?,
+                queries::orders_needing_operator(conn)?,
+            ))
+        })
+        .await?;
+    let has_next = tasks.len() > PAGE_SIZE;
+    tasks.truncate(PAGE_SIZE);
+    let rows = tasks
+        .iter()
+        .map(|row| TodoRow {
+            order: row.order.clone(),
+            href: format!("/orders/{}", row.order),
+            buyer: row.buyer_name.clone().unwrap_or_default(),
+            badge: Badge::of_stored(&row.status),
+            updated_at: jst(&row.updated_at),
+            tasks: row
+                .tasks_due
+                .as_deref()
+                .unwrap_or("")
+                .split_whitespace()
+                .filter_map(ManualTask::parse)
+                .map(|t| TaskView { name: t.as_str(), label: t.label() })
+                .collect(),
+        })
+        .collect();
+    let waiting = waiting
+        .iter()
+        .map(|row| {
+            let mut why = row.error.clone().unwrap_or_default();
+            if row.email_sending {
+                why.push_str(" 顧客メールの送信結果が不明です (自動再送しません): 送信されたか確認してください");
+            }
+            WaitingRow {
+                order: row.order.clone(),
+                href: format!("/orders/{}", row.order),
+                badge: Badge::of_stored(&row.status),
+                why: if why.trim().is_empty() { "顧客メール送信待ち".into() } else { why.trim().to_owned() },
+                updated_at: jst(&row.updated_at),
+            }
+        })
+        .collect();
+    let link = |page: usize| href("/todo", &[("page", &page.to_string())]);
+    let view = TodoPage {
+        csrf: state.csrf_token(&operator),
+        total,
+        rows,
+        waiting,
+        page,
+        prev_href: (page > 1).then(|| link(page - 1)),
+        next_href: has_next.then(|| link(page + 1)),
+    };
+    Ok(Html(view.render()?).into_response())
+}
+
+type FormPairs = Vec<(String, String)>;
+
+/// Records a manual task done. Pressing twice records it once (idempotency key).
+pub async fn mark_done(
+    State(state): State<Arc<AppState>>,
+    Extension(operator): Extension<Operator>,
+    Path(order): Path<String>,
+    Form(form): Form<FormPairs>,
+) -> WebResult<Response> {
+    state.check_csrf(&operator, &form)?;
+    let key: OrderKey = order.parse().map_err(|e| WebError::NotFound(format!("no such order {order:?}: {e}")))?;
+    let value = |name: &str| form.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str()).to_owned();
+    let task_name = value("task");
+    let task = ManualTask::parse(&task_name).ok_or_else(|| {
+        WebError::BadRequest(format!("unknown task {:?}", task_name.chars().take(60).collect::<String>()))
+    })?;
+    let back_to_order = value("back") == "order";
+    let target = key.clone();
+    state
+        .db
+        .write(move |ledger| {
+            let current = ledger.order_state(&target)?;
+            if current.status.is_none() {
+                return Err(WebError::NotFound(format!("order {target} is not in the ledger")));
+            }
+            if !manual_tasks_due(&current).contains(&task) {
+                return Err(WebError::BadRequest(format!(
+                    "order {target} has no open task {:?} (already done, or not due)",
+                    task.as_str()
+                )));
+            }
+            let event = OrderEvent::ManualTaskDone(ManualTaskDone { task: task.as_str().into(), note: String::new() });
+            let append = OrderAppend::idempotent(event, format!("task:{target}:{}", task.as_str()));
+            ledger.append_order(&target, ExpectedVersion::Any, vec![append], operator.meta())?;
+            Ok(())
+        })
+        .await?;
+    tracing::info!(order = %key, task = task.as_str(), "manual task done");
+    let to = if back_to_order { format!("/orders/{key}?done=task") } else { "/todo".to_owned() };
+    Ok(Redirect::to(&to).into_response())
+}

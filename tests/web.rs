@@ -1,0 +1,434 @@
+//! The web admin over real HTTP against a real ledger file: auth, CSRF, every page, every
+//! action, stale versions, the IP block and its expiry; and a real headless Chromium.
+
+mod support;
+
+use chrono::{Duration, TimeZone, Utc};
+use events::envelope::{Actor, ExpectedVersion, Meta};
+use events::order::{self, OrderEvent, Status};
+use events::store::OpenMode;
+use events::{FixedClock, Marketplace, OrderKey};
+use mcf_ledger::web::{AppState, WebSettings};
+use projections::ledger::OrderAppend;
+use projections::Ledger;
+use reqwest::StatusCode;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const USER: &str = "operator1";
+const PASSWORD: &str = "correct horse battery staple";
+
+struct Admin {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    clock: FixedClock,
+    base: String,
+    http: reqwest::Client,
+    server: tokio::task::JoinHandle<()>,
+}
+
+fn key(marketplace: Marketplace, number: &str) -> OrderKey {
+    OrderKey::new(marketplace, number).unwrap()
+}
+
+fn rakuten(n: u32) -> OrderKey {
+    key(Marketplace::Rakuten, &format!("123456-20261122-{n:08}"))
+}
+
+fn place(ledger: &mut Ledger, key: &OrderKey, events: Vec<OrderEvent>) {
+    let appends: Vec<OrderAppend> = events.into_iter().map(OrderAppend::from).collect();
+    ledger.append_order(key, ExpectedVersion::Any, appends, Meta::by(Actor::reactor("test"))).unwrap();
+}
+
+/// One order per status (numbers 1..=10 in `Status::ALL` order), a Yahoo order, and a buyer
+/// whose name is an attack.
+fn seed(ledger: &mut Ledger) {
+    for (n, status) in Status::ALL.into_iter().enumerate() {
+        let key = rakuten(n as u32 + 1);
+        place(ledger, &key, order::sample::lifecycle_to(&key, status));
+    }
+    let yahoo = key(Marketplace::Yahoo, "store-10000001");
+    place(ledger, &yahoo, order::sample::lifecycle_to(&yahoo, Status::Received));
+    let hostile = rakuten(99);
+    place(
+        ledger,
+        &hostile,
+        vec![
+            order::sample::detected(&hostile, order::DetectionSource::Api),
+            OrderEvent::OrderDetailsRecorded(order::sample::details("<script>alert(1)</script>", "tea-100", 1)),
+        ],
+    );
+}
+
+async fn start_server(path: &Path, clock: &FixedClock) -> (String, tokio::task::JoinHandle<()>) {
+    let ledger = Ledger::open_with_clock(path, OpenMode::MustExist, Arc::new(clock.clone())).unwrap();
+    let state = AppState::new(ledger, WebSettings::new(USER, PASSWORD, false).unwrap()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        mcf_ledger::web::serve(listener, state, std::future::pending()).await.unwrap();
+    });
+    (base, server)
+}
+
+impl Admin {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shop.db");
+        let clock = FixedClock::at(Utc.with_ymd_and_hms(2026, 11, 22, 1, 0, 0).unwrap());
+        let mut ledger = Ledger::open_with_clock(&path, OpenMode::CreateIfMissing, Arc::new(clock.clone())).unwrap();
+        seed(&mut ledger);
+        drop(ledger);
+        let (base, server) = start_server(&path, &clock).await;
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Self { _dir: dir, path, clock, base, http, server }
+    }
+
+    async fn restart(&mut self) {
+        self.server.abort();
+        let (base, server) = start_server(&self.path, &self.clock).await;
+        self.base = base;
+        self.server = server;
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(format!("{}{path}", self.base)).basic_auth(USER, Some(PASSWORD)).send().await.unwrap()
+    }
+
+    async fn page(&self, path: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.text().await.unwrap()
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http.post(format!("{}{path}", self.base)).basic_auth(USER, Some(PASSWORD)).form(form).send().await.unwrap()
+    }
+
+    async fn csrf(&self) -> String {
+        csrf_in(&self.page("/").await)
+    }
+
+    fn ledger(&self) -> Ledger {
+        Ledger::open(&self.path, OpenMode::MustExist).unwrap()
+    }
+
+    fn state_of(&self, key: &OrderKey) -> events::order::OrderState {
+        self.ledger().order_state(key).unwrap()
+    }
+}
+
+fn csrf_in(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).expect("a CSRF field") + marker.len();
+    html[start..start + 64].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_needs_a_login_except_the_probe_and_sends_the_protective_headers() {
+    let admin = Admin::start().await;
+    for path in ["/", "/orders/rakuten-123456-20261122-00000001", "/todo", "/health", "/events"] {
+        let anonymous = admin.http.get(format!("{}{path}", admin.base)).send().await.unwrap();
+        assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED, "{path}");
+        assert!(anonymous.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
+        let wrong =
+            admin.http.get(format!("{}{path}", admin.base)).basic_auth(USER, Some("wrong")).send().await.unwrap();
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED, "{path}");
+        let response = admin.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let headers = response.headers();
+        assert!(headers["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+        assert_eq!(headers["x-frame-options"], "DENY");
+        assert_eq!(headers["cache-control"], "no-store");
+    }
+    let probe = admin.http.get(format!("{}/healthz", admin.base)).send().await.unwrap();
+    assert_eq!(probe.status(), StatusCode::OK);
+    assert_eq!(probe.text().await.unwrap(), "ok\n");
+    assert!(WebSettings::new("admin", "", false).is_err(), "no password, no server");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_list_filters_counts_searches_sorts_pages_and_escapes() {
+    let admin = Admin::start().await;
+    let all = admin.page("/").await;
+    for status in Status::ALL {
+        assert!(all.contains(&format!("s-{}", status.as_str().to_lowercase())), "badge for {status}");
+        assert!(all.contains(status.label()), "label for {status}");
+    }
+    assert!(all.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "the hostile name is shown as text");
+    assert!(!all.contains("<script>alert(1)"), "and never as markup");
+    // One ERROR order (number 10), and its tab says so.
+    let errors = admin.page("/?status=ERROR").await;
+    assert!(errors.contains("123456-20261122-00000010"));
+    assert!(!errors.contains("123456-20261122-00000001\""), "only ERROR rows");
+    assert!(errors.contains("エラー ERROR <b>1</b>"), "{errors}");
+    let yahoo = admin.page("/?mp=yahoo").await;
+    assert!(yahoo.contains("store-10000001") && !yahoo.contains("123456-20261122-00000003"));
+    let search = admin.page("/?q=00000007").await;
+    assert!(search.contains("123456-20261122-00000007") && !search.contains("123456-20261122-00000008"));
+    let by_mcf = admin.page("/?q=RK-").await;
+    assert!(by_mcf.contains("123456-20261122-00000007"), "an MCF id finds its order");
+    let sorted = admin.page("/?sort=number").await;
+    let first = sorted.find("123456-20261122-00000001").unwrap();
+    let second = sorted.find("123456-20261122-00000002").unwrap();
+    assert!(first < second, "numbers ascend");
+    assert!(!admin.page("/").await.contains("id=\"next-page\""), "12 orders fit one page");
+    for bad in ["/?status=SHIPED", "/?mp=amazon", "/?sort=evil", "/?page=0", "/?page=abc"] {
+        assert_eq!(admin.get(bad).await.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let escaped = admin.page("/?q=%3Cimg%20src%3Dx%3E").await;
+    assert!(escaped.contains("&#60;img src=x&#62;") && !escaped.contains("<img src=x>"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_detail_page_shows_the_order_its_advice_its_actions_and_its_timeline() {
+    let admin = Admin::start().await;
+    let shipped = admin.page("/orders/rakuten-123456-20261122-00000008").await;
+    for expected in [
+        "注文者情報",
+        "配送情報",
+        "山田 太郎",
+        "150-0001",
+        "JP-TEA-100",
+        "123456789012",
+        "ヤマト運輸",
+        "RK-",
+        "クレジットカード",
+    ] {
+        assert!(shipped.contains(expected), "detail shows {expected}");
+    }
+    assert!(shipped.contains("reactor:test"), "the timeline names the actor");
+    assert!(shipped.contains("ShipmentReported"), "with the raw event a click away");
+    let error = admin.page("/orders/rakuten-123456-20261122-00000010").await;
+    assert!(error.contains("VERIFIED または RECEIVED"), "the guide's advice for ERROR");
+    let out_of_stock = admin.page("/orders/rakuten-123456-20261122-00000004").await;
+    assert!(out_of_stock.contains("Amazonセラーセントラルで在庫補充"));
+    assert!(out_of_stock.contains("value=\"VERIFIED\""), "OUT_OF_STOCK may go to VERIFIED");
+    assert!(!out_of_stock.contains("value=\"RECEIVED\""), "but not to RECEIVED");
+    assert!(
+        !shipped.contains("id=\"status-form\"") && !shipped.contains("id=\"cancel-form\""),
+        "a final order offers nothing"
+    );
+    assert_eq!(admin.get("/orders/rakuten-999").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(admin.get("/orders/nonsense").await.status(), StatusCode::NOT_FOUND);
+    let hostile = admin.page("/orders/rakuten-123456-20261122-00000099").await;
+    assert!(!hostile.contains("<script>alert"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_need_the_csrf_token_follow_the_guide_and_refuse_stale_versions() {
+    let admin = Admin::start().await;
+    let error = rakuten(10);
+    let path = format!("/orders/{error}/status");
+    let version = admin.state_of(&error).version.to_string();
+    // No token, a wrong token: refused, nothing recorded.
+    let no_token = admin.post(&path, &[("to", "VERIFIED"), ("reason", "fixed"), ("version", &version)]).await;
+    assert_eq!(no_token.status(), StatusCode::FORBIDDEN);
+    let forged = admin
+        .post(&path, &[("csrf", &"0".repeat(64)), ("to", "VERIFIED"), ("reason", "fixed"), ("version", &version)])
+        .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(admin.state_of(&error).status, Some(Status::Error));
+    let csrf = admin.csrf().await;
+    // Not allowed from ERROR: refused with the allowed ones named.
+    let refused =
+        admin.post(&path, &[("csrf", &csrf), ("to", "SHIPPED"), ("reason", "x"), ("version", &version)]).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(refused.text().await.unwrap().contains("VERIFIED, RECEIVED, CANCELLED"));
+    // A stale version: "changed, reload", nothing applied.
+    let stale = (admin.state_of(&error).version - 1).to_string();
+    let conflict =
+        admin.post(&path, &[("csrf", &csrf), ("to", "VERIFIED"), ("reason", "x"), ("version", &stale)]).await;
+    assert_eq!(conflict.status(), StatusCode::CONFLICT);
+    assert!(conflict.text().await.unwrap().contains("再読み込み"));
+    assert_eq!(admin.state_of(&error).status, Some(Status::Error));
+    // The real thing.
+    let before = admin.page(&format!("/orders/{error}")).await.matches("<tr>").count();
+    let applied = admin
+        .post(&path, &[("csrf", &csrf), ("to", "VERIFIED"), ("reason", "SKU added to master"), ("version", &version)])
+        .await;
+    assert_eq!(applied.status(), StatusCode::SEE_OTHER);
+    assert_eq!(admin.state_of(&error).status, Some(Status::Verified));
+    let after = admin.page(&format!("/orders/{error}?done=status")).await;
+    assert!(after.contains("operator:operator1") && after.contains("SKU added to master"));
+    assert!(after.matches("<tr>").count() > before, "the timeline grew");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_shipping_order_asks_first_and_says_the_mcf_order_goes_too() {
+    let admin = Admin::start().await;
+    let shipping = rakuten(7);
+    let csrf = admin.csrf().await;
+    let version = admin.state_of(&shipping).version.to_string();
+    let path = format!("/orders/{shipping}/cancel");
+    let ask = admin.post(&path, &[("csrf", &csrf), ("reason", "buyer asked"), ("version", &version)]).await;
+    assert_eq!(ask.status(), StatusCode::OK);
+    let text = ask.text().await.unwrap();
+    assert!(text.contains("MCF注文も取り消されます") && text.contains("confirm_mcf"));
+    assert_eq!(admin.state_of(&shipping).cancel_requested, None, "nothing before the confirmation");
+    let confirmed = admin
+        .post(&path, &[("csrf", &csrf), ("reason", "buyer asked"), ("version", &version), ("confirm_mcf", "yes")])
+        .await;
+    assert_eq!(confirmed.status(), StatusCode::SEE_OTHER);
+    assert!(admin.state_of(&shipping).cancel_requested.is_some(), "the monitor stage cancels the MCF order next");
+    // A VERIFIED order cancels at once; no reason, no cancel.
+    let verified = rakuten(3);
+    let version = admin.state_of(&verified).version.to_string();
+    let path = format!("/orders/{verified}/cancel");
+    assert_eq!(
+        admin.post(&path, &[("csrf", &csrf), ("reason", " "), ("version", &version)]).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        admin.post(&path, &[("csrf", &csrf), ("reason", "dup"), ("version", &version)]).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let cancelled = admin.state_of(&verified);
+    assert!(cancelled.status == Some(Status::Cancelled) || cancelled.cancel_requested.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_correction_keeps_the_old_address_beside_the_new() {
+    let admin = Admin::start().await;
+    let error = rakuten(10);
+    let csrf = admin.csrf().await;
+    let version = admin.state_of(&error).version.to_string();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("version", version.as_str()),
+        ("name", "山田 太郎"),
+        ("postal_code", "150-0001"),
+        ("prefecture", "東京都"),
+        ("city", "渋谷区"),
+        ("line1", "神宮前1-2-3"),
+        ("line2", "101"),
+        ("phone", ""),
+        ("reason", "building name too long for Amazon"),
+    ];
+    let response = admin.post(&format!("/orders/{error}/address"), &form).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let state = admin.state_of(&error);
+    assert_eq!(state.corrected_address.as_ref().and_then(|a| a.line2.as_deref()), Some("101"));
+    assert_eq!(state.details.as_ref().and_then(|d| d.ship_to.line2.as_deref()), Some("サンプルマンション101"));
+    let page = admin.page(&format!("/orders/{error}")).await;
+    assert!(page.contains("修正前の住所") && page.contains("サンプルマンション101"));
+    let shipping = rakuten(7);
+    let version = admin.state_of(&shipping).version.to_string();
+    let mut refused = form;
+    refused[1].1 = version.as_str();
+    let response = admin.post(&format!("/orders/{shipping}/address"), &refused).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST, "the parcel is already with Amazon");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_actions_apply_per_row_and_refuse_the_rest_with_reasons() {
+    let admin = Admin::start().await;
+    let csrf = admin.csrf().await;
+    let row = |n: u32| format!("{}:{}", rakuten(n), admin.state_of(&rakuten(n)).version);
+    let (out_of_stock, error, shipped, stale) = (row(4), row(10), row(8), format!("{}:1", rakuten(5)));
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("action", "status"),
+        ("to", "VERIFIED"),
+        ("reason", "restocked"),
+        ("order", out_of_stock.as_str()),
+        ("order", error.as_str()),
+        ("order", shipped.as_str()),
+        ("order", stale.as_str()),
+    ];
+    let response = admin.post("/orders/bulk", &form).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("適用 2 件 / 拒否 2 件"), "{text}");
+    assert!(text.contains("cannot change order rakuten-123456-20261122-00000008 from SHIPPED"));
+    assert!(text.contains("再読み込み"), "the stale row says reload");
+    assert_eq!(admin.state_of(&rakuten(4)).status, Some(Status::Verified));
+    assert_eq!(admin.state_of(&rakuten(10)).status, Some(Status::Verified));
+    assert_eq!(admin.state_of(&rakuten(5)).status, Some(Status::ShippingRequested));
+    // Bulk cancel: the SHIPPING row needs the MCF confirmation box.
+    let shipping = row(7);
+    let received = row(1);
+    let cancel = [
+        ("csrf", csrf.as_str()),
+        ("action", "cancel"),
+        ("reason", "shop closed"),
+        ("order", shipping.as_str()),
+        ("order", received.as_str()),
+    ];
+    let text = admin.post("/orders/bulk", &cancel).await.text().await.unwrap();
+    assert!(text.contains("適用 1 件 / 拒否 1 件") && text.contains("MCF"), "{text}");
+    let without_token = [("action", "cancel"), ("reason", "x"), ("order", received.as_str())];
+    assert_eq!(admin.post("/orders/bulk", &without_token).await.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_todo_list_shows_the_guides_manual_emails_and_marks_them_done_once() {
+    let admin = Admin::start().await;
+    let todo = admin.page("/todo").await;
+    assert!(todo.contains("store-10000001") && todo.contains("注文受付メール"), "Yahoo order received email");
+    assert!(todo.contains("サンクスメール"), "Rakuten thanks email at SHIPPING_REQUESTED (card)");
+    assert!(todo.contains("出荷通知"), "shipping notice at SHIPPED");
+    assert!(todo.contains("123456-20261122-00000004"), "OUT_OF_STOCK waits on a human");
+    let csrf = csrf_in(&todo);
+    let yahoo = key(Marketplace::Yahoo, "store-10000001");
+    let path = format!("/orders/{yahoo}/tasks");
+    let done = admin.post(&path, &[("csrf", &csrf), ("task", "yahoo_order_received_email")]).await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert!(!admin.page("/todo").await.contains("store-10000001"));
+    let again = admin.post(&path, &[("csrf", &csrf), ("task", "yahoo_order_received_email")]).await;
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+    let bogus = admin.post(&path, &[("csrf", &csrf), ("task", "<b>x</b>")]).await;
+    assert_eq!(bogus.status(), StatusCode::BAD_REQUEST);
+    let done_events = admin.state_of(&yahoo).tasks_done;
+    assert_eq!(done_events, vec!["yahoo_order_received_email".to_owned()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_event_log_pages_read_the_streams() {
+    let admin = Admin::start().await;
+    {
+        let mut ledger = admin.ledger();
+        let failed = events::source::SourceEvent::PollFailed(events::source::PollFailed {
+            window_start: Utc::now(),
+            window_end: Utc::now(),
+            error: "RMS 503 Service Unavailable".into(),
+        });
+        ledger
+            .append("poll-rakuten", ExpectedVersion::Any, &[failed.to_new_event(Meta::by(Actor::reactor("receive")))])
+            .unwrap();
+    }
+    let health = admin.page("/health").await;
+    assert!(health.contains("楽天 RMS") && health.contains("RMS 503 Service Unavailable"));
+    assert!(health.contains("Amazon SP-API"));
+    let events = admin.page("/events").await;
+    assert!(events.contains("PollFailed") && events.contains("OrderDetected"));
+    let filtered = admin.page("/events?stream=poll-rakuten").await;
+    assert!(filtered.contains("PollFailed") && !filtered.contains("OrderDetected"));
+    let by_type = admin.page("/events?type=ShipmentReported").await;
+    assert!(by_type.contains("order-rakuten-123456-20261122-00000008") && !by_type.contains("PollFailed"));
+    let by_actor = admin.page("/events?actor=reactor:receive").await;
+    assert!(by_actor.contains("PollFailed") && !by_actor.contains("OrderDetected"));
+    assert_eq!(admin.get("/events?before=x").await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(admin.get("/blobs/zz").await.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_failed_logins_block_the_ip_for_fifteen_minutes_even_across_a_restart() {
+    let mut admin = Admin::start().await;
+    for _ in 0..10 {
+        let wrong = admin.http.get(format!("{}/", admin.base)).basic_auth(USER, Some("guess")).send().await.unwrap();
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    }
+    let blocked = admin.get("/").await;
+    assert_eq!(blocked.status(), StatusCode::TOO_MANY_REQUESTS, "even the right password is refused now");
+    assert!(blocked.headers().contains_key("retry-after"));
+    let recorded = admin.ledger().store().read_stream("security").unwrap();
+    assert_eq!(recorded.iter().filter(|e| e.event_type == "LoginFailed").count(), 10);
+    assert_eq!(recorded.iter().filter(|e| e.event_type == "IpBlocked").count(), 1);
+    admin.restart().await;
+    assert_eq!(admin.get("/").await.status(), StatusCode::TOO_MANY_REQUESTS, "a restart does not lift it");
+    admin.clock.advance(Duration::minutes(14));
+    assert_eq!(admin.get("/").await.status(), StatusCode::TOO_MANY_REQUESTS);
+    admin.clock.advance(Duration::minutes(1));
+    assert_eq!(admin.get("/").await.status(), StatusCode::OK, "the block expires after 15 minutes");
+}
