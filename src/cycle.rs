@@ -213,6 +213,8 @@ pub struct CycleReport {
     pub reports: Vec<StageReport>,
     pub failures: Vec<StageFailure>,
     pub duration_ms: u128,
+    /// A shutdown stopped the cycle between stages.
+    pub interrupted: bool,
 }
 
 fn record_system(ledger: &mut Ledger, kind: &str, data: &impl serde::Serialize) -> Result<(), CycleError> {
@@ -230,6 +232,17 @@ pub async fn run_cycle(
     ledger: &mut Ledger,
     services: &mut Services,
     stages: &[Stage],
+) -> Result<CycleReport, CycleError> {
+    run_cycle_until(ledger, services, stages, &std::sync::atomic::AtomicBool::new(false)).await
+}
+
+/// [`run_cycle`], stopping before the next stage once `stop` is set (a graceful shutdown): the
+/// stage under way finishes and is recorded, and so is the interruption.
+pub async fn run_cycle_until(
+    ledger: &mut Ledger,
+    services: &mut Services,
+    stages: &[Stage],
+    stop: &std::sync::atomic::AtomicBool,
 ) -> Result<CycleReport, CycleError> {
     let holder = crate::lease::holder_name();
     let started = std::time::Instant::now();
@@ -250,6 +263,11 @@ pub async fn run_cycle(
     tracing::info!(holder, stages = ?names, "cycle started");
     let mut report = CycleReport::default();
     for stage in stages {
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            tracing::warn!(next = stage.name(), "shutting down: the cycle stops before this stage");
+            report.interrupted = true;
+            break;
+        }
         take(ledger)?;
         match run_stage(ledger, services, *stage).await {
             Ok(reports) => report.reports.extend(reports),
@@ -263,7 +281,7 @@ pub async fn run_cycle(
     record_system(
         ledger,
         "CycleFinished",
-        &serde_json::json!({"holder": holder, "duration_ms": report.duration_ms, "reports": report.reports, "failures": report.failures}),
+        &serde_json::json!({"holder": holder, "duration_ms": report.duration_ms, "reports": report.reports, "failures": report.failures, "interrupted": report.interrupted}),
     )?;
     crate::lease::release(ledger.store().connection(), LEASE, &holder).map_err(|e| CycleError::Setup(e.to_string()))?;
     tracing::info!(duration_ms = report.duration_ms as u64, failures = report.failures.len(), "cycle finished");

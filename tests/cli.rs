@@ -243,13 +243,159 @@ fn bad_databases_orders_statuses_and_events_get_one_clear_line_and_change_nothin
 }
 
 #[test]
-fn commands_of_later_issues_say_so_and_fail() {
+fn the_web_admin_refuses_to_start_without_a_password() {
     let dir = tempfile::tempdir().unwrap();
-    for args in [&["run"][..], &["serve"], &["replay", "dry-run"]] {
-        let out = run(&dir.path().join("x.db"), args);
-        assert_eq!(out.status.code(), Some(3), "{args:?}");
-        assert!(stderr(&out).contains("is not available yet"), "{}", stderr(&out));
+    let database = sample_ledger(&dir);
+    for command in ["serve", "run"] {
+        let out = bin()
+            .env_remove("WEB_PASSWORD")
+            .env("WEB_USERNAME", "admin")
+            .env("AMAZON_CLIENT_ID", "x")
+            .env("AMAZON_CLIENT_SECRET", "x")
+            .env("AMAZON_REFRESH_TOKEN", "x")
+            .arg("--database")
+            .arg(&database)
+            .arg(command)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{command}");
+        assert!(stderr(&out).contains("will not start without a password"), "{}", stderr(&out));
     }
+}
+
+/// Reads the child's stdout until a line contains `marker`.
+async fn line_with(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    marker: &str,
+) -> String {
+    loop {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(120), lines.next_line())
+            .await
+            .expect("the process answers in time")
+            .unwrap()
+            .unwrap_or_else(|| panic!("stdout ended before {marker:?}"));
+        if line.contains(marker) {
+            return line;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_reaches_every_status_serves_the_admin_and_leaves_a_sound_ledger() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("demo.db");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcf-ledger"))
+        .env("RUST_LOG", "warn")
+        .arg("--database")
+        .arg(&database)
+        .args(["demo", "--for", "60", "--cycle-seconds", "2", "--orders", "14", "--seed", "7", "--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let admin = line_with(&mut lines, "admin:").await;
+    let url = admin.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_owned();
+    let password = admin.split("password: ").nth(1).unwrap().trim_end_matches(')').trim().to_owned();
+    let http = reqwest::Client::new();
+    tokio::time::sleep(std::time::Duration::from_secs(20)).await;
+    let page = http.get(&url).basic_auth("demo", Some(&password)).send().await.unwrap();
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("注文一覧"), "the admin lists the demo's orders");
+    assert_eq!(http.get(&url).send().await.unwrap().status(), reqwest::StatusCode::UNAUTHORIZED);
+    let reached = line_with(&mut lines, "status").await;
+    let mut rest = vec![reached];
+    while let Ok(Some(line)) = lines.next_line().await {
+        rest.push(line);
+    }
+    let status = child.wait().await.unwrap();
+    let text = rest.join("\n");
+    assert!(status.success(), "{text}");
+    assert!(text.contains("every status of the guide was reached"), "{text}");
+    assert!(text.contains(&format!("ledger: {}", database.display())), "{text}");
+    // The invariant checker finds nothing wrong with what the demo did.
+    let audit = run(&database, &["audit"]);
+    assert!(audit.status.success(), "{}{}", stdout(&audit), stderr(&audit));
+    // A second demo on the same file refuses: the demo starts fresh.
+    let again = run(&database, &["demo", "--for", "1", "--port", "0"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("already exists"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_serves_cycles_and_stops_gracefully_on_sigterm() {
+    use mcf_ledger::sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let database = sample_ledger(&dir);
+    let amazon = AmazonSandbox::start(AmazonSandboxConfig::default()).await.unwrap();
+    let rms = mcf_ledger::sandbox::rakuten::RakutenSandbox::start(Default::default(), Arc::new(events::SystemClock))
+        .await
+        .unwrap();
+    let config = amazon.config().clone();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcf-ledger"))
+        .env("RUST_LOG", "warn")
+        .env("WEB_USERNAME", "admin")
+        .env("WEB_PASSWORD", "s3cret-daemon")
+        .env("AMAZON_CLIENT_ID", &config.client_id)
+        .env("AMAZON_CLIENT_SECRET", &config.client_secret)
+        .env("AMAZON_REFRESH_TOKEN", &config.refresh_token)
+        .env("AMAZON_SP_API_BASE_URL", amazon.base_url())
+        .env("AMAZON_LWA_TOKEN_URL", amazon.token_url())
+        .env("RAKUTEN_SERVICE_SECRET", &rms.config().service_secret)
+        .env("RAKUTEN_LICENSE_KEY", &rms.config().license_key)
+        .env("RAKUTEN_API_BASE_URL", rms.base_url())
+        .env("SKU_MASTER_PATH", dir.path().join("missing-master.xlsx"))
+        .env("CYCLE_MINUTES", "1")
+        .arg("--database")
+        .arg(&database)
+        .args(["run", "--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let banner = line_with(&mut lines, "web admin on").await;
+    let url = banner.split_whitespace().find(|w| w.starts_with("http://")).unwrap().trim_end_matches(',').to_owned();
+    let probe = reqwest::get(format!("{url}healthz")).await.unwrap();
+    assert_eq!(probe.status(), reqwest::StatusCode::OK);
+    // The first cycle runs at start; wait for its record.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let store = EventStore::open(&database, OpenMode::ReadOnly).unwrap();
+        let finished = store.read_stream("system").unwrap().iter().any(|e| e.event_type == "CycleFinished");
+        if finished {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no cycle finished within a minute");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "a graceful stop exits 0");
+    assert!(line_with(&mut lines, "stopped").await.contains("stopped"));
+    assert!(run(&database, &["audit"]).status.success());
+}
+
+#[test]
+fn replay_dry_run_prints_what_a_cycle_would_append_and_leaves_the_ledger_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = sample_ledger(&dir);
+    let before = EventStore::open(&database, OpenMode::ReadOnly).unwrap().head_position().unwrap();
+    let out = bin()
+        .env("SKU_MASTER_PATH", dir.path().join("missing-master.xlsx"))
+        .arg("--database")
+        .arg(&database)
+        .args(["replay", "dry-run"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let appended: Vec<Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(appended.iter().any(|e| e["type"] == "CycleStarted"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("was not changed"));
+    let after = EventStore::open(&database, OpenMode::ReadOnly).unwrap().head_position().unwrap();
+    assert_eq!(before, after, "the live ledger is untouched");
 }
 
 #[test]

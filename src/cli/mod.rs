@@ -29,28 +29,40 @@ pub struct Cli {
 pub enum Command {
     /// Create an empty ledger file.
     Init,
-    /// The daemon: web admin plus a cycle every CYCLE_MINUTES.
-    Run,
+    /// The daemon: web admin plus a cycle every CYCLE_MINUTES; SIGTERM stops it gracefully.
+    Run {
+        /// Port of the web admin (default: $PORT, else 5003).
+        #[arg(long)]
+        port: Option<u16>,
+    },
     /// Run one cycle (for cron); exit 0 on success.
     Cycle {
         /// Run only this stage: receive, check, ship, monitor, notify, stale.
         #[arg(long)]
         stage: Option<String>,
     },
-    /// Serve the web admin only.
-    Serve,
-    /// The whole system against the built-in sandboxes, with a stream of sample orders.
-    Demo {
-        #[arg(long)]
-        orders: Option<u32>,
-        #[arg(long)]
-        seed: Option<u64>,
-        #[arg(long = "for", value_name = "SECONDS")]
-        run_for: Option<u64>,
-        #[arg(long)]
-        cycle_seconds: Option<u64>,
+    /// Serve the web admin only (cycles come from cron).
+    Serve {
         #[arg(long)]
         port: Option<u16>,
+    },
+    /// The whole system against the built-in sandboxes, with a stream of sample orders.
+    Demo {
+        /// How many orders the buyers place (default 40).
+        #[arg(long, default_value_t = 40)]
+        orders: u32,
+        /// Seed of the order stream: the same seed gives the same orders.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Stop after this many seconds and print the ledger and the orders per status.
+        #[arg(long = "for", value_name = "SECONDS")]
+        run_for: Option<u64>,
+        /// Seconds between cycles (default 5).
+        #[arg(long, default_value_t = 5)]
+        cycle_seconds: u64,
+        /// Port of the web admin (default 5003).
+        #[arg(long, default_value_t = 5003)]
+        port: u16,
     },
     /// Examine history: rebuild, verify, time travel, export.
     #[command(subcommand)]
@@ -89,16 +101,6 @@ impl Failure {
     pub fn new(message: impl ToString) -> Self {
         Self { message: message.to_string(), code: 1 }
     }
-
-    /// A subcommand that a later part of the project fills in.
-    fn not_yet(command: &str, arrives_with: &str) -> Self {
-        Self {
-            message: format!(
-                "`mcf-ledger {command}` is not available yet: it arrives with {arrives_with}. Nothing was started."
-            ),
-            code: 3,
-        }
-    }
 }
 
 impl<E: std::error::Error> From<E> for Failure {
@@ -126,10 +128,18 @@ pub fn run(cli: Cli) -> CommandResult {
     let database = cli.database.clone().unwrap_or_else(|| config.database.clone());
     match cli.command {
         Command::Init => init(&database),
-        Command::Run => Err(Failure::not_yet("run", "the web admin (issue #7); meanwhile run `mcf-ledger cycle` from cron")),
+        Command::Run { port } => run_daemon(&config, &database, port),
         Command::Cycle { stage } => cycle(&config, &database, stage.as_deref()),
-        Command::Serve => Err(Failure::not_yet("serve", "the web admin (issue #7)")),
-        Command::Demo { .. } => Err(Failure::not_yet("demo", "the web admin and the demo scenario (issues #7 and #8); the stages already run against the sandboxes in `scripts/test`")),
+        Command::Serve { port } => serve(&config, &database, port),
+        Command::Demo { orders, seed, run_for, cycle_seconds, port } => demo(crate::demo::DemoOptions {
+            orders,
+            seed,
+            run_for: run_for.map(std::time::Duration::from_secs),
+            cycle_every: std::time::Duration::from_secs(cycle_seconds.max(1)),
+            port,
+            bind: config.web.bind,
+            database: cli.database.clone(),
+        }),
         Command::Replay(command) => replay::run(command, &database),
         Command::Order(command) => order::run(command, &database),
         Command::CheckConfig => check_config(&config, &database),
@@ -236,4 +246,71 @@ fn check_config(config: &Config, database: &std::path::Path) -> CommandResult {
 /// Opens an existing ledger (projections caught up), naming the file on failure.
 pub(crate) fn open_ledger(database: &std::path::Path, mode: OpenMode) -> Result<Ledger, Failure> {
     Ledger::open(database, mode).map_err(Failure::new)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(format!("starting the runtime: {e}")))
+}
+
+async fn listen(config: &Config, port: Option<u16>) -> Result<tokio::net::TcpListener, Failure> {
+    let port = port.unwrap_or(config.web.port);
+    tokio::net::TcpListener::bind((config.web.bind, port))
+        .await
+        .map_err(|e| Failure::new(format!("cannot listen on {}:{port}: {e}", config.web.bind)))
+}
+
+/// The web admin alone; cycles come from cron (`mcf-ledger cycle`).
+fn serve(config: &Config, database: &std::path::Path, port: Option<u16>) -> CommandResult {
+    let settings = crate::web::WebSettings::from_config(config)?;
+    let ledger = open_ledger(database, OpenMode::MustExist)?;
+    runtime()?.block_on(async {
+        let listener = listen(config, port).await?;
+        let state = crate::web::AppState::new(ledger, settings)?;
+        println!("web admin on http://{}/ (ledger {})", listener.local_addr()?, database.display());
+        crate::web::serve(listener, state, crate::daemon::termination_signal()).await?;
+        Ok(())
+    })
+}
+
+/// The daemon: the web admin and a cycle every CYCLE_MINUTES in one process. SIGTERM lets the
+/// stage under way finish and be recorded, then stops both.
+fn run_daemon(config: &Config, database: &std::path::Path, port: Option<u16>) -> CommandResult {
+    let settings = crate::web::WebSettings::from_config(config)?;
+    let web_ledger = open_ledger(database, OpenMode::MustExist)?;
+    let cycle_ledger = open_ledger(database, OpenMode::MustExist)?;
+    let services = crate::cycle::Services::from_config(config)?;
+    let every = std::time::Duration::from_secs(u64::from(config.cycle_minutes) * 60);
+    runtime()?.block_on(async {
+        let listener = listen(config, port).await?;
+        let state = crate::web::AppState::new(web_ledger, settings)?;
+        println!(
+            "mcf-ledger run: web admin on http://{}/, a cycle every {} minutes (ledger {})",
+            listener.local_addr()?,
+            config.cycle_minutes,
+            database.display()
+        );
+        let shutdown = crate::daemon::Shutdown::new();
+        let web_stop = shutdown.clone();
+        let web = tokio::spawn(crate::web::serve(listener, state, async move { web_stop.wait().await }));
+        let timer = tokio::spawn(crate::daemon::cycle_timer(cycle_ledger, services, every, shutdown.clone()));
+        crate::daemon::termination_signal().await;
+        shutdown.trigger();
+        let _ = timer.await;
+        match web.await {
+            Ok(result) => result?,
+            Err(e) => return Err(Failure::new(format!("the web admin stopped abnormally: {e}"))),
+        }
+        println!("stopped");
+        Ok(())
+    })
+}
+
+fn demo(options: crate::demo::DemoOptions) -> CommandResult {
+    let summary = runtime()?.block_on(crate::demo::run(options)).map_err(Failure::new)?;
+    print!("{}", crate::demo::summary_text(&summary));
+    Ok(())
 }

@@ -142,9 +142,7 @@ pub fn run(command: ReplayCommand, database: &Path) -> CommandResult {
             );
             Ok(())
         }
-        ReplayCommand::DryRun => {
-            Err(Failure::not_yet("replay dry-run", "the stage reactors and the sandbox (issue #8)"))
-        }
+        ReplayCommand::DryRun => dry_run(database),
     }
 }
 
@@ -168,4 +166,24 @@ fn parse_at(text: &str) -> Result<At, Failure> {
     Err(Failure::new(format!(
         "--at {text:?} is neither a position nor a time (try 1042, 2026-11-22T06:45:00Z or \"2026-11-22 15:45\")"
     )))
+}
+
+fn dry_run(database: &Path) -> CommandResult {
+    let config = crate::config::Config::from_env(crate::config::Env::from_process()?)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Failure::new)?;
+    let outcome = runtime.block_on(crate::dry_run::dry_run(database, &config.sku_master)).map_err(Failure::new)?;
+    for event in &outcome.appended {
+        println!("{}", serde_json::to_string(event)?);
+    }
+    eprintln!(
+        "dry run: one cycle on a scratch copy ({} events) against the sandboxes (Amazon holds {} units of every SKU in master.xlsx) would append {} events; the ledger {} was not changed",
+        outcome.scratch_events_before,
+        crate::dry_run::SANDBOX_STOCK,
+        outcome.appended.len(),
+        database.display()
+    );
+    for failure in &outcome.stage_failures {
+        eprintln!("  stage failed: {failure}");
+    }
+    Ok(())
 }

@@ -184,7 +184,13 @@ impl YahooSandbox {
     }
 
     pub fn place(&self, order: NewYahooOrder) -> String {
-        let now = self.shared.clock.now();
+        self.place_at(order, self.shared.clock.now())
+    }
+
+    /// An order the buyer placed at `ordered_at` (the demo places orders already out of their
+    /// cancel window, so they show at once).
+    pub fn place_at(&self, order: NewYahooOrder, ordered_at: DateTime<Utc>) -> String {
+        let now = ordered_at;
         let mut state = self.shared.lock();
         state.serial += 1;
         let id = format!("{}-{}", self.shared.config.seller_id, state.serial);
