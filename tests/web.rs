@@ -432,3 +432,149 @@ async fn ten_failed_logins_block_the_ip_for_fifteen_minutes_even_across_a_restar
     admin.clock.advance(Duration::minutes(1));
     assert_eq!(admin.get("/").await.status(), StatusCode::OK, "the block expires after 15 minutes");
 }
+
+/// A minimal WebDriver client (W3C protocol over HTTP) for Debian's chromedriver.
+struct Browser {
+    http: reqwest::Client,
+    session: String,
+    driver: tokio::process::Child,
+}
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+impl Browser {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let driver = tokio::process::Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver (Debian package chromium-driver; scripts/test installs it)");
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        let mut ready = false;
+        for _ in 0..100 {
+            if http.get(format!("{base}/status")).send().await.is_ok() {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(ready, "chromedriver did not start");
+        let capabilities = serde_json::json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"]
+            }
+        }}});
+        let created: serde_json::Value =
+            http.post(format!("{base}/session")).json(&capabilities).send().await.unwrap().json().await.unwrap();
+        let session = created["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {created}"));
+        Self { http, session: format!("{base}/session/{session}"), driver }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let request = self.http.request(method, format!("{}{path}", self.session));
+        let request = if body.is_null() { request } else { request.json(&body) };
+        let answer: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+        assert!(answer["value"].get("error").is_none(), "WebDriver {path}: {answer}");
+        answer["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", serde_json::json!({"url": url})).await;
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let found = self
+            .call(reqwest::Method::POST, "/element", serde_json::json!({"using": "css selector", "value": css}))
+            .await;
+        found[ELEMENT].as_str().unwrap().to_owned()
+    }
+
+    async fn count(&self, css: &str) -> usize {
+        let found = self
+            .call(reqwest::Method::POST, "/elements", serde_json::json!({"using": "css selector", "value": css}))
+            .await;
+        found.as_array().map_or(0, Vec::len)
+    }
+
+    async fn click(&self, css: &str) {
+        let element = self.find(css).await;
+        self.call(reqwest::Method::POST, &format!("/element/{element}/click"), serde_json::json!({})).await;
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let element = self.find(css).await;
+        self.call(reqwest::Method::POST, &format!("/element/{element}/value"), serde_json::json!({"text": text})).await;
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let element = self.find(css).await;
+        self.call(reqwest::Method::GET, &format!("/element/{element}/text"), serde_json::Value::Null)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    async fn source(&self) -> String {
+        self.call(reqwest::Method::GET, "/source", serde_json::Value::Null)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Saves a PNG screenshot under target/tmp/web-screenshots/ (the test's artifacts).
+    async fn screenshot(&self, name: &str) -> PathBuf {
+        use base64::Engine;
+        let encoded = self.call(reqwest::Method::GET, "/screenshot", serde_json::Value::Null).await;
+        let png = base64::engine::general_purpose::STANDARD.decode(encoded.as_str().unwrap()).unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png).unwrap();
+        path
+    }
+
+    async fn quit(mut self) {
+        let _ = self.http.delete(&self.session).send().await;
+        let _ = self.driver.kill().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_in_a_real_browser_logs_in_filters_opens_an_order_and_changes_its_status() {
+    let admin = Admin::start().await;
+    let browser = Browser::start().await;
+    let host = admin.base.trim_start_matches("http://");
+    browser.goto(&format!("http://{USER}:{}@{host}/", PASSWORD.replace(' ', "%20"))).await;
+    assert!(browser.text("h1").await.contains("注文一覧"), "logged in");
+    assert_eq!(browser.count("#orders tbody tr").await, 12);
+    let list = browser.screenshot("order-list").await;
+    // Filter: the ERROR tab.
+    browser.click("#status-tabs a[href='/?status=ERROR']").await;
+    assert_eq!(browser.count("#orders tbody tr").await, 1, "one ERROR order");
+    // Open it.
+    browser.click("#orders a[href='/orders/rakuten-123456-20261122-00000010']").await;
+    assert_eq!(browser.text("#status-badge").await, "ERROR");
+    assert!(browser.text("#problem").await.contains("VERIFIED または RECEIVED"));
+    let before = browser.count("#timeline tbody tr").await;
+    browser.screenshot("order-detail-error").await;
+    // Change the status with a reason; the timeline grows by one.
+    browser.type_into("#status-form input[name=reason]", "master.xlsx に追加しました").await;
+    browser.click("#change-status").await;
+    assert!(browser.text("#notice").await.contains("ステータスを変更しました"));
+    assert_eq!(browser.text("#status-badge").await, "VERIFIED");
+    assert_eq!(browser.count("#timeline tbody tr").await, before + 1, "the timeline grew");
+    assert!(browser.source().await.contains("operator:operator1"));
+    let detail = browser.screenshot("order-detail-verified").await;
+    browser.quit().await;
+    assert_eq!(admin.state_of(&rakuten(10)).status, Some(Status::Verified));
+    println!("screenshots: {} {}", list.display(), detail.display());
+}
