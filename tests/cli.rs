@@ -488,3 +488,116 @@ fn audit_passes_a_sound_ledger_and_names_a_broken_promise() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(stdout(&bad).contains(&format!("{shipped} shipment_reported_twice")), "{}", stdout(&bad));
 }
+
+/// The web admin, cron cycles and CLI operators on one file at once: nobody sees "database is
+/// locked", and every operator's change is in the ledger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_admin_cron_cycles_and_cli_actions_share_the_ledger_without_lost_updates() {
+    use mcf_ledger::sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let database = sample_ledger(&dir);
+    let error_order = |n: u32| OrderKey::new(Marketplace::Yahoo, &format!("store-{:08}", 50_000 + n)).unwrap();
+    {
+        let mut ledger = Ledger::open(&database, OpenMode::MustExist).unwrap();
+        for n in 0..24 {
+            let key = error_order(n);
+            let appends = lifecycle_to(&key, Status::Error).into_iter().map(OrderAppend::from).collect();
+            ledger.append_order(&key, ExpectedVersion::Any, appends, Meta::by(Actor::reactor("test"))).unwrap();
+        }
+    }
+    let amazon = AmazonSandbox::start(AmazonSandboxConfig::default()).await.unwrap();
+    let ledger = Ledger::open(&database, OpenMode::MustExist).unwrap();
+    let state = mcf_ledger::web::AppState::new(
+        ledger,
+        mcf_ledger::web::WebSettings::new("admin", "concurrent-pass", false).unwrap(),
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(mcf_ledger::web::serve(listener, state, std::future::pending()));
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let list = http.get(format!("{base}/")).basic_auth("admin", Some("concurrent-pass")).send().await.unwrap();
+    let html = list.text().await.unwrap();
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).unwrap() + marker.len();
+    let csrf = html[start..start + 64].to_owned();
+
+    let config = amazon.config().clone();
+    let cycle_env = move |command: &mut Command| {
+        command
+            .env("AMAZON_CLIENT_ID", &config.client_id)
+            .env("AMAZON_CLIENT_SECRET", &config.client_secret)
+            .env("AMAZON_REFRESH_TOKEN", &config.refresh_token)
+            .env("AMAZON_SP_API_BASE_URL", amazon.base_url())
+            .env("AMAZON_LWA_TOKEN_URL", amazon.token_url())
+            .env("SKU_MASTER_PATH", "/nonexistent/master.xlsx");
+    };
+    let cron = {
+        let database = database.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut outputs = Vec::new();
+            for _ in 0..4 {
+                let mut command = bin();
+                cycle_env(&mut command);
+                outputs.push(
+                    command.arg("--database").arg(&database).args(["cycle", "--stage", "check"]).output().unwrap(),
+                );
+            }
+            outputs
+        })
+    };
+    let cli = {
+        let database = database.clone();
+        tokio::task::spawn_blocking(move || {
+            (0..12)
+                .map(|n| {
+                    let order = error_order(n).to_string();
+                    run(&database, &["order", "set-status", &order, "RECEIVED", "--reason", "CLI: fetch again"])
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    let mut web_answers = Vec::new();
+    for n in 12..24 {
+        let order = error_order(n);
+        let version = Ledger::open(&database, OpenMode::ReadOnly).unwrap().order_state(&order).unwrap().version;
+        let answer = http
+            .post(format!("{base}/orders/{order}/status"))
+            .basic_auth("admin", Some("concurrent-pass"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("to", "RECEIVED"),
+                ("reason", "web: fetch again"),
+                ("version", &version.to_string()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status();
+        web_answers.push((status, answer.text().await.unwrap()));
+    }
+    let cron = cron.await.unwrap();
+    let cli = cli.await.unwrap();
+    for output in cron.iter().chain(cli.iter()) {
+        let text = format!("{}{}", stdout(output), stderr(output));
+        assert!(!text.to_lowercase().contains("database is locked"), "{text}");
+    }
+    for (output, n) in cli.iter().zip(0..) {
+        assert!(output.status.success(), "CLI action {n}: {}", stderr(output));
+    }
+    for (status, body) in &web_answers {
+        assert_eq!(*status, reqwest::StatusCode::SEE_OTHER, "{body}");
+        assert!(!body.to_lowercase().contains("locked"));
+    }
+    // No update lost: every order moved, each by its own operator.
+    let ledger = Ledger::open(&database, OpenMode::ReadOnly).unwrap();
+    for n in 0..24 {
+        let order = error_order(n);
+        let events = ledger.store().read_stream(&order.stream()).unwrap();
+        let changes: Vec<_> = events.iter().filter(|e| e.event_type == "OperatorStatusChanged").collect();
+        assert_eq!(changes.len(), 1, "{order}");
+        let actor = changes[0].meta.actor.to_string();
+        assert!(if n < 12 { actor == "operator:tanaka" } else { actor == "operator:admin" }, "{order}: {actor}");
+    }
+    assert!(run(&database, &["audit"]).status.success());
+}

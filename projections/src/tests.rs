@@ -20,7 +20,7 @@ fn open(path: &Path, clock: &FixedClock) -> Ledger {
 }
 
 fn key(n: u32) -> OrderKey {
-    let marketplace = if n % 2 == 0 { Marketplace::Rakuten } else { Marketplace::Yahoo };
+    let marketplace = if n.is_multiple_of(2) { Marketplace::Rakuten } else { Marketplace::Yahoo };
     OrderKey::new(marketplace, &format!("100-{n:08}")).unwrap()
 }
 

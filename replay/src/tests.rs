@@ -13,7 +13,8 @@ use projections::Ledger;
 use std::sync::Arc;
 
 fn key(n: u32) -> OrderKey {
-    OrderKey::new(if n % 2 == 0 { Marketplace::Rakuten } else { Marketplace::Yahoo }, &format!("200-{n:04}")).unwrap()
+    OrderKey::new(if n.is_multiple_of(2) { Marketplace::Rakuten } else { Marketplace::Yahoo }, &format!("200-{n:04}"))
+        .unwrap()
 }
 
 /// A ledger with one order in each status, one event a minute.
