@@ -79,7 +79,7 @@ pub async fn page(State(state): State<Arc<AppState>>, Query(query): Query<EventQ
             sql.push_str(" ORDER BY position DESC LIMIT ");
             sql.push_str(&(PAGE_SIZE + 1).to_string());
             let sql = sql.replace("?1000", &format!("?{}", values.len()));
-            let mut statement = conn.prepare(&sql).map_err(|e| WebError::Internal(e.to_string()))?;
+            let mut statement = conn.prepare(&sql)?;
             let rows = statement
                 .query_map(rusqlite::params_from_iter(values), |row| {
                     Ok((
@@ -93,7 +93,7 @@ pub async fn page(State(state): State<Arc<AppState>>, Query(query): Query<EventQ
                     ))
                 })
                 .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                .map_err(|e| WebError::Internal(e.to_string()))?;
+                ?;
             Ok(rows)
         })
         .await?;

@@ -105,7 +105,7 @@ fn source_view(conn: &Connection, stream: &str) -> WebResult<SourceView> {
             state.apply(&decoded, event.recorded_at);
         }
     }
-    let cursor = match mailbox_cursor(conn, stream).map_err(|e| super::WebError::Internal(e.to_string()))? {
+    let cursor = match mailbox_cursor(conn, stream)? {
         Some(data) => {
             let value: serde_json::Value = serde_json::from_str(&data).unwrap_or_default();
             format!("UIDVALIDITY {} / 最終UID {}", value["uid_validity"], value["last_uid"])
@@ -137,16 +137,12 @@ fn source_view(conn: &Connection, stream: &str) -> WebResult<SourceView> {
 
 /// The last cycles, newest first, with Amazon's health read off the stages that call it.
 fn cycles(conn: &Connection) -> WebResult<(Vec<CycleView>, SourceView)> {
-    let mut statement = conn
-        .prepare_cached(
-            "SELECT data, recorded_at FROM events WHERE stream = 'system' AND type = 'CycleFinished'
+    let mut statement = conn.prepare_cached(
+        "SELECT data, recorded_at FROM events WHERE stream = 'system' AND type = 'CycleFinished'
              ORDER BY version DESC LIMIT 20",
-        )
-        .map_err(|e| super::WebError::Internal(e.to_string()))?;
-    let rows: Vec<(String, String)> = statement
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-        .and_then(|rows| rows.collect())
-        .map_err(|e| super::WebError::Internal(e.to_string()))?;
+    )?;
+    let rows: Vec<(String, String)> =
+        statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?))).and_then(|rows| rows.collect())?;
     let mut views = Vec::new();
     let mut amazon_success: Option<String> = None;
     let mut amazon_failure: Option<(String, String)> = None;
@@ -216,7 +212,7 @@ pub async fn page(State(state): State<Arc<AppState>>) -> WebResult<Response> {
     let page = state
         .db
         .read(move |conn| {
-            let streams = poll_streams(conn).map_err(|e| super::WebError::Internal(e.to_string()))?;
+            let streams = poll_streams(conn)?;
             let mut sources = Vec::new();
             for stream in &streams {
                 sources.push(source_view(conn, stream)?);
@@ -235,7 +231,7 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
         .db
         .read(|conn| {
             conn.query_row("SELECT count(*) FROM projection_checkpoints", [], |row| row.get::<_, i64>(0))
-                .map_err(|e| super::WebError::Internal(e.to_string()))
+                .map_err(super::WebError::from)
         })
         .await;
     match probe {

@@ -182,3 +182,44 @@ impl IntoResponse for WebError {
 }
 
 pub type WebResult<T> = Result<T, WebError>;
+
+impl From<rusqlite::Error> for WebError {
+    fn from(error: rusqlite::Error) -> Self {
+        Self::Internal(error.to_string())
+    }
+}
+
+impl WebError {
+    /// The message alone, for a row of a result table.
+    pub fn message(&self) -> String {
+        match self {
+            Self::NotFound(m) | Self::BadRequest(m) | Self::Forbidden(m) | Self::Internal(m) => m.clone(),
+            Self::Conflict(m) => format!("この注文は変更されました。再読み込みしてください: {m}"),
+        }
+    }
+}
+
+/// A posted form as its pairs in order (a bulk form repeats `order`).
+pub type FormPairs = Vec<(String, String)>;
+
+/// A form field's value; "" when absent.
+pub fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
+    form.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
+}
+
+/// The order named in a path; an unparseable name is a page that does not exist.
+pub fn parse_order_key(text: &str) -> WebResult<events::OrderKey> {
+    text.parse().map_err(|e| WebError::NotFound(format!("no such order {text:?}: {e}")))
+}
+
+/// A `page` query value: 1 when empty.
+pub fn parse_page(text: &str) -> WebResult<usize> {
+    match text.trim() {
+        "" => Ok(1),
+        text => text
+            .parse()
+            .ok()
+            .filter(|p| (1..=1_000_000).contains(p))
+            .ok_or_else(|| WebError::BadRequest(format!("page {text:?} is not a page number"))),
+    }
+}

@@ -3,7 +3,7 @@
 
 use super::security::Operator;
 use super::views::{href, jst, jst_time, Badge, Choice};
-use super::{AppState, WebError, WebResult};
+use super::{field, parse_order_key, parse_page, AppState, FormPairs, WebError, WebResult};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -11,23 +11,13 @@ use axum::{Extension, Form};
 use events::order::operator::allowed_targets;
 use events::order::tasks::manual_tasks_due;
 use events::order::{Address, EmailState, OrderState, SettlementKind, Status};
-use events::{Marketplace, OrderKey};
+use events::Marketplace;
 use projections::order_history::{order_with_history, HistoryRow};
 use projections::queries::{self, OrderFilter, OrderRow, OrderSort};
 use serde::Deserialize;
 use std::sync::Arc;
 
 pub const PAGE_SIZE: usize = 50;
-
-type FormPairs = Vec<(String, String)>;
-
-fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
-    form.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
-}
-
-fn parse_order_key(text: &str) -> WebResult<OrderKey> {
-    text.parse::<OrderKey>().map_err(|e| WebError::NotFound(format!("no such order {text:?}: {e}")))
-}
 
 fn parse_version(text: &str) -> WebResult<i64> {
     text.trim().parse().map_err(|_| {
@@ -131,14 +121,7 @@ pub async fn list(
         "" => OrderSort::default(),
         text => OrderSort::parse(text).ok_or_else(|| WebError::BadRequest(format!("unknown sort {text:?}")))?,
     };
-    let page: usize = match query.page.trim() {
-        "" => 1,
-        text => text
-            .parse()
-            .ok()
-            .filter(|p| *p >= 1 && *p <= 1_000_000)
-            .ok_or_else(|| WebError::BadRequest(format!("page {text:?} is not a page number")))?,
-    };
+    let page = parse_page(&query.page)?;
     let search = query.q.trim().chars().take(100).collect::<String>();
     let filter = OrderFilter {
         status,
@@ -312,16 +295,6 @@ pub async fn bulk(
         results,
     };
     Ok(Html(page.render()?).into_response())
-}
-
-impl WebError {
-    /// The message alone, for a row of a result table.
-    pub fn message(&self) -> String {
-        match self {
-            Self::NotFound(m) | Self::BadRequest(m) | Self::Forbidden(m) | Self::Internal(m) => m.clone(),
-            Self::Conflict(m) => format!("この注文は変更されました。再読み込みしてください: {m}"),
-        }
-    }
 }
 
 pub struct ItemView {

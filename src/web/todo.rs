@@ -4,7 +4,7 @@
 use super::orders::{TaskView, PAGE_SIZE};
 use super::security::Operator;
 use super::views::{href, jst, Badge};
-use super::{AppState, WebError, WebResult};
+use super::{field, parse_order_key, parse_page, AppState, FormPairs, WebError, WebResult};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -12,7 +12,6 @@ use axum::{Extension, Form};
 use events::envelope::ExpectedVersion;
 use events::order::tasks::{manual_tasks_due, ManualTask};
 use events::order::{ManualTaskDone, OrderEvent};
-use events::OrderKey;
 use projections::ledger::OrderAppend;
 use projections::queries;
 use serde::Deserialize;
@@ -58,14 +57,7 @@ pub async fn page(
     Extension(operator): Extension<Operator>,
     Query(query): Query<TodoQuery>,
 ) -> WebResult<Response> {
-    let page: usize = match query.page.trim() {
-        "" => 1,
-        text => text
-            .parse()
-            .ok()
-            .filter(|p| (1..=1_000_000).contains(p))
-            .ok_or_else(|| WebError::BadRequest(format!("page {text:?} is not a page number")))?,
-    };
+    let page = parse_page(&query.page)?;
     let (mut tasks, total, waiting) = state
         .db
         .read(move |conn| {
@@ -125,8 +117,6 @@ pub async fn page(
     Ok(Html(view.render()?).into_response())
 }
 
-type FormPairs = Vec<(String, String)>;
-
 /// Records a manual task done. Pressing twice records it once (idempotency key).
 pub async fn mark_done(
     State(state): State<Arc<AppState>>,
@@ -135,13 +125,12 @@ pub async fn mark_done(
     Form(form): Form<FormPairs>,
 ) -> WebResult<Response> {
     state.check_csrf(&operator, &form)?;
-    let key: OrderKey = order.parse().map_err(|e| WebError::NotFound(format!("no such order {order:?}: {e}")))?;
-    let value = |name: &str| form.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str()).to_owned();
-    let task_name = value("task");
-    let task = ManualTask::parse(&task_name).ok_or_else(|| {
+    let key = parse_order_key(&order)?;
+    let task_name = field(&form, "task");
+    let task = ManualTask::parse(task_name).ok_or_else(|| {
         WebError::BadRequest(format!("unknown task {:?}", task_name.chars().take(60).collect::<String>()))
     })?;
-    let back_to_order = value("back") == "order";
+    let back_to_order = field(&form, "back") == "order";
     let target = key.clone();
     state
         .db
