@@ -26,9 +26,7 @@ pub enum LeaseError {
 
 /// Who we are, for the other processes: `host:pid`.
 pub fn holder_name() -> String {
-    let host =
-        std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "localhost".into());
-    format!("{host}:{}", std::process::id())
+    format!("{}:{}", this_host(), std::process::id())
 }
 
 pub fn ensure_table(conn: &mut Connection) -> Result<(), LeaseError> {
@@ -36,7 +34,24 @@ pub fn ensure_table(conn: &mut Connection) -> Result<(), LeaseError> {
     Ok(())
 }
 
-/// Takes (or renews) the lease until `now + ttl`, unless someone else holds an unexpired one.
+fn this_host() -> String {
+    std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "localhost".into())
+}
+
+/// A holder on this machine whose process is gone (killed, or the machine's cron job crashed):
+/// its lease need not be waited out. Holders on other hosts are trusted until they expire.
+fn died_on_this_host(holder: &str) -> bool {
+    let Some((host, pid)) = holder.rsplit_once(':') else { return false };
+    let Ok(pid) = pid.parse::<u32>() else { return false };
+    let dead = host == this_host() && !std::path::Path::new(&format!("/proc/{pid}")).exists();
+    if dead {
+        tracing::warn!(holder, "the lease holder's process is gone; taking the lease over");
+    }
+    dead
+}
+
+/// Takes (or renews) the lease until `now + ttl`, unless someone else holds an unexpired one
+/// (a holder on this host whose process has died holds nothing).
 pub fn acquire(
     conn: &mut Connection,
     name: &str,
@@ -56,7 +71,7 @@ pub fn acquire(
         .context(|| format!("reading the {name} lease"))?;
     if let Some((other, expires)) = current {
         let until = parse_time(&expires).unwrap_or(now);
-        if other != holder && until > now {
+        if other != holder && until > now && !died_on_this_host(&other) {
             return Err(LeaseError::Held { name: name.to_owned(), holder: other, until });
         }
     }
@@ -103,5 +118,22 @@ mod tests {
         );
         release(&b, "cycle", "host:2").unwrap();
         acquire(&mut a, "cycle", "host:1", t0 + Duration::minutes(23), Duration::minutes(15)).unwrap();
+    }
+
+    #[test]
+    fn a_lease_whose_holder_died_on_this_host_is_taken_over_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("l.db")).unwrap();
+        let mut finished = std::process::Command::new("true").spawn().unwrap();
+        let dead_pid = finished.id();
+        finished.wait().unwrap();
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 22, 0, 0, 0).unwrap();
+        let dead = format!("{}:{dead_pid}", this_host());
+        acquire(&mut conn, "cycle", &dead, t0, Duration::minutes(15)).unwrap();
+        acquire(&mut conn, "cycle", "elsewhere:1", t0 + Duration::minutes(1), Duration::minutes(15))
+            .expect("a dead local holder does not block");
+        let alive = format!("{}:{}", this_host(), std::process::id());
+        let err = acquire(&mut conn, "cycle", &alive, t0 + Duration::minutes(2), Duration::minutes(15)).unwrap_err();
+        assert!(err.to_string().contains("held by elsewhere:1"), "another host's holder is waited out: {err}");
     }
 }

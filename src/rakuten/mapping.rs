@@ -237,6 +237,7 @@ pub fn intake_events(state: &OrderState, model: &OrderModel) -> Vec<OrderEvent> 
     }
     if matches!(model.order_progress, 800 | 900)
         && state.cancel_requested.is_none()
+        && !state.cancelled_by_marketplace
         && !state.status.is_some_and(Status::is_final)
     {
         let label = if model.order_progress == 900 { "キャンセル確定" } else { "キャンセル確定待ち" };
@@ -406,6 +407,22 @@ mod tests {
             given(&[intake_events(&OrderState::new(key()), &model(100, 1)), events].concat()).status,
             Some(Status::Cancelled)
         );
+    }
+
+    #[test]
+    fn given_a_cancellation_amazon_refused_then_it_is_not_requested_again() {
+        let mut history = intake_events(&OrderState::new(key()), &model(300, 1));
+        history.push(events::order::sample::allotted());
+        history.extend(events::order::sample::mcf_created(&key()));
+        assert_eq!(given(&history).status, Some(Status::Shipping));
+        let cancel = intake_events(&given(&history), &model(900, 1));
+        assert_eq!(types(&cancel), ["CancellationRequested"]);
+        history.extend(cancel);
+        history.push(OrderEvent::McfCancelRefused(Reason { reason: "picking has started".into() }));
+        let state = given(&history);
+        assert_eq!(state.status, Some(Status::Error));
+        let again = intake_events(&state, &model(900, 1));
+        assert!(again.is_empty(), "the operator resolves it; no request every cycle: {:?}", types(&again));
     }
 
     #[test]

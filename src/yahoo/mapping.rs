@@ -227,7 +227,7 @@ pub fn intake_events(state: &OrderState, info: &Element) -> Vec<OrderEvent> {
     {
         push(&mut state, event);
     }
-    if text(info, "OrderStatus") == "4" && state.cancel_requested.is_none() {
+    if text(info, "OrderStatus") == "4" && state.cancel_requested.is_none() && !state.cancelled_by_marketplace {
         push(
             &mut state,
             OrderEvent::CancellationRequested(CancellationRequested {

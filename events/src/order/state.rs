@@ -51,6 +51,9 @@ pub struct OrderState {
     pub shipment_reported: bool,
     /// A cancellation waiting for the MCF order to be cancelled first.
     pub cancel_requested: Option<CancellationRequested>,
+    /// The marketplace cancelled the order and we acted on it once; if Amazon refused, the
+    /// operator resolves it (asking again every cycle would change nothing).
+    pub cancelled_by_marketplace: bool,
     pub emails: Vec<EmailRecord>,
     pub tasks_done: Vec<String>,
     pub created_at: Option<DateTime<Utc>>,
@@ -179,6 +182,7 @@ impl OrderState {
                 self.shipment_reported = true;
             }
             E::CancellationRequested(cancel) => {
+                self.cancelled_by_marketplace |= cancel.source == CancelSource::Marketplace;
                 if self.mcf_order_may_exist() {
                     // Amazon must cancel first; the order stays where it is until then.
                     self.cancel_requested = Some(cancel.clone());
