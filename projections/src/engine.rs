@@ -194,8 +194,8 @@ impl Projections {
         max_position: i64,
         progress: &mut dyn FnMut(CatchUp),
     ) -> Result<CatchUp, ProjectionError> {
-        self.reset(conn)?;
         crate::schema::drop_secondary_indexes(conn).context(|| "dropping projection indexes for the rebuild".into())?;
+        self.reset(conn)?;
         let saved_batch = self.batch_size;
         self.batch_size = saved_batch.max(REBUILD_BATCH);
         let done = self.catch_up_to(conn, max_position, progress);

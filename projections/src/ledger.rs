@@ -92,6 +92,13 @@ impl Ledger {
         }
         let mut ledger = Self { store, projections: Projections::standard(), read_only };
         if !read_only {
+            let head = ledger.store.head_position()?;
+            if head > 0 && ledger.checkpoint()? == 0 {
+                // Empty projections over a log (a new projection schema): the rebuild path,
+                // which builds the indexes once at the end instead of row by row.
+                tracing::info!(events = head, "projections are empty: rebuilding them from the log");
+                ledger.projections.rebuild(ledger.store.connection_mut(), head, &mut |_| {})?;
+            }
             ledger.catch_up()?;
         }
         Ok(ledger)

@@ -132,9 +132,16 @@ pub fn list_orders(conn: &Connection, filter: &OrderFilter) -> Result<Vec<OrderR
         values.push(Value::Text(marketplace.as_str().to_owned()));
     }
     if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        sql.push_str(" AND (instr(order_key, ?) > 0 OR instr(coalesce(buyer_name, ''), ?) > 0 OR instr(coalesce(mcf_order_id, ''), ?) > 0)");
-        for _ in 0..3 {
-            values.push(Value::Text(search.to_owned()));
+        if search.chars().count() >= 3 {
+            // The trigram index finds any substring of three characters or more (a quoted
+            // phrase, so the operator's text is never read as query syntax).
+            sql.push_str(" AND id IN (SELECT rowid FROM order_search WHERE order_search MATCH ?)");
+            values.push(Value::Text(format!("\"{}\"", search.replace('"', "\"\""))));
+        } else {
+            sql.push_str(" AND (instr(order_key, ?) > 0 OR instr(coalesce(buyer_name, ''), ?) > 0 OR instr(coalesce(mcf_order_id, ''), ?) > 0)");
+            for _ in 0..3 {
+                values.push(Value::Text(search.to_owned()));
+            }
         }
     }
     sql.push_str(" ORDER BY ");

@@ -116,6 +116,49 @@ const CREATE_V3: &str = "
     ) STRICT;
 ";
 
+/// 4: the order list's search. `order_status` gets a stable integer `id` (kept by VACUUM, unlike
+/// an implicit rowid) that keys `order_search`, a trigram full-text index over order key, buyer
+/// and MCF id, so a search at 100,000 orders reads an index instead of every row.
+const CREATE_V4: &str = "
+    DROP TABLE IF EXISTS projection_checkpoints;
+    DROP TABLE IF EXISTS order_status;
+    DROP TABLE IF EXISTS status_counts;
+    DROP TABLE IF EXISTS order_history;
+    DROP TABLE IF EXISTS order_search;
+    CREATE TABLE projection_checkpoints (
+        projector TEXT PRIMARY KEY,
+        position  INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE order_status (
+        id              INTEGER PRIMARY KEY,
+        order_key       TEXT NOT NULL UNIQUE,
+        marketplace     TEXT NOT NULL,
+        order_number    TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        buyer_name      TEXT,
+        item_summary    TEXT,
+        ordered_at      TEXT,
+        mcf_order_id    TEXT,
+        shipping_speed  TEXT,
+        tracking_number TEXT,
+        carrier         TEXT,
+        error           TEXT,
+        hold            TEXT,
+        cancel_pending  INTEGER NOT NULL,
+        email_intent    INTEGER NOT NULL,
+        email_sending   INTEGER NOT NULL,
+        tasks_due       TEXT,
+        version         INTEGER NOT NULL,
+        created_at      TEXT NOT NULL,
+        updated_at      TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE status_counts (
+        status TEXT PRIMARY KEY,
+        count  INTEGER NOT NULL
+    ) STRICT;
+    CREATE VIRTUAL TABLE order_search USING fts5(terms, tokenize = 'trigram');
+";
+
 /// Indexes that only serve reads; a rebuild drops them and builds them once at the end.
 const SECONDARY_INDEXES: &[(&str, &str)] = &[
     ("order_status_by_status", "order_status (status, updated_at)"),
@@ -131,17 +174,56 @@ pub fn ensure_secondary_indexes(conn: &Connection) -> rusqlite::Result<()> {
     for (name, definition) in SECONDARY_INDEXES {
         conn.execute_batch(&format!("CREATE INDEX IF NOT EXISTS {name} ON {definition};"))?;
     }
-    Ok(())
+    ensure_search_index(conn)
+}
+
+/// What a search matches: the order key, the buyer's name and the MCF order id.
+fn search_terms(row: &str) -> String {
+    format!("{row}.order_key || ' ' || coalesce({row}.buyer_name, '') || ' ' || coalesce({row}.mcf_order_id, '')")
+}
+
+/// The search index follows `order_status` through triggers. Their presence means the index is
+/// in step; without them (a fresh schema, or after a rebuild dropped them to write faster) the
+/// index is filled from the table in one statement and the triggers are created.
+fn ensure_search_index(conn: &Connection) -> rusqlite::Result<()> {
+    let in_step: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND name = 'order_search_on_insert'",
+        [],
+        |row| row.get(0),
+    )?;
+    if in_step > 0 {
+        return Ok(());
+    }
+    let (new, old, table) = (search_terms("new"), search_terms("old"), search_terms("order_status"));
+    conn.execute_batch(&format!(
+        "SAVEPOINT search_index;
+         DELETE FROM order_search;
+         INSERT INTO order_search (rowid, terms) SELECT id, {table} FROM order_status;
+         CREATE TRIGGER order_search_on_insert AFTER INSERT ON order_status BEGIN
+             INSERT INTO order_search (rowid, terms) VALUES (new.id, {new});
+         END;
+         CREATE TRIGGER order_search_on_update AFTER UPDATE OF buyer_name, mcf_order_id ON order_status
+             WHEN {old} IS NOT {new} BEGIN
+             UPDATE order_search SET terms = {new} WHERE rowid = new.id;
+         END;
+         CREATE TRIGGER order_search_on_delete AFTER DELETE ON order_status BEGIN
+             DELETE FROM order_search WHERE rowid = old.id;
+         END;
+         RELEASE search_index;"
+    ))
 }
 
 pub fn drop_secondary_indexes(conn: &Connection) -> rusqlite::Result<()> {
     for (name, _) in SECONDARY_INDEXES {
         conn.execute_batch(&format!("DROP INDEX IF EXISTS {name};"))?;
     }
+    for trigger in ["order_search_on_insert", "order_search_on_update", "order_search_on_delete"] {
+        conn.execute_batch(&format!("DROP TRIGGER IF EXISTS {trigger};"))?;
+    }
     Ok(())
 }
 
-pub const PROJECTION_MIGRATIONS: &[&str] = &[CREATE_V1, CREATE_V2, CREATE_V3];
+pub const PROJECTION_MIGRATIONS: &[&str] = &[CREATE_V1, CREATE_V2, CREATE_V3, CREATE_V4];
 
 /// Drops and recreates every projection table at the current shape (used by `replay verify`
 /// on its scratch copy).

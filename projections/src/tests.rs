@@ -81,6 +81,50 @@ fn order_rows_counts_and_history_follow_the_events() {
 }
 
 #[test]
+fn search_finds_any_part_of_order_number_buyer_or_mcf_id_through_the_index_and_after_a_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let path = dir.path().join("l.db");
+    let mut ledger = open(&path, &clock);
+    for (n, status) in [(1, Status::Received), (2, Status::Shipping), (3, Status::Shipped)] {
+        record(&mut ledger, &key(n), lifecycle_to(&key(n), status), Actor::reactor("test"));
+    }
+    let found = |ledger: &Ledger, text: &str| -> Vec<String> {
+        let filter = OrderFilter { search: Some(text.into()), sort: queries::OrderSort::Number, ..Default::default() };
+        queries::list_orders(ledger.store().connection(), &filter).unwrap().into_iter().map(|r| r.order).collect()
+    };
+    let uses_index = |text: &str| {
+        let plan: Vec<String> = ledger
+            .store()
+            .connection()
+            .prepare("EXPLAIN QUERY PLAN SELECT id FROM order_status WHERE id IN (SELECT rowid FROM order_search WHERE order_search MATCH ?1)")
+            .unwrap()
+            .query_map([text], |row| row.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        plan.iter().any(|step| step.contains("VIRTUAL TABLE INDEX"))
+    };
+    assert!(uses_index("\"0000002\""), "the search reads the trigram index");
+    assert_eq!(found(&ledger, "0000002"), [key(2).to_string()], "the middle of an order number");
+    assert_eq!(found(&ledger, "山田 太"), [key(2), key(1), key(3)].map(|k| k.to_string()), "a buyer, once recorded");
+    let mcf = events::FulfillmentOrderId::for_order(&key(3)).to_string();
+    assert_eq!(found(&ledger, &mcf[..mcf.len() - 2]), [key(3).to_string()], "an MCF id, once created");
+    assert_eq!(found(&ledger, "rakuten-100-00000002").len(), 1, "a whole order key");
+    assert!(found(&ledger, "\" OR *").is_empty(), "query syntax in the text is only text");
+    assert_eq!(found(&ledger, "03").len(), 1, "two characters: a plain scan");
+
+    {
+        let (projections, store) = ledger.projections_mut();
+        let head = store.head_position().unwrap();
+        projections.rebuild(store.connection_mut(), head, &mut |_| {}).unwrap();
+    }
+    assert_eq!(found(&ledger, "0000002"), [key(2).to_string()], "the index is whole again after a rebuild");
+    record(&mut ledger, &key(4), lifecycle_to(&key(4), Status::Verified), Actor::reactor("test"));
+    assert_eq!(found(&ledger, "00000004"), [key(4).to_string()], "and follows new orders again");
+}
+
+#[test]
 fn a_rebuild_equals_the_live_projections_whatever_the_batch_boundaries() {
     let dir = tempfile::tempdir().unwrap();
     let clock = clock();

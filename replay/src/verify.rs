@@ -93,6 +93,15 @@ fn set_aside_live_tables(conn: &Connection) -> Result<(), ReplayError> {
         for index in indexes {
             conn.execute(&format!("DROP INDEX \"{index}\""), []).context(|| format!("dropping index {index}"))?;
         }
+        // Its triggers keep the search index; the fresh table gets its own.
+        let triggers: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = ?1")
+            .and_then(|mut s| s.query_map([table], |r| r.get(0))?.collect())
+            .context(|| format!("listing triggers of {table}"))?;
+        for trigger in triggers {
+            conn.execute(&format!("DROP TRIGGER \"{trigger}\""), [])
+                .context(|| format!("dropping trigger {trigger}"))?;
+        }
         conn.execute(&format!("ALTER TABLE {table} RENAME TO live_{table}"), [])
             .context(|| format!("setting aside {table}"))?;
     }

@@ -90,6 +90,8 @@ pub(crate) struct State {
     pub orders: BTreeMap<String, StoredOrder>,
     pub create_requests: u64,
     pub inventory_pages: HashMap<String, (Vec<String>, DateTime<Utc>)>,
+    /// Calls answered per operation (faulted and throttled ones included).
+    pub calls: BTreeMap<&'static str, u64>,
 }
 
 pub(crate) struct Shared {
@@ -147,6 +149,7 @@ impl AmazonSandbox {
                 orders: BTreeMap::new(),
                 create_requests: 0,
                 inventory_pages: HashMap::new(),
+                calls: BTreeMap::new(),
             }),
             faults: Faults::default(),
             buckets,
@@ -202,6 +205,11 @@ impl AmazonSandbox {
     }
 
     /// createFulfillmentOrder requests received, accepted or not.
+    /// Calls per operation so far (a benchmark's count against the rate limits).
+    pub fn calls(&self) -> BTreeMap<&'static str, u64> {
+        self.shared.lock().calls.clone()
+    }
+
     pub fn create_requests(&self) -> u64 {
         self.shared.lock().create_requests
     }

@@ -93,6 +93,7 @@ fn fault_response(status: u16) -> Response {
 /// What happens to a call before its operation runs: latency, faults, rate limit, access token.
 /// `Ok(Some(fault))` hands a fault that acts after the operation (malformed, hang) to the caller.
 async fn gate(shared: &Shared, operation: &'static str, headers: &HeaderMap) -> Result<Option<Fault>, Response> {
+    *shared.lock().calls.entry(operation).or_default() += 1;
     if !shared.config.latency.is_zero() {
         tokio::time::sleep(shared.config.latency).await;
     }
