@@ -13,7 +13,7 @@ pub const NAME: &str = "order_status";
 
 /// Orders kept folded in memory between batches; beyond this the cache starts over, and a
 /// missed order is re-folded from its stream (a few rows by index).
-const CACHE_LIMIT: usize = 20_000;
+const CACHE_LIMIT: usize = 5_000;
 
 #[derive(Default)]
 pub struct OrderStatusProjector {

@@ -34,6 +34,10 @@ fn main() {
         cycle_benchmark(orders);
         return;
     }
+    if args.iter().any(|a| a == "--rss-only") {
+        run_rss_benchmark(events, orders);
+        return;
+    }
     if args.iter().any(|a| a == "--web-only") {
         web_benchmark(events, orders, arg_value(&args, "--web-seconds").unwrap_or(10));
         return;
@@ -84,6 +88,117 @@ fn main() {
     ship_benchmark(arg_value(&args, "--ship-orders").unwrap_or(1_000));
     cycle_benchmark(arg_value(&args, "--cycle-orders").unwrap_or(1_000));
     web_benchmark(events, orders, arg_value(&args, "--web-seconds").unwrap_or(10));
+    run_rss_benchmark(events, orders);
+}
+
+/// Peak RSS of `mcf-ledger run` (web admin and cycle timer in one process) on a ledger of
+/// `orders` orders: it starts, runs its first cycle against the sandboxes while the admin is
+/// loaded by wrk, and is stopped with SIGTERM after the cycle (or 120 s). Goal: < 100 MB.
+fn run_rss_benchmark(events: usize, orders: usize) {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::Builder::new()
+        .prefix("mcf-bench-rss")
+        .tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| ".".into()))
+        .expect("scratch folder");
+    let path = dir.path().join("run.db");
+    generate_ledger(&path, events, orders);
+    drop(Ledger::open(&path, OpenMode::MustExist).expect("projections caught up, as on a running shop"));
+    let master = dir.path().join("master.xlsx");
+    mcf_ledger::demo::write_sample_master(&master).expect("master");
+    let binary = std::env::current_exe().expect("own path").with_file_name("mcf-ledger");
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        use mcf_ledger::sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
+        use mcf_ledger::sandbox::rakuten::RakutenSandbox;
+        let amazon = AmazonSandbox::start(AmazonSandboxConfig::default()).await.expect("SP-API sandbox");
+        amazon.set_stock("JP-TEA-100", 1_000_000);
+        let rakuten = RakutenSandbox::start(Default::default(), std::sync::Arc::new(events::SystemClock))
+            .await
+            .expect("RMS sandbox");
+        let mut child = std::process::Command::new(&binary)
+            .env("RUST_LOG", "warn")
+            .env("WEB_USERNAME", "bench")
+            .env("WEB_PASSWORD", "bench-secret")
+            .env("AMAZON_CLIENT_ID", &amazon.config().client_id)
+            .env("AMAZON_CLIENT_SECRET", &amazon.config().client_secret)
+            .env("AMAZON_REFRESH_TOKEN", &amazon.config().refresh_token)
+            .env("AMAZON_SP_API_BASE_URL", amazon.base_url())
+            .env("AMAZON_LWA_TOKEN_URL", amazon.token_url())
+            .env("RAKUTEN_SERVICE_SECRET", &rakuten.config().service_secret)
+            .env("RAKUTEN_LICENSE_KEY", &rakuten.config().license_key)
+            .env("RAKUTEN_API_BASE_URL", rakuten.base_url())
+            .env("SKU_MASTER_PATH", &master)
+            .arg("--database")
+            .arg(&path)
+            .args(["run", "--port", "0"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e} (scripts/bench builds it)", binary.display()));
+        let pid = child.id();
+        let banner = child.stdout.take().map(BufReader::new).and_then(|mut out| {
+            let mut line = String::new();
+            out.read_line(&mut line).ok().map(|_| line)
+        });
+        let url = banner
+            .as_deref()
+            .and_then(|b| b.split_whitespace().find(|w| w.starts_with("http://")))
+            .map(|u| u.trim_end_matches(',').to_owned())
+            .expect("run prints its address");
+        let started = Instant::now();
+        let wrk = tokio::task::spawn_blocking(move || {
+            use base64::Engine;
+            let authorization =
+                format!("Authorization: Basic {}", base64::engine::general_purpose::STANDARD.encode("bench:bench-secret"));
+            for page in ["", "?q=00050000", "?status=SHIPPING"] {
+                let _ = std::process::Command::new("wrk")
+                    .args(["-t2", "-c20", "-d10s", "-H", &authorization])
+                    .arg(format!("{url}{page}"))
+                    .output();
+            }
+        });
+        let cycle_finished = || {
+            events::EventStore::open(&path, OpenMode::ReadOnly)
+                .and_then(|store| store.read_stream("system"))
+                .map(|events| events.iter().any(|e| e.event_type == "CycleFinished"))
+                .unwrap_or(false)
+        };
+        while !cycle_finished() && started.elapsed() < std::time::Duration::from_secs(120) {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        let _ = wrk.await;
+        let finished = cycle_finished();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let kib = |field: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+                .unwrap_or(f64::NAN)
+        };
+        let (peak, now) = (kib("VmHWM:"), kib("VmRSS:"));
+        let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        // SIGTERM lets the stage under way finish; a stage over 100,000 orders at the shops'
+        // one call per second can outlast the wait, as systemd's stop timeout would.
+        let stop_started = Instant::now();
+        let mut exit = "still in its stage after 60 s (killed)".to_owned();
+        while stop_started.elapsed() < std::time::Duration::from_secs(60) {
+            if let Ok(Some(status)) = child.try_wait() {
+                exit = format!("exit {} after {:.0}s", status.code().unwrap_or(-1), stop_started.elapsed().as_secs_f64());
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        println!(
+            "run, {orders} orders: peak RSS {:.1} MB, {:.1} MB at the end (goal < 100 MB); {} in {:.0}s under wrk load; SIGTERM: {}",
+            peak / 1024.0,
+            now / 1024.0,
+            if finished { "first cycle finished" } else { "first cycle still running" },
+            started.elapsed().as_secs_f64(),
+            exit
+        );
+    });
 }
 
 /// The web admin over a ledger of `orders` orders and `events` events, loaded by wrk with 20

@@ -14,6 +14,8 @@ use serde::de::DeserializeOwned;
 pub const GET_ORDER_VERSION: u32 = 10;
 /// searchOrder page size (RMS maximum).
 const PAGE_SIZE: u32 = 1000;
+/// getOrder takes at most this many order numbers per call.
+pub const GET_ORDER_LIMIT: usize = 100;
 
 #[derive(Debug, Clone)]
 pub struct RakutenConfig {
@@ -105,7 +107,7 @@ impl RakutenClient {
     /// ledger's blob), so one malformed order does not hide the others.
     pub async fn get_orders(&self, numbers: &[String]) -> Result<Vec<serde_json::Value>, RakutenError> {
         let mut orders = Vec::with_capacity(numbers.len());
-        for batch in numbers.chunks(100) {
+        for batch in numbers.chunks(GET_ORDER_LIMIT) {
             let request = OrderNumbersRequest { order_numbers: batch.to_vec(), version: Some(GET_ORDER_VERSION) };
             let response: GetOrderResponse = self.post("getOrder", Kind::Read, &request).await?;
             orders.extend(response.orders);
@@ -116,7 +118,7 @@ impl RakutenClient {
     /// confirmOrder for up to 100 orders; returns RMS's message per order.
     pub async fn confirm_orders(&self, numbers: &[String]) -> Result<Vec<MessageModel>, RakutenError> {
         let mut messages = Vec::new();
-        for batch in numbers.chunks(100) {
+        for batch in numbers.chunks(GET_ORDER_LIMIT) {
             let request = OrderNumbersRequest { order_numbers: batch.to_vec(), version: None };
             let response: MessagesResponse = self.post("confirmOrder", Kind::Write, &request).await?;
             messages.extend(response.messages);

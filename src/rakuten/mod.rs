@@ -5,7 +5,7 @@ mod client;
 pub mod mapping;
 pub mod model;
 
-pub use client::{RakutenClient, RakutenConfig};
+pub use client::{RakutenClient, RakutenConfig, GET_ORDER_LIMIT};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum RakutenError {

@@ -115,6 +115,33 @@ pub(crate) fn marketplace_orders_in(
     Ok(out)
 }
 
+/// Keys of a marketplace's orders in `statuses` whose projection row passes `keep`, without
+/// folding their states: a stage folds one order at a time, so its memory does not grow with
+/// the shop (at 100,000 orders, tens of thousands of open states would not fit a small server).
+pub(crate) fn marketplace_keys_in(
+    ledger: &Ledger,
+    marketplace: events::Marketplace,
+    statuses: &[Status],
+    keep: impl Fn(&queries::OrderRow) -> bool,
+) -> Result<Vec<OrderKey>, LedgerError> {
+    let mut out = Vec::new();
+    for status in statuses {
+        let filter = OrderFilter { status: Some(*status), marketplace: Some(marketplace), ..Default::default() };
+        for row in queries::list_orders(ledger.store().connection(), &filter)? {
+            if keep(&row) {
+                out.extend(row.order.parse::<OrderKey>().ok());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A SHIPPING order's row says its tracking is known and no cancellation waits: worth folding
+/// to report the shipment.
+pub(crate) fn may_report_shipment(row: &queries::OrderRow) -> bool {
+    row.tracking_number.is_some() && !row.cancel_pending
+}
+
 /// Appends a stage's decision made on `state`. If the order changed meanwhile (an operator
 /// acted), nothing is appended and the order is left for the next cycle: returns false.
 fn record(

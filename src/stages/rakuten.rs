@@ -11,7 +11,7 @@ use super::sources::{record_poll_outcome, record_source, source_state};
 use super::{record, record_intake, Recorded, StageError, StageReport};
 use crate::rakuten::mapping::{self, confirmed_events, intake_events, out_of_scope_at_first_sight};
 use crate::rakuten::model::{BasketShipping, OrderModel, ShippingModel, UpdateOrderShippingRequest};
-use crate::rakuten::{RakutenClient, RakutenError};
+use crate::rakuten::{RakutenClient, RakutenError, GET_ORDER_LIMIT};
 use chrono::{DateTime, Utc};
 use events::order::{OrderEvent, OrderFailed, OrderState, Status, Tracking};
 use events::source::{CredentialExpiring, SourceEvent};
@@ -204,23 +204,23 @@ async fn check_license(ledger: &mut Ledger, client: &RakutenClient, settings: &P
 /// cancellations (-> CANCELLED, or a pending MCF cancel when shipping).
 pub async fn watch(ledger: &mut Ledger, client: &RakutenClient) -> Result<StageReport, StageError> {
     let mut report = StageReport::new("watch:rakuten");
-    let open = rakuten_orders_in(ledger, &Status::OPEN)?;
-    if open.is_empty() {
-        return Ok(report);
-    }
-    let numbers: Vec<String> = open.iter().map(|(k, _)| k.order_number.clone()).collect();
-    let orders = match client.get_orders(&numbers).await {
-        Ok(orders) => orders,
-        Err(error) => {
-            tracing::warn!(%error, "cannot re-read open Rakuten orders; next cycle");
-            report.deferred += open.len();
-            return Ok(report);
-        }
-    };
-    for raw in &orders {
-        report.examined += 1;
-        if record_order(ledger, raw, false)?.appended {
-            report.advanced += 1;
+    let open = super::marketplace_keys_in(ledger, Marketplace::Rakuten, &Status::OPEN, |_| true)?;
+    let numbers: Vec<String> = open.into_iter().map(|k| k.order_number).collect();
+    // One getOrder page at a time, recorded before the next is read: memory stays one page.
+    for (index, page) in numbers.chunks(GET_ORDER_LIMIT).enumerate() {
+        let orders = match client.get_orders(page).await {
+            Ok(orders) => orders,
+            Err(error) => {
+                tracing::warn!(%error, "cannot re-read open Rakuten orders; next cycle");
+                report.deferred += numbers.len() - index * GET_ORDER_LIMIT;
+                return Ok(report);
+            }
+        };
+        for raw in &orders {
+            report.examined += 1;
+            if record_order(ledger, raw, false)?.appended {
+                report.advanced += 1;
+            }
         }
     }
     Ok(report)
@@ -229,11 +229,13 @@ pub async fn watch(ledger: &mut Ledger, client: &RakutenClient) -> Result<StageR
 /// Writes carrier and tracking number back to RMS; SHIPPED when RMS accepted it.
 pub async fn notify(ledger: &mut Ledger, client: &RakutenClient) -> Result<StageReport, StageError> {
     let mut report = StageReport::new("notify:rakuten");
-    let ready: Vec<(OrderKey, OrderState)> = rakuten_orders_in(ledger, &[Status::Shipping])?
-        .into_iter()
-        .filter(|(_, s)| s.tracking.is_some() && !s.shipment_reported && s.cancel_requested.is_none())
-        .collect();
-    for (key, state) in ready {
+    for key in
+        super::marketplace_keys_in(ledger, Marketplace::Rakuten, &[Status::Shipping], super::may_report_shipment)?
+    {
+        let state = ledger.order_state(&key)?;
+        if state.tracking.is_none() || state.shipment_reported || state.cancel_requested.is_some() {
+            continue;
+        }
         report.examined += 1;
         let Some(tracking) = state.tracking.clone() else { continue };
         // RMS is read first: a record from an earlier attempt (or the RMS screen) is updated, never duplicated.

@@ -11,7 +11,7 @@ use super::{record, record_intake, Recorded, StageError, StageReport};
 use crate::transport::xml::Element;
 use crate::yahoo::mapping::{intake_events, ship_company_code, validate_invoice};
 use crate::yahoo::{YahooClient, YahooError};
-use events::order::{OrderEvent, OrderFailed, OrderState, Status, Tracking};
+use events::order::{OrderEvent, OrderFailed, Status, Tracking};
 use events::source::{SignatureRejected, SourceEvent};
 use events::{Marketplace, OrderKey};
 use projections::{Ledger, LedgerError};
@@ -93,14 +93,9 @@ fn check_signature(ledger: &mut Ledger, client: &YahooClient) -> Result<(), Ledg
     record_source(ledger, POLL_STREAM, event, Some(format!("yahoo-signature:{status}:{today}")))
 }
 
-fn yahoo_orders_in(ledger: &Ledger, statuses: &[Status]) -> Result<Vec<(OrderKey, OrderState)>, LedgerError> {
-    super::marketplace_orders_in(ledger, Marketplace::Yahoo, statuses)
-}
-
 pub async fn watch(ledger: &mut Ledger, client: &YahooClient) -> Result<StageReport, StageError> {
     let mut report = StageReport::new("watch:yahoo");
-    let open = yahoo_orders_in(ledger, &Status::OPEN)?;
-    for (key, _) in open {
+    for key in super::marketplace_keys_in(ledger, Marketplace::Yahoo, &Status::OPEN, |_| true)? {
         report.examined += 1;
         match client.order_info(&key.order_number).await {
             Ok((info, raw)) => {
@@ -119,11 +114,12 @@ pub async fn watch(ledger: &mut Ledger, client: &YahooClient) -> Result<StageRep
 
 pub async fn notify(ledger: &mut Ledger, client: &YahooClient) -> Result<StageReport, StageError> {
     let mut report = StageReport::new("notify:yahoo");
-    let ready: Vec<_> = yahoo_orders_in(ledger, &[Status::Shipping])?
-        .into_iter()
-        .filter(|(_, s)| s.tracking.is_some() && !s.shipment_reported && s.cancel_requested.is_none())
-        .collect();
-    for (key, state) in ready {
+    for key in super::marketplace_keys_in(ledger, Marketplace::Yahoo, &[Status::Shipping], super::may_report_shipment)?
+    {
+        let state = ledger.order_state(&key)?;
+        if state.tracking.is_none() || state.shipment_reported || state.cancel_requested.is_some() {
+            continue;
+        }
         report.examined += 1;
         let Some(tracking) = state.tracking.clone() else { continue };
         let company = ship_company_code(&tracking.carrier);
