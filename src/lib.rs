@@ -2,6 +2,7 @@
 //! mcf-ledger, the service: configuration, the command line, the stage reactors, one adapter
 //! module per outside system, and the sandbox that fakes those systems for the demo and tests.
 
+pub mod allocator;
 pub mod amazon;
 pub mod cli;
 pub mod config;

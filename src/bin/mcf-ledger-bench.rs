@@ -135,10 +135,12 @@ fn run_rss_benchmark(events: usize, orders: usize) {
             .spawn()
             .unwrap_or_else(|e| panic!("{}: {e} (scripts/bench builds it)", binary.display()));
         let pid = child.id();
-        let banner = child.stdout.take().map(BufReader::new).and_then(|mut out| {
-            let mut line = String::new();
-            out.read_line(&mut line).ok().map(|_| line)
-        });
+        // The first line names the address; the rest is drained, so `run` never writes to a
+        // closed pipe.
+        let mut out = child.stdout.take().map(BufReader::new).expect("run's stdout");
+        let mut banner = String::new();
+        let banner = out.read_line(&mut banner).ok().map(|_| banner);
+        std::thread::spawn(move || out.lines().for_each(drop));
         let url = banner
             .as_deref()
             .and_then(|b| b.split_whitespace().find(|w| w.starts_with("http://")))
@@ -298,7 +300,7 @@ fn wrk_latency_ms(report: &str, percentile: &str) -> f64 {
 fn ship_benchmark(orders: usize) {
     use mcf_ledger::amazon::{AmazonClient, AmazonConfig, LwaCredentials, RateLimits};
     use mcf_ledger::sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
-    use mcf_ledger::stages::{ship, ShippingSettings, StageContext};
+    use mcf_ledger::stages::{ship, ShippingSettings, StageContext, Steps};
     use mcf_ledger::transport::{RetryPolicy, TokenBucket};
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     runtime.block_on(async {
@@ -327,7 +329,13 @@ fn ship_benchmark(orders: usize) {
         .expect("client");
         let mut sku_master = mcf_ledger::sku_master::SkuMaster::new(dir.path().join("unused.xlsx"));
         let settings = ShippingSettings::default();
-        let mut ctx = StageContext { ledger: &mut ledger, amazon: &amazon, sku_master: &mut sku_master, shipping: &settings };
+        let mut ctx = StageContext {
+            ledger: &mut ledger,
+            amazon: &amazon,
+            sku_master: &mut sku_master,
+            shipping: &settings,
+            steps: Steps::unbounded(),
+        };
         let started = std::time::Instant::now();
         let report = ship::run(&mut ctx).await.expect("ship stage");
         let elapsed = started.elapsed().as_secs_f64();
@@ -598,6 +606,7 @@ fn cycle_benchmark(orders: usize) {
     use mcf_ledger::sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
     use mcf_ledger::sandbox::rakuten::{NewRakutenOrder, RakutenSandbox, RakutenSandboxConfig};
     use mcf_ledger::sandbox::yahoo::{NewYahooOrder, YahooSandbox, YahooSandboxConfig};
+    use mcf_ledger::stages::Steps;
     use mcf_ledger::transport::RetryPolicy;
     use mcf_ledger::yahoo::{YahooClient, YahooConfig};
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
@@ -706,7 +715,7 @@ fn cycle_benchmark(orders: usize) {
             for (stage, time, bound) in per_stage.iter_mut() {
                 let before = Calls::read(&amazon, &rakuten, &yahoo);
                 let stage_started = Instant::now();
-                if let Err(error) = run_stage(&mut ledger, &mut services, *stage).await {
+                if let Err(error) = run_stage(&mut ledger, &mut services, *stage, Steps::unbounded()).await {
                     println!("  cycle {cycles} stage {stage}: {error}");
                 }
                 *time += stage_started.elapsed().as_secs_f64();

@@ -10,21 +10,30 @@ use rusqlite::{Connection, OpenFlags};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-/// Read connections kept open; more requests than this wait for one to come back.
-const READERS: usize = 8;
+/// Reads run at once, each on its own connection kept open; more requests than this wait
+/// (asynchronously) for one to come back. Two cores gain nothing from more, and every reader
+/// in flight holds a blocking thread, a SQLite page cache and its rows.
+const READERS: usize = 4;
 
 pub struct Db {
     path: PathBuf,
     clock: Arc<dyn Clock>,
     writer: Mutex<Ledger>,
     readers: Mutex<Vec<Connection>>,
+    reading: tokio::sync::Semaphore,
 }
 
 impl Db {
     pub fn new(ledger: Ledger) -> Result<Self, LedgerError> {
         let path = PathBuf::from(ledger.store().path());
         let clock = ledger.store().clock().clone();
-        Ok(Self { path, clock, writer: Mutex::new(ledger), readers: Mutex::new(Vec::new()) })
+        Ok(Self {
+            path,
+            clock,
+            writer: Mutex::new(ledger),
+            readers: Mutex::new(Vec::new()),
+            reading: tokio::sync::Semaphore::new(READERS),
+        })
     }
 
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
@@ -47,8 +56,9 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&Connection) -> WebResult<T> + Send + 'static,
     {
+        let permit = self.reading.acquire().await.map_err(|e| WebError::Internal(format!("the read queue: {e}")))?;
         let db = self.clone();
-        tokio::task::spawn_blocking(move || {
+        let read = tokio::task::spawn_blocking(move || {
             let pooled = db.readers.lock().map_err(|_| poisoned())?.pop();
             let conn = match pooled {
                 Some(conn) => conn,
@@ -62,7 +72,9 @@ impl Db {
             result
         })
         .await
-        .map_err(|e| WebError::Internal(format!("a read task failed: {e}")))?
+        .map_err(|e| WebError::Internal(format!("a read task failed: {e}")))?;
+        drop(permit);
+        read
     }
 
     /// Runs a write through the ledger (one writer at a time in this process; SQLite serialises
