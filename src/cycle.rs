@@ -10,7 +10,8 @@ use crate::rakuten::{RakutenClient, RakutenConfig};
 use crate::sku_master::SkuMaster;
 use crate::stages::alerts::AlertSettings;
 use crate::stages::rakuten::PollSettings;
-use crate::stages::{self, ShippingSettings, StageContext, StageError, StageReport};
+use crate::stages::steps::LeaseRenewal;
+use crate::stages::{self, ShippingSettings, StageContext, StageError, StageReport, Steps};
 use crate::yahoo::{YahooClient, YahooConfig};
 use projections::Ledger;
 use std::fmt;
@@ -140,13 +141,16 @@ pub async fn run_stage(
     ledger: &mut Ledger,
     services: &mut Services,
     stage: Stage,
+    steps: Steps<'_>,
 ) -> Result<Vec<StageReport>, CycleError> {
     let mut ctx = StageContext {
         ledger,
         amazon: &services.amazon,
         sku_master: &mut services.sku_master,
         shipping: &services.shipping,
+        steps,
     };
+    let steps = &mut ctx.steps;
     let wrap = |source| CycleError::Stage { stage, source };
     match stage {
         Stage::Check => Ok(vec![stages::check::run(&mut ctx).await.map_err(wrap)?]),
@@ -154,10 +158,10 @@ pub async fn run_stage(
         Stage::Monitor => {
             let mut reports = Vec::new();
             if let Some(rakuten) = &services.rakuten {
-                reports.push(stages::rakuten::watch(ctx.ledger, rakuten).await.map_err(wrap)?);
+                reports.push(stages::rakuten::watch(ctx.ledger, rakuten, steps).await.map_err(wrap)?);
             }
             if let Some(yahoo) = &services.yahoo {
-                reports.push(stages::yahoo::watch(ctx.ledger, yahoo).await.map_err(wrap)?);
+                reports.push(stages::yahoo::watch(ctx.ledger, yahoo, steps).await.map_err(wrap)?);
             }
             reports.push(stages::cancel::run(&mut ctx).await.map_err(wrap)?);
             reports.push(stages::tracking::run(&mut ctx).await.map_err(wrap)?);
@@ -171,23 +175,24 @@ pub async fn run_stage(
             if let Some(imap) = &services.imap {
                 let sources =
                     stages::mail::MailSources { rakuten: services.rakuten.as_ref(), yahoo: services.yahoo.as_ref() };
-                reports.push(stages::mail::receive(ctx.ledger, imap, sources, &services.poll).await.map_err(wrap)?);
+                reports
+                    .push(stages::mail::receive(ctx.ledger, imap, sources, &services.poll, steps).await.map_err(wrap)?);
             }
             if let Some(rakuten) = &services.rakuten {
-                reports.push(stages::rakuten::receive(ctx.ledger, rakuten, &services.poll).await.map_err(wrap)?);
+                reports.push(stages::rakuten::receive(ctx.ledger, rakuten, &services.poll, steps).await.map_err(wrap)?);
             }
             if let Some(yahoo) = &services.yahoo {
-                reports.push(stages::yahoo::receive(ctx.ledger, yahoo, &services.poll).await.map_err(wrap)?);
+                reports.push(stages::yahoo::receive(ctx.ledger, yahoo, &services.poll, steps).await.map_err(wrap)?);
             }
             Ok(reports)
         }
         Stage::Notify => {
             let mut reports = Vec::new();
             if let Some(rakuten) = &services.rakuten {
-                reports.push(stages::rakuten::notify(ctx.ledger, rakuten).await.map_err(wrap)?);
+                reports.push(stages::rakuten::notify(ctx.ledger, rakuten, steps).await.map_err(wrap)?);
             }
             if let Some(yahoo) = &services.yahoo {
-                reports.push(stages::yahoo::notify(ctx.ledger, yahoo).await.map_err(wrap)?);
+                reports.push(stages::yahoo::notify(ctx.ledger, yahoo, steps).await.map_err(wrap)?);
             }
             Ok(reports)
         }
@@ -213,7 +218,7 @@ pub struct CycleReport {
     pub reports: Vec<StageReport>,
     pub failures: Vec<StageFailure>,
     pub duration_ms: u128,
-    /// A shutdown stopped the cycle between stages.
+    /// A shutdown stopped the cycle between two steps of a stage, or between two stages.
     pub interrupted: bool,
 }
 
@@ -236,8 +241,8 @@ pub async fn run_cycle(
     run_cycle_until(ledger, services, stages, &std::sync::atomic::AtomicBool::new(false)).await
 }
 
-/// [`run_cycle`], stopping before the next stage once `stop` is set (a graceful shutdown): the
-/// stage under way finishes and is recorded, and so is the interruption.
+/// [`run_cycle`], stopping at the next step once `stop` is set (a graceful shutdown): the step
+/// under way (one order, one page) finishes and is recorded, and so is the interruption.
 pub async fn run_cycle_until(
     ledger: &mut Ledger,
     services: &mut Services,
@@ -269,8 +274,12 @@ pub async fn run_cycle_until(
             break;
         }
         take(ledger)?;
-        match run_stage(ledger, services, *stage).await {
-            Ok(reports) => report.reports.extend(reports),
+        let lease = LeaseRenewal::taken(LEASE, holder.clone(), chrono::Duration::minutes(LEASE_TTL_MINUTES));
+        match run_stage(ledger, services, *stage, Steps::new(stop, Some(lease))).await {
+            Ok(reports) => {
+                report.interrupted |= reports.iter().any(|r| r.interrupted);
+                report.reports.extend(reports);
+            }
             Err(error) => {
                 tracing::error!(stage = stage.name(), %error, "stage failed; the cycle goes on");
                 report.failures.push(StageFailure { stage: stage.name(), error: error.to_string() });

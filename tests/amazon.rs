@@ -10,6 +10,7 @@ use events::order::{DeliveryRequest, OrderItem, ShippingSpeed, Status};
 use mcf_ledger::cycle::Stage;
 use mcf_ledger::sandbox::amazon::AmazonSandboxConfig;
 use mcf_ledger::sandbox::faults::Fault;
+use mcf_ledger::stages::Steps;
 use mcf_ledger::transport::RetryPolicy;
 use serde_json::json;
 use support::{write_master, Shop};
@@ -270,7 +271,8 @@ async fn an_amazon_outage_defers_everything_and_the_next_cycle_resumes() {
     let report = shop.run(Stage::Ship).await;
     assert_eq!(report[0].deferred, 1);
     assert_eq!(shop.ledger.store().head_position().unwrap(), head, "nothing recorded while Amazon is down");
-    let stage = mcf_ledger::cycle::run_stage(&mut shop.ledger, &mut shop.services, Stage::Check).await;
+    let stage =
+        mcf_ledger::cycle::run_stage(&mut shop.ledger, &mut shop.services, Stage::Check, Steps::unbounded()).await;
     assert!(stage.is_ok(), "no VERIFIED orders: check has nothing to ask Amazon");
     shop.sandbox.faults().lift();
     shop.run(Stage::Ship).await;

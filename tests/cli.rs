@@ -377,6 +377,95 @@ async fn run_serves_cycles_and_stops_gracefully_on_sigterm() {
     assert!(run(&database, &["audit"]).status.success());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_inside_a_long_stage_stops_after_the_order_under_way_and_the_next_cycle_ships_the_rest() {
+    use mcf_ledger::sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
+    use tokio::io::AsyncBufReadExt;
+    const ORDERS: u32 = 30;
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("shop.db");
+    assert!(run(&database, &["init"]).status.success());
+    let mut ledger = Ledger::open(&database, OpenMode::MustExist).unwrap();
+    let keys: Vec<OrderKey> = (1..=ORDERS)
+        .map(|n| OrderKey::new(Marketplace::Rakuten, &format!("123456-20261122-{n:08}")).unwrap())
+        .collect();
+    for key in &keys {
+        let events = lifecycle_to(key, Status::ShippingRequested).into_iter().map(OrderAppend::from).collect();
+        ledger.append_order(key, ExpectedVersion::Exact(0), events, Meta::by(Actor::reactor("test"))).unwrap();
+    }
+    drop(ledger);
+    // Each order takes a preview and a create, 150 ms each: the ship stage lasts about 9 s.
+    let amazon = AmazonSandbox::start(AmazonSandboxConfig {
+        latency: std::time::Duration::from_millis(150),
+        ..AmazonSandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    amazon.set_stock("JP-TEA-100", 1_000);
+    let config = amazon.config().clone();
+    let shop_env = |command: &mut tokio::process::Command| {
+        command
+            .env("RUST_LOG", "warn")
+            .env("WEB_USERNAME", "admin")
+            .env("WEB_PASSWORD", "s3cret-daemon")
+            .env("AMAZON_CLIENT_ID", &config.client_id)
+            .env("AMAZON_CLIENT_SECRET", &config.client_secret)
+            .env("AMAZON_REFRESH_TOKEN", &config.refresh_token)
+            .env("AMAZON_SP_API_BASE_URL", amazon.base_url())
+            .env("AMAZON_LWA_TOKEN_URL", amazon.token_url())
+            .env("SKU_MASTER_PATH", dir.path().join("missing-master.xlsx"))
+            .arg("--database")
+            .arg(&database);
+    };
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcf-ledger"));
+    shop_env(&mut command);
+    let mut child = command.args(["run", "--port", "0"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    line_with(&mut lines, "web admin on").await;
+    let shipping = || {
+        let store = EventStore::open(&database, OpenMode::ReadOnly).unwrap();
+        let ledger = Ledger::from_store(store, true).unwrap();
+        keys.iter().filter(|k| ledger.order_state(k).unwrap().status == Some(Status::Shipping)).count()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while shipping() < 3 {
+        assert!(std::time::Instant::now() < deadline, "the ship stage never got going");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let asked = std::time::Instant::now();
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
+    let took = asked.elapsed();
+    assert!(status.success(), "a graceful stop exits 0");
+    let shipped_before_stop = shipping();
+    assert!(
+        shipped_before_stop < ORDERS as usize,
+        "the stage stopped after the order under way ({shipped_before_stop} of {ORDERS} shipped, {took:?} after SIGTERM), not at its end"
+    );
+    let store = EventStore::open(&database, OpenMode::ReadOnly).unwrap();
+    let finished =
+        store.read_stream("system").unwrap().into_iter().rev().find(|e| e.event_type == "CycleFinished").unwrap();
+    let finished: serde_json::Value = serde_json::from_str(&finished.data).unwrap();
+    assert_eq!(finished["interrupted"], true, "{finished}");
+    let ship = finished["reports"].as_array().unwrap().iter().find(|r| r["stage"] == "ship").unwrap();
+    assert_eq!(ship["interrupted"], true, "{ship}");
+    assert_eq!(ship["advanced"].as_u64().unwrap() as usize, shipped_before_stop, "{ship}");
+    assert_eq!(amazon.create_requests() as usize, shipped_before_stop, "every created MCF order was recorded");
+    drop(store);
+    assert!(run(&database, &["audit"]).status.success());
+
+    // The next cycle (cron's, here) ships the rest, each once.
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcf-ledger"));
+    shop_env(&mut command);
+    let out = command.args(["cycle", "--stage", "ship"]).output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(shipping(), ORDERS as usize);
+    assert_eq!(amazon.orders().len(), ORDERS as usize, "one MCF order per order");
+    assert_eq!(amazon.create_requests(), u64::from(ORDERS));
+    assert!(run(&database, &["audit"]).status.success());
+}
+
 #[test]
 fn replay_dry_run_prints_what_a_cycle_would_append_and_leaves_the_ledger_alone() {
     let dir = tempfile::tempdir().unwrap();

@@ -244,6 +244,7 @@ mod contract {
     use mcf_ledger::rakuten::{RakutenClient, RakutenError};
     use mcf_ledger::sandbox::rakuten::{RakutenSandbox, RakutenSandboxConfig};
     use mcf_ledger::stages::rakuten::{receive, PollSettings};
+    use mcf_ledger::stages::Steps;
     use projections::Ledger;
     use serde_json::{json, Value};
     use std::sync::Arc;
@@ -270,7 +271,7 @@ mod contract {
                 .unwrap();
         let client = RakutenClient::new(rakuten_config(&sandbox)).unwrap();
         for _ in 0..2 {
-            receive(&mut ledger, &client, &PollSettings::default()).await.unwrap();
+            receive(&mut ledger, &client, &PollSettings::default(), &mut Steps::unbounded()).await.unwrap();
         }
         let expiring: Vec<_> = ledger
             .store()

@@ -154,6 +154,18 @@ pub fn list_orders(conn: &Connection, filter: &OrderFilter) -> Result<Vec<OrderR
     rows.map(|r| r.context(|| "listing orders".into())).collect()
 }
 
+/// Keys of the orders in `status` with their order time (RFC 3339, None before the details
+/// are known): what a stage needs to fold its orders one at a time, oldest first.
+pub fn order_keys_in(conn: &Connection, status: Status) -> Result<Vec<(String, Option<String>)>, StoreError> {
+    let mut statement = conn
+        .prepare_cached("SELECT order_key, ordered_at FROM order_status WHERE status = ?1")
+        .context(|| "preparing the order keys of a status".into())?;
+    let rows = statement
+        .query_map([status.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
+        .context(|| format!("listing the {status} orders"))?;
+    rows.map(|r| r.context(|| format!("listing the {status} orders"))).collect()
+}
+
 pub fn get_order(conn: &Connection, order_key: &str) -> Result<Option<OrderRow>, StoreError> {
     conn.prepare_cached(&format!("SELECT {ROW_COLUMNS} FROM order_status WHERE order_key = ?1"))
         .and_then(|mut s| s.query_row([order_key], order_row).optional())

@@ -8,6 +8,7 @@ use crate::config::{Config, Env};
 use clap::{Parser, Subcommand};
 use events::store::OpenMode;
 use projections::Ledger;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -112,6 +113,7 @@ impl<E: std::error::Error> From<E> for Failure {
 pub type CommandResult = Result<(), Failure>;
 
 pub fn main() -> ExitCode {
+    crate::allocator::limit_arenas();
     crate::telemetry::init();
     let cli = Cli::parse();
     match run(cli) {
@@ -304,7 +306,8 @@ fn run_daemon(config: &Config, database: &std::path::Path, port: Option<u16>) ->
             Ok(result) => result?,
             Err(e) => return Err(Failure::new(format!("the web admin stopped abnormally: {e}"))),
         }
-        println!("stopped");
+        // Nobody may be reading stdout any more (a closed pipe): the stop itself went well.
+        let _ = writeln!(std::io::stdout(), "stopped");
         Ok(())
     })
 }

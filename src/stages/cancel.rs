@@ -15,6 +15,9 @@ pub async fn run(ctx: &mut StageContext<'_>) -> Result<StageReport, StageError> 
     for order in
         queries::orders_with_pending_cancel(ctx.ledger.store().connection()).map_err(projections::LedgerError::from)?
     {
+        if !ctx.steps.proceed(ctx.ledger, &mut report)? {
+            break;
+        }
         let Ok(key) = order.parse::<OrderKey>() else { continue };
         let state = ctx.ledger.order_state(&key)?;
         if state.cancel_requested.is_none() {

@@ -2,7 +2,7 @@
 //! SHIPPING_REQUESTED, OUT_OF_STOCK (naming what is short) or ERROR (SKU not in the master).
 
 use super::allotment::{allot, Allotment, Demand};
-use super::{orders_in, record, StageContext, StageError, StageReport};
+use super::{order_keys_in, record, record_at, state_in, StageContext, StageError, StageReport};
 use crate::sku_master::map_lines;
 use events::order::{AllottedLine, OrderEvent, OrderFailed, OutOfStock, Status, StockAllotted};
 use events::SellerSku;
@@ -12,14 +12,19 @@ pub const STAGE: &str = "check";
 
 pub async fn run(ctx: &mut StageContext<'_>) -> Result<StageReport, StageError> {
     let mut report = StageReport::new(STAGE);
-    let candidates = orders_in(ctx.ledger, Status::Verified)?;
+    let candidates = order_keys_in(ctx.ledger, Status::Verified)?;
     if candidates.is_empty() {
         return Ok(report);
     }
     let mapping = ctx.sku_master.mapping(ctx.ledger)?.clone();
     let mut demands = Vec::new();
-    let mut states = HashMap::new();
-    for (key, state) in candidates {
+    // The version each demand was decided on: the allotment is recorded against it.
+    let mut versions = HashMap::new();
+    for key in candidates {
+        if !ctx.steps.proceed(ctx.ledger, &mut report)? {
+            return Ok(report);
+        }
+        let Some(state) = state_in(ctx.ledger, &key, Status::Verified)? else { continue };
         report.examined += 1;
         if let Some(hold) = &state.hold {
             tracing::info!(order = %key, hold, "held by the marketplace; not checked");
@@ -29,8 +34,8 @@ pub async fn run(ctx: &mut StageContext<'_>) -> Result<StageReport, StageError> 
         let items = state.details.as_ref().map(|d| d.items.as_slice()).unwrap_or_default();
         match map_lines(&mapping, items) {
             Ok(lines) => {
-                demands.push(Demand { order: key.clone(), lines });
-                states.insert(key, state);
+                versions.insert(key.clone(), state.version);
+                demands.push(Demand { order: key, lines });
             }
             Err(missing) => {
                 let message = format!(
@@ -57,7 +62,10 @@ pub async fn run(ctx: &mut StageContext<'_>) -> Result<StageReport, StageError> 
     }
     let available = available_stock(ctx, &demands).await?;
     for (key, allotment) in allot(&demands, &available) {
-        let Some(state) = states.get(&key) else { continue };
+        if !ctx.steps.proceed(ctx.ledger, &mut report)? {
+            break;
+        }
+        let Some(version) = versions.get(&key).copied() else { continue };
         let lines = demands.iter().find(|d| d.order == key).map(|d| d.lines.clone()).unwrap_or_default();
         let (event, to_operator) = match allotment {
             Allotment::Allotted => {
@@ -77,7 +85,7 @@ pub async fn run(ctx: &mut StageContext<'_>) -> Result<StageReport, StageError> 
                 (OrderEvent::OutOfStock(OutOfStock { short }), true)
             }
         };
-        match record(ctx.ledger, &key, state, STAGE, vec![event])? {
+        match record_at(ctx.ledger, &key, version, STAGE, vec![event])? {
             false => report.deferred += 1,
             true if to_operator => report.needs_operator += 1,
             true => report.advanced += 1,
@@ -94,7 +102,8 @@ async fn available_stock(
 ) -> Result<HashMap<SellerSku, u32>, StageError> {
     let mut committed: HashMap<SellerSku, u32> = HashMap::new();
     for status in [Status::ShippingRequested, Status::DateUnavailable] {
-        for (_, state) in orders_in(ctx.ledger, status)? {
+        for key in order_keys_in(ctx.ledger, status)? {
+            let Some(state) = state_in(ctx.ledger, &key, status)? else { continue };
             if state.mcf_order_may_exist() {
                 continue;
             }

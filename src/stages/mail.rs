@@ -3,7 +3,7 @@
 //! API for it; a shipment mail records tracking for its MCF order. Mail alone never verifies.
 
 use super::sources::{record_poll_outcome, source_state, PollSettings};
-use super::{StageError, StageReport};
+use super::{StageError, StageReport, Steps};
 use crate::mail::imap::{fetch_new, ImapConfig};
 use crate::mail::parse::{parse, Classification, ParsedMail};
 use crate::rakuten::RakutenClient;
@@ -54,6 +54,7 @@ pub async fn receive(
     config: &ImapConfig,
     sources: MailSources<'_>,
     settings: &PollSettings,
+    steps: &mut Steps<'_>,
 ) -> Result<StageReport, StageError> {
     let mut report = StageReport::new("receive:mail");
     let stream = mailbox_stream(config);
@@ -119,6 +120,9 @@ pub async fn receive(
     }
     if let Some(client) = sources.yahoo {
         for id in &yahoo_ids {
+            if !steps.proceed(ledger, &mut report)? {
+                break;
+            }
             super::yahoo::fetch_order(ledger, client, id).await?;
         }
     }

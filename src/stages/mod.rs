@@ -11,6 +11,7 @@ pub mod rakuten;
 pub mod ship;
 pub mod sources;
 pub mod speed;
+pub mod steps;
 pub mod tracking;
 pub mod yahoo;
 
@@ -23,6 +24,7 @@ use projections::ledger::OrderAppend;
 use projections::queries::{self, OrderFilter};
 use projections::{Ledger, LedgerError};
 use serde::Serialize;
+pub use steps::Steps;
 
 /// What the stages need from the rest of the system.
 pub struct StageContext<'a> {
@@ -30,6 +32,8 @@ pub struct StageContext<'a> {
     pub amazon: &'a AmazonClient,
     pub sku_master: &'a mut SkuMaster,
     pub shipping: &'a ShippingSettings,
+    /// Where the stage may stop (a graceful shutdown) and renews the cycle lease.
+    pub steps: Steps<'a>,
 }
 
 #[derive(Debug, Clone)]
@@ -57,6 +61,8 @@ pub struct StageReport {
     pub deferred: usize,
     /// Put in front of an operator (ERROR, OUT_OF_STOCK, DATE_UNAVAILABLE).
     pub needs_operator: usize,
+    /// A shutdown stopped the stage between two steps; the next cycle does the rest.
+    pub interrupted: bool,
 }
 
 impl StageReport {
@@ -74,50 +80,35 @@ pub enum StageError {
     SkuMaster(#[from] NoMapping),
     #[error(transparent)]
     Amazon(#[from] AmazonError),
+    #[error("the cycle lease was lost while the stage ran: {0}")]
+    Lease(String),
 }
 
-/// The orders in `status` with their folded state, oldest order first.
-fn orders_in(ledger: &Ledger, status: Status) -> Result<Vec<(OrderKey, OrderState)>, LedgerError> {
-    let rows =
-        queries::list_orders(ledger.store().connection(), &OrderFilter { status: Some(status), ..Default::default() })?;
-    let mut orders = Vec::with_capacity(rows.len());
-    for row in rows {
-        let Ok(key) = row.order.parse::<OrderKey>() else { continue };
-        let state = ledger.order_state(&key)?;
-        if state.status == Some(status) {
-            orders.push((key, state));
-        }
-    }
-    orders.sort_by(|(a_key, a), (b_key, b)| {
-        let a_time = a.details.as_ref().map(|d| d.ordered_at);
-        let b_time = b.details.as_ref().map(|d| d.ordered_at);
-        a_time.cmp(&b_time).then_with(|| a_key.cmp(b_key))
-    });
-    Ok(orders)
+/// Keys of the orders in `status`, oldest order first (orders with no details yet first).
+/// Stages fold one order at a time: at 100,000 orders, thousands of open states held at once
+/// would not fit a small server.
+fn order_keys_in(ledger: &Ledger, status: Status) -> Result<Vec<OrderKey>, LedgerError> {
+    let mut keyed: Vec<(Option<chrono::DateTime<chrono::FixedOffset>>, OrderKey)> =
+        queries::order_keys_in(ledger.store().connection(), status)?
+            .into_iter()
+            .filter_map(|(key, ordered_at)| {
+                let at = ordered_at.and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok());
+                Some((at, key.parse::<OrderKey>().ok()?))
+            })
+            .collect();
+    keyed.sort();
+    Ok(keyed.into_iter().map(|(_, key)| key).collect())
 }
 
-/// One marketplace's orders in any of `statuses`, with their folded state.
-pub(crate) fn marketplace_orders_in(
-    ledger: &Ledger,
-    marketplace: events::Marketplace,
-    statuses: &[Status],
-) -> Result<Vec<(OrderKey, OrderState)>, LedgerError> {
-    let mut out = Vec::new();
-    for status in statuses {
-        let filter = OrderFilter { status: Some(*status), marketplace: Some(marketplace), ..Default::default() };
-        for row in queries::list_orders(ledger.store().connection(), &filter)? {
-            if let Ok(key) = row.order.parse::<OrderKey>() {
-                let state = ledger.order_state(&key)?;
-                out.push((key, state));
-            }
-        }
-    }
-    Ok(out)
+/// The order folded from its stream, if it is still in `status` (the projection row may lag
+/// behind another process's append).
+fn state_in(ledger: &Ledger, key: &OrderKey, status: Status) -> Result<Option<OrderState>, LedgerError> {
+    let state = ledger.order_state(key)?;
+    Ok((state.status == Some(status)).then_some(state))
 }
 
 /// Keys of a marketplace's orders in `statuses` whose projection row passes `keep`, without
-/// folding their states: a stage folds one order at a time, so its memory does not grow with
-/// the shop (at 100,000 orders, tens of thousands of open states would not fit a small server).
+/// folding their states (see [`order_keys_in`]).
 pub(crate) fn marketplace_keys_in(
     ledger: &Ledger,
     marketplace: events::Marketplace,
@@ -151,8 +142,19 @@ fn record(
     stage: &'static str,
     events: Vec<OrderEvent>,
 ) -> Result<bool, LedgerError> {
+    record_at(ledger, key, state.version, stage, events)
+}
+
+/// [`record`] for a decision made on the order as it stood at `version`.
+fn record_at(
+    ledger: &mut Ledger,
+    key: &OrderKey,
+    version: i64,
+    stage: &'static str,
+    events: Vec<OrderEvent>,
+) -> Result<bool, LedgerError> {
     let appends: Vec<OrderAppend> = events.into_iter().map(OrderAppend::from).collect();
-    match ledger.append_order(key, ExpectedVersion::Exact(state.version), appends, Meta::by(Actor::reactor(stage))) {
+    match ledger.append_order(key, ExpectedVersion::Exact(version), appends, Meta::by(Actor::reactor(stage))) {
         Ok(_) => Ok(true),
         Err(LedgerError::Store(events::StoreError::Conflict { .. })) => {
             tracing::info!(order = %key, stage, "order changed while deciding; left for the next cycle");

@@ -7,8 +7,8 @@
 //!   record rather than adding a second one (a retry after a crash finds its own record).
 
 pub use super::sources::PollSettings;
-use super::sources::{record_poll_outcome, record_source, source_state};
-use super::{record, record_intake, Recorded, StageError, StageReport};
+use super::sources::{record_poll_outcome, record_source, source_state, Window};
+use super::{record, record_intake, Recorded, StageError, StageReport, Steps};
 use crate::rakuten::mapping::{self, confirmed_events, intake_events, out_of_scope_at_first_sight};
 use crate::rakuten::model::{BasketShipping, OrderModel, ShippingModel, UpdateOrderShippingRequest};
 use crate::rakuten::{RakutenClient, RakutenError, GET_ORDER_LIMIT};
@@ -24,51 +24,63 @@ pub async fn receive(
     ledger: &mut Ledger,
     client: &RakutenClient,
     settings: &PollSettings,
+    steps: &mut Steps<'_>,
 ) -> Result<StageReport, StageError> {
     let mut report = StageReport::new("receive:rakuten");
     let source = source_state(ledger, POLL_STREAM)?;
     let now = ledger.store().now();
     let (start, end) = source.next_window(now, settings.overlap, settings.initial_lookback);
-    let outcome = poll_window(ledger, client, start, end, &mut report).await.map_err(|e| e.to_string());
+    let outcome = match poll_window(ledger, client, (start, end), steps, &mut report).await? {
+        Window::Whole { seen, new } => Ok((seen, new)),
+        Window::Failed(error) => Err(error),
+        // Stopped between two pages: the window is not whole, so the cursor stays.
+        Window::Interrupted => return Ok(report),
+    };
     if !record_poll_outcome(ledger, POLL_STREAM, settings, &source, (start, end), outcome)? {
         report.deferred += 1;
         return Ok(report);
     }
-    confirm_awaiting(ledger, client, &mut report).await?;
+    confirm_awaiting(ledger, client, steps, &mut report).await?;
     check_license(ledger, client, settings).await?;
     Ok(report)
 }
 
-/// Fetches and records the whole window; any failure leaves the cursor where it was.
+/// Fetches and records the whole window, a getOrder page at a time; any failure leaves the
+/// cursor where it was.
 async fn poll_window(
     ledger: &mut Ledger,
     client: &RakutenClient,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+    steps: &mut Steps<'_>,
     report: &mut StageReport,
-) -> Result<(u32, u32), RakutenError> {
-    let numbers = client.search_orders(start, end).await?;
-    let orders = client.get_orders(&numbers).await?;
+) -> Result<Window, StageError> {
+    let numbers = match client.search_orders(start, end).await {
+        Ok(numbers) => numbers,
+        Err(error) => return Ok(Window::Failed(error.to_string())),
+    };
     let mut new = 0;
-    for raw in &orders {
-        report.examined += 1;
-        match record_order(ledger, raw, true) {
-            Ok(Recorded { new: true, .. }) => {
-                new += 1;
-                report.advanced += 1;
-            }
-            Ok(_) => {}
-            Err(error) => {
+    for page in numbers.chunks(GET_ORDER_LIMIT) {
+        if !steps.proceed(ledger, report)? {
+            return Ok(Window::Interrupted);
+        }
+        let orders = match client.get_orders(page).await {
+            Ok(orders) => orders,
+            Err(error) => return Ok(Window::Failed(error.to_string())),
+        };
+        for raw in &orders {
+            report.examined += 1;
+            match record_order(ledger, raw, true) {
+                Ok(Recorded { new: true, .. }) => {
+                    new += 1;
+                    report.advanced += 1;
+                }
+                Ok(_) => {}
                 // The ledger itself failed: stop, the window is fetched again next cycle.
-                return Err(RakutenError::Unavailable {
-                    operation: "recording orders",
-                    attempts: 1,
-                    last: error.to_string(),
-                });
+                Err(error) => return Ok(Window::Failed(format!("recording orders: {error}"))),
             }
         }
     }
-    Ok((numbers.len() as u32, new))
+    Ok(Window::Whole { seen: numbers.len() as u32, new })
 }
 
 /// Records what this RMS order adds to the ledger.
@@ -119,10 +131,6 @@ fn mapping_detected(number: &str) -> OrderEvent {
     })
 }
 
-fn rakuten_orders_in(ledger: &Ledger, statuses: &[Status]) -> Result<Vec<(OrderKey, OrderState)>, LedgerError> {
-    super::marketplace_orders_in(ledger, Marketplace::Rakuten, statuses)
-}
-
 /// Reads the named orders from RMS and records them (mail saw them first). An order RMS does
 /// not know stays as the mail left it: visible, never verified.
 pub async fn fetch_orders(
@@ -146,39 +154,52 @@ pub async fn fetch_orders(
     Ok(recorded)
 }
 
-/// The first step of the two-step confirmation: confirmOrder (RMS moves it 100 -> 200).
+/// The first step of the two-step confirmation: confirmOrder (RMS moves it 100 -> 200), a
+/// page of orders per call, each page recorded before the next is sent.
 async fn confirm_awaiting(
     ledger: &mut Ledger,
     client: &RakutenClient,
+    steps: &mut Steps<'_>,
     report: &mut StageReport,
 ) -> Result<(), StageError> {
-    let waiting: Vec<(OrderKey, OrderState)> = rakuten_orders_in(ledger, &[Status::AwaitingConfirmation])?
-        .into_iter()
-        .filter(|(_, s)| !s.marketplace_confirmed && s.hold.is_none())
-        .collect();
-    if waiting.is_empty() {
-        return Ok(());
+    let waiting_state = |ledger: &Ledger, key: &OrderKey| -> Result<Option<OrderState>, LedgerError> {
+        let state = ledger.order_state(key)?;
+        let waiting =
+            state.status == Some(Status::AwaitingConfirmation) && !state.marketplace_confirmed && state.hold.is_none();
+        Ok(waiting.then_some(state))
+    };
+    let mut waiting = Vec::new();
+    for key in super::marketplace_keys_in(ledger, Marketplace::Rakuten, &[Status::AwaitingConfirmation], |_| true)? {
+        if waiting_state(ledger, &key)?.is_some() {
+            waiting.push(key);
+        }
     }
-    let numbers: Vec<String> = waiting.iter().map(|(k, _)| k.order_number.clone()).collect();
-    let messages = match client.confirm_orders(&numbers).await {
-        Ok(messages) => messages,
-        Err(error) => {
-            tracing::warn!(%error, "confirmOrder failed; next cycle");
-            report.deferred += waiting.len();
+    for (index, page) in waiting.chunks(GET_ORDER_LIMIT).enumerate() {
+        if !steps.proceed(ledger, report)? {
             return Ok(());
         }
-    };
-    for (key, state) in waiting {
-        let message = messages.iter().find(|m| m.order_number.as_deref() == Some(key.order_number.as_str()));
-        // INFO_101 confirmed now; ERROR_103 means RMS had already moved it (automatic confirmation).
-        let confirmed = message.is_some_and(|m| m.message_type == "INFO" || m.message_code.ends_with("ERROR_103"));
-        if confirmed {
-            tracing::info!(order = %key, "confirmed at Rakuten");
-            if record(ledger, &key, &state, "receive", confirmed_events(&state))? {
-                report.advanced += 1;
+        let numbers: Vec<String> = page.iter().map(|k| k.order_number.clone()).collect();
+        let messages = match client.confirm_orders(&numbers).await {
+            Ok(messages) => messages,
+            Err(error) => {
+                tracing::warn!(%error, "confirmOrder failed; next cycle");
+                report.deferred += waiting.len() - index * GET_ORDER_LIMIT;
+                return Ok(());
             }
-        } else {
-            tracing::info!(order = %key, message = ?message.map(|m| &m.message), "not confirmed; the watch will see why");
+        };
+        for key in page {
+            let Some(state) = waiting_state(ledger, key)? else { continue };
+            let message = messages.iter().find(|m| m.order_number.as_deref() == Some(key.order_number.as_str()));
+            // INFO_101 confirmed now; ERROR_103 means RMS had already moved it (automatic confirmation).
+            let confirmed = message.is_some_and(|m| m.message_type == "INFO" || m.message_code.ends_with("ERROR_103"));
+            if confirmed {
+                tracing::info!(order = %key, "confirmed at Rakuten");
+                if record(ledger, key, &state, "receive", confirmed_events(&state))? {
+                    report.advanced += 1;
+                }
+            } else {
+                tracing::info!(order = %key, message = ?message.map(|m| &m.message), "not confirmed; the watch will see why");
+            }
         }
     }
     Ok(())
@@ -202,12 +223,19 @@ async fn check_license(ledger: &mut Ledger, client: &RakutenClient, settings: &P
 
 /// Re-reads every open Rakuten order: payment and processing (-> VERIFIED), holds,
 /// cancellations (-> CANCELLED, or a pending MCF cancel when shipping).
-pub async fn watch(ledger: &mut Ledger, client: &RakutenClient) -> Result<StageReport, StageError> {
+pub async fn watch(
+    ledger: &mut Ledger,
+    client: &RakutenClient,
+    steps: &mut Steps<'_>,
+) -> Result<StageReport, StageError> {
     let mut report = StageReport::new("watch:rakuten");
     let open = super::marketplace_keys_in(ledger, Marketplace::Rakuten, &Status::OPEN, |_| true)?;
     let numbers: Vec<String> = open.into_iter().map(|k| k.order_number).collect();
     // One getOrder page at a time, recorded before the next is read: memory stays one page.
     for (index, page) in numbers.chunks(GET_ORDER_LIMIT).enumerate() {
+        if !steps.proceed(ledger, &mut report)? {
+            break;
+        }
         let orders = match client.get_orders(page).await {
             Ok(orders) => orders,
             Err(error) => {
@@ -227,11 +255,18 @@ pub async fn watch(ledger: &mut Ledger, client: &RakutenClient) -> Result<StageR
 }
 
 /// Writes carrier and tracking number back to RMS; SHIPPED when RMS accepted it.
-pub async fn notify(ledger: &mut Ledger, client: &RakutenClient) -> Result<StageReport, StageError> {
+pub async fn notify(
+    ledger: &mut Ledger,
+    client: &RakutenClient,
+    steps: &mut Steps<'_>,
+) -> Result<StageReport, StageError> {
     let mut report = StageReport::new("notify:rakuten");
     for key in
         super::marketplace_keys_in(ledger, Marketplace::Rakuten, &[Status::Shipping], super::may_report_shipment)?
     {
+        if !steps.proceed(ledger, &mut report)? {
+            break;
+        }
         let state = ledger.order_state(&key)?;
         if state.tracking.is_none() || state.shipment_reported || state.cancel_requested.is_some() {
             continue;

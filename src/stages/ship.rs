@@ -6,7 +6,7 @@
 //! exists") the stage looks the id up at Amazon and adopts what exists.
 
 use super::speed::{choose_speed, PreviewOption, Promise, SpeedDecision};
-use super::{failpoint, orders_in, record, StageContext, StageError, StageReport};
+use super::{failpoint, order_keys_in, record, state_in, StageContext, StageError, StageReport};
 use crate::amazon::address::{destination, displayable_order_id};
 use crate::amazon::model::{CreateRequest, OrderItemRequest, PreviewRequest, Window};
 use crate::amazon::AmazonError;
@@ -26,7 +26,11 @@ enum Outcome {
 
 pub async fn run(ctx: &mut StageContext<'_>) -> Result<StageReport, StageError> {
     let mut report = StageReport::new(STAGE);
-    for (key, state) in orders_in(ctx.ledger, Status::ShippingRequested)? {
+    for key in order_keys_in(ctx.ledger, Status::ShippingRequested)? {
+        if !ctx.steps.proceed(ctx.ledger, &mut report)? {
+            break;
+        }
+        let Some(state) = state_in(ctx.ledger, &key, Status::ShippingRequested)? else { continue };
         report.examined += 1;
         if state.cancel_requested.is_some() {
             report.deferred += 1; // the cancel stage settles it with Amazon first

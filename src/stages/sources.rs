@@ -28,6 +28,17 @@ impl Default for PollSettings {
     }
 }
 
+/// What fetching a polling window came to.
+pub enum Window {
+    /// Fetched and recorded whole: the cursor may advance.
+    Whole { seen: u32, new: u32 },
+    /// The source (or recording it) failed: the cursor stays.
+    Failed(String),
+    /// A shutdown stopped it between two steps: nothing is recorded of the poll, and the next
+    /// cycle fetches the window again.
+    Interrupted,
+}
+
 /// The source's state, folded from its poll stream.
 pub fn source_state(ledger: &Ledger, stream: &str) -> Result<SourceState, LedgerError> {
     let mut state = SourceState::default();

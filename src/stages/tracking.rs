@@ -5,29 +5,42 @@
 //! listAllFulfillmentOrders (50 per call) finds which orders changed since the oldest open one
 //! was created; only those are read one by one, which keeps the calls within Amazon's rate.
 
-use super::{orders_in, record, StageContext, StageError, StageReport};
+use super::{record, state_in, StageContext, StageError, StageReport};
 use crate::amazon::model::OrderStatus;
 use crate::amazon::AmazonError;
 use events::order::{OrderEvent, OrderFailed, Status, Tracking};
-use events::FulfillmentOrderId;
+use events::store::parse_time;
+use events::{FulfillmentOrderId, OrderKey};
+use projections::queries::{self, OrderFilter};
+use projections::LedgerError;
 use std::collections::HashMap;
 
 pub const STAGE: &str = "monitor";
 
 pub async fn run(ctx: &mut StageContext<'_>) -> Result<StageReport, StageError> {
     let mut report = StageReport::new("tracking");
-    let open: Vec<_> = orders_in(ctx.ledger, Status::Shipping)?
+    let filter = OrderFilter { status: Some(Status::Shipping), ..Default::default() };
+    let open: Vec<_> = queries::list_orders(ctx.ledger.store().connection(), &filter)
+        .map_err(LedgerError::from)?
         .into_iter()
-        .filter(|(_, state)| state.tracking.is_none() && state.cancel_requested.is_none())
+        .filter(|row| row.tracking_number.is_none() && !row.cancel_pending)
         .collect();
     if open.is_empty() {
         return Ok(report);
     }
     // Every MCF order was created after its marketplace order was first recorded.
-    let oldest = open.iter().filter_map(|(_, s)| s.created_at).min().unwrap_or_else(chrono::Utc::now);
+    let oldest = open.iter().filter_map(|row| parse_time(&row.created_at).ok()).min().unwrap_or_else(chrono::Utc::now);
+    let keys: Vec<OrderKey> = open.into_iter().filter_map(|row| row.order.parse().ok()).collect();
     let changed: HashMap<String, OrderStatus> =
         ctx.amazon.list_since(oldest - chrono::Duration::hours(1)).await?.into_iter().collect();
-    for (key, state) in open {
+    for key in keys {
+        if !ctx.steps.proceed(ctx.ledger, &mut report)? {
+            break;
+        }
+        let Some(state) = state_in(ctx.ledger, &key, Status::Shipping)? else { continue };
+        if state.tracking.is_some() || state.cancel_requested.is_some() {
+            continue;
+        }
         report.examined += 1;
         let id = state.mcf_order_id.clone().unwrap_or_else(|| FulfillmentOrderId::for_order(&key));
         let status = changed.get(id.as_str());

@@ -6,8 +6,8 @@
 //! - notify: orderShipStatusChange (ShipStatus 3, carrier, invoice number, ship date), then
 //!   OrderStatus 5; repeating both after a crash is harmless.
 
-use super::sources::{record_poll_outcome, record_source, source_state, PollSettings};
-use super::{record, record_intake, Recorded, StageError, StageReport};
+use super::sources::{record_poll_outcome, record_source, source_state, PollSettings, Window};
+use super::{record, record_intake, Recorded, StageError, StageReport, Steps};
 use crate::transport::xml::Element;
 use crate::yahoo::mapping::{intake_events, ship_company_code, validate_invoice};
 use crate::yahoo::{YahooClient, YahooError};
@@ -22,12 +22,18 @@ pub async fn receive(
     ledger: &mut Ledger,
     client: &YahooClient,
     settings: &PollSettings,
+    steps: &mut Steps<'_>,
 ) -> Result<StageReport, StageError> {
     let mut report = StageReport::new("receive:yahoo");
     let source = source_state(ledger, POLL_STREAM)?;
     let now = ledger.store().now();
     let (start, end) = source.next_window(now, settings.overlap, settings.initial_lookback);
-    let outcome = poll_window(ledger, client, start, end, &mut report).await.map_err(|e| e.to_string());
+    let outcome = match poll_window(ledger, client, (start, end), steps, &mut report).await? {
+        Window::Whole { seen, new } => Ok((seen, new)),
+        Window::Failed(error) => Err(error),
+        // Stopped between two orders: the window is not whole, so the cursor stays.
+        Window::Interrupted => return Ok(report),
+    };
     let succeeded = record_poll_outcome(ledger, POLL_STREAM, settings, &source, (start, end), outcome)?;
     check_signature(ledger, client)?;
     if !succeeded {
@@ -36,29 +42,38 @@ pub async fn receive(
     Ok(report)
 }
 
+/// Lists the window and reads each order with orderInfo, recording it before the next.
 async fn poll_window(
     ledger: &mut Ledger,
     client: &YahooClient,
-    start: chrono::DateTime<chrono::Utc>,
-    end: chrono::DateTime<chrono::Utc>,
+    (start, end): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
+    steps: &mut Steps<'_>,
     report: &mut StageReport,
-) -> Result<(u32, u32), YahooError> {
-    let listed = client.order_list(start, end).await?;
+) -> Result<Window, StageError> {
+    let listed = match client.order_list(start, end).await {
+        Ok(listed) => listed,
+        Err(error) => return Ok(Window::Failed(error.to_string())),
+    };
     let mut new = 0;
     for order in &listed {
+        if !steps.proceed(ledger, report)? {
+            return Ok(Window::Interrupted);
+        }
         report.examined += 1;
-        let (info, raw) = client.order_info(&order.order_id).await?;
-        let recorded = record_order(ledger, &info, &raw).map_err(|e| YahooError::Unavailable {
-            operation: "recording orders",
-            attempts: 1,
-            last: e.to_string(),
-        })?;
-        if recorded.new {
-            new += 1;
-            report.advanced += 1;
+        let (info, raw) = match client.order_info(&order.order_id).await {
+            Ok(read) => read,
+            Err(error) => return Ok(Window::Failed(error.to_string())),
+        };
+        match record_order(ledger, &info, &raw) {
+            Ok(recorded) if recorded.new => {
+                new += 1;
+                report.advanced += 1;
+            }
+            Ok(_) => {}
+            Err(error) => return Ok(Window::Failed(format!("recording orders: {error}"))),
         }
     }
-    Ok((listed.len() as u32, new))
+    Ok(Window::Whole { seen: listed.len() as u32, new })
 }
 
 fn record_order(ledger: &mut Ledger, info: &Element, raw: &str) -> Result<Recorded, LedgerError> {
@@ -93,9 +108,16 @@ fn check_signature(ledger: &mut Ledger, client: &YahooClient) -> Result<(), Ledg
     record_source(ledger, POLL_STREAM, event, Some(format!("yahoo-signature:{status}:{today}")))
 }
 
-pub async fn watch(ledger: &mut Ledger, client: &YahooClient) -> Result<StageReport, StageError> {
+pub async fn watch(
+    ledger: &mut Ledger,
+    client: &YahooClient,
+    steps: &mut Steps<'_>,
+) -> Result<StageReport, StageError> {
     let mut report = StageReport::new("watch:yahoo");
     for key in super::marketplace_keys_in(ledger, Marketplace::Yahoo, &Status::OPEN, |_| true)? {
+        if !steps.proceed(ledger, &mut report)? {
+            break;
+        }
         report.examined += 1;
         match client.order_info(&key.order_number).await {
             Ok((info, raw)) => {
@@ -112,10 +134,17 @@ pub async fn watch(ledger: &mut Ledger, client: &YahooClient) -> Result<StageRep
     Ok(report)
 }
 
-pub async fn notify(ledger: &mut Ledger, client: &YahooClient) -> Result<StageReport, StageError> {
+pub async fn notify(
+    ledger: &mut Ledger,
+    client: &YahooClient,
+    steps: &mut Steps<'_>,
+) -> Result<StageReport, StageError> {
     let mut report = StageReport::new("notify:yahoo");
     for key in super::marketplace_keys_in(ledger, Marketplace::Yahoo, &[Status::Shipping], super::may_report_shipment)?
     {
+        if !steps.proceed(ledger, &mut report)? {
+            break;
+        }
         let state = ledger.order_state(&key)?;
         if state.tracking.is_none() || state.shipment_reported || state.cancel_requested.is_some() {
             continue;

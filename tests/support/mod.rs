@@ -19,6 +19,7 @@ use mcf_ledger::sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
 use mcf_ledger::sandbox::rakuten::{RakutenSandbox, RakutenSandboxConfig};
 use mcf_ledger::sandbox::yahoo::{YahooSandbox, YahooSandboxConfig};
 use mcf_ledger::sku_master::SkuMaster;
+use mcf_ledger::stages::Steps;
 use mcf_ledger::stages::{ShippingSettings, StageReport};
 use mcf_ledger::transport::RetryPolicy;
 use mcf_ledger::yahoo::signature::PublicKey;
@@ -209,7 +210,9 @@ impl Shop {
     }
 
     pub async fn run(&mut self, stage: Stage) -> Vec<StageReport> {
-        run_stage(&mut self.ledger, &mut self.services, stage).await.unwrap_or_else(|e| panic!("{stage}: {e}"))
+        run_stage(&mut self.ledger, &mut self.services, stage, Steps::unbounded())
+            .await
+            .unwrap_or_else(|e| panic!("{stage}: {e}"))
     }
 
     pub async fn run_all(&mut self) {
