@@ -7,8 +7,11 @@ use crate::amazon::{AmazonClient, AmazonConfig, LwaCredentials, RateLimits};
 use crate::config::Secret;
 use crate::cycle::Services;
 use crate::daemon::{cycle_timer, termination_signal, Shutdown};
+use crate::mail::imap::{ImapConfig, ImapSecurity};
+use crate::mail::smtp::{Mailer, SmtpConfig, SmtpSecurity};
 use crate::rakuten::{RakutenClient, RakutenConfig};
-use crate::sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
+use crate::sandbox::amazon::{package_tracking, AmazonSandbox, AmazonSandboxConfig};
+use crate::sandbox::mailbox::{notices, MailAccount, MailSandbox, MailSandboxConfig};
 use crate::sandbox::rakuten::{NewRakutenOrder, RakutenSandbox, RakutenSandboxConfig};
 use crate::sandbox::yahoo::{NewYahooOrder, YahooSandbox, YahooSandboxConfig};
 use crate::sku_master::SkuMaster;
@@ -49,6 +52,32 @@ pub struct DemoSummary {
     pub per_status: Vec<(Status, i64)>,
     /// Every status some order passed through.
     pub reached: BTreeSet<Status>,
+    /// Mails the shop's mailbox received (order notices, Amazon's shipment notices).
+    pub mail_received: usize,
+    /// Mails the system sent: to buyers (payment guidance) and to the admin (alerts).
+    pub mail_sent: usize,
+}
+
+/// The shop's mailbox: marketplaces and Amazon write to it, the receive stage reads it.
+pub const SHOP_MAIL: &str = "shop@demo.example.jp";
+/// Where alerts go (ADMIN_EMAIL).
+pub const ADMIN_MAIL: &str = "admin@demo.example.jp";
+const SHOP_NAME: &str = "緑茶本舗 (demo)";
+
+/// The demo's mail server: the shop's and the admin's mailboxes, both with `password`.
+pub async fn start_mail_sandbox(password: &str) -> Result<MailSandbox, String> {
+    let account = |user: &str, address: &str| MailAccount {
+        user: user.into(),
+        password: password.into(),
+        address: address.into(),
+    };
+    MailSandbox::start(MailSandboxConfig {
+        accounts: vec![account("shop", SHOP_MAIL), account("admin", ADMIN_MAIL)],
+        hostname: "mail.demo.example.jp".into(),
+        ..MailSandboxConfig::default()
+    })
+    .await
+    .map_err(|e| format!("starting the sandbox mail server: {e}"))
 }
 
 /// The cases of the operating guide, one order each; the stream repeats the ordinary ones.
@@ -114,7 +143,11 @@ struct Generator<'a> {
     rng: fastrand::Rng,
     rakuten: &'a RakutenSandbox,
     yahoo: &'a YahooSandbox,
+    amazon: &'a AmazonSandbox,
+    mail: &'a MailSandbox,
     placed: u32,
+    /// MCF orders whose shipment notice Amazon has mailed.
+    shipment_mailed: BTreeSet<String>,
     /// Prepaid orders to pay, and orders the buyer cancels, when their time comes.
     to_pay: Vec<(std::time::Instant, String)>,
     to_cancel: Vec<String>,
@@ -215,10 +248,50 @@ impl Generator<'_> {
         };
         self.placed += 1;
         tracing::info!(order = %id, ?case, "demo: a buyer placed an order");
+        self.mail_order_notice(&id);
+    }
+
+    /// The marketplace's order notice to the shop, as its mail servers send it.
+    fn mail_order_notice(&self, id: &str) {
+        let lines = |items: &[(String, String, u32, i64)]| -> Vec<notices::Line> {
+            items.iter().map(|(_, title, units, price)| (title.clone(), *units, *price)).collect()
+        };
+        let jst = |at: chrono::DateTime<Utc>| at.with_timezone(&events::clock::jst()).fixed_offset();
+        let notice = if let Some((order, at)) = self.rakuten.placed(id) {
+            let buyer = format!("{} {}", order.buyer_family, order.buyer_first);
+            notices::rakuten_order(SHOP_NAME, id, jst(at), &buyer, &order.settlement_name, &lines(&order.items))
+        } else if let Some((order, at)) = self.yahoo.placed(id) {
+            let buyer = format!("{} {}", order.ship_last, order.ship_first);
+            notices::yahoo_order(SHOP_NAME, id, jst(at), &buyer, &lines(&order.items))
+        } else {
+            return;
+        };
+        self.mail.deliver(SHOP_MAIL, notice);
+    }
+
+    /// Amazon mails the notification address once an MCF order has shipped.
+    fn mail_shipment_notices(&mut self) {
+        for order in self.amazon.orders() {
+            let notify_shop = order.request["notificationEmails"]
+                .as_array()
+                .is_some_and(|emails| emails.iter().any(|e| e.as_str() == Some(SHOP_MAIL)));
+            if order.status != "Complete" || !notify_shop || self.shipment_mailed.contains(&order.id) {
+                continue;
+            }
+            let (carrier, tracking) = package_tracking(&order.id);
+            let now = Utc::now().with_timezone(&events::clock::jst()).fixed_offset();
+            self.mail.deliver(
+                SHOP_MAIL,
+                notices::amazon_shipment(&order.id, notices::carrier_name(carrier), &tracking, now),
+            );
+            tracing::info!(mcf = %order.id, "demo: Amazon mailed the shipment notice");
+            self.shipment_mailed.insert(order.id);
+        }
     }
 
     /// Buyers pay and cancel when their time comes.
     fn follow_up(&mut self, ledger: &events::EventStore) {
+        self.mail_shipment_notices();
         let now = std::time::Instant::now();
         let (due, later): (Vec<_>, Vec<_>) =
             std::mem::take(&mut self.to_pay).into_iter().partition(|(at, _)| *at <= now);
@@ -340,11 +413,12 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, String> {
         .await
         .map_err(|e| format!("starting the Yahoo sandbox: {e}"))?;
 
-    let services = sandbox_services(&amazon, &rakuten, &yahoo, &master, clock.clone())?;
+    let password = demo_password(options.seed);
+    let mail = start_mail_sandbox(&password).await?;
+    let services = sandbox_services(&amazon, &rakuten, &yahoo, &mail, &master, clock.clone())?;
     let listener = tokio::net::TcpListener::bind((options.bind, options.port))
         .await
         .map_err(|e| format!("cannot listen on {}:{}: {e} (choose another with --port)", options.bind, options.port))?;
-    let password = demo_password(options.seed);
     let web_ledger = Ledger::open(&database, OpenMode::MustExist).map_err(|e| e.to_string())?;
     let state = AppState::new(web_ledger, WebSettings::new("demo", &password, false).map_err(|e| e.to_string())?)
         .map_err(|e| e.to_string())?;
@@ -355,6 +429,12 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, String> {
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     println!("  admin:       http://{address}/  (user: demo  password: {password})");
     println!("  sandboxes:   SP-API {}  RMS {}  Yahoo {}", amazon.base_url(), rakuten.base_url(), yahoo.api_base_url());
+    println!(
+        "  mail:        IMAP {host}:{}  SMTP {host}:{}  (users shop and admin, with the admin password)",
+        mail.imap_port(),
+        mail.smtp_port(),
+        host = mail.host()
+    );
     println!(
         "  orders:      {} (seed {}), a cycle every {} s; Ctrl-C stops",
         options.orders,
@@ -372,7 +452,10 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, String> {
         rng: fastrand::Rng::with_seed(options.seed),
         rakuten: &rakuten,
         yahoo: &yahoo,
+        amazon: &amazon,
+        mail: &mail,
         placed: 0,
+        shipment_mailed: BTreeSet::new(),
         to_pay: vec![],
         to_cancel: vec![],
     };
@@ -406,17 +489,52 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, String> {
     let _ = web.await;
     let ledger = Ledger::open(&database, OpenMode::MustExist).map_err(|e| e.to_string())?;
     let (per_status, reached) = tally(&ledger)?;
-    Ok(DemoSummary { database, orders_placed: generator.placed, per_status, reached })
+    Ok(DemoSummary {
+        database,
+        orders_placed: generator.placed,
+        per_status,
+        reached,
+        mail_received: mail.inbox(SHOP_MAIL).len(),
+        mail_sent: mail.relayed().len() + mail.inbox(ADMIN_MAIL).len(),
+    })
 }
 
-/// Every client pointed at the in-process sandboxes (the demo and `replay dry-run`).
+/// Every client pointed at the in-process sandboxes (the demo and `replay dry-run`); mail is
+/// read from the shop's mailbox of `mail` and sent through its SMTP.
 pub fn sandbox_services(
     amazon: &AmazonSandbox,
     rakuten: &RakutenSandbox,
     yahoo: &YahooSandbox,
+    mail: &MailSandbox,
     master: &Path,
     clock: Arc<dyn Clock>,
 ) -> Result<Services, String> {
+    let shop = mail
+        .config()
+        .accounts
+        .iter()
+        .find(|a| a.address == SHOP_MAIL)
+        .ok_or_else(|| format!("the sandbox mail server has no mailbox for {SHOP_MAIL}"))?;
+    let imap = ImapConfig {
+        host: mail.host(),
+        port: mail.imap_port(),
+        username: shop.user.clone(),
+        password: Secret::new(shop.password.clone()),
+        mailbox: "INBOX".into(),
+        security: ImapSecurity::Plain,
+        accept_invalid_certs: false,
+        timeout: Duration::from_secs(10),
+    };
+    let mailer = Mailer::new(SmtpConfig {
+        host: mail.host(),
+        port: mail.smtp_port(),
+        credentials: None,
+        from: SHOP_MAIL.into(),
+        security: SmtpSecurity::Plain,
+        accept_invalid_certs: false,
+        timeout: Duration::from_secs(10),
+    })
+    .map_err(|e| e.to_string())?;
     let amazon_config = amazon.config();
     let amazon_client = AmazonClient::new(AmazonConfig {
         credentials: LwaCredentials {
@@ -458,15 +576,15 @@ pub fn sandbox_services(
         amazon: amazon_client,
         rakuten: Some(rakuten_client),
         yahoo: Some(yahoo_client),
-        imap: None,
-        mailer: None,
+        imap: Some(imap),
+        mailer: Some(mailer),
         alerts: AlertSettings {
-            admin_email: Some("admin@demo.example.jp".into()),
+            admin_email: Some(ADMIN_MAIL.into()),
             stale_after: ChronoDuration::hours(48),
             payment_guidance_template: DEFAULT_PAYMENT_GUIDANCE.to_owned(),
         },
         sku_master: SkuMaster::new(master.to_path_buf()),
-        shipping: ShippingSettings::default(),
+        shipping: ShippingSettings { notification_email: Some(SHOP_MAIL.into()), ..ShippingSettings::default() },
         poll: Default::default(),
     })
 }
@@ -482,6 +600,10 @@ pub fn summary_text(summary: &DemoSummary) -> String {
     for status in Status::ALL {
         text.push_str(&format!("  {:<22} {}\n", status.as_str(), by_status.get(status.as_str()).copied().unwrap_or(0)));
     }
+    text.push_str(&format!(
+        "mail: {} received by the shop (order and shipment notices), {} sent (payment guidance, alerts)\n",
+        summary.mail_received, summary.mail_sent
+    ));
     let missing: Vec<&str> =
         Status::ALL.into_iter().filter(|s| !summary.reached.contains(s)).map(|s| s.as_str()).collect();
     if missing.is_empty() {

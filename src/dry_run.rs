@@ -42,7 +42,9 @@ pub async fn dry_run(database: &Path, sku_master: &Path) -> Result<DryRun, Strin
     let yahoo = YahooSandbox::start(YahooSandboxConfig::generate("dry-run-store"), clock.clone())
         .await
         .map_err(|e| e.to_string())?;
-    let mut services = crate::demo::sandbox_services(&amazon, &rakuten, &yahoo, sku_master, clock)?;
+    // Mail the cycle sends goes to a sandbox mail server too, never to a real one.
+    let mail = crate::demo::start_mail_sandbox("dry-run").await?;
+    let mut services = crate::demo::sandbox_services(&amazon, &rakuten, &yahoo, &mail, sku_master, clock)?;
     if let Ok(mapping) = services.sku_master.mapping(&mut ledger) {
         for mapped in mapping.entries.values() {
             amazon.set_stock(&mapped.seller_sku.0, SANDBOX_STOCK);

@@ -313,6 +313,19 @@ async fn the_demo_reaches_every_status_serves_the_admin_and_leaves_a_sound_ledge
     assert!(status.success(), "{text}");
     assert!(text.contains("every status of the guide was reached"), "{text}");
     assert!(text.contains(&format!("ledger: {}", database.display())), "{text}");
+    // Mail flowed both ways: the marketplaces' notices were read from the sandbox mailbox (an
+    // order seen by mail, then confirmed by the API), and the system's mail went out by SMTP.
+    let mail_line = text.lines().find(|l| l.starts_with("mail: ")).unwrap_or_else(|| panic!("{text}"));
+    let counts: Vec<u64> = mail_line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    assert!(counts.len() == 2 && counts[0] >= 14 && counts[1] >= 1, "{mail_line}");
+    let store = EventStore::open(&database, OpenMode::ReadOnly).unwrap();
+    let events = store.read_all(0, 1_000_000).unwrap();
+    let count =
+        |kind: &str, needle: &str| events.iter().filter(|e| e.event_type == kind && e.data.contains(needle)).count();
+    assert!(count("MailReceived", "rakuten_order") >= 1 && count("MailReceived", "yahoo_order") >= 1);
+    assert!(count("OrderDetected", "\"mail\"") >= 1, "orders were detected from their mail");
+    assert!(count("CustomerEmailSent", "") >= 1, "the payment guidance went out");
+    drop(store);
     // The invariant checker finds nothing wrong with what the demo did.
     let audit = run(&database, &["audit"]);
     assert!(audit.status.success(), "{}{}", stdout(&audit), stderr(&audit));
@@ -455,7 +468,26 @@ async fn sigterm_inside_a_long_stage_stops_after_the_order_under_way_and_the_nex
     drop(store);
     assert!(run(&database, &["audit"]).status.success());
 
-    // The next cycle (cron's, here) ships the rest, each once.
+    // A cron cycle stops the same way, and says so in its exit status.
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcf-ledger"));
+    shop_env(&mut command);
+    let cron = command.args(["cycle", "--stage", "ship"]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    while shipping() < shipped_before_stop + 2 {
+        assert!(std::time::Instant::now() < deadline, "the cron cycle never got going");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let pid = cron.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let out = tokio::time::timeout(std::time::Duration::from_secs(30), cron.wait_with_output()).await.unwrap().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("stopped by a signal"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(shipping() < ORDERS as usize, "the cron cycle stopped before the end too");
+
+    // The next cycle ships the rest, each once.
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcf-ledger"));
     shop_env(&mut command);
     let out = command.args(["cycle", "--stage", "ship"]).output().await.unwrap();

@@ -211,7 +211,15 @@ fn cycle(config: &Config, database: &std::path::Path, stage: Option<&str>) -> Co
     let mut ledger = open_ledger(database, OpenMode::MustExist)?;
     let mut services = crate::cycle::Services::from_config(config)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Failure::new)?;
-    let report = runtime.block_on(crate::cycle::run_cycle(&mut ledger, &mut services, &stages))?;
+    let shutdown = crate::daemon::Shutdown::new();
+    let report = runtime.block_on(async {
+        let on_signal = shutdown.clone();
+        tokio::spawn(async move {
+            crate::daemon::termination_signal().await;
+            on_signal.trigger();
+        });
+        crate::cycle::run_cycle_until(&mut ledger, &mut services, &stages, shutdown.flag()).await
+    })?;
     for stage in &report.reports {
         println!(
             "{}: examined {}, advanced {}, deferred {}, needs operator {}",
@@ -219,6 +227,9 @@ fn cycle(config: &Config, database: &std::path::Path, stage: Option<&str>) -> Co
         );
     }
     match report.failures.first() {
+        None if report.interrupted => {
+            Err(Failure::new("the cycle was stopped by a signal after its step under way; the next cycle resumes"))
+        }
         None => Ok(()),
         Some(first) => Err(Failure::new(format!(
             "{} of {} stages failed; first: {}: {}",

@@ -4,6 +4,7 @@
 
 pub mod amazon;
 pub mod faults;
+pub mod mailbox;
 pub mod rakuten;
 pub mod yahoo;
 

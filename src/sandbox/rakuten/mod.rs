@@ -186,6 +186,11 @@ impl RakutenSandbox {
         number
     }
 
+    /// What the buyer placed as `number`, and when.
+    pub fn placed(&self, number: &str) -> Option<(NewRakutenOrder, DateTime<Utc>)> {
+        self.shared.lock().orders.get(number).map(|o| (o.placed.clone(), o.ordered_at))
+    }
+
     /// The buyer pays a prepaid order.
     pub fn pay(&self, number: &str) {
         if let Some(order) = self.shared.lock().orders.get_mut(number) {

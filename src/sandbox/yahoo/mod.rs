@@ -211,6 +211,11 @@ impl YahooSandbox {
         id
     }
 
+    /// What the buyer placed as `id`, and when.
+    pub fn placed(&self, id: &str) -> Option<(NewYahooOrder, DateTime<Utc>)> {
+        self.shared.lock().orders.get(id).map(|o| (o.placed.clone(), o.ordered_at))
+    }
+
     /// The buyer pays a prepaid order: it becomes shippable.
     pub fn pay(&self, id: &str) {
         if let Some(order) = self.shared.lock().orders.get_mut(id) {

@@ -1,0 +1,229 @@
+//! The sandbox mail server spoken to twice: in raw protocol lines written from RFC 3501 and
+//! RFC 5321, and through the system's own IMAP and SMTP clients.
+
+use super::*;
+use crate::config::Secret;
+use crate::mail::imap::{append, fetch_new, ImapConfig, ImapError, ImapSecurity};
+use crate::mail::smtp::{Mailer, SmtpConfig, SmtpSecurity};
+use base64::Engine;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+
+fn shop() -> MailAccount {
+    MailAccount { user: "shop".into(), password: "imap-secret".into(), address: "shop@example.jp".into() }
+}
+
+async fn sandbox(smtp_requires_auth: bool) -> MailSandbox {
+    MailSandbox::start(MailSandboxConfig { accounts: vec![shop()], smtp_requires_auth, ..Default::default() })
+        .await
+        .unwrap()
+}
+
+fn imap_config(mail: &MailSandbox, password: &str) -> ImapConfig {
+    ImapConfig {
+        host: mail.host(),
+        port: mail.imap_port(),
+        username: "shop".into(),
+        password: Secret::new(password),
+        mailbox: "INBOX".into(),
+        security: ImapSecurity::Plain,
+        accept_invalid_certs: false,
+        timeout: std::time::Duration::from_secs(5),
+    }
+}
+
+/// A raw protocol conversation: send a line, read what the server answers.
+struct Wire {
+    reader: tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>,
+    writer: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl Wire {
+    async fn connect(port: u16) -> (Self, String) {
+        let socket = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let (read, writer) = socket.into_split();
+        let mut wire = Self { reader: tokio::io::BufReader::new(read), writer };
+        let greeting = wire.line().await;
+        (wire, greeting)
+    }
+
+    async fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).await.unwrap();
+        line
+    }
+
+    async fn send(&mut self, text: &str) {
+        self.writer.write_all(text.as_bytes()).await.unwrap();
+    }
+
+    /// Lines until the one starting with `tag ` (IMAP) or a final `NNN ` (SMTP).
+    async fn until(&mut self, end: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            let line = self.line().await;
+            assert!(!line.is_empty(), "the server closed the connection; so far {lines:?}");
+            let done = line.starts_with(end);
+            lines.push(line);
+            if done {
+                return lines;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn imap_answers_as_rfc_3501_says() {
+    let mail = sandbox(false).await;
+    mail.deliver("shop@example.jp", b"Subject: one\r\nMessage-ID: <1@x>\r\n\r\nfirst\r\n".to_vec());
+    mail.deliver("SHOP@example.jp", b"Subject: two\r\n\r\nsecond\r\n".to_vec());
+    let (mut wire, greeting) = Wire::connect(mail.imap_port()).await;
+    assert!(greeting.starts_with("* OK"), "{greeting}");
+
+    wire.send("a1 SELECT INBOX\r\n").await;
+    assert!(wire.until("a1 ").await.last().unwrap().starts_with("a1 BAD"), "nothing before LOGIN");
+    wire.send("a2 LOGIN shop wrong\r\n").await;
+    assert!(wire.until("a2 ").await[0].starts_with("a2 NO [AUTHENTICATIONFAILED]"));
+    // A password sent as a synchronizing literal waits for the continuation.
+    wire.send("a3 LOGIN shop {11}\r\n").await;
+    assert!(wire.line().await.starts_with("+ "));
+    wire.send("imap-secret\r\n").await;
+    assert!(wire.until("a3 ").await[0].starts_with("a3 OK"));
+
+    wire.send("a4 SELECT Archive\r\n").await;
+    assert!(wire.until("a4 ").await[0].starts_with("a4 NO [NONEXISTENT]"));
+    wire.send("a5 SELECT inbox\r\n").await;
+    let selected = wire.until("a5 ").await.join("");
+    assert!(selected.contains("* 2 EXISTS"), "{selected}");
+    assert!(selected.contains("[UIDVALIDITY "), "{selected}");
+    assert!(selected.contains("[UIDNEXT 3]"), "{selected}");
+    assert!(selected.contains("a5 OK [READ-WRITE]"), "{selected}");
+
+    wire.send("a6 UID FETCH 2:* (UID FLAGS BODY.PEEK[])\r\n").await;
+    let first = wire.line().await;
+    assert_eq!(first, "* 2 FETCH (UID 2 FLAGS () BODY[] {24}\r\n");
+    let mut body = vec![0; 24];
+    wire.reader.read_exact(&mut body).await.unwrap();
+    assert_eq!(body, b"Subject: two\r\n\r\nsecond\r\n");
+    assert_eq!(wire.line().await, ")\r\n");
+    assert!(wire.until("a6 ").await[0].starts_with("a6 OK"));
+    assert_eq!(mail.seen("shop", 2), Some(false), "BODY.PEEK[] marks nothing read");
+    // UID n:* with n above every UID still names the newest message (RFC 3501 §6.4.8).
+    wire.send("a7 UID FETCH 9:* (UID)\r\n").await;
+    assert_eq!(wire.until("a7 ").await, vec!["* 2 FETCH (UID 2)\r\n", "a7 OK Fetch completed.\r\n"]);
+    wire.send("a8 FETCH 1 (BODY[HEADER] RFC822.SIZE)\r\n").await;
+    let fetched = wire.until("a8 ").await.join("");
+    assert!(fetched.contains("BODY[HEADER] {35}"), "{fetched}");
+    assert!(fetched.contains("FLAGS (\\Seen)"), "BODY[] without PEEK sets \\Seen and says so: {fetched}");
+    assert_eq!(mail.seen("shop", 1), Some(true));
+    wire.send("a9 FETCH 3 (UID)\r\n").await;
+    assert!(wire.until("a9 ").await[0].starts_with("a9 BAD"), "no message 3");
+    wire.send("b1 FETCH 1 (BODYSTRUCTURE)\r\n").await;
+    assert!(wire.until("b1 ").await[0].starts_with("b1 BAD"), "an attribute this server lacks");
+    wire.send("b2 FROB\r\n").await;
+    assert!(wire.until("b2 ").await[0].starts_with("b2 BAD"));
+    wire.send("b3 FETCH 1 (UID\r\n").await;
+    assert!(wire.until("b3 ").await[0].starts_with("b3 BAD"), "unbalanced parentheses");
+
+    mail.deliver("shop@example.jp", b"Subject: three\r\n\r\nthird\r\n".to_vec());
+    wire.send("b4 NOOP\r\n").await;
+    assert_eq!(wire.until("b4 ").await, vec!["* 3 EXISTS\r\n", "b4 OK NOOP completed.\r\n"]);
+    wire.send("b5 LOGOUT\r\n").await;
+    assert!(wire.until("b5 ").await[0].starts_with("* BYE"));
+}
+
+#[tokio::test]
+async fn the_systems_imap_client_reads_new_mail_once_and_sees_a_recreated_mailbox() {
+    let mail = sandbox(false).await;
+    let config = imap_config(&mail, "imap-secret");
+    append(&config, b"Subject: appended\r\nMessage-ID: <a@x>\r\n\r\nby APPEND\r\n").await.unwrap();
+    mail.deliver("shop@example.jp", b"Subject: delivered\r\n\r\nby SMTP\r\n".to_vec());
+    let first = fetch_new(&config, None, 0).await.unwrap();
+    assert_eq!(first.messages.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![1, 2]);
+    assert!(first.messages[0].raw.ends_with(b"by APPEND\r\n"));
+    let again = fetch_new(&config, Some(first.uid_validity), 2).await.unwrap();
+    assert!(again.messages.is_empty());
+    assert!(mail.recreate_mailbox("shop"));
+    mail.deliver("shop@example.jp", b"Subject: after\r\n\r\nnew\r\n".to_vec());
+    let after = fetch_new(&config, Some(first.uid_validity), 2).await.unwrap();
+    assert_ne!(after.uid_validity, first.uid_validity);
+    assert_eq!(after.messages.len(), 1, "a new UIDVALIDITY is read from the start");
+    let refused = fetch_new(&imap_config(&mail, "wrong"), None, 0).await.unwrap_err();
+    assert!(matches!(refused, ImapError::Login { .. }), "{refused}");
+}
+
+#[tokio::test]
+async fn smtp_answers_as_rfc_5321_says_and_delivers_or_relays() {
+    let mail = sandbox(true).await;
+    let (mut wire, greeting) = Wire::connect(mail.smtp_port()).await;
+    assert!(greeting.starts_with("220 "), "{greeting}");
+    wire.send("MAIL FROM:<shop@example.jp>\r\n").await;
+    assert!(wire.line().await.starts_with("503"), "MAIL before EHLO");
+    wire.send("EHLO client.test\r\n").await;
+    let ehlo = wire.until("250 ").await.join("");
+    assert!(ehlo.contains("AUTH PLAIN") && ehlo.contains("SIZE "), "{ehlo}");
+    wire.send("MAIL FROM:<shop@example.jp>\r\n").await;
+    assert!(wire.line().await.starts_with("530"), "authentication is required");
+    let wrong = base64::engine::general_purpose::STANDARD.encode(b"\0shop\0nope");
+    wire.send(&format!("AUTH PLAIN {wrong}\r\n")).await;
+    assert!(wire.line().await.starts_with("535"));
+    wire.send("AUTH PLAIN\r\n").await;
+    assert!(wire.line().await.starts_with("334"));
+    wire.send(&format!("{}\r\n", base64::engine::general_purpose::STANDARD.encode(b"\0shop\0imap-secret"))).await;
+    assert!(wire.line().await.starts_with("235"));
+    wire.send("RCPT TO:<buyer@example.com>\r\n").await;
+    assert!(wire.line().await.starts_with("503"), "RCPT before MAIL");
+    wire.send("MAIL FROM:<shop@example.jp> SIZE=99999999999\r\n").await;
+    assert!(wire.line().await.starts_with("552"), "SIZE above the limit");
+    wire.send("MAIL FROM:shop@example.jp\r\n").await;
+    assert!(wire.line().await.starts_with("501"), "a path needs angle brackets");
+    wire.send("MAIL FROM:<shop@example.jp>\r\n").await;
+    assert!(wire.line().await.starts_with("250"));
+    wire.send("RCPT TO:<buyer@example.com>\r\n").await;
+    assert!(wire.line().await.starts_with("250"));
+    wire.send("RCPT TO:<Shop@Example.jp>\r\n").await;
+    assert!(wire.line().await.starts_with("250"));
+    wire.send("DATA\r\n").await;
+    assert!(wire.line().await.starts_with("354"));
+    wire.send("Subject: hello\r\n\r\n..a dot-stuffed line\r\nend\r\n.\r\n").await;
+    assert!(wire.line().await.starts_with("250"));
+    wire.send("BDAT 10\r\n").await;
+    assert!(wire.line().await.starts_with("500"));
+    wire.send("QUIT\r\n").await;
+    assert!(wire.line().await.starts_with("221"));
+
+    let relayed = mail.relayed();
+    assert_eq!(relayed.len(), 1);
+    assert_eq!((relayed[0].from.as_str(), relayed[0].to.as_str()), ("shop@example.jp", "buyer@example.com"));
+    let text = String::from_utf8_lossy(&relayed[0].raw).into_owned();
+    assert!(text.starts_with("Return-Path: <shop@example.jp>\r\nReceived: from client.test"), "{text}");
+    assert!(text.ends_with("Subject: hello\r\n\r\n.a dot-stuffed line\r\nend\r\n"), "dot-stuffing undone: {text}");
+    assert_eq!(mail.inbox("shop@example.jp").len(), 1, "the local recipient got it in INBOX");
+}
+
+#[tokio::test]
+async fn the_systems_mailer_sends_through_it_with_and_without_auth() {
+    for requires_auth in [false, true] {
+        let mail = sandbox(requires_auth).await;
+        let config = |credentials: Option<(&str, &str)>| SmtpConfig {
+            host: mail.host(),
+            port: mail.smtp_port(),
+            credentials: credentials.map(|(u, p)| (u.to_owned(), Secret::new(p))),
+            from: "shop@example.jp".into(),
+            security: SmtpSecurity::Plain,
+            accept_invalid_certs: false,
+            timeout: std::time::Duration::from_secs(5),
+        };
+        let credentials = requires_auth.then_some(("shop", "imap-secret"));
+        let mailer = Mailer::new(config(credentials)).unwrap();
+        mailer.send("buyer@example.com", "お支払いのご案内", "本文です").await.unwrap();
+        let relayed = mail.relayed();
+        assert_eq!(relayed.len(), 1);
+        let parsed = crate::mail::parse::parse(&relayed[0].raw);
+        assert_eq!(parsed.subject, "お支払いのご案内");
+        if requires_auth {
+            let anonymous = Mailer::new(config(None)).unwrap();
+            let error = anonymous.send("buyer@example.com", "x", "y").await.unwrap_err();
+            assert!(error.reason.contains("530") || error.reason.contains("Authentication"), "{error}");
+        }
+    }
+}
