@@ -130,6 +130,22 @@ pub const VARIABLES: &[Variable] = &[
     var("YAHOO_REFRESH_TOKEN", Yahoo, true, true, None, "Refresh token from the store's consent (valid 28 days)."),
     var("YAHOO_PUBLIC_KEY", Yahoo, true, true, None, "PEM public key (or a path to it) issued for public-key auth."),
     var(
+        "YAHOO_PUBLIC_KEY_EXPIRES",
+        Yahoo,
+        false,
+        false,
+        None,
+        "Expiry date (YYYY-MM-DD) of that key, shown in Store Creator Pro (keys last a year): warned 14 days ahead.",
+    ),
+    var(
+        "YAHOO_CONSENT_DATE",
+        Yahoo,
+        false,
+        false,
+        None,
+        "Date (YYYY-MM-DD) the store last consented: the refresh token expires 28 days later, warned 14 days ahead.",
+    ),
+    var(
         "YAHOO_PUBLIC_KEY_VERSION",
         Yahoo,
         false,
@@ -155,6 +171,14 @@ pub const VARIABLES: &[Variable] = &[
     ),
     var("AMAZON_CLIENT_ID", Amazon, true, false, None, "Login with Amazon client id."),
     var("AMAZON_CLIENT_SECRET", Amazon, true, true, None, "Login with Amazon client secret."),
+    var(
+        "AMAZON_CLIENT_SECRET_EXPIRES",
+        Amazon,
+        false,
+        false,
+        None,
+        "Expiry date (YYYY-MM-DD) of that secret (rotated every 180 days): warned 14 days ahead.",
+    ),
     var("AMAZON_REFRESH_TOKEN", Amazon, true, true, None, "SP-API refresh token of the seller."),
     var("AMAZON_MARKETPLACE_ID", Amazon, false, false, Some("A1VC38T7YXB528"), "Marketplace (Japan)."),
     var(
@@ -283,7 +307,17 @@ pub struct Config {
     pub web: WebConfig,
     pub admin_email: Option<String>,
     pub base_urls: ApiBaseUrls,
+    pub credential_dates: CredentialDates,
     pub env: Env,
+}
+
+/// Expiry dates of credentials that no API tells, from the configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CredentialDates {
+    pub yahoo_public_key_expires: Option<chrono::NaiveDate>,
+    /// The refresh token lasts 28 days from the store's consent.
+    pub yahoo_consent: Option<chrono::NaiveDate>,
+    pub amazon_client_secret_expires: Option<chrono::NaiveDate>,
 }
 
 impl Config {
@@ -316,6 +350,11 @@ impl Config {
                 yahoo_auth: url(&env, "YAHOO_AUTH_BASE_URL")?,
                 amazon_sp_api: url(&env, "AMAZON_SP_API_BASE_URL")?,
                 amazon_lwa_token: url(&env, "AMAZON_LWA_TOKEN_URL")?,
+            },
+            credential_dates: CredentialDates {
+                yahoo_public_key_expires: date(&env, "YAHOO_PUBLIC_KEY_EXPIRES")?,
+                yahoo_consent: date(&env, "YAHOO_CONSENT_DATE")?,
+                amazon_client_secret_expires: date(&env, "AMAZON_CLIENT_SECRET_EXPIRES")?,
             },
             env,
         })
@@ -384,6 +423,13 @@ fn boolean(env: &Env, name: &str) -> Result<bool, ConfigError> {
         "0" | "false" | "no" | "off" | "" => Ok(false),
         _ => Err(invalid(static_name(name), &value, "true or false")),
     }
+}
+
+fn date(env: &Env, name: &str) -> Result<Option<chrono::NaiveDate>, ConfigError> {
+    let Some(value) = env.get(name) else { return Ok(None) };
+    chrono::NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d")
+        .map(Some)
+        .map_err(|_| invalid(static_name(name), &value, "a date such as 2027-03-31"))
 }
 
 fn url(env: &Env, name: &str) -> Result<String, ConfigError> {

@@ -121,6 +121,7 @@ impl Services {
                         .map_err(|e| CycleError::Setup(format!("PAYMENT_GUIDANCE_TEMPLATE {path}: {e}")))?,
                     None => stages::alerts::DEFAULT_PAYMENT_GUIDANCE.to_owned(),
                 },
+                credential_expiries: AlertSettings::expiries_from(&config.credential_dates),
             },
             sku_master: SkuMaster::new(config.sku_master.clone()),
             shipping: ShippingSettings {
@@ -197,7 +198,8 @@ pub async fn run_stage(
             Ok(reports)
         }
         Stage::Stale => {
-            Ok(vec![stages::alerts::run(ctx.ledger, services.mailer.as_ref(), &services.alerts).await.map_err(wrap)?])
+            let mailer = services.mailer.as_ref();
+            Ok(vec![stages::alerts::run(ctx.ledger, mailer, &services.alerts, &services.poll).await.map_err(wrap)?])
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::sandbox::mailbox::{notices, MailAccount, MailSandbox, MailSandboxConf
 use crate::sandbox::rakuten::{NewRakutenOrder, RakutenSandbox, RakutenSandboxConfig};
 use crate::sandbox::yahoo::{NewYahooOrder, YahooSandbox, YahooSandboxConfig};
 use crate::sku_master::SkuMaster;
-use crate::stages::alerts::{AlertSettings, DEFAULT_PAYMENT_GUIDANCE};
+use crate::stages::alerts::{AlertSettings, ConfiguredExpiry, DEFAULT_PAYMENT_GUIDANCE};
 use crate::stages::ShippingSettings;
 use crate::transport::RetryPolicy;
 use crate::web::{AppState, WebSettings};
@@ -582,6 +582,12 @@ pub fn sandbox_services(
             admin_email: Some(ADMIN_MAIL.into()),
             stale_after: ChronoDuration::hours(48),
             payment_guidance_template: DEFAULT_PAYMENT_GUIDANCE.to_owned(),
+            // The demo's Yahoo key is as fresh as Store Creator Pro issues it: a year.
+            credential_expiries: vec![ConfiguredExpiry {
+                stream: crate::stages::yahoo::POLL_STREAM.into(),
+                credential: "YAHOO_PUBLIC_KEY".into(),
+                expires_on: Utc::now().date_naive() + ChronoDuration::days(365),
+            }],
         },
         sku_master: SkuMaster::new(master.to_path_buf()),
         shipping: ShippingSettings { notification_email: Some(SHOP_MAIL.into()), ..ShippingSettings::default() },

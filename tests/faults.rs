@@ -183,6 +183,7 @@ impl World {
                 admin_email: Some("admin@example.jp".into()),
                 stale_after: ChronoDuration::hours(48),
                 payment_guidance_template: DEFAULT_PAYMENT_GUIDANCE.into(),
+                credential_expiries: vec![],
             },
             sku_master: SkuMaster::new(self.master.clone()),
             shipping: ShippingSettings::default(),

@@ -282,6 +282,12 @@ mod contract {
             .collect();
         assert_eq!(expiring.len(), 1, "raised once a day");
         assert!(expiring[0].data.contains("\"days_left\":10"), "{}", expiring[0].data);
+        let checked = ledger.store().read_stream_of_types("poll-rakuten", &["CredentialChecked"]).unwrap();
+        assert_eq!(checked.len(), 1, "the expiry date is recorded once a day");
+        let state =
+            projections::source_status::source_state(ledger.store().connection(), "poll-rakuten").unwrap().unwrap();
+        assert_eq!(state.credentials.get("RAKUTEN_LICENSE_KEY"), Some(&(today + Duration::days(10))));
+        assert!(state.cursor.is_some() && state.expiring.is_some());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -397,9 +397,41 @@ async fn health_and_event_log_pages_read_the_streams() {
             .append("poll-rakuten", ExpectedVersion::Any, &[failed.to_new_event(Meta::by(Actor::reactor("receive")))])
             .unwrap();
     }
+    // The stale stage checks the expiry dates only the configuration knows.
+    let today = events::Clock::now(&admin.clock).with_timezone(&events::clock::jst()).date_naive();
+    let dates = mcf_ledger::config::CredentialDates {
+        yahoo_public_key_expires: Some(today + chrono::Duration::days(200)),
+        yahoo_consent: Some(today - chrono::Duration::days(20)),
+        amazon_client_secret_expires: Some(today + chrono::Duration::days(5)),
+    };
+    let settings = mcf_ledger::stages::alerts::AlertSettings {
+        admin_email: Some("admin@example.jp".into()),
+        stale_after: chrono::Duration::hours(48),
+        payment_guidance_template: mcf_ledger::stages::alerts::DEFAULT_PAYMENT_GUIDANCE.into(),
+        credential_expiries: mcf_ledger::stages::alerts::AlertSettings::expiries_from(&dates),
+    };
+    {
+        let mut ledger =
+            Ledger::open_with_clock(&admin.path, OpenMode::MustExist, Arc::new(admin.clock.clone())).unwrap();
+        let poll = mcf_ledger::stages::sources::PollSettings::default();
+        for _ in 0..2 {
+            mcf_ledger::stages::alerts::run(&mut ledger, None, &settings, &poll).await.unwrap();
+        }
+        let warned = ledger.store().read_stream_of_types("poll-amazon", &["CredentialExpiring"]).unwrap();
+        assert_eq!(warned.len(), 1, "warned once a day");
+        let yahoo = ledger.store().read_stream_of_types("poll-yahoo", &["CredentialExpiring"]).unwrap();
+        assert_eq!(yahoo.len(), 1, "the refresh token (consent + 28 days) is 8 days from expiry; the key is not");
+        let alerts = ledger.store().read_stream_of_types("system", &["AlertIntended"]).unwrap();
+        assert!(alerts.iter().any(|a| a.data.contains("AMAZON_CLIENT_SECRET expires in 5 days")));
+    }
     let health = admin.page("/health").await;
     assert!(health.contains("楽天 RMS") && health.contains("RMS 503 Service Unavailable"));
     assert!(health.contains("Amazon SP-API"));
+    let secret = format!("AMAZON_CLIENT_SECRET の期限 {} (残り5日)", today + chrono::Duration::days(5));
+    assert!(health.contains(&secret), "{health}");
+    let key = format!("YAHOO_PUBLIC_KEY の期限 {} (残り200日)", today + chrono::Duration::days(200));
+    assert!(health.contains(&key) && health.contains("YAHOO_REFRESH_TOKEN の期限"), "{health}");
+    assert!(!health.contains(">poll-amazon<"), "Amazon's credentials are shown in its own row");
     let events = admin.page("/events").await;
     assert!(events.contains("PollFailed") && events.contains("OrderDetected"));
     let filtered = admin.page("/events?stream=poll-rakuten").await;

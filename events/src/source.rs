@@ -46,6 +46,14 @@ pub struct CredentialExpiring {
     pub days_left: i64,
 }
 
+/// When a credential expires, as its issuer (Rakuten's expiry API) or the configuration says;
+/// recorded once a day, so the health page shows every known expiry date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialChecked {
+    pub credential: String,
+    pub expires_on: NaiveDate,
+}
+
 /// The marketplace did not accept our request signature (Yahoo's X-SWS-Authorize-Status):
 /// calls still work, but the session ends 12 hours after consent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +69,7 @@ pub enum SourceEvent {
     OutageStarted(OutageStarted),
     OutageEnded(OutageEnded),
     CredentialExpiring(CredentialExpiring),
+    CredentialChecked(CredentialChecked),
 }
 
 impl SourceEvent {
@@ -71,6 +80,7 @@ impl SourceEvent {
             Self::OutageStarted(_) => "OutageStarted",
             Self::OutageEnded(_) => "OutageEnded",
             Self::CredentialExpiring(_) => "CredentialExpiring",
+            Self::CredentialChecked(_) => "CredentialChecked",
             Self::SignatureRejected(_) => "SignatureRejected",
         }
     }
@@ -82,6 +92,7 @@ impl SourceEvent {
             Self::OutageStarted(p) => serde_json::to_string(p),
             Self::OutageEnded(p) => serde_json::to_string(p),
             Self::CredentialExpiring(p) => serde_json::to_string(p),
+            Self::CredentialChecked(p) => serde_json::to_string(p),
             Self::SignatureRejected(p) => serde_json::to_string(p),
         };
         crate::NewEvent::new(
@@ -101,6 +112,7 @@ impl SourceEvent {
             "OutageStarted" => serde_json::from_str(data).map(Self::OutageStarted),
             "OutageEnded" => serde_json::from_str(data).map(Self::OutageEnded),
             "CredentialExpiring" => serde_json::from_str(data).map(Self::CredentialExpiring),
+            "CredentialChecked" => serde_json::from_str(data).map(Self::CredentialChecked),
             "SignatureRejected" => serde_json::from_str(data).map(Self::SignatureRejected),
             _ => return Ok(None),
         };
@@ -108,8 +120,9 @@ impl SourceEvent {
     }
 }
 
-/// A source as it stands.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+/// A source as it stands (also the `source_status` projection's row, as JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SourceState {
     /// End of the last window fetched whole: the next poll starts here (less the overlap).
     pub cursor: Option<DateTime<Utc>>,
@@ -122,6 +135,8 @@ pub struct SourceState {
     pub expiring: Option<CredentialExpiring>,
     /// The last signature status that was not `authorized`.
     pub signature_problem: Option<String>,
+    /// Every credential's known expiry date.
+    pub credentials: std::collections::BTreeMap<String, NaiveDate>,
 }
 
 impl SourceState {
@@ -139,7 +154,21 @@ impl SourceState {
             }
             SourceEvent::OutageStarted(_) => self.outage_declared = true,
             SourceEvent::OutageEnded(_) => self.outage_declared = false,
-            SourceEvent::CredentialExpiring(expiring) => self.expiring = Some(expiring.clone()),
+            SourceEvent::CredentialExpiring(expiring) => {
+                self.credentials.insert(expiring.credential.clone(), expiring.expires_on);
+                self.expiring = Some(expiring.clone());
+            }
+            SourceEvent::CredentialChecked(checked) => {
+                self.credentials.insert(checked.credential.clone(), checked.expires_on);
+                // A renewed credential is no longer the one about to expire.
+                if self
+                    .expiring
+                    .as_ref()
+                    .is_some_and(|e| e.credential == checked.credential && e.expires_on != checked.expires_on)
+                {
+                    self.expiring = None;
+                }
+            }
             SourceEvent::SignatureRejected(rejected) => self.signature_problem = Some(rejected.status.clone()),
         }
     }

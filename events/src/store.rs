@@ -46,6 +46,10 @@ pub enum StoreError {
     CorruptRow { position: i64, reason: String },
     #[error("SQLite error while {context}: {source}")]
     Sqlite { context: String, source: rusqlite::Error },
+    #[error(
+        "the {table} row of {key} cannot be read: {reason} (`mcf-ledger replay rebuild` rebuilds it from the log)"
+    )]
+    CorruptProjection { table: &'static str, key: String, reason: String },
 }
 
 impl StoreError {
@@ -247,6 +251,31 @@ impl EventStore {
     /// The stream's events up to and including `max_position` (time travel).
     pub fn read_stream_until(&self, stream: &str, max_position: i64) -> Result<Vec<RecordedEvent>, StoreError> {
         read_stream_until_in(&self.conn, stream, max_position)
+    }
+
+    /// The stream's events of the given types, in stream order. The filter runs in SQLite, so
+    /// a long stream of other events (every poll, every cycle) costs no decoding.
+    pub fn read_stream_of_types(&self, stream: &str, types: &[&str]) -> Result<Vec<RecordedEvent>, StoreError> {
+        let marks = vec!["?"; types.len()].join(", ");
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE stream = ? AND type IN ({marks}) ORDER BY version");
+        let mut statement = self.conn.prepare_cached(&sql).context(|| "preparing a typed stream read".into())?;
+        let values = std::iter::once(stream).chain(types.iter().copied());
+        let rows = statement
+            .query_map(rusqlite::params_from_iter(values), raw_row)
+            .context(|| format!("reading {types:?} of stream {stream}"))?;
+        rows.map(|row| row.context(|| format!("reading stream {stream}")).and_then(RawRow::into_event)).collect()
+    }
+
+    /// The stream's newest event of type `event_type`, read backwards from its head.
+    pub fn last_of_type(&self, stream: &str, event_type: &str) -> Result<Option<RecordedEvent>, StoreError> {
+        let sql =
+            format!("SELECT {EVENT_COLUMNS} FROM events WHERE stream = ?1 AND type = ?2 ORDER BY version DESC LIMIT 1");
+        let mut statement = self.conn.prepare_cached(&sql).context(|| "preparing a last-event read".into())?;
+        let row = statement
+            .query_row(params![stream, event_type], raw_row)
+            .optional()
+            .context(|| format!("reading the last {event_type} of {stream}"))?;
+        row.map(RawRow::into_event).transpose()
     }
 
     /// Up to `limit` events after `after_position`, in global order.

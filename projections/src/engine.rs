@@ -78,11 +78,15 @@ pub struct Projections {
 }
 
 impl Projections {
-    /// The projections every process keeps: order status with the counts per status. (The
+    /// The projections every process keeps: order status with the counts per status, and the
+    /// status of every polled source. (The
     /// audit trail is read straight from each order's stream: see [`crate::order_history`].)
     pub fn standard() -> Self {
         Self {
-            projectors: vec![Box::new(crate::order_status::OrderStatusProjector::default())],
+            projectors: vec![
+                Box::new(crate::order_status::OrderStatusProjector::default()),
+                Box::new(crate::source_status::SourceStatusProjector),
+            ],
             upcasters: order_upcasters(),
             batch_size: 5_000,
         }

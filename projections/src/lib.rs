@@ -4,6 +4,7 @@
 //!   writing each projector's checkpoint in the same transaction as its rows.
 //! - [`order_status`]: one row per order, and the counts per status.
 //! - [`order_history`]: the audit trail in words, projected on read from an order's stream.
+//! - [`source_status`]: one row per polled source (cursor, outage, credentials).
 //! - [`ledger`]: the event store plus projections kept up to date after every append.
 //! - [`queries`]: reads for the CLI and the web admin.
 
@@ -13,6 +14,7 @@ pub mod order_history;
 pub mod order_status;
 pub mod queries;
 pub(crate) mod schema;
+pub mod source_status;
 
 pub use engine::{CatchUp, ProjectionError, Projections, Projector};
 pub use ledger::{Ledger, LedgerError};

@@ -5,7 +5,8 @@ use events::schema::{migrate, MigrationError};
 use rusqlite::Connection;
 
 /// Every table a rebuild clears and `replay verify` compares, with the key to order rows by.
-pub const PROJECTION_TABLES: &[(&str, &str)] = &[("order_status", "order_key"), ("status_counts", "status")];
+pub const PROJECTION_TABLES: &[(&str, &str)] =
+    &[("order_status", "order_key"), ("status_counts", "status"), ("source_status", "stream")];
 
 const CREATE_V1: &str = "
     DROP TABLE IF EXISTS projection_checkpoints;
@@ -223,12 +224,28 @@ pub fn drop_secondary_indexes(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-pub const PROJECTION_MIGRATIONS: &[&str] = &[CREATE_V1, CREATE_V2, CREATE_V3, CREATE_V4];
+/// 5: `source_status`, each polled source's state folded once (it was folded from its whole
+/// stream on every read). The other projections are emptied, so the catch-up rebuilds all.
+const CREATE_V5: &str = "
+    DELETE FROM projection_checkpoints;
+    DELETE FROM order_status;
+    DELETE FROM status_counts;
+    DROP TABLE IF EXISTS source_status;
+    CREATE TABLE source_status (
+        stream TEXT PRIMARY KEY,
+        state  TEXT NOT NULL
+    ) STRICT;
+";
+
+pub const PROJECTION_MIGRATIONS: &[&str] = &[CREATE_V1, CREATE_V2, CREATE_V3, CREATE_V4, CREATE_V5];
 
 /// Drops and recreates every projection table at the current shape (used by `replay verify`
-/// on its scratch copy).
+/// on its scratch copy). Version 4 recreates every table it knows; later steps build on it.
 pub fn recreate(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(PROJECTION_MIGRATIONS[PROJECTION_MIGRATIONS.len() - 1])?;
+    drop_secondary_indexes(conn)?;
+    for step in &PROJECTION_MIGRATIONS[3..] {
+        conn.execute_batch(step)?;
+    }
     ensure_secondary_indexes(conn)
 }
 

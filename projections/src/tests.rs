@@ -1,12 +1,14 @@
 use crate::ledger::{Ledger, LedgerError, OrderAppend};
 use crate::queries::{self, OrderFilter};
 use crate::{Projections, PROJECTION_TABLES};
+use chrono::NaiveDate;
 use chrono::{Duration, TimeZone, Utc};
 use events::envelope::{Actor, ExpectedVersion, Meta, NewEvent};
 use events::order::sample::lifecycle_to;
 use events::order::{OrderEvent, Status};
+use events::source::{CredentialChecked, PollFailed, PollSucceeded, SourceEvent, SourceState};
 use events::store::OpenMode;
-use events::{FixedClock, Marketplace, OrderKey};
+use events::{Clock, FixedClock, Marketplace, OrderKey};
 use rusqlite::Connection;
 use std::path::Path;
 use std::sync::Arc;
@@ -283,6 +285,57 @@ fn repeated_observations_collapse_on_their_idempotency_key() {
     assert_eq!(counts.iter().find(|(s, _)| *s == Status::Received).unwrap().1, 1);
 }
 
+fn append_source(ledger: &mut Ledger, stream: &str, event: SourceEvent) {
+    ledger.append(stream, ExpectedVersion::Any, &[event.to_new_event(Meta::by(Actor::reactor("receive")))]).unwrap();
+}
+
+fn poll_failed(error: &str) -> SourceEvent {
+    let at = Utc.with_ymd_and_hms(2026, 11, 22, 1, 0, 0).unwrap();
+    SourceEvent::PollFailed(PollFailed { window_start: at, window_end: at, error: error.into() })
+}
+
+#[test]
+fn each_source_row_is_the_fold_of_its_poll_stream_and_a_rebuild_gives_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let mut ledger = open(&dir.path().join("l.db"), &clock);
+    let at = Utc.with_ymd_and_hms(2026, 11, 22, 1, 0, 0).unwrap();
+    let succeeded =
+        SourceEvent::PollSucceeded(PollSucceeded { window_start: at, window_end: at, orders_seen: 3, orders_new: 2 });
+    let expiry = NaiveDate::from_ymd_opt(2027, 2, 28).unwrap();
+    let checked = SourceEvent::CredentialChecked(CredentialChecked {
+        credential: "RAKUTEN_LICENSE_KEY".into(),
+        expires_on: expiry,
+    });
+    let stream = [succeeded, poll_failed("RMS 503"), poll_failed("RMS 503 again"), checked];
+    let mut folded = SourceState::default();
+    for (n, event) in stream.iter().enumerate() {
+        clock.advance(Duration::minutes(10));
+        append_source(&mut ledger, "poll-rakuten", event.clone());
+        folded.apply(event, clock.now());
+        // An order's events in between: the row follows only its own stream.
+        if n == 1 {
+            record(&mut ledger, &key(4), lifecycle_to(&key(4), Status::Verified), Actor::system());
+        }
+    }
+    append_source(&mut ledger, "poll-yahoo", poll_failed("Yahoo 500"));
+    let conn = ledger.store().connection();
+    let projected = crate::source_status::source_state(conn, "poll-rakuten").unwrap().unwrap();
+    assert_eq!(projected, folded);
+    assert_eq!(projected.cursor, Some(at));
+    assert_eq!(projected.last_failure.as_ref().map(|(_, m)| m.as_str()), Some("RMS 503 again"));
+    assert_eq!(projected.credentials.get("RAKUTEN_LICENSE_KEY"), Some(&expiry));
+    let sources: Vec<String> = crate::source_status::sources(conn).unwrap().into_iter().map(|(s, _)| s).collect();
+    assert_eq!(sources, vec!["poll-rakuten", "poll-yahoo"]);
+    let live = dump(conn);
+    let (projections, store) = ledger.projections_mut();
+    let mut rebuilt = Projections::standard().with_batch_size(2);
+    rebuilt.reset(store.connection_mut()).unwrap();
+    rebuilt.catch_up(store.connection_mut()).unwrap();
+    projections.forget_all();
+    assert_eq!(dump(store.connection()), live);
+}
+
 #[test]
 fn an_older_projection_schema_is_migrated_by_rebuilding_from_the_log() {
     let dir = tempfile::tempdir().unwrap();
@@ -290,7 +343,9 @@ fn an_older_projection_schema_is_migrated_by_rebuilding_from_the_log() {
     let path = dir.path().join("l.db");
     let mut ledger = open(&path, &clock);
     record(&mut ledger, &key(2), lifecycle_to(&key(2), Status::Shipping), Actor::system());
+    append_source(&mut ledger, "poll-rakuten", poll_failed("RMS 503"));
     let before = dump(ledger.store().connection());
+    assert!(before.iter().any(|row| row.starts_with("source_status: ")), "{before:?}");
     drop(ledger);
     // What a build with schema 1 left behind: version 1, tables without the newer column.
     let conn = Connection::open(&path).unwrap();

@@ -686,6 +686,7 @@ fn cycle_benchmark(orders: usize) {
                 admin_email: None,
                 stale_after: Duration::hours(48),
                 payment_guidance_template: mcf_ledger::stages::alerts::DEFAULT_PAYMENT_GUIDANCE.into(),
+                credential_expiries: vec![],
             },
             sku_master: mcf_ledger::sku_master::SkuMaster::new(master),
             shipping: mcf_ledger::stages::ShippingSettings::default(),

@@ -165,8 +165,8 @@ fn record_rejection(
 
 /// The newest workbook that loaded, from its stored blob.
 fn last_good(ledger: &Ledger, path: &str) -> Result<Option<SkuMapping>, projections::LedgerError> {
-    let events = ledger.store().read_stream(STREAM)?;
-    for event in events.iter().rev().filter(|e| e.event_type == "SkuMasterLoaded") {
+    let events = ledger.store().read_stream_of_types(STREAM, &["SkuMasterLoaded"])?;
+    for event in events.iter().rev() {
         let Some(blob) = &event.blob else { continue };
         if let Some((_, bytes)) = ledger.store().get_blob(blob)? {
             if let Ok(mapping) = parse_workbook(&bytes, path) {

@@ -47,6 +47,44 @@ pub struct AlertSettings {
     pub stale_after: Duration,
     /// Text of the payment-guidance template: `Subject: …`, a blank line, the body.
     pub payment_guidance_template: String,
+    /// Expiry dates only the configuration knows (Yahoo's public key and consent, Amazon's
+    /// client secret), checked every cycle like Rakuten's license key.
+    pub credential_expiries: Vec<ConfiguredExpiry>,
+}
+
+impl AlertSettings {
+    /// The configured expiry dates, each in its source's health stream.
+    pub fn expiries_from(dates: &crate::config::CredentialDates) -> Vec<ConfiguredExpiry> {
+        let expiry = |stream: &str, credential: &str, expires_on: chrono::NaiveDate| ConfiguredExpiry {
+            stream: stream.into(),
+            credential: credential.into(),
+            expires_on,
+        };
+        let mut out = Vec::new();
+        if let Some(on) = dates.yahoo_public_key_expires {
+            out.push(expiry(super::yahoo::POLL_STREAM, "YAHOO_PUBLIC_KEY", on));
+        }
+        if let Some(consent) = dates.yahoo_consent {
+            out.push(expiry(super::yahoo::POLL_STREAM, "YAHOO_REFRESH_TOKEN", consent + Duration::days(28)));
+        }
+        if let Some(on) = dates.amazon_client_secret_expires {
+            out.push(expiry(AMAZON_HEALTH_STREAM, "AMAZON_CLIENT_SECRET", on));
+        }
+        out
+    }
+}
+
+/// Amazon is not polled by window, but its credentials have a health stream like the sources.
+pub const AMAZON_HEALTH_STREAM: &str = "poll-amazon";
+
+/// A credential whose expiry date comes from the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfiguredExpiry {
+    /// The source's health stream (`poll-yahoo`, `poll-amazon`).
+    pub stream: String,
+    /// The variable it concerns, as alerts and the health page name it.
+    pub credential: String,
+    pub expires_on: chrono::NaiveDate,
 }
 
 pub const DEFAULT_PAYMENT_GUIDANCE: &str = include_str!("../../templates/mail/payment_guidance.txt");
@@ -67,7 +105,8 @@ struct Alerts {
 fn alerts(ledger: &Ledger) -> Result<Alerts, LedgerError> {
     let mut intents = BTreeMap::new();
     let mut states = BTreeMap::new();
-    for event in ledger.store().read_stream(SYSTEM_STREAM)? {
+    let kinds = ["AlertIntended", "AlertSending", "AlertSent", "AlertFailed"];
+    for event in ledger.store().read_stream_of_types(SYSTEM_STREAM, &kinds)? {
         match event.event_type.as_str() {
             "AlertIntended" => {
                 if let Ok(intent) = serde_json::from_str::<AlertIntended>(&event.data) {
@@ -117,7 +156,8 @@ fn raise_source_alerts(ledger: &mut Ledger) -> Result<usize, LedgerError> {
     let mut raised = 0;
     for stream in ledger.store().streams_in_category("poll")? {
         let source = stream.trim_start_matches("poll-").to_owned();
-        for event in ledger.store().read_stream(&stream)? {
+        let kinds = ["OutageStarted", "OutageEnded", "CredentialExpiring", "SignatureRejected"];
+        for event in ledger.store().read_stream_of_types(&stream, &kinds)? {
             let Ok(Some(decoded)) = SourceEvent::decode(&event) else { continue };
             let (kind, subject, body) = match decoded {
                 SourceEvent::OutageStarted(o) => (
@@ -241,8 +281,13 @@ pub async fn run(
     ledger: &mut Ledger,
     mailer: Option<&Mailer>,
     settings: &AlertSettings,
+    poll: &super::sources::PollSettings,
 ) -> Result<StageReport, StageError> {
     let mut report = StageReport::new("stale");
+    for expiry in &settings.credential_expiries {
+        let ConfiguredExpiry { stream, credential, expires_on } = expiry;
+        super::sources::record_credential_expiry(ledger, stream, credential, *expires_on, poll)?;
+    }
     report.advanced += raise_source_alerts(ledger)?;
     let known = alerts(ledger)?;
     report.needs_operator += raise_stale(ledger, &known, settings.stale_after)?;

@@ -40,8 +40,8 @@ pub fn mailbox_stream(config: &ImapConfig) -> String {
 }
 
 fn cursor(ledger: &Ledger, stream: &str) -> Result<Option<MailboxCursor>, LedgerError> {
-    let events = ledger.store().read_stream(stream)?;
-    Ok(events.iter().rev().find(|e| e.event_type == "MailboxCursor").and_then(|e| serde_json::from_str(&e.data).ok()))
+    let last = ledger.store().last_of_type(stream, "MailboxCursor")?;
+    Ok(last.and_then(|e| serde_json::from_str(&e.data).ok()))
 }
 
 pub struct MailSources<'a> {

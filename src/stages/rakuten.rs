@@ -7,14 +7,13 @@
 //!   record rather than adding a second one (a retry after a crash finds its own record).
 
 pub use super::sources::PollSettings;
-use super::sources::{record_poll_outcome, record_source, source_state, Window};
+use super::sources::{record_credential_expiry, record_poll_outcome, source_state, Window};
 use super::{record, record_intake, Recorded, StageError, StageReport, Steps};
 use crate::rakuten::mapping::{self, confirmed_events, intake_events, out_of_scope_at_first_sight};
 use crate::rakuten::model::{BasketShipping, OrderModel, ShippingModel, UpdateOrderShippingRequest};
 use crate::rakuten::{RakutenClient, RakutenError, GET_ORDER_LIMIT};
 use chrono::{DateTime, Utc};
 use events::order::{OrderEvent, OrderFailed, OrderState, Status, Tracking};
-use events::source::{CredentialExpiring, SourceEvent};
 use events::{Marketplace, OrderKey};
 use projections::{Ledger, LedgerError};
 
@@ -207,17 +206,7 @@ async fn confirm_awaiting(
 
 async fn check_license(ledger: &mut Ledger, client: &RakutenClient, settings: &PollSettings) -> Result<(), StageError> {
     let Ok(expires_on) = client.license_expiry().await else { return Ok(()) };
-    let today = ledger.store().now().with_timezone(&events::clock::jst()).date_naive();
-    let days_left = (expires_on - today).num_days();
-    if days_left <= settings.expiry_warning_days {
-        tracing::warn!(days_left, %expires_on, "Rakuten license key expires soon");
-        let event = SourceEvent::CredentialExpiring(CredentialExpiring {
-            credential: "RAKUTEN_LICENSE_KEY".into(),
-            expires_on,
-            days_left,
-        });
-        record_source(ledger, POLL_STREAM, event, Some(format!("rakuten-license-expiry:{today}")))?;
-    }
+    record_credential_expiry(ledger, POLL_STREAM, "RAKUTEN_LICENSE_KEY", expires_on, settings)?;
     Ok(())
 }
 

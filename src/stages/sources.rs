@@ -2,8 +2,9 @@
 //! stream, and recording its events.
 
 use chrono::Duration;
+use chrono::NaiveDate;
 use events::envelope::{Actor, ExpectedVersion, Meta};
-use events::source::{SourceEvent, SourceState};
+use events::source::{CredentialChecked, CredentialExpiring, SourceEvent, SourceState};
 use projections::{Ledger, LedgerError};
 
 #[derive(Debug, Clone)]
@@ -39,15 +40,35 @@ pub enum Window {
     Interrupted,
 }
 
-/// The source's state, folded from its poll stream.
+/// The source's state, as the `source_status` projection holds it (the ledger catches up after
+/// every append, so it includes what this process just recorded).
 pub fn source_state(ledger: &Ledger, stream: &str) -> Result<SourceState, LedgerError> {
-    let mut state = SourceState::default();
-    for event in ledger.store().read_stream(stream)? {
-        if let Ok(Some(decoded)) = SourceEvent::decode(&event) {
-            state.apply(&decoded, event.recorded_at);
-        }
+    Ok(projections::source_status::source_state(ledger.store().connection(), stream)?.unwrap_or_default())
+}
+
+/// Records when `credential` expires (once a day), and warns once a day from
+/// `settings.expiry_warning_days` before that date.
+pub fn record_credential_expiry(
+    ledger: &mut Ledger,
+    stream: &str,
+    credential: &str,
+    expires_on: NaiveDate,
+    settings: &PollSettings,
+) -> Result<(), LedgerError> {
+    let today = ledger.store().now().with_timezone(&events::clock::jst()).date_naive();
+    let checked = SourceEvent::CredentialChecked(CredentialChecked { credential: credential.into(), expires_on });
+    record_source(ledger, stream, checked, Some(format!("credential-checked:{credential}:{today}")))?;
+    let days_left = (expires_on - today).num_days();
+    if days_left <= settings.expiry_warning_days {
+        tracing::warn!(credential, days_left, %expires_on, "credential expires soon");
+        let expiring = SourceEvent::CredentialExpiring(CredentialExpiring {
+            credential: credential.into(),
+            expires_on,
+            days_left,
+        });
+        record_source(ledger, stream, expiring, Some(format!("credential-expiring:{credential}:{today}")))?;
     }
-    Ok(state)
+    Ok(())
 }
 
 pub fn record_source(

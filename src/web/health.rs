@@ -4,12 +4,13 @@
 
 use super::views::{jst, jst_time};
 use super::{AppState, WebResult};
+use crate::stages::alerts::AMAZON_HEALTH_STREAM;
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use events::source::{SourceEvent, SourceState};
-use events::store::read_stream_until_in;
+use chrono::NaiveDate;
+use events::source::SourceState;
 use rusqlite::{Connection, OptionalExtension};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -77,15 +78,6 @@ fn source_name(stream: &str) -> String {
     }
 }
 
-fn poll_streams(conn: &Connection) -> rusqlite::Result<Vec<String>> {
-    // A range over the (stream, version) index, not a scan of the log.
-    let mut statement = conn.prepare_cached(
-        "SELECT DISTINCT stream FROM events WHERE stream >= 'poll-' AND stream < 'poll.' ORDER BY stream",
-    )?;
-    let rows = statement.query_map([], |row| row.get(0))?;
-    rows.collect()
-}
-
 fn mailbox_cursor(conn: &Connection, poll_stream: &str) -> rusqlite::Result<Option<String>> {
     let Some(mailbox_stream) = poll_stream.strip_prefix("poll-") else {
         return Ok(None);
@@ -98,13 +90,28 @@ fn mailbox_cursor(conn: &Connection, poll_stream: &str) -> rusqlite::Result<Opti
     .optional()
 }
 
-fn source_view(conn: &Connection, stream: &str) -> WebResult<SourceView> {
-    let mut state = SourceState::default();
-    for event in read_stream_until_in(conn, stream, i64::MAX)? {
-        if let Ok(Some(decoded)) = SourceEvent::decode(&event) {
-            state.apply(&decoded, event.recorded_at);
-        }
+/// Every known expiry date, with the days left; the one being warned about first.
+fn credentials_text(state: &SourceState, today: NaiveDate) -> String {
+    let mut parts: Vec<String> = state
+        .credentials
+        .iter()
+        .map(|(credential, expires_on)| {
+            let left = (*expires_on - today).num_days();
+            let warned = state.expiring.as_ref().is_some_and(|e| &e.credential == credential);
+            format!("{}{credential} の期限 {expires_on} (残り{left}日)", if warned { "⚠ " } else { "" })
+        })
+        .collect();
+    if let Some(problem) = &state.signature_problem {
+        parts.push(format!("署名: {problem}"));
     }
+    if parts.is_empty() {
+        "—".into()
+    } else {
+        parts.join(" / ")
+    }
+}
+
+fn source_view(conn: &Connection, stream: &str, state: &SourceState, today: NaiveDate) -> WebResult<SourceView> {
     let cursor = match mailbox_cursor(conn, stream)? {
         Some(data) => {
             let value: serde_json::Value = serde_json::from_str(&data).unwrap_or_default();
@@ -112,13 +119,6 @@ fn source_view(conn: &Connection, stream: &str) -> WebResult<SourceView> {
         }
         None => state.cursor.map(jst_time).unwrap_or_else(|| "—".into()),
     };
-    let mut credentials = String::new();
-    if let Some(expiring) = &state.expiring {
-        credentials = format!("{} の期限 {} (残り{}日)", expiring.credential, expiring.expires_on, expiring.days_left);
-    }
-    if let Some(problem) = &state.signature_problem {
-        credentials.push_str(&format!(" 署名: {problem}"));
-    }
     Ok(SourceView {
         name: source_name(stream),
         last_success: state.last_success.map(jst_time).unwrap_or_else(|| "—".into()),
@@ -130,13 +130,13 @@ fn source_view(conn: &Connection, stream: &str) -> WebResult<SourceView> {
             (None, _) => "正常".into(),
         },
         cursor,
-        credentials: if credentials.is_empty() { "—".into() } else { credentials },
+        credentials: credentials_text(state, today),
         healthy: state.failing_since.is_none(),
     })
 }
 
 /// The last cycles, newest first, with Amazon's health read off the stages that call it.
-fn cycles(conn: &Connection) -> WebResult<(Vec<CycleView>, SourceView)> {
+fn cycles(conn: &Connection, credentials: String) -> WebResult<(Vec<CycleView>, SourceView)> {
     let mut statement = conn.prepare_cached(
         "SELECT data, recorded_at FROM events WHERE stream = 'system' AND type = 'CycleFinished'
              ORDER BY version DESC LIMIT 20",
@@ -189,7 +189,7 @@ fn cycles(conn: &Connection) -> WebResult<(Vec<CycleView>, SourceView)> {
         failure_message: amazon_failure.map(|(_, m)| m).unwrap_or_default(),
         outage: if amazon_failing { "直近のサイクルで失敗".into() } else { "正常".into() },
         cursor: "— (注文ごとに処理)".into(),
-        credentials: "LWAアクセストークンは1時間ごとに自動更新".into(),
+        credentials: format!("{credentials} (LWAアクセストークンは1時間ごとに自動更新)"),
         healthy: !amazon_failing,
     };
     Ok((views, amazon))
@@ -209,15 +209,20 @@ fn lease(conn: &Connection) -> String {
 
 pub async fn page(State(state): State<Arc<AppState>>) -> WebResult<Response> {
     let now = jst_time(state.db.now());
+    let today = state.db.now().with_timezone(&events::clock::jst()).date_naive();
     let page = state
         .db
         .read(move |conn| {
-            let streams = poll_streams(conn)?;
             let mut sources = Vec::new();
-            for stream in &streams {
-                sources.push(source_view(conn, stream)?);
+            let mut amazon_credentials = "—".to_owned();
+            for (stream, source) in projections::source_status::sources(conn)? {
+                if stream == AMAZON_HEALTH_STREAM {
+                    amazon_credentials = credentials_text(&source, today);
+                } else {
+                    sources.push(source_view(conn, &stream, &source, today)?);
+                }
             }
-            let (cycles, amazon) = cycles(conn)?;
+            let (cycles, amazon) = cycles(conn, amazon_credentials)?;
             sources.push(amazon);
             Ok(HealthPage { now, sources, cycles, lease: lease(conn) })
         })

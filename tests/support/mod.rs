@@ -121,6 +121,7 @@ impl Shop {
                 admin_email: Some("admin@example.jp".into()),
                 stale_after: Duration::hours(48),
                 payment_guidance_template: mcf_ledger::stages::alerts::DEFAULT_PAYMENT_GUIDANCE.into(),
+                credential_expiries: vec![],
             },
             sku_master: SkuMaster::new(master.clone()),
             shipping: ShippingSettings {
