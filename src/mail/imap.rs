@@ -40,7 +40,12 @@ impl ImapConfig {
             username: env.get("IMAP_USERNAME")?,
             password: Secret::new(env.get("IMAP_PASSWORD")?),
             mailbox: env.get("IMAP_MAILBOX").unwrap_or_else(|| "INBOX".into()),
-            security: if port == 143 { ImapSecurity::Plain } else { ImapSecurity::ImplicitTls },
+            security: match env.get("IMAP_SECURITY").as_deref().map(str::to_ascii_lowercase).as_deref() {
+                Some("none" | "plain") => ImapSecurity::Plain,
+                Some(_) => ImapSecurity::ImplicitTls,
+                None if port == 143 => ImapSecurity::Plain,
+                None => ImapSecurity::ImplicitTls,
+            },
             accept_invalid_certs: false,
             timeout: Duration::from_secs(30),
         })

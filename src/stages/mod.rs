@@ -127,6 +127,16 @@ pub(crate) fn marketplace_keys_in(
     Ok(out)
 }
 
+/// Whether the marketplace API has shown this order to the ledger already.
+pub(crate) fn known_to_api(
+    ledger: &Ledger,
+    marketplace: events::Marketplace,
+    number: &str,
+) -> Result<bool, LedgerError> {
+    let Ok(key) = OrderKey::new(marketplace, number) else { return Ok(false) };
+    Ok(ledger.order_state(&key)?.detected_via.contains(&events::order::DetectionSource::Api))
+}
+
 /// A SHIPPING order's row says its tracking is known and no cancellation waits: worth folding
 /// to report the shipment.
 pub(crate) fn may_report_shipment(row: &queries::OrderRow) -> bool {

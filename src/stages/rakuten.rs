@@ -57,6 +57,8 @@ async fn poll_window(
         Ok(numbers) => numbers,
         Err(error) => return Ok(Window::Failed(error.to_string())),
     };
+    // Orders seen before are read again too (100 to a call): a card order RMS has just moved
+    // to 300 is verified here, in time for this cycle's check and ship.
     let mut new = 0;
     for page in numbers.chunks(GET_ORDER_LIMIT) {
         if !steps.proceed(ledger, report)? {

@@ -60,6 +60,13 @@ async fn poll_window(
             return Ok(Window::Interrupted);
         }
         report.examined += 1;
+        // Known from the API already: the watch re-reads it while it is open. The overlap of
+        // windows would otherwise read every recent order again at one call a second.
+        match super::known_to_api(ledger, Marketplace::Yahoo, &order.order_id) {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(error) => return Ok(Window::Failed(format!("reading the ledger: {error}"))),
+        }
         let (info, raw) = match client.order_info(&order.order_id).await {
             Ok(read) => read,
             Err(error) => return Ok(Window::Failed(error.to_string())),

@@ -4,6 +4,7 @@
 //! gets the tagged BAD a server gives a command it does not know.
 
 use super::{read_line, Mailbox, Shared, StoredMessage};
+use crate::sandbox::faults::Fault;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeSet;
 use std::io;
@@ -21,6 +22,18 @@ pub(super) async fn serve(socket: TcpStream, shared: Arc<Shared>) -> io::Result<
     let (read, write) = socket.into_split();
     let mut reader = BufReader::new(read);
     let mut out = BufWriter::new(write);
+    match shared.faults.take("imap.greeting") {
+        Some(Fault::Status(_)) => {
+            out.write_all(b"* BYE [UNAVAILABLE] Server is not available, try again later.\r\n").await?;
+            return out.flush().await;
+        }
+        Some(Fault::Malformed) => {
+            out.write_all(b"\x16\x03\x01 not IMAP\r\n").await?;
+            return out.flush().await;
+        }
+        Some(Fault::Slow(delay) | Fault::ApplyThenHang(delay)) => tokio::time::sleep(delay).await,
+        None => {}
+    }
     out.write_all(
         format!("* OK [CAPABILITY IMAP4rev1] {} IMAP4rev1 sandbox ready.\r\n", shared.config.hostname).as_bytes(),
     )
@@ -41,6 +54,9 @@ pub(super) async fn serve(socket: TcpStream, shared: Arc<Shared>) -> io::Result<
             Ok(tokens) => session.execute(tokens),
             Err(reason) => Reply::tagged_from(&parts, "BAD", &format!("Error in IMAP command: {reason}")),
         };
+        if let Some(fault) = reply.fetch.then(|| session.shared.faults.take("imap.fetch")).flatten() {
+            return answer_with(fault, &reply, &mut out).await;
+        }
         out.write_all(&reply.bytes).await?;
         out.flush().await?;
         if reply.close {
@@ -186,14 +202,48 @@ fn tokenize(parts: &[Part]) -> Result<Vec<Token>, String> {
     }
 }
 
+/// A FETCH answered as `fault` says: refused, cut off mid-answer, or never completed.
+async fn answer_with<W: tokio::io::AsyncWrite + Unpin>(fault: Fault, reply: &Reply, out: &mut W) -> io::Result<()> {
+    let tagged_at =
+        reply.bytes[..reply.bytes.len().saturating_sub(2)].iter().rposition(|b| *b == b'\n').map_or(0, |at| at + 1);
+    let tag = String::from_utf8_lossy(&reply.bytes[tagged_at..]).split(' ').next().unwrap_or("*").to_owned();
+    match fault {
+        Fault::Status(_) => {
+            out.write_all(
+                format!("{tag} NO [UNAVAILABLE] Internal error occurred. Refer to server log.\r\n").as_bytes(),
+            )
+            .await?;
+        }
+        Fault::Malformed => {
+            // Half of the answer, then the connection is gone.
+            out.write_all(&reply.bytes[..reply.bytes.len() / 2]).await?;
+            out.flush().await?;
+            return Ok(());
+        }
+        Fault::ApplyThenHang(hang) => {
+            out.write_all(&reply.bytes[..tagged_at]).await?;
+            out.flush().await?;
+            tokio::time::sleep(hang).await;
+            return Ok(());
+        }
+        Fault::Slow(delay) => {
+            tokio::time::sleep(delay).await;
+            out.write_all(&reply.bytes).await?;
+        }
+    }
+    out.flush().await
+}
+
 struct Reply {
     bytes: Vec<u8>,
     close: bool,
+    /// The answer to a FETCH (where fetch faults apply).
+    fetch: bool,
 }
 
 impl Reply {
     fn new() -> Self {
-        Self { bytes: Vec::new(), close: false }
+        Self { bytes: Vec::new(), close: false, fetch: false }
     }
 
     fn untagged(mut self, line: &str) -> Self {
@@ -439,7 +489,9 @@ impl Session {
             reply.bytes.extend_from_slice(b")\r\n");
         }
         drop(state);
-        self.new_mail(reply).tagged(tag, "OK", "Fetch completed.")
+        let mut reply = self.new_mail(reply).tagged(tag, "OK", "Fetch completed.");
+        reply.fetch = true;
+        reply
     }
 }
 

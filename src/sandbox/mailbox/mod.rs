@@ -6,11 +6,13 @@
 //! delivers to the local accounts (with the Return-Path and Received lines an MTA adds) and
 //! keeps what is addressed elsewhere (the buyers) as "relayed", so a test or the demo can see
 //! what left the shop. `notices` writes the mails the marketplaces and Amazon send a shop.
+//! The IMAP side takes faults like the other sandboxes (see [`MailSandbox::faults`]).
 
 mod imap;
 pub mod notices;
 mod smtp;
 
+use super::faults::Faults;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -101,6 +103,7 @@ impl State {
 pub(crate) struct Shared {
     pub config: MailSandboxConfig,
     pub state: Mutex<State>,
+    pub faults: Faults,
 }
 
 impl Shared {
@@ -142,8 +145,11 @@ impl MailSandbox {
             })
             .collect();
         let next_validity = first_validity + config.accounts.len() as u32;
-        let shared =
-            Arc::new(Shared { config, state: Mutex::new(State { mailboxes, relayed: vec![], next_validity }) });
+        let shared = Arc::new(Shared {
+            config,
+            state: Mutex::new(State { mailboxes, relayed: vec![], next_validity }),
+            faults: Faults::default(),
+        });
         let imap_listener = TcpListener::bind("127.0.0.1:0").await?;
         let smtp_listener = TcpListener::bind("127.0.0.1:0").await?;
         let (imap, smtp) = (imap_listener.local_addr()?, smtp_listener.local_addr()?);
@@ -168,6 +174,14 @@ impl MailSandbox {
 
     pub fn config(&self) -> &MailSandboxConfig {
         &self.shared.config
+    }
+
+    /// Faults of the IMAP server, by operation: `imap.greeting` (every new connection) and
+    /// `imap.fetch`. A status is a server that is unavailable (BYE at the greeting, NO to the
+    /// FETCH); malformed is a connection cut mid-answer; apply-then-hang sends the messages
+    /// but never completes the FETCH; slow answers late.
+    pub fn faults(&self) -> &Faults {
+        &self.shared.faults
     }
 
     /// Mail arriving from elsewhere (a marketplace's or Amazon's servers) for `address`; false

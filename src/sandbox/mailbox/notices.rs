@@ -9,7 +9,8 @@ use chrono::{DateTime, FixedOffset};
 /// One line of an order: (title, units, unit price in yen).
 pub type Line = (String, u32, i64);
 
-/// `【楽天市場】注文内容ご確認（自動配信メール）`, the copy RMS sends the shop.
+/// `【楽天市場】注文内容ご確認（自動配信メール）`, the copy of the buyer's confirmation that Rakuten
+/// sends to the shop's 注文確認メール送り先 (bracket-labelled text, RMS spec §11).
 pub fn rakuten_order(
     shop: &str,
     order_number: &str,
@@ -19,13 +20,20 @@ pub fn rakuten_order(
     lines: &[Line],
 ) -> Vec<u8> {
     let mut body = format!(
-        "{shop} ご担当者様\r\n\r\n楽天市場で以下のご注文を承りました。\r\n\r\n[受注番号] {order_number}\r\n[日時] {}\r\n[注文者] {buyer} 様\r\n[支払方法] {settlement}\r\n\r\n",
+        "{buyer} 様\r\n\r\nこのたびは楽天市場をご利用いただき、ありがとうございます。\r\n以下の内容でご注文を承りました。\r\n\r\n[受注番号] {order_number}\r\n[日時] {}\r\n[注文者] {buyer} 様\r\n[支払方法] {settlement}\r\n[配送方法] 宅配便\r\n[ショップ名] {shop}\r\n",
         ordered_at.format("%Y-%m-%d %H:%M:%S")
     );
+    let mut total = 0;
     for (title, units, price) in lines {
-        body.push_str(&format!("[商品] {title}\r\n  価格 {} 円 x {units} 個\r\n", yen(*price)));
+        let amount = price * i64::from(*units);
+        total += amount;
+        body.push_str(&format!(
+            "[商品]\r\n{title}\r\n価格 {}(円) x {units}(個) = {}(円)\r\n----------\r\n",
+            yen(*price),
+            yen(amount)
+        ));
     }
-    body.push_str("\r\n-- \r\n楽天市場 https://www.rakuten.co.jp/\r\n");
+    body.push_str(&format!("送料 0(円)\r\n合計 {}(円)\r\n\r\n楽天市場 https://www.rakuten.co.jp/\r\n", yen(total)));
     message(Parts {
         from: format!("{} <order@rakuten.co.jp>", encoded_word("ISO-2022-JP", &iso_2022_jp("楽天市場"))),
         subject: encoded_word("ISO-2022-JP", &iso_2022_jp("【楽天市場】注文内容ご確認（自動配信メール）")),
@@ -37,7 +45,7 @@ pub fn rakuten_order(
     })
 }
 
-/// `【Yahoo!ショッピング】注文確認`, the store's copy of the buyer's confirmation.
+/// `【Yahoo!ショッピング】注文確認：…`, the store's copy of an order (Yahoo spec §10).
 pub fn yahoo_order(
     store: &str,
     order_id: &str,
@@ -46,20 +54,25 @@ pub fn yahoo_order(
     lines: &[Line],
 ) -> Vec<u8> {
     let mut body = format!(
-        "{buyer} 様\r\n\r\n{store} をご利用いただきありがとうございます。\r\nご注文内容をお知らせします。\r\n\r\n注文ID：{order_id}\r\n注文日時：{}\r\n\r\n",
+        "{store} 様\r\n\r\n{buyer} 様からご注文がありました。\r\n\r\n注文ID\u{3000}：{order_id}\r\n注文日時：{}\r\n\r\n",
         ordered_at.format("%Y年%m月%d日 %H時%M分%S秒")
     );
-    for (title, units, price) in lines {
-        body.push_str(&format!("商品名：{title}\r\n数量：{units}\r\n単価：{}円\r\n", yen(*price)));
+    let mut total = 0;
+    for (n, (title, units, price)) in lines.iter().enumerate() {
+        total += price * i64::from(*units);
+        body.push_str(&format!("（{}）{title}\r\n  数量：{units}\r\n  単価：{}円\r\n", n + 1, yen(*price)));
     }
-    body.push_str("\r\nYahoo!ショッピング https://shopping.yahoo.co.jp/\r\n");
-    let subject = format!("【Yahoo!ショッピング】注文確認 ({store})");
+    body.push_str(&format!(
+        "\r\n商品の合計金額 ：{}円\r\n送料：0円\r\n手数料：0円\r\nポイント利用分：0円\r\n合計金額 ：{}円\r\n",
+        yen(total),
+        yen(total)
+    ));
     message(Parts {
         from: format!(
             "{} <shopping-order-master@mail.yahoo.co.jp>",
             encoded_word("SHIFT_JIS", &shift_jis("Yahoo!ショッピング"))
         ),
-        subject: encoded_word("SHIFT_JIS", &shift_jis(&subject)),
+        subject: encoded_word("SHIFT_JIS", &shift_jis(&format!("【Yahoo!ショッピング】注文確認：{store}"))),
         message_id: format!("<{order_id}.order@mail.yahoo.co.jp>"),
         date: ordered_at,
         content_type: "text/plain; charset=Shift_JIS",
