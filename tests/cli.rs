@@ -335,6 +335,21 @@ async fn the_demo_reaches_every_status_serves_the_admin_and_leaves_a_sound_ledge
     assert!(stderr(&again).contains("already exists"));
 }
 
+/// What `mcf-ledger run` needs: a web login, and Amazon pointed at `amazon`.
+fn daemon_env(amazon: &mcf_ledger::sandbox::amazon::AmazonSandbox) -> Vec<(&'static str, String)> {
+    let config = amazon.config();
+    vec![
+        ("RUST_LOG", "warn".into()),
+        ("WEB_USERNAME", "admin".into()),
+        ("WEB_PASSWORD", "s3cret-daemon".into()),
+        ("AMAZON_CLIENT_ID", config.client_id.clone()),
+        ("AMAZON_CLIENT_SECRET", config.client_secret.clone()),
+        ("AMAZON_REFRESH_TOKEN", config.refresh_token.clone()),
+        ("AMAZON_SP_API_BASE_URL", amazon.base_url()),
+        ("AMAZON_LWA_TOKEN_URL", amazon.token_url()),
+    ]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_serves_cycles_and_stops_gracefully_on_sigterm() {
     use mcf_ledger::sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
@@ -345,16 +360,8 @@ async fn run_serves_cycles_and_stops_gracefully_on_sigterm() {
     let rms = mcf_ledger::sandbox::rakuten::RakutenSandbox::start(Default::default(), Arc::new(events::SystemClock))
         .await
         .unwrap();
-    let config = amazon.config().clone();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcf-ledger"))
-        .env("RUST_LOG", "warn")
-        .env("WEB_USERNAME", "admin")
-        .env("WEB_PASSWORD", "s3cret-daemon")
-        .env("AMAZON_CLIENT_ID", &config.client_id)
-        .env("AMAZON_CLIENT_SECRET", &config.client_secret)
-        .env("AMAZON_REFRESH_TOKEN", &config.refresh_token)
-        .env("AMAZON_SP_API_BASE_URL", amazon.base_url())
-        .env("AMAZON_LWA_TOKEN_URL", amazon.token_url())
+        .envs(daemon_env(&amazon))
         .env("RAKUTEN_SERVICE_SECRET", &rms.config().service_secret)
         .env("RAKUTEN_LICENSE_KEY", &rms.config().license_key)
         .env("RAKUTEN_API_BASE_URL", rms.base_url())
@@ -415,17 +422,9 @@ async fn sigterm_inside_a_long_stage_stops_after_the_order_under_way_and_the_nex
     .await
     .unwrap();
     amazon.set_stock("JP-TEA-100", 1_000);
-    let config = amazon.config().clone();
     let shop_env = |command: &mut tokio::process::Command| {
         command
-            .env("RUST_LOG", "warn")
-            .env("WEB_USERNAME", "admin")
-            .env("WEB_PASSWORD", "s3cret-daemon")
-            .env("AMAZON_CLIENT_ID", &config.client_id)
-            .env("AMAZON_CLIENT_SECRET", &config.client_secret)
-            .env("AMAZON_REFRESH_TOKEN", &config.refresh_token)
-            .env("AMAZON_SP_API_BASE_URL", amazon.base_url())
-            .env("AMAZON_LWA_TOKEN_URL", amazon.token_url())
+            .envs(daemon_env(&amazon))
             .env("SKU_MASTER_PATH", dir.path().join("missing-master.xlsx"))
             .arg("--database")
             .arg(&database);
