@@ -33,6 +33,29 @@ fn source_events(shop: &Shop, kind: &str) -> Vec<SourceEvent> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_reads_rms_a_page_at_a_time_and_writes_each_tracking_once() {
+    let mut shop = Shop::with_rakuten(now_clock()).await;
+    shop.sandbox.set_stock("JP-TEA-100", 100);
+    let numbers: Vec<String> = (0..5).map(|_| shop.rms().place(NewRakutenOrder::card("tea-100", 1))).collect();
+    shop.run(Stage::Receive).await;
+    shop.advance(Duration::minutes(6));
+    shop.run(Stage::Monitor).await;
+    shop.run(Stage::Check).await;
+    shop.run(Stage::Ship).await;
+    shop.sandbox.advance(Duration::hours(7));
+    shop.run(Stage::Monitor).await;
+    assert!(numbers.iter().all(|n| shop.state(&key(n)).tracking.is_some()));
+    let (reads, writes) = (shop.rms().calls("getOrder"), shop.rms().calls("updateOrderShipping"));
+    shop.run(Stage::Notify).await;
+    assert_eq!(shop.rms().calls("getOrder") - reads, 1, "five orders, one getOrder page");
+    assert_eq!(shop.rms().calls("updateOrderShipping") - writes, 5);
+    for number in &numbers {
+        assert_eq!(shop.status(&key(number)), Status::Shipped);
+        assert_eq!(shop.rms().shippings(number).len(), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_card_order_goes_from_rms_to_mcf_and_its_tracking_back_to_rms_once() {
     let mut shop = Shop::with_rakuten(now_clock()).await;
     shop.sandbox.set_stock("JP-TEA-100", 10);

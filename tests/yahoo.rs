@@ -128,6 +128,26 @@ async fn a_yahoo_cancellation_cancels_the_mcf_order_and_prepaid_orders_wait_for_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watch_lists_open_orders_once_and_reads_only_those_that_changed() {
+    let mut shop = Shop::with_yahoo(FixedClock::at(Utc::now()), SELLER).await;
+    shop.sandbox.set_stock("JP-TEA-100", 100);
+    let orders: Vec<String> = (0..12).map(|_| shop.store().place(NewYahooOrder::card("tea-100", 1))).collect();
+    shop.advance(Duration::minutes(11));
+    shop.run(Stage::Receive).await;
+    shop.run(Stage::Check).await;
+    assert!(orders.iter().all(|o| shop.status(&key(o)) == Status::ShippingRequested));
+    let (lists, infos) = (shop.store().calls("orderList"), shop.store().calls("orderInfo"));
+    shop.run(Stage::Monitor).await;
+    assert_eq!(shop.store().calls("orderList") - lists, 1, "one listing shows every open order");
+    assert_eq!(shop.store().calls("orderInfo") - infos, 0, "nothing changed: nothing is read one by one");
+    shop.store().set_status(&orders[3], 4);
+    shop.run(Stage::Monitor).await;
+    assert_eq!(shop.store().calls("orderInfo") - infos, 1, "only the cancelled one is read");
+    assert_eq!(shop.status(&key(&orders[3])), Status::Cancelled);
+    assert!(orders.iter().enumerate().all(|(n, o)| n == 3 || shop.status(&key(o)) == Status::ShippingRequested));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_yahoo_outage_is_backfilled_exactly_once() {
     let start = jst().with_ymd_and_hms(2026, 6, 1, 9, 0, 0).unwrap().with_timezone(&Utc);
     let mut shop = Shop::with_yahoo(FixedClock::at(start), SELLER).await;

@@ -245,88 +245,114 @@ pub async fn watch(
     Ok(report)
 }
 
-/// Writes carrier and tracking number back to RMS; SHIPPED when RMS accepted it.
+/// Writes carrier and tracking number back to RMS; SHIPPED when RMS accepted it. RMS is read
+/// first (100 orders a call), so a record from an earlier attempt (or the RMS screen) is
+/// updated, never duplicated.
 pub async fn notify(
     ledger: &mut Ledger,
     client: &RakutenClient,
     steps: &mut Steps<'_>,
 ) -> Result<StageReport, StageError> {
     let mut report = StageReport::new("notify:rakuten");
+    let due_state = |ledger: &Ledger, key: &OrderKey| -> Result<Option<OrderState>, LedgerError> {
+        let state = ledger.order_state(key)?;
+        let due = state.tracking.is_some() && !state.shipment_reported && state.cancel_requested.is_none();
+        Ok(due.then_some(state))
+    };
+    let mut due = Vec::new();
     for key in
         super::marketplace_keys_in(ledger, Marketplace::Rakuten, &[Status::Shipping], super::may_report_shipment)?
     {
+        if due_state(ledger, &key)?.is_some() {
+            due.push(key);
+        }
+    }
+    'pages: for page in due.chunks(GET_ORDER_LIMIT) {
         if !steps.proceed(ledger, &mut report)? {
             break;
         }
-        let state = ledger.order_state(&key)?;
-        if state.tracking.is_none() || state.shipment_reported || state.cancel_requested.is_some() {
-            continue;
-        }
-        report.examined += 1;
-        let Some(tracking) = state.tracking.clone() else { continue };
-        // RMS is read first: a record from an earlier attempt (or the RMS screen) is updated, never duplicated.
-        let model = match client.get_orders(std::slice::from_ref(&key.order_number)).await.map(|o| o.into_iter().next())
-        {
-            Ok(Some(raw)) => match serde_json::from_value::<OrderModel>(raw) {
-                Ok(model) => model,
-                Err(error) => {
-                    tracing::warn!(order = %key, %error, "unreadable RMS order; next cycle");
-                    report.deferred += 1;
-                    continue;
-                }
-            },
-            Ok(None) | Err(_) => {
-                report.deferred += 1;
+        let numbers: Vec<String> = page.iter().map(|k| k.order_number.clone()).collect();
+        let models: Vec<OrderModel> = match client.get_orders(&numbers).await {
+            Ok(raw) => raw.into_iter().filter_map(|order| serde_json::from_value(order).ok()).collect(),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the orders to report at RMS; next cycle");
+                report.deferred += page.len();
                 continue;
             }
         };
-        let Some(package) = model.packages.iter().find(|p| p.package_delete_flag != Some(1)) else {
-            report.deferred += 1;
-            continue;
-        };
-        let company = mapping::delivery_company(&tracking.carrier);
-        let reported = Tracking { carrier: format!("{} ({company})", tracking.carrier), ..tracking.clone() };
-        let already =
-            package.shippings.iter().any(|s| s.shipping_number.as_deref() == Some(tracking.tracking_number.as_str()));
-        if !already {
-            let blank = package.shippings.iter().find(|s| s.shipping_number.as_deref().unwrap_or("").is_empty());
-            let shipped_on = mapping::jst_date(tracking.shipped_at.unwrap_or_else(|| ledger.store().now()));
-            let request = UpdateOrderShippingRequest {
-                order_number: key.order_number.clone(),
-                baskets: vec![BasketShipping {
-                    basket_id: package.basket_id,
-                    shippings: vec![ShippingModel {
-                        shipping_detail_id: blank.and_then(|b| b.shipping_detail_id),
-                        delivery_company: Some(company.to_owned()),
-                        shipping_number: Some(tracking.tracking_number.clone()),
-                        shipping_date: Some(shipped_on),
-                    }],
-                }],
-            };
-            match client.update_order_shipping(&request).await {
-                Ok(_) => tracing::info!(order = %key, company, "tracking registered at Rakuten"),
-                Err(RakutenError::Api { messages, .. }) => {
-                    let message = messages.iter().map(|(c, m)| format!("{c} {m}")).collect::<Vec<_>>().join("; ");
-                    tracing::warn!(order = %key, message, "RMS refused the shipping report");
-                    let failed =
-                        OrderFailed { stage: "notify".into(), code: messages.first().map(|(c, _)| c.clone()), message };
-                    if record(ledger, &key, &state, "notify", vec![OrderEvent::OrderFailed(failed)])? {
-                        report.needs_operator += 1;
-                    }
-                    continue;
-                }
-                Err(error) => {
-                    tracing::warn!(order = %key, %error, "shipping report not confirmed; re-read next cycle");
-                    report.deferred += 1;
-                    continue;
-                }
+        for key in page {
+            if !steps.proceed(ledger, &mut report)? {
+                break 'pages;
             }
-        } else {
-            tracing::info!(order = %key, "RMS already has this tracking number; recording it as reported");
-        }
-        if record(ledger, &key, &state, "notify", vec![OrderEvent::ShipmentReported(reported)])? {
-            report.advanced += 1;
+            let Some(state) = due_state(ledger, key)? else { continue };
+            report.examined += 1;
+            let Some(model) = models.iter().find(|m| m.order_number == key.order_number) else {
+                tracing::warn!(order = %key, "RMS did not return the order (or it was unreadable); next cycle");
+                report.deferred += 1;
+                continue;
+            };
+            report_shipment(ledger, client, key, &state, model, &mut report).await?;
         }
     }
     Ok(report)
+}
+
+/// Registers one order's tracking at RMS (unless RMS has it already) and records it.
+async fn report_shipment(
+    ledger: &mut Ledger,
+    client: &RakutenClient,
+    key: &OrderKey,
+    state: &OrderState,
+    model: &OrderModel,
+    report: &mut StageReport,
+) -> Result<(), StageError> {
+    let Some(tracking) = state.tracking.clone() else { return Ok(()) };
+    let Some(package) = model.packages.iter().find(|p| p.package_delete_flag != Some(1)) else {
+        report.deferred += 1;
+        return Ok(());
+    };
+    let company = mapping::delivery_company(&tracking.carrier);
+    let reported = Tracking { carrier: format!("{} ({company})", tracking.carrier), ..tracking.clone() };
+    let already =
+        package.shippings.iter().any(|s| s.shipping_number.as_deref() == Some(tracking.tracking_number.as_str()));
+    if !already {
+        let blank = package.shippings.iter().find(|s| s.shipping_number.as_deref().unwrap_or("").is_empty());
+        let shipped_on = mapping::jst_date(tracking.shipped_at.unwrap_or_else(|| ledger.store().now()));
+        let request = UpdateOrderShippingRequest {
+            order_number: key.order_number.clone(),
+            baskets: vec![BasketShipping {
+                basket_id: package.basket_id,
+                shippings: vec![ShippingModel {
+                    shipping_detail_id: blank.and_then(|b| b.shipping_detail_id),
+                    delivery_company: Some(company.to_owned()),
+                    shipping_number: Some(tracking.tracking_number.clone()),
+                    shipping_date: Some(shipped_on),
+                }],
+            }],
+        };
+        match client.update_order_shipping(&request).await {
+            Ok(_) => tracing::info!(order = %key, company, "tracking registered at Rakuten"),
+            Err(RakutenError::Api { messages, .. }) => {
+                let message = messages.iter().map(|(c, m)| format!("{c} {m}")).collect::<Vec<_>>().join("; ");
+                tracing::warn!(order = %key, message, "RMS refused the shipping report");
+                let failed =
+                    OrderFailed { stage: "notify".into(), code: messages.first().map(|(c, _)| c.clone()), message };
+                if record(ledger, key, state, "notify", vec![OrderEvent::OrderFailed(failed)])? {
+                    report.needs_operator += 1;
+                }
+                return Ok(());
+            }
+            Err(error) => {
+                tracing::warn!(order = %key, %error, "shipping report not confirmed; re-read next cycle");
+                report.deferred += 1;
+                return Ok(());
+            }
+        }
+    } else {
+        tracing::info!(order = %key, "RMS already has this tracking number; recording it as reported");
+    }
+    if record(ledger, key, state, "notify", vec![OrderEvent::ShipmentReported(reported)])? {
+        report.advanced += 1;
+    }
+    Ok(())
 }

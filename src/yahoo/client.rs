@@ -164,13 +164,32 @@ impl YahooClient {
 
     /// Orders published (visible after the buyer's cancel window) in [from, to], all pages.
     pub async fn order_list(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<ListedOrder>, YahooError> {
+        let condition = format!(
+            "{}{}",
+            tag("PublicationTimeFrom", &request_time(from)),
+            tag("PublicationTimeTo", &request_time(to))
+        );
+        self.list(&condition).await
+    }
+
+    /// Orders placed in [from, to] (by OrderTime), all pages, with their OrderStatus: the
+    /// watch's view of every open order in one call per 2,000.
+    pub async fn orders_placed_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<ListedOrder>, YahooError> {
+        let condition =
+            format!("{}{}", tag("OrderTimeFrom", &request_time(from)), tag("OrderTimeTo", &request_time(to)));
+        self.list(&condition).await
+    }
+
+    async fn list(&self, condition: &str) -> Result<Vec<ListedOrder>, YahooError> {
         let mut orders = Vec::new();
         let mut start = 1;
         loop {
             let body = format!(
-                "<Req><Search><Result>2000</Result><Start>{start}</Start><Sort>+order_time</Sort><Condition>{}{}</Condition>{}</Search>{}</Req>",
-                tag("PublicationTimeFrom", &request_time(from)),
-                tag("PublicationTimeTo", &request_time(to)),
+                "<Req><Search><Result>2000</Result><Start>{start}</Start><Sort>+order_time</Sort><Condition>{condition}</Condition>{}</Search>{}</Req>",
                 tag("Field", "OrderId,OrderTime,OrderStatus,PublicationTime"),
                 tag("SellerId", &self.config.seller_id),
             );
