@@ -1,0 +1,165 @@
+//! The outside world of the demo and `replay dry-run`: the mail server's mailboxes, the sample
+//! SKU master, and every client pointed at the in-process sandboxes.
+
+use crate::amazon::{AmazonClient, AmazonConfig, LwaCredentials, RateLimits};
+use crate::config::Secret;
+use crate::cycle::Services;
+use crate::mail::imap::{ImapConfig, ImapSecurity};
+use crate::mail::smtp::{Mailer, SmtpConfig, SmtpSecurity};
+use crate::rakuten::{RakutenClient, RakutenConfig};
+use crate::sandbox::amazon::AmazonSandbox;
+use crate::sandbox::mailbox::{MailAccount, MailSandbox, MailSandboxConfig};
+use crate::sandbox::rakuten::RakutenSandbox;
+use crate::sandbox::yahoo::YahooSandbox;
+use crate::sku_master::SkuMaster;
+use crate::stages::alerts::{AlertSettings, ConfiguredExpiry, DEFAULT_PAYMENT_GUIDANCE};
+use crate::stages::ShippingSettings;
+use crate::transport::RetryPolicy;
+use crate::yahoo::signature::PublicKey;
+use crate::yahoo::{YahooClient, YahooConfig};
+use chrono::{Duration as ChronoDuration, Utc};
+use events::Clock;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The shop's mailbox: marketplaces and Amazon write to it, the receive stage reads it.
+pub const SHOP_MAIL: &str = "shop@demo.example.jp";
+/// Where alerts go (ADMIN_EMAIL).
+pub const ADMIN_MAIL: &str = "admin@demo.example.jp";
+
+/// The demo's mail server: the shop's and the admin's mailboxes, both with `password`.
+pub async fn start_mail_sandbox(password: &str) -> Result<MailSandbox, String> {
+    let account = |user: &str, address: &str| MailAccount {
+        user: user.into(),
+        password: password.into(),
+        address: address.into(),
+    };
+    MailSandbox::start(MailSandboxConfig {
+        accounts: vec![account("shop", SHOP_MAIL), account("admin", ADMIN_MAIL)],
+        hostname: "mail.demo.example.jp".into(),
+        ..MailSandboxConfig::default()
+    })
+    .await
+    .map_err(|e| format!("starting the sandbox mail server: {e}"))
+}
+
+/// The sample master.xlsx: sheet SKUMapping (marketplace SKU -> Amazon seller SKU × units).
+pub fn write_sample_master(path: &Path) -> Result<(), String> {
+    let rows: [(&str, &str, u32); 4] = [
+        ("tea-100", "JP-TEA-100", 1),
+        ("tea-3pack", "JP-TEA-100", 3),
+        ("cup", "JP-CUP-ARITA", 1),
+        ("matcha-30", "JP-MATCHA-30", 1),
+    ];
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet();
+    let failed = |e: rust_xlsxwriter::XlsxError| format!("writing {}: {e}", path.display());
+    sheet.set_name("SKUMapping").map_err(failed)?;
+    for (column, title) in ["marketplace_sku", "seller_sku", "quantity"].iter().enumerate() {
+        sheet.write_string(0, column as u16, *title).map_err(failed)?;
+    }
+    for (index, (marketplace_sku, seller_sku, quantity)) in rows.iter().enumerate() {
+        let row = index as u32 + 1;
+        sheet.write_string(row, 0, *marketplace_sku).map_err(failed)?;
+        sheet.write_string(row, 1, *seller_sku).map_err(failed)?;
+        sheet.write_number(row, 2, f64::from(*quantity)).map_err(failed)?;
+    }
+    workbook.save(path).map_err(failed)
+}
+
+/// Every client pointed at the in-process sandboxes (the demo and `replay dry-run`); mail is
+/// read from the shop's mailbox of `mail` and sent through its SMTP.
+pub fn sandbox_services(
+    amazon: &AmazonSandbox,
+    rakuten: &RakutenSandbox,
+    yahoo: &YahooSandbox,
+    mail: &MailSandbox,
+    master: &Path,
+    clock: Arc<dyn Clock>,
+) -> Result<Services, String> {
+    let shop = mail
+        .config()
+        .accounts
+        .iter()
+        .find(|a| a.address == SHOP_MAIL)
+        .ok_or_else(|| format!("the sandbox mail server has no mailbox for {SHOP_MAIL}"))?;
+    let imap = ImapConfig {
+        host: mail.host(),
+        port: mail.imap_port(),
+        username: shop.user.clone(),
+        password: Secret::new(shop.password.clone()),
+        mailbox: "INBOX".into(),
+        security: ImapSecurity::Plain,
+        accept_invalid_certs: false,
+        timeout: Duration::from_secs(10),
+    };
+    let mailer = Mailer::new(SmtpConfig {
+        host: mail.host(),
+        port: mail.smtp_port(),
+        credentials: None,
+        from: SHOP_MAIL.into(),
+        security: SmtpSecurity::Plain,
+        accept_invalid_certs: false,
+        timeout: Duration::from_secs(10),
+    })
+    .map_err(|e| e.to_string())?;
+    let amazon_config = amazon.config();
+    let amazon_client = AmazonClient::new(AmazonConfig {
+        credentials: LwaCredentials {
+            client_id: amazon_config.client_id.clone(),
+            client_secret: Secret::new(amazon_config.client_secret.clone()),
+            refresh_token: Secret::new(amazon_config.refresh_token.clone()),
+        },
+        marketplace_id: "A1VC38T7YXB528".into(),
+        sp_api_base_url: amazon.base_url(),
+        lwa_token_url: amazon.token_url(),
+        retry: RetryPolicy::fast(),
+        rate_limits: RateLimits::default(),
+    })
+    .map_err(|e| e.to_string())?;
+    let rakuten_client = RakutenClient::new(RakutenConfig {
+        service_secret: Secret::new(rakuten.config().service_secret.clone()),
+        license_key: Secret::new(rakuten.config().license_key.clone()),
+        base_url: rakuten.base_url(),
+        retry: RetryPolicy::fast(),
+        rate: (1.0, 5),
+    })
+    .map_err(|e| e.to_string())?;
+    let yahoo_config = yahoo.config();
+    let yahoo_client = YahooClient::new(YahooConfig {
+        client_id: yahoo_config.client_id.clone(),
+        client_secret: Secret::new(yahoo_config.client_secret.clone()),
+        seller_id: yahoo_config.seller_id.clone(),
+        refresh_token: Secret::new(yahoo_config.refresh_token.clone()),
+        public_key: PublicKey::load(&yahoo_config.public_key_pem(), &yahoo_config.key_version)
+            .map_err(|e| e.to_string())?,
+        api_base_url: yahoo.api_base_url(),
+        auth_base_url: yahoo.auth_base_url(),
+        retry: RetryPolicy::fast(),
+        rate: (1.0, 5),
+        clock,
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(Services {
+        amazon: amazon_client,
+        rakuten: Some(rakuten_client),
+        yahoo: Some(yahoo_client),
+        imap: Some(imap),
+        mailer: Some(mailer),
+        alerts: AlertSettings {
+            admin_email: Some(ADMIN_MAIL.into()),
+            stale_after: ChronoDuration::hours(48),
+            payment_guidance_template: DEFAULT_PAYMENT_GUIDANCE.to_owned(),
+            // The demo's Yahoo key is as fresh as Store Creator Pro issues it: a year.
+            credential_expiries: vec![ConfiguredExpiry {
+                stream: crate::stages::yahoo::POLL_STREAM.into(),
+                credential: "YAHOO_PUBLIC_KEY".into(),
+                expires_on: Utc::now().date_naive() + ChronoDuration::days(365),
+            }],
+        },
+        sku_master: SkuMaster::new(master.to_path_buf()),
+        shipping: ShippingSettings { notification_email: Some(SHOP_MAIL.into()), ..ShippingSettings::default() },
+        poll: Default::default(),
+    })
+}
