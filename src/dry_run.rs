@@ -3,12 +3,12 @@
 //! The live ledger is only read (VACUUM INTO), and no real API is called.
 
 use crate::cycle::{run_cycle, Stage};
-use crate::sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
-use crate::sandbox::rakuten::{RakutenSandbox, RakutenSandboxConfig};
-use crate::sandbox::yahoo::{YahooSandbox, YahooSandboxConfig};
 use events::store::OpenMode;
 use events::{Clock, RecordedEvent, SystemClock};
 use projections::Ledger;
+use sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
+use sandbox::rakuten::{RakutenSandbox, RakutenSandboxConfig};
+use sandbox::yahoo::{YahooSandbox, YahooSandboxConfig};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -37,11 +37,13 @@ pub async fn dry_run(database: &Path, sku_master: &Path) -> Result<DryRun, Strin
     let before = ledger.store().head_position().map_err(|e| e.to_string())?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let amazon = AmazonSandbox::start(AmazonSandboxConfig::default()).await.map_err(|e| e.to_string())?;
-    let rakuten =
-        RakutenSandbox::start(RakutenSandboxConfig::default(), clock.clone()).await.map_err(|e| e.to_string())?;
-    let yahoo = YahooSandbox::start(YahooSandboxConfig::generate("dry-run-store"), clock.clone())
+    let rakuten = RakutenSandbox::start(RakutenSandboxConfig::default(), crate::demo::sandbox_clock(clock.clone()))
         .await
         .map_err(|e| e.to_string())?;
+    let yahoo =
+        YahooSandbox::start(YahooSandboxConfig::generate("dry-run-store"), crate::demo::sandbox_clock(clock.clone()))
+            .await
+            .map_err(|e| e.to_string())?;
     // Mail the cycle sends goes to a sandbox mail server too, never to a real one.
     let mail = crate::demo::start_mail_sandbox("dry-run").await?;
     let mut services = crate::demo::sandbox_services(&amazon, &rakuten, &yahoo, &mail, sku_master, clock)?;

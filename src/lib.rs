@@ -15,7 +15,6 @@ pub mod lease;
 pub mod mail;
 pub mod rakuten;
 pub mod reparse;
-pub mod sandbox;
 pub mod sku_master;
 pub mod stages;
 pub mod telemetry;

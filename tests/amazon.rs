@@ -8,10 +8,10 @@ use chrono::{Duration, TimeZone, Utc};
 use events::clock::jst;
 use events::order::{DeliveryRequest, OrderItem, ShippingSpeed, Status};
 use mcf_ledger::cycle::Stage;
-use mcf_ledger::sandbox::amazon::AmazonSandboxConfig;
-use mcf_ledger::sandbox::faults::Fault;
 use mcf_ledger::stages::Steps;
 use mcf_ledger::transport::RetryPolicy;
+use sandbox::amazon::AmazonSandboxConfig;
+use sandbox::faults::Fault;
 use serde_json::json;
 use support::{write_master, Shop};
 
@@ -59,7 +59,7 @@ async fn verified_orders_ship_through_mcf_and_come_back_with_tracking() {
     shop.sandbox.advance(Duration::hours(7));
     shop.run(Stage::Monitor).await;
     let tracking = shop.state(&a).tracking.expect("tracking after Amazon completed");
-    let (carrier, number) = mcf_ledger::sandbox::amazon::package_tracking(&mcf_id(1));
+    let (carrier, number) = sandbox::amazon::package_tracking(&mcf_id(1));
     assert_eq!((tracking.carrier.as_str(), tracking.tracking_number.as_str()), (carrier, number.as_str()));
     assert!(shop.state(&b).tracking.is_some());
 
@@ -366,8 +366,8 @@ mod contract {
     use mcf_ledger::amazon::model::{CreateRequest, DestinationAddress, OrderItemRequest};
     use mcf_ledger::amazon::{AmazonClient, AmazonError};
     use mcf_ledger::config::Secret;
-    use mcf_ledger::sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
     use mcf_ledger::transport::RetryPolicy;
+    use sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
     use serde_json::{json, Value};
 
     async fn sandbox(config: AmazonSandboxConfig) -> (AmazonSandbox, AmazonClient) {

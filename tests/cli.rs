@@ -336,7 +336,7 @@ async fn the_demo_reaches_every_status_serves_the_admin_and_leaves_a_sound_ledge
 }
 
 /// What `mcf-ledger run` needs: a web login, and Amazon pointed at `amazon`.
-fn daemon_env(amazon: &mcf_ledger::sandbox::amazon::AmazonSandbox) -> Vec<(&'static str, String)> {
+fn daemon_env(amazon: &sandbox::amazon::AmazonSandbox) -> Vec<(&'static str, String)> {
     let config = amazon.config();
     vec![
         ("RUST_LOG", "warn".into()),
@@ -352,14 +352,12 @@ fn daemon_env(amazon: &mcf_ledger::sandbox::amazon::AmazonSandbox) -> Vec<(&'sta
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_serves_cycles_and_stops_gracefully_on_sigterm() {
-    use mcf_ledger::sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
+    use sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
     use tokio::io::AsyncBufReadExt;
     let dir = tempfile::tempdir().unwrap();
     let database = sample_ledger(&dir);
     let amazon = AmazonSandbox::start(AmazonSandboxConfig::default()).await.unwrap();
-    let rms = mcf_ledger::sandbox::rakuten::RakutenSandbox::start(Default::default(), Arc::new(events::SystemClock))
-        .await
-        .unwrap();
+    let rms = sandbox::rakuten::RakutenSandbox::start(Default::default(), Arc::new(sandbox::WallClock)).await.unwrap();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcf-ledger"))
         .envs(daemon_env(&amazon))
         .env("RAKUTEN_SERVICE_SECRET", &rms.config().service_secret)
@@ -399,7 +397,7 @@ async fn run_serves_cycles_and_stops_gracefully_on_sigterm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_inside_a_long_stage_stops_after_the_order_under_way_and_the_next_cycle_ships_the_rest() {
-    use mcf_ledger::sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
+    use sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
     use tokio::io::AsyncBufReadExt;
     const ORDERS: u32 = 30;
     let dir = tempfile::tempdir().unwrap();
@@ -612,7 +610,7 @@ fn audit_passes_a_sound_ledger_and_names_a_broken_promise() {
 /// locked", and every operator's change is in the ledger.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_admin_cron_cycles_and_cli_actions_share_the_ledger_without_lost_updates() {
-    use mcf_ledger::sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
+    use sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
     let dir = tempfile::tempdir().unwrap();
     let database = sample_ledger(&dir);
     let error_order = |n: u32| OrderKey::new(Marketplace::Yahoo, &format!("store-{:08}", 50_000 + n)).unwrap();

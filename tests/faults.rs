@@ -23,17 +23,17 @@ use mcf_ledger::cycle::{run_cycle, Services, Stage};
 use mcf_ledger::mail::imap::{ImapConfig, ImapSecurity};
 use mcf_ledger::mail::smtp::{Mailer, SmtpConfig, SmtpSecurity};
 use mcf_ledger::rakuten::{RakutenClient, RakutenConfig};
-use mcf_ledger::sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
-use mcf_ledger::sandbox::faults::{Fault, Faults};
-use mcf_ledger::sandbox::mailbox::{notices, MailAccount, MailSandbox, MailSandboxConfig};
-use mcf_ledger::sandbox::rakuten::{NewRakutenOrder, RakutenSandbox, RakutenSandboxConfig};
-use mcf_ledger::sandbox::yahoo::{NewYahooOrder, YahooSandbox, YahooSandboxConfig};
 use mcf_ledger::sku_master::SkuMaster;
 use mcf_ledger::stages::alerts::{AlertSettings, DEFAULT_PAYMENT_GUIDANCE};
 use mcf_ledger::stages::ShippingSettings;
 use mcf_ledger::transport::RetryPolicy;
 use mcf_ledger::yahoo::{YahooClient, YahooConfig};
 use projections::Ledger;
+use sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
+use sandbox::faults::{Fault, Faults};
+use sandbox::mailbox::{notices, MailAccount, MailSandbox, MailSandboxConfig};
+use sandbox::rakuten::{NewRakutenOrder, RakutenSandbox, RakutenSandboxConfig};
+use sandbox::yahoo::{NewYahooOrder, YahooSandbox, YahooSandboxConfig};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -130,11 +130,16 @@ impl World {
                 processing_delay: minute * 5,
                 ..RakutenSandboxConfig::default()
             },
-            shared.clone(),
+            mcf_ledger::demo::sandbox_clock(shared.clone()),
         )
         .await
         .unwrap();
-        let yahoo = YahooSandbox::start(YahooSandboxConfig::generate("fault-suite-store"), shared).await.unwrap();
+        let yahoo = YahooSandbox::start(
+            YahooSandboxConfig::generate("fault-suite-store"),
+            mcf_ledger::demo::sandbox_clock(shared),
+        )
+        .await
+        .unwrap();
         let mail = MailSandbox::start(MailSandboxConfig {
             accounts: vec![MailAccount {
                 user: "shop".into(),

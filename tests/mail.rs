@@ -5,6 +5,8 @@ mod support;
 use mcf_ledger::config::Secret;
 use mcf_ledger::mail::imap::{append, fetch_new, ImapConfig, ImapError, ImapSecurity};
 use mcf_ledger::mail::parse::{parse, Classification};
+use mcf_ledger::mail::smtp::{Mailer, SmtpConfig, SmtpSecurity};
+use sandbox::mailbox::{notices, MailAccount, MailSandbox, MailSandboxConfig};
 use std::time::Duration;
 use support::mail_servers::{Dovecot, PASSWORD, USER};
 
@@ -162,7 +164,7 @@ mod intake {
     use events::order::{DetectionSource, Status};
     use events::{FixedClock, Marketplace, OrderKey};
     use mcf_ledger::cycle::Stage;
-    use mcf_ledger::sandbox::rakuten::NewRakutenOrder;
+    use sandbox::rakuten::NewRakutenOrder;
     use support::Shop;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -267,9 +269,9 @@ mod sending {
     use events::{FixedClock, Marketplace, OrderKey};
     use mcf_ledger::cycle::Stage;
     use mcf_ledger::mail::smtp::{Mailer, SmtpConfig, SmtpSecurity};
-    use mcf_ledger::sandbox::faults::Fault;
-    use mcf_ledger::sandbox::rakuten::NewRakutenOrder;
     use projections::ledger::OrderAppend;
+    use sandbox::faults::Fault;
+    use sandbox::rakuten::NewRakutenOrder;
     use support::mail_servers::SmtpSink;
     use support::Shop;
 
@@ -417,4 +419,121 @@ mod sending {
         assert_eq!(state.emails[0].state, EmailState::Sending, "left for the operator");
         assert!(state.has_unresolved_email_intent());
     }
+}
+
+// The sandbox mail server, spoken to through the system's own IMAP client and mailer (its raw
+// protocol is tested in the sandbox crate).
+
+fn sandbox_shop() -> MailAccount {
+    MailAccount { user: "shop".into(), password: "imap-secret".into(), address: "shop@example.jp".into() }
+}
+
+async fn sandbox(smtp_requires_auth: bool) -> MailSandbox {
+    MailSandbox::start(MailSandboxConfig { accounts: vec![sandbox_shop()], smtp_requires_auth, ..Default::default() })
+        .await
+        .unwrap()
+}
+
+fn imap_config(mail: &MailSandbox, password: &str) -> ImapConfig {
+    ImapConfig {
+        host: mail.host(),
+        port: mail.imap_port(),
+        username: "shop".into(),
+        password: Secret::new(password),
+        mailbox: "INBOX".into(),
+        security: ImapSecurity::Plain,
+        accept_invalid_certs: false,
+        timeout: Duration::from_secs(5),
+    }
+}
+
+fn notice_time() -> chrono::DateTime<chrono::FixedOffset> {
+    use chrono::TimeZone;
+    events::clock::jst().with_ymd_and_hms(2026, 12, 2, 6, 17, 41).unwrap()
+}
+
+#[tokio::test]
+async fn the_systems_imap_client_reads_new_mail_once_and_sees_a_recreated_mailbox() {
+    let mail = sandbox(false).await;
+    let config = imap_config(&mail, "imap-secret");
+    append(&config, b"Subject: appended\r\nMessage-ID: <a@x>\r\n\r\nby APPEND\r\n").await.unwrap();
+    mail.deliver("shop@example.jp", b"Subject: delivered\r\n\r\nby SMTP\r\n".to_vec());
+    let first = fetch_new(&config, None, 0).await.unwrap();
+    assert_eq!(first.messages.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![1, 2]);
+    assert!(first.messages[0].raw.ends_with(b"by APPEND\r\n"));
+    let again = fetch_new(&config, Some(first.uid_validity), 2).await.unwrap();
+    assert!(again.messages.is_empty());
+    assert!(mail.recreate_mailbox("shop"));
+    mail.deliver("shop@example.jp", b"Subject: after\r\n\r\nnew\r\n".to_vec());
+    let after = fetch_new(&config, Some(first.uid_validity), 2).await.unwrap();
+    assert_ne!(after.uid_validity, first.uid_validity);
+    assert_eq!(after.messages.len(), 1, "a new UIDVALIDITY is read from the start");
+    let refused = fetch_new(&imap_config(&mail, "wrong"), None, 0).await.unwrap_err();
+    assert!(matches!(refused, ImapError::Login { .. }), "{refused}");
+}
+
+#[tokio::test]
+async fn the_systems_mailer_sends_through_it_with_and_without_auth() {
+    for requires_auth in [false, true] {
+        let mail = sandbox(requires_auth).await;
+        let config = |credentials: Option<(&str, &str)>| SmtpConfig {
+            host: mail.host(),
+            port: mail.smtp_port(),
+            credentials: credentials.map(|(u, p)| (u.to_owned(), Secret::new(p))),
+            from: "shop@example.jp".into(),
+            security: SmtpSecurity::Plain,
+            accept_invalid_certs: false,
+            timeout: std::time::Duration::from_secs(5),
+        };
+        let credentials = requires_auth.then_some(("shop", "imap-secret"));
+        let mailer = Mailer::new(config(credentials)).unwrap();
+        mailer.send("buyer@example.com", "お支払いのご案内", "本文です").await.unwrap();
+        let relayed = mail.relayed();
+        assert_eq!(relayed.len(), 1);
+        let parsed = parse(&relayed[0].raw);
+        assert_eq!(parsed.subject, "お支払いのご案内");
+        if requires_auth {
+            let anonymous = Mailer::new(config(None)).unwrap();
+            let error = anonymous.send("buyer@example.com", "x", "y").await.unwrap_err();
+            assert!(error.reason.contains("530") || error.reason.contains("Authentication"), "{error}");
+        }
+    }
+}
+
+#[test]
+fn each_notice_is_read_as_what_it_is() {
+    let lines = vec![("有機緑茶 100g".to_owned(), 2, 1280)];
+    let rakuten = notices::rakuten_order(
+        "緑茶本舗",
+        "123456-20261202-0000000001",
+        notice_time(),
+        "佐藤 一郎",
+        "クレジットカード",
+        &lines,
+    );
+    let parsed = parse(&rakuten);
+    assert_eq!(parsed.subject, "【楽天市場】注文内容ご確認（自動配信メール）");
+    assert_eq!(
+        parsed.classification,
+        Classification::RakutenOrder { order_number: "123456-20261202-0000000001".into() }
+    );
+    assert_eq!(parsed.date.map(|d| d.timestamp()), Some(notice_time().timestamp()));
+
+    let yahoo = notices::yahoo_order("緑茶本舗", "demo-green-tea-10000001", notice_time(), "鈴木 花子", &lines);
+    assert_eq!(parse(&yahoo).classification, Classification::YahooOrder { order_id: "demo-green-tea-10000001".into() });
+
+    let amazon = notices::amazon_shipment(
+        "RK-123456-20261202-0000000001",
+        notices::carrier_name("YAMATO"),
+        "123456789012",
+        notice_time(),
+    );
+    assert_eq!(
+        parse(&amazon).classification,
+        Classification::McfShipment {
+            fulfillment_order_id: "RK-123456-20261202-0000000001".into(),
+            tracking_number: Some("123456789012".into()),
+            carrier: Some("ヤマト運輸".into()),
+        }
+    );
 }

@@ -9,8 +9,8 @@ use events::order::{EmailState, Status};
 use events::source::SourceEvent;
 use events::{Clock, FixedClock, Marketplace, OrderKey};
 use mcf_ledger::cycle::Stage;
-use mcf_ledger::sandbox::faults::Fault;
-use mcf_ledger::sandbox::rakuten::NewRakutenOrder;
+use sandbox::faults::Fault;
+use sandbox::rakuten::NewRakutenOrder;
 use support::Shop;
 
 fn key(number: &str) -> OrderKey {
@@ -265,10 +265,10 @@ mod contract {
     use events::FixedClock;
     use mcf_ledger::config::Secret;
     use mcf_ledger::rakuten::{RakutenClient, RakutenError};
-    use mcf_ledger::sandbox::rakuten::{RakutenSandbox, RakutenSandboxConfig};
     use mcf_ledger::stages::rakuten::{receive, PollSettings};
     use mcf_ledger::stages::Steps;
     use projections::Ledger;
+    use sandbox::rakuten::{RakutenSandbox, RakutenSandboxConfig};
     use serde_json::{json, Value};
     use std::sync::Arc;
 
@@ -278,7 +278,8 @@ mod contract {
         let today = Utc::now().with_timezone(&events::clock::jst()).date_naive();
         let config =
             RakutenSandboxConfig { license_expires: today + Duration::days(10), ..RakutenSandboxConfig::default() };
-        let sandbox = RakutenSandbox::start(config, Arc::new(clock.clone())).await.unwrap();
+        let sandbox =
+            RakutenSandbox::start(config, mcf_ledger::demo::sandbox_clock(Arc::new(clock.clone()))).await.unwrap();
         let mut wrong = rakuten_config(&sandbox);
         wrong.license_key = Secret::new("SL-wrong");
         let err = RakutenClient::new(wrong)
@@ -315,8 +316,12 @@ mod contract {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_sandbox_is_strict_like_rms() {
-        let sandbox =
-            RakutenSandbox::start(RakutenSandboxConfig::default(), Arc::new(FixedClock::at(Utc::now()))).await.unwrap();
+        let sandbox = RakutenSandbox::start(
+            RakutenSandboxConfig::default(),
+            mcf_ledger::demo::sandbox_clock(Arc::new(FixedClock::at(Utc::now()))),
+        )
+        .await
+        .unwrap();
         use base64::Engine;
         let auth =
             format!("ESA {}", base64::engine::general_purpose::STANDARD.encode("SP000001_sandbox:SL000001_sandbox"));

@@ -9,8 +9,8 @@ use events::order::{ShippingSpeed, Status};
 use events::source::SourceEvent;
 use events::{Clock, FixedClock, Marketplace, OrderKey};
 use mcf_ledger::cycle::Stage;
-use mcf_ledger::sandbox::faults::Fault;
-use mcf_ledger::sandbox::yahoo::NewYahooOrder;
+use sandbox::faults::Fault;
+use sandbox::yahoo::NewYahooOrder;
 use support::Shop;
 
 /// A seller id with dashes, as many stores have.
@@ -196,7 +196,7 @@ async fn broken_xml_refused_signatures_and_revoked_consent_are_clear_and_lose_no
     assert_eq!(shop.status(&key(&order)), Status::Verified, "fetched again whole");
 
     // A key Yahoo does not know: calls still answer, the status header says why.
-    let other_key = mcf_ledger::sandbox::yahoo::YahooSandboxConfig::generate(SELLER).public_key_pem();
+    let other_key = sandbox::yahoo::YahooSandboxConfig::generate(SELLER).public_key_pem();
     shop.services.yahoo = Some(
         mcf_ledger::yahoo::YahooClient::new(support::yahoo_config(
             shop.store(),

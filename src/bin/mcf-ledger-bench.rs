@@ -108,11 +108,11 @@ fn run_rss_benchmark(events: usize, orders: usize) {
     let binary = std::env::current_exe().expect("own path").with_file_name("mcf-ledger");
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     runtime.block_on(async {
-        use mcf_ledger::sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
-        use mcf_ledger::sandbox::rakuten::RakutenSandbox;
+        use sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
+        use sandbox::rakuten::RakutenSandbox;
         let amazon = AmazonSandbox::start(AmazonSandboxConfig::default()).await.expect("SP-API sandbox");
         amazon.set_stock("JP-TEA-100", 1_000_000);
-        let rakuten = RakutenSandbox::start(Default::default(), std::sync::Arc::new(events::SystemClock))
+        let rakuten = RakutenSandbox::start(Default::default(), std::sync::Arc::new(sandbox::WallClock))
             .await
             .expect("RMS sandbox");
         let mut child = std::process::Command::new(&binary)
@@ -299,9 +299,9 @@ fn wrk_latency_ms(report: &str, percentile: &str) -> f64 {
 /// latency and Amazon's real rate limits, against the lower bound those limits impose.
 fn ship_benchmark(orders: usize) {
     use mcf_ledger::amazon::{AmazonClient, AmazonConfig, LwaCredentials, RateLimits};
-    use mcf_ledger::sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
     use mcf_ledger::stages::{ship, ShippingSettings, StageContext, Steps};
     use mcf_ledger::transport::{RetryPolicy, TokenBucket};
+    use sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     runtime.block_on(async {
         let dir = tempfile::tempdir().expect("scratch");
@@ -553,9 +553,9 @@ struct Calls {
 
 impl Calls {
     fn read(
-        amazon: &mcf_ledger::sandbox::amazon::AmazonSandbox,
-        rakuten: &mcf_ledger::sandbox::rakuten::RakutenSandbox,
-        yahoo: &mcf_ledger::sandbox::yahoo::YahooSandbox,
+        amazon: &sandbox::amazon::AmazonSandbox,
+        rakuten: &sandbox::rakuten::RakutenSandbox,
+        yahoo: &sandbox::yahoo::YahooSandbox,
     ) -> Self {
         Self {
             rakuten: ["searchOrder", "getOrder", "confirmOrder", "updateOrderShipping", "licenseKeyExpiryDate"]
@@ -603,12 +603,12 @@ fn cycle_benchmark(orders: usize) {
     use mcf_ledger::config::Secret;
     use mcf_ledger::cycle::{run_stage, Stage};
     use mcf_ledger::rakuten::{RakutenClient, RakutenConfig};
-    use mcf_ledger::sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
-    use mcf_ledger::sandbox::rakuten::{NewRakutenOrder, RakutenSandbox, RakutenSandboxConfig};
-    use mcf_ledger::sandbox::yahoo::{NewYahooOrder, YahooSandbox, YahooSandboxConfig};
     use mcf_ledger::stages::Steps;
     use mcf_ledger::transport::RetryPolicy;
     use mcf_ledger::yahoo::{YahooClient, YahooConfig};
+    use sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
+    use sandbox::rakuten::{NewRakutenOrder, RakutenSandbox, RakutenSandboxConfig};
+    use sandbox::yahoo::{NewYahooOrder, YahooSandbox, YahooSandboxConfig};
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     runtime.block_on(async {
         let dir = tempfile::Builder::new()
@@ -629,11 +629,11 @@ fn cycle_benchmark(orders: usize) {
         amazon.set_stock("JP-TEA-100", 1_000_000);
         let rakuten = RakutenSandbox::start(
             RakutenSandboxConfig { processing_delay: Duration::seconds(1), ..RakutenSandboxConfig::default() },
-            clock.clone(),
+            mcf_ledger::demo::sandbox_clock(clock.clone()),
         )
         .await
         .expect("RMS sandbox");
-        let yahoo = YahooSandbox::start(YahooSandboxConfig::generate("bench-store"), clock.clone()).await.expect("Yahoo");
+        let yahoo = YahooSandbox::start(YahooSandboxConfig::generate("bench-store"), mcf_ledger::demo::sandbox_clock(clock.clone())).await.expect("Yahoo");
         let master = dir.path().join("master.xlsx");
         mcf_ledger::demo::write_sample_master(&master).expect("master");
         let yahoo_config = yahoo.config();

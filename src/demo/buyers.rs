@@ -4,12 +4,12 @@
 //! has shipped.
 
 use super::SHOP_MAIL;
-use crate::sandbox::amazon::{package_tracking, AmazonSandbox};
-use crate::sandbox::mailbox::{notices, MailSandbox};
-use crate::sandbox::rakuten::{NewRakutenOrder, RakutenSandbox};
-use crate::sandbox::yahoo::{NewYahooOrder, YahooSandbox};
 use chrono::{Duration as ChronoDuration, Utc};
 use events::OrderKey;
+use sandbox::amazon::{package_tracking, AmazonSandbox};
+use sandbox::mailbox::{notices, MailSandbox};
+use sandbox::rakuten::{NewRakutenOrder, RakutenSandbox};
+use sandbox::yahoo::{NewYahooOrder, YahooSandbox};
 use std::collections::BTreeSet;
 use std::time::Duration;
 

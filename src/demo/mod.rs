@@ -12,12 +12,9 @@ mod buyers;
 mod sandboxes;
 
 use buyers::{Buyers, World};
-pub use sandboxes::{sandbox_services, start_mail_sandbox, write_sample_master, ADMIN_MAIL, SHOP_MAIL};
+pub use sandboxes::{sandbox_clock, sandbox_services, start_mail_sandbox, write_sample_master, ADMIN_MAIL, SHOP_MAIL};
 
 use crate::daemon::{cycle_timer, termination_signal, Shutdown};
-use crate::sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
-use crate::sandbox::rakuten::{RakutenSandbox, RakutenSandboxConfig};
-use crate::sandbox::yahoo::{YahooSandbox, YahooSandboxConfig};
 use crate::web::{AppState, WebSettings};
 use chrono::{Duration as ChronoDuration, Utc};
 use events::order::{order_upcasters, OrderEvent, OrderState, Status};
@@ -25,6 +22,9 @@ use events::store::OpenMode;
 use events::{Clock, OrderKey, SystemClock};
 use projections::queries::{self, OrderFilter};
 use projections::Ledger;
+use sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
+use sandbox::rakuten::{RakutenSandbox, RakutenSandboxConfig};
+use sandbox::yahoo::{YahooSandbox, YahooSandboxConfig};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -122,11 +122,11 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, String> {
     }
     let rakuten = RakutenSandbox::start(
         RakutenSandboxConfig { processing_delay: ChronoDuration::seconds(10), ..RakutenSandboxConfig::default() },
-        clock.clone(),
+        sandbox_clock(clock.clone()),
     )
     .await
     .map_err(|e| format!("starting the RMS sandbox: {e}"))?;
-    let yahoo = YahooSandbox::start(YahooSandboxConfig::generate("demo-green-tea"), clock.clone())
+    let yahoo = YahooSandbox::start(YahooSandboxConfig::generate("demo-green-tea"), sandbox_clock(clock.clone()))
         .await
         .map_err(|e| format!("starting the Yahoo sandbox: {e}"))?;
 

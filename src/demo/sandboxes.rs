@@ -7,10 +7,6 @@ use crate::cycle::Services;
 use crate::mail::imap::{ImapConfig, ImapSecurity};
 use crate::mail::smtp::{Mailer, SmtpConfig, SmtpSecurity};
 use crate::rakuten::{RakutenClient, RakutenConfig};
-use crate::sandbox::amazon::AmazonSandbox;
-use crate::sandbox::mailbox::{MailAccount, MailSandbox, MailSandboxConfig};
-use crate::sandbox::rakuten::RakutenSandbox;
-use crate::sandbox::yahoo::YahooSandbox;
 use crate::sku_master::SkuMaster;
 use crate::stages::alerts::{AlertSettings, ConfiguredExpiry, DEFAULT_PAYMENT_GUIDANCE};
 use crate::stages::ShippingSettings;
@@ -19,9 +15,18 @@ use crate::yahoo::signature::PublicKey;
 use crate::yahoo::{YahooClient, YahooConfig};
 use chrono::{Duration as ChronoDuration, Utc};
 use events::Clock;
+use sandbox::amazon::AmazonSandbox;
+use sandbox::mailbox::{MailAccount, MailSandbox, MailSandboxConfig};
+use sandbox::rakuten::RakutenSandbox;
+use sandbox::yahoo::YahooSandbox;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The ledger's clock as the sandboxes take it (they share no types with the service).
+pub fn sandbox_clock(clock: Arc<dyn Clock>) -> Arc<dyn sandbox::Clock> {
+    Arc::new(move || clock.now())
+}
 
 /// The shop's mailbox: marketplaces and Amazon write to it, the receive stage reads it.
 pub const SHOP_MAIL: &str = "shop@demo.example.jp";

@@ -15,9 +15,6 @@ use mcf_ledger::amazon::{AmazonClient, AmazonConfig, LwaCredentials, RateLimits}
 use mcf_ledger::config::Secret;
 use mcf_ledger::cycle::{run_stage, Services, Stage};
 use mcf_ledger::rakuten::{RakutenClient, RakutenConfig};
-use mcf_ledger::sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
-use mcf_ledger::sandbox::rakuten::{RakutenSandbox, RakutenSandboxConfig};
-use mcf_ledger::sandbox::yahoo::{YahooSandbox, YahooSandboxConfig};
 use mcf_ledger::sku_master::SkuMaster;
 use mcf_ledger::stages::Steps;
 use mcf_ledger::stages::{ShippingSettings, StageReport};
@@ -26,6 +23,9 @@ use mcf_ledger::yahoo::signature::PublicKey;
 use mcf_ledger::yahoo::{YahooClient, YahooConfig};
 use projections::ledger::OrderAppend;
 use projections::Ledger;
+use sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
+use sandbox::rakuten::{RakutenSandbox, RakutenSandboxConfig};
+use sandbox::yahoo::{YahooSandbox, YahooSandboxConfig};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -142,7 +142,12 @@ impl Shop {
             &mut shop.ledger,
             Ledger::open_with_clock(&path, OpenMode::MustExist, Arc::new(clock.clone())).unwrap(),
         ));
-        let rakuten = RakutenSandbox::start(RakutenSandboxConfig::default(), Arc::new(clock.clone())).await.unwrap();
+        let rakuten = RakutenSandbox::start(
+            RakutenSandboxConfig::default(),
+            mcf_ledger::demo::sandbox_clock(Arc::new(clock.clone())),
+        )
+        .await
+        .unwrap();
         shop.services.rakuten = Some(RakutenClient::new(rakuten_config(&rakuten)).unwrap());
         shop.rakuten = Some(rakuten);
         shop.clock = Some(clock);
@@ -157,8 +162,12 @@ impl Shop {
             &mut shop.ledger,
             Ledger::open_with_clock(&path, OpenMode::MustExist, Arc::new(clock.clone())).unwrap(),
         ));
-        let yahoo =
-            YahooSandbox::start(YahooSandboxConfig::generate(seller_id), Arc::new(clock.clone())).await.unwrap();
+        let yahoo = YahooSandbox::start(
+            YahooSandboxConfig::generate(seller_id),
+            mcf_ledger::demo::sandbox_clock(Arc::new(clock.clone())),
+        )
+        .await
+        .unwrap();
         shop.services.yahoo = Some(
             YahooClient::new(yahoo_config(&yahoo, &yahoo.config().public_key_pem(), Arc::new(clock.clone()))).unwrap(),
         );

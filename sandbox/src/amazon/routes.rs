@@ -2,7 +2,7 @@
 
 use super::validate::{self, Invalid};
 use super::{Shared, Stock, StoredOrder, DELIVERY_SLOTS};
-use crate::sandbox::faults::Fault;
+use crate::faults::Fault;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -33,7 +33,7 @@ pub fn router(shared: Shared_) -> Router {
 }
 
 fn jst() -> FixedOffset {
-    events::clock::jst()
+    crate::jst()
 }
 
 fn request_id() -> String {
@@ -104,7 +104,7 @@ async fn gate(shared: &Shared, operation: &'static str, headers: &HeaderMap) -> 
         Some(other) => after = Some(other),
         None => {}
     }
-    if shared.config.enforce_rate_limits && !shared.buckets.get(operation).is_none_or(|b| b.try_acquire()) {
+    if shared.config.enforce_rate_limits && !shared.buckets.get(operation).is_none_or(|b| b.admit()) {
         return Err(fault_response(429));
     }
     let forbidden = |details: &str| {
@@ -161,7 +161,7 @@ async fn token(State(shared): State<Shared_>, headers: HeaderMap, body: Bytes) -
             Err(_) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "The request body is malformed"),
         }
     } else if content_type.starts_with("application/x-www-form-urlencoded") {
-        crate::sandbox::form_pairs(&body).into_iter().collect()
+        crate::form_pairs(&body).into_iter().collect()
     } else {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Unsupported content type");
     };

@@ -7,8 +7,8 @@
 mod routes;
 
 use super::faults::Faults;
+use crate::Clock;
 use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, Timelike, Utc};
-use events::Clock;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -167,7 +167,7 @@ impl RakutenSandbox {
         let now = self.shared.clock.now().with_nanosecond(0).unwrap_or_else(|| self.shared.clock.now());
         let mut state = self.shared.lock();
         state.serial += 1;
-        let date = now.with_timezone(&events::clock::jst()).format("%Y%m%d");
+        let date = now.with_timezone(&crate::jst()).format("%Y%m%d");
         let number = format!("{}-{date}-{:010}", self.shared.config.shop_id, state.serial);
         let basket_id = 1_000_000_000 + state.serial as i64;
         state.orders.insert(

@@ -2,8 +2,8 @@
 //! Yahoo's servers do.
 
 use super::{Shared, StoredOrder, CANCEL_WINDOW_MINUTES};
-use crate::sandbox::faults::Fault;
-use crate::transport::xml::{escape, Element};
+use crate::faults::Fault;
+use crate::xml::{escape, Node};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -28,7 +28,7 @@ pub fn router(shared: SharedState) -> Router {
 }
 
 fn jst() -> chrono::FixedOffset {
-    events::clock::jst()
+    crate::jst()
 }
 
 fn xml(status: StatusCode, body: String) -> Response {
@@ -83,7 +83,7 @@ async fn token(State(shared): State<SharedState>, headers: HeaderMap, body: Byte
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
         return oauth(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");
     }
-    let form = crate::sandbox::form_pairs(&body);
+    let form = crate::form_pairs(&body);
     let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("");
     if field("grant_type") != "refresh_token" {
         return oauth(StatusCode::BAD_REQUEST, "unsupported_grant_type", "grant_type is not supported");
@@ -134,7 +134,7 @@ async fn gate(
     operation: &str,
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<(Element, &'static str, Option<Fault>), Response> {
+) -> Result<(Node, &'static str, Option<Fault>), Response> {
     *shared.lock().calls.entry(operation.to_owned()).or_default() += 1;
     let mut after = None;
     match shared.faults.take(operation) {
@@ -175,7 +175,7 @@ async fn gate(
         return Err(response);
     }
     let text = String::from_utf8_lossy(body);
-    let request = Element::parse(&text)
+    let request = Node::parse(&text)
         .map_err(|e| error(StatusCode::BAD_REQUEST, "od90101", &format!("Invalid Request XML: {e}")).into_response())?;
     let Some(seller_id) = request.text_at("SellerId") else {
         return Err(error(StatusCode::BAD_REQUEST, "px-04001", "seller_id is not specified").into_response());

@@ -8,8 +8,8 @@
 mod routes;
 
 use super::faults::Faults;
+use crate::Clock;
 use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, Utc};
-use events::Clock;
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use std::collections::BTreeMap;

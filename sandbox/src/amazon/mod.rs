@@ -8,7 +8,7 @@ pub use routes::package_tracking;
 mod validate;
 
 use super::faults::Faults;
-use crate::transport::TokenBucket;
+use crate::pacing::{Meter, Quota};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -98,7 +98,7 @@ pub(crate) struct Shared {
     pub config: AmazonSandboxConfig,
     pub state: Mutex<State>,
     pub faults: Faults,
-    pub buckets: HashMap<&'static str, TokenBucket>,
+    pub buckets: HashMap<&'static str, Meter>,
 }
 
 impl Shared {
@@ -130,12 +130,12 @@ pub struct OrderView {
 impl AmazonSandbox {
     pub async fn start(config: AmazonSandboxConfig) -> std::io::Result<Self> {
         let buckets = [
-            ("getInventorySummaries", TokenBucket::new(2.0, 2)),
-            ("getFulfillmentPreview", TokenBucket::new(2.0, 30)),
-            ("createFulfillmentOrder", TokenBucket::new(2.0, 30)),
-            ("getFulfillmentOrder", TokenBucket::new(2.0, 30)),
-            ("cancelFulfillmentOrder", TokenBucket::new(2.0, 30)),
-            ("listAllFulfillmentOrders", TokenBucket::new(2.0, 30)),
+            ("getInventorySummaries", Meter::new(Quota::new(2.0, 2))),
+            ("getFulfillmentPreview", Meter::new(Quota::new(2.0, 30))),
+            ("createFulfillmentOrder", Meter::new(Quota::new(2.0, 30))),
+            ("getFulfillmentOrder", Meter::new(Quota::new(2.0, 30))),
+            ("cancelFulfillmentOrder", Meter::new(Quota::new(2.0, 30))),
+            ("listAllFulfillmentOrders", Meter::new(Quota::new(2.0, 30))),
         ]
         .into_iter()
         .collect();

@@ -1,15 +1,50 @@
-//! Faithful fakes of the outside systems, for the demo and the tests: same paths, bodies, auth
-//! checks, errors and rate limits as the specs in `shared/specs/`, plus fault injection. Each
-//! fake is written from its spec, not from our client, and shares no types with it.
+#![recursion_limit = "256"]
+//! Strict fakes of the outside systems, for the demo and the tests: same paths, bodies, auth
+//! checks, errors and rate limits as the specs in `shared/specs/`, plus fault injection.
+//!
+//! Each fake is written from its spec, not from the service's clients. This crate does not
+//! depend on the service (nor on the ledger's crates): the compiler guarantees that a fake
+//! shares no code and no types with the client it tests, so a misreading of an API cannot be
+//! mirrored on both sides. It keeps its own clock, rate meter and XML reader for that reason.
 
 pub mod amazon;
 pub mod faults;
 pub mod mailbox;
+mod pacing;
 pub mod rakuten;
+mod xml;
 pub mod yahoo;
 
+use chrono::{DateTime, FixedOffset, Utc};
 use std::net::SocketAddr;
 use tokio::task::JoinHandle;
+
+/// The sandboxes' time: the wall clock, or a test's clock that it moves by hand (a closure
+/// returning the test's time is a clock).
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The real time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WallClock;
+
+impl Clock for WallClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+impl<F: Fn() -> DateTime<Utc> + Send + Sync> Clock for F {
+    fn now(&self) -> DateTime<Utc> {
+        self()
+    }
+}
+
+/// Japan Standard Time, in which every marketplace writes its times.
+pub(crate) fn jst() -> FixedOffset {
+    FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| unreachable!("+09:00 is a valid offset"))
+}
 
 /// Serves `router` on a free loopback port until the returned handle is dropped or aborted.
 pub async fn serve(router: axum::Router) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {

@@ -1,7 +1,7 @@
 //! The RMS sandbox's HTTP surface.
 
 use super::{Shared, StoredOrder};
-use crate::sandbox::faults::Fault;
+use crate::faults::Fault;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -161,7 +161,7 @@ fn datetime(api: &str, body: &serde_json::Map<String, Value>, field: &str) -> Re
 }
 
 fn rms_time(time: DateTime<Utc>) -> String {
-    time.with_timezone(&events::clock::jst()).format("%Y-%m-%dT%H:%M:%S+0900").to_string()
+    time.with_timezone(&crate::jst()).format("%Y-%m-%dT%H:%M:%S+0900").to_string()
 }
 
 async fn search_order(State(shared): State<SharedState>, headers: HeaderMap, body: Bytes) -> Response {

@@ -1,10 +1,7 @@
-//! The sandbox mail server spoken to twice: in raw protocol lines written from RFC 3501 and
-//! RFC 5321, and through the system's own IMAP and SMTP clients.
+//! The sandbox mail server spoken to in raw protocol lines written from RFC 3501 and RFC 5321.
+//! (The service's tests speak to it through the system's own IMAP and SMTP clients.)
 
 use super::*;
-use crate::config::Secret;
-use crate::mail::imap::{append, fetch_new, ImapConfig, ImapError, ImapSecurity};
-use crate::mail::smtp::{Mailer, SmtpConfig, SmtpSecurity};
 use base64::Engine;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
@@ -16,19 +13,6 @@ async fn sandbox(smtp_requires_auth: bool) -> MailSandbox {
     MailSandbox::start(MailSandboxConfig { accounts: vec![shop()], smtp_requires_auth, ..Default::default() })
         .await
         .unwrap()
-}
-
-fn imap_config(mail: &MailSandbox, password: &str) -> ImapConfig {
-    ImapConfig {
-        host: mail.host(),
-        port: mail.imap_port(),
-        username: "shop".into(),
-        password: Secret::new(password),
-        mailbox: "INBOX".into(),
-        security: ImapSecurity::Plain,
-        accept_invalid_certs: false,
-        timeout: std::time::Duration::from_secs(5),
-    }
 }
 
 /// A raw protocol conversation: send a line, read what the server answers.
@@ -132,26 +116,6 @@ async fn imap_answers_as_rfc_3501_says() {
 }
 
 #[tokio::test]
-async fn the_systems_imap_client_reads_new_mail_once_and_sees_a_recreated_mailbox() {
-    let mail = sandbox(false).await;
-    let config = imap_config(&mail, "imap-secret");
-    append(&config, b"Subject: appended\r\nMessage-ID: <a@x>\r\n\r\nby APPEND\r\n").await.unwrap();
-    mail.deliver("shop@example.jp", b"Subject: delivered\r\n\r\nby SMTP\r\n".to_vec());
-    let first = fetch_new(&config, None, 0).await.unwrap();
-    assert_eq!(first.messages.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![1, 2]);
-    assert!(first.messages[0].raw.ends_with(b"by APPEND\r\n"));
-    let again = fetch_new(&config, Some(first.uid_validity), 2).await.unwrap();
-    assert!(again.messages.is_empty());
-    assert!(mail.recreate_mailbox("shop"));
-    mail.deliver("shop@example.jp", b"Subject: after\r\n\r\nnew\r\n".to_vec());
-    let after = fetch_new(&config, Some(first.uid_validity), 2).await.unwrap();
-    assert_ne!(after.uid_validity, first.uid_validity);
-    assert_eq!(after.messages.len(), 1, "a new UIDVALIDITY is read from the start");
-    let refused = fetch_new(&imap_config(&mail, "wrong"), None, 0).await.unwrap_err();
-    assert!(matches!(refused, ImapError::Login { .. }), "{refused}");
-}
-
-#[tokio::test]
 async fn smtp_answers_as_rfc_5321_says_and_delivers_or_relays() {
     let mail = sandbox(true).await;
     let (mut wire, greeting) = Wire::connect(mail.smtp_port()).await;
@@ -198,32 +162,4 @@ async fn smtp_answers_as_rfc_5321_says_and_delivers_or_relays() {
     assert!(text.starts_with("Return-Path: <shop@example.jp>\r\nReceived: from client.test"), "{text}");
     assert!(text.ends_with("Subject: hello\r\n\r\n.a dot-stuffed line\r\nend\r\n"), "dot-stuffing undone: {text}");
     assert_eq!(mail.inbox("shop@example.jp").len(), 1, "the local recipient got it in INBOX");
-}
-
-#[tokio::test]
-async fn the_systems_mailer_sends_through_it_with_and_without_auth() {
-    for requires_auth in [false, true] {
-        let mail = sandbox(requires_auth).await;
-        let config = |credentials: Option<(&str, &str)>| SmtpConfig {
-            host: mail.host(),
-            port: mail.smtp_port(),
-            credentials: credentials.map(|(u, p)| (u.to_owned(), Secret::new(p))),
-            from: "shop@example.jp".into(),
-            security: SmtpSecurity::Plain,
-            accept_invalid_certs: false,
-            timeout: std::time::Duration::from_secs(5),
-        };
-        let credentials = requires_auth.then_some(("shop", "imap-secret"));
-        let mailer = Mailer::new(config(credentials)).unwrap();
-        mailer.send("buyer@example.com", "お支払いのご案内", "本文です").await.unwrap();
-        let relayed = mail.relayed();
-        assert_eq!(relayed.len(), 1);
-        let parsed = crate::mail::parse::parse(&relayed[0].raw);
-        assert_eq!(parsed.subject, "お支払いのご案内");
-        if requires_auth {
-            let anonymous = Mailer::new(config(None)).unwrap();
-            let error = anonymous.send("buyer@example.com", "x", "y").await.unwrap_err();
-            assert!(error.reason.contains("530") || error.reason.contains("Authentication"), "{error}");
-        }
-    }
 }

@@ -4,7 +4,7 @@
 //! gets the tagged BAD a server gives a command it does not know.
 
 use super::{read_line, Mailbox, Shared, StoredMessage};
-use crate::sandbox::faults::Fault;
+use crate::faults::Fault;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeSet;
 use std::io;
