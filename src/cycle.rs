@@ -13,6 +13,7 @@ use crate::stages::rakuten::PollSettings;
 use crate::stages::steps::LeaseRenewal;
 use crate::stages::{self, ShippingSettings, StageContext, StageError, StageReport, Steps};
 use crate::yahoo::{YahooClient, YahooConfig};
+use events::system::{CycleFinished, CycleStarted, SystemEvent};
 use projections::Ledger;
 use std::fmt;
 use std::str::FromStr;
@@ -224,11 +225,28 @@ pub struct CycleReport {
     pub interrupted: bool,
 }
 
-fn record_system(ledger: &mut Ledger, kind: &str, data: &impl serde::Serialize) -> Result<(), CycleError> {
-    use events::envelope::{Actor, ExpectedVersion, Meta, NewEvent};
-    let event = NewEvent::new(kind, 1, serde_json::to_string(data).unwrap_or_default(), Meta::by(Actor::system()));
+impl CycleReport {
+    /// The cycle as the `system` stream records it.
+    fn finished_event(&self, holder: &str) -> CycleFinished {
+        CycleFinished {
+            holder: holder.to_owned(),
+            duration_ms: self.duration_ms as u64,
+            reports: self.reports.iter().map(StageReport::counts).collect(),
+            failures: self
+                .failures
+                .iter()
+                .map(|f| events::system::StageFailure { stage: f.stage.to_owned(), error: f.error.clone() })
+                .collect(),
+            interrupted: self.interrupted,
+            failed_sources: Vec::new(),
+        }
+    }
+}
+
+fn record_system(ledger: &mut Ledger, event: SystemEvent) -> Result<(), CycleError> {
+    use events::envelope::{Actor, ExpectedVersion, Meta};
     ledger
-        .append(stages::alerts::SYSTEM_STREAM, ExpectedVersion::Any, &[event])
+        .append(events::system::SYSTEM_STREAM, ExpectedVersion::Any, &[event.to_new_event(Meta::by(Actor::system()))])
         .map(|_| ())
         .map_err(|e| CycleError::Setup(e.to_string()))
 }
@@ -266,7 +284,8 @@ pub async fn run_cycle_until(
     };
     take(ledger)?;
     let names: Vec<&str> = stages.iter().map(|s| s.name()).collect();
-    record_system(ledger, "CycleStarted", &serde_json::json!({"holder": holder, "stages": names}))?;
+    let started_event = CycleStarted { holder: holder.clone(), stages: names.iter().map(|s| s.to_string()).collect() };
+    record_system(ledger, SystemEvent::CycleStarted(started_event))?;
     tracing::info!(holder, stages = ?names, "cycle started");
     let mut report = CycleReport::default();
     for stage in stages {
@@ -289,11 +308,7 @@ pub async fn run_cycle_until(
         }
     }
     report.duration_ms = started.elapsed().as_millis();
-    record_system(
-        ledger,
-        "CycleFinished",
-        &serde_json::json!({"holder": holder, "duration_ms": report.duration_ms, "reports": report.reports, "failures": report.failures, "interrupted": report.interrupted}),
-    )?;
+    record_system(ledger, SystemEvent::CycleFinished(report.finished_event(&holder)))?;
     crate::lease::release(ledger.store().connection(), LEASE, &holder).map_err(|e| CycleError::Setup(e.to_string()))?;
     tracing::info!(duration_ms = report.duration_ms as u64, failures = report.failures.len(), "cycle finished");
     Ok(report)

@@ -27,7 +27,7 @@ fn events_of(shop: &Shop, kind: &str) -> Vec<SourceEvent> {
         .unwrap()
         .iter()
         .filter(|e| e.event_type == kind)
-        .map(|e| SourceEvent::decode(e).unwrap().unwrap())
+        .map(|e| SourceEvent::decode(e, &events::ledger_event::upcasters()).unwrap())
         .collect()
 }
 

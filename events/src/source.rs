@@ -61,64 +61,21 @@ pub struct SignatureRejected {
     pub status: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SourceEvent {
-    SignatureRejected(SignatureRejected),
-    PollSucceeded(PollSucceeded),
-    PollFailed(PollFailed),
-    OutageStarted(OutageStarted),
-    OutageEnded(OutageEnded),
-    CredentialExpiring(CredentialExpiring),
-    CredentialChecked(CredentialChecked),
-}
-
-impl SourceEvent {
-    pub fn event_type(&self) -> &'static str {
-        match self {
-            Self::PollSucceeded(_) => "PollSucceeded",
-            Self::PollFailed(_) => "PollFailed",
-            Self::OutageStarted(_) => "OutageStarted",
-            Self::OutageEnded(_) => "OutageEnded",
-            Self::CredentialExpiring(_) => "CredentialExpiring",
-            Self::CredentialChecked(_) => "CredentialChecked",
-            Self::SignatureRejected(_) => "SignatureRejected",
-        }
-    }
-
-    pub fn to_new_event(&self, meta: crate::Meta) -> crate::NewEvent {
-        let data = match self {
-            Self::PollSucceeded(p) => serde_json::to_string(p),
-            Self::PollFailed(p) => serde_json::to_string(p),
-            Self::OutageStarted(p) => serde_json::to_string(p),
-            Self::OutageEnded(p) => serde_json::to_string(p),
-            Self::CredentialExpiring(p) => serde_json::to_string(p),
-            Self::CredentialChecked(p) => serde_json::to_string(p),
-            Self::SignatureRejected(p) => serde_json::to_string(p),
-        };
-        crate::NewEvent::new(
-            self.event_type(),
-            1,
-            data.unwrap_or_else(|e| unreachable!("source events encode: {e}")),
-            meta,
-        )
-    }
-
-    /// Decodes a stored source event; other types in the stream are None.
-    pub fn decode(event: &crate::RecordedEvent) -> Result<Option<Self>, String> {
-        let data = event.data.as_str();
-        let decoded = match event.event_type.as_str() {
-            "PollSucceeded" => serde_json::from_str(data).map(Self::PollSucceeded),
-            "PollFailed" => serde_json::from_str(data).map(Self::PollFailed),
-            "OutageStarted" => serde_json::from_str(data).map(Self::OutageStarted),
-            "OutageEnded" => serde_json::from_str(data).map(Self::OutageEnded),
-            "CredentialExpiring" => serde_json::from_str(data).map(Self::CredentialExpiring),
-            "CredentialChecked" => serde_json::from_str(data).map(Self::CredentialChecked),
-            "SignatureRejected" => serde_json::from_str(data).map(Self::SignatureRejected),
-            _ => return Ok(None),
-        };
-        decoded.map(Some).map_err(|e| format!("malformed {} at {}: {e}", event.event_type, event.locator()))
+crate::event_enum! {
+    /// What happens to a polled source (`poll-<source>` streams).
+    pub enum SourceEvent {
+        SignatureRejected(SignatureRejected) = 1,
+        PollSucceeded(PollSucceeded) = 1,
+        PollFailed(PollFailed) = 1,
+        OutageStarted(OutageStarted) = 1,
+        OutageEnded(OutageEnded) = 1,
+        CredentialExpiring(CredentialExpiring) = 1,
+        CredentialChecked(CredentialChecked) = 1,
     }
 }
+
+/// The category of every source's stream: `poll-rakuten`, `poll-yahoo`, `poll-mailbox-inbox`, …
+pub const CATEGORY: &str = "poll";
 
 /// A source as it stands (also the `source_status` projection's row, as JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

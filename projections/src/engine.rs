@@ -5,16 +5,20 @@
 //! Several processes (web, cron cycle, CLI) may catch up the same file: the checkpoint is read
 //! inside the write transaction, so each batch is projected exactly once.
 
-use events::order::{order_upcasters, OrderEvent};
+use events::order::OrderEvent;
+use events::source::SourceEvent;
 use events::store::{for_each_after_in, SqlContext, StoreError};
 use events::upcast::Upcasters;
-use events::{OrderKey, RecordedEvent};
+use events::{LedgerEvent, LocatedDecodeError, RecordedEvent};
 use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An event no type of this build describes: the projections stop before it.
+    #[error(transparent)]
+    Unfoldable(#[from] LocatedDecodeError),
     #[error("projector {projector} cannot project the event at {locator}: {reason}")]
     Event { projector: &'static str, locator: String, reason: String },
 }
@@ -38,28 +42,34 @@ pub trait Projector: Send {
     fn forget_cache(&mut self);
 }
 
-/// An event of the batch, with its order payload decoded once for every projector.
+/// An event of the batch, decoded once for every projector.
 pub struct Projected<'a> {
     pub recorded: &'a RecordedEvent,
-    /// Set for events of `order-*` streams.
-    pub order: Option<&'a OrderEvent>,
+    pub event: &'a LedgerEvent,
 }
 
-/// Decodes the order events of a batch; the first undecodable one stops the batch.
-fn decode_orders(batch: &[RecordedEvent], upcasters: &Upcasters) -> Result<Vec<Option<OrderEvent>>, ProjectionError> {
-    batch
-        .iter()
-        .map(|event| {
-            if event.category() != OrderKey::STREAM_CATEGORY {
-                return Ok(None);
-            }
-            OrderEvent::decode(event, upcasters).map(Some).map_err(|e| ProjectionError::Event {
-                projector: "order events",
-                locator: event.locator(),
-                reason: e.source.to_string(),
-            })
-        })
-        .collect()
+impl Projected<'_> {
+    /// The order event, for events of `order-*` streams.
+    pub fn order(&self) -> Option<&OrderEvent> {
+        match self.event {
+            LedgerEvent::Order(event) => Some(event),
+            _ => None,
+        }
+    }
+
+    /// The source event, for events of `poll-*` streams.
+    pub fn source(&self) -> Option<&SourceEvent> {
+        match self.event {
+            LedgerEvent::Source(event) => Some(event),
+            _ => None,
+        }
+    }
+}
+
+/// Decodes every event of a batch; the first one that cannot be folded stops the batch, and
+/// nothing of it is projected.
+fn decode_all(batch: &[RecordedEvent], upcasters: &Upcasters) -> Result<Vec<LedgerEvent>, ProjectionError> {
+    batch.iter().map(|event| LedgerEvent::decode(event, upcasters).map_err(ProjectionError::from)).collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -87,7 +97,7 @@ impl Projections {
                 Box::new(crate::order_status::OrderStatusProjector::default()),
                 Box::new(crate::source_status::SourceStatusProjector),
             ],
-            upcasters: order_upcasters(),
+            upcasters: events::ledger_event::upcasters(),
             batch_size: 5_000,
         }
     }
@@ -161,9 +171,9 @@ impl Projections {
         let Some(last) = batch.last().map(|e| e.position) else {
             return Ok(None);
         };
-        let decoded = decode_orders(&batch, &self.upcasters)?;
+        let decoded = decode_all(&batch, &self.upcasters)?;
         let projected: Vec<Projected<'_>> =
-            batch.iter().zip(&decoded).map(|(recorded, order)| Projected { recorded, order: order.as_ref() }).collect();
+            batch.iter().zip(&decoded).map(|(recorded, event)| Projected { recorded, event }).collect();
         for (projector, checkpoint) in self.projectors.iter_mut().zip(checkpoints) {
             let start = batch.partition_point(|e| e.position <= checkpoint);
             if start < batch.len() {

@@ -35,8 +35,7 @@ impl OrderStatusProjector {
             let mut state = OrderState::new(key);
             if event.version > 1 {
                 for earlier in read_stream_until_in(tx, &event.stream, event.position - 1)? {
-                    let decoded = OrderEvent::decode(&earlier, upcasters)
-                        .map_err(|e| ProjectionError::event(NAME, &earlier, e))?;
+                    let decoded = OrderEvent::decode(&earlier, upcasters)?;
                     state.apply_recorded(&decoded, earlier.version, earlier.recorded_at);
                 }
             }
@@ -62,7 +61,7 @@ impl Projector for OrderStatusProjector {
         // Status of each touched order before this batch (None: new order), in first-touch order.
         let mut touched: Vec<(String, Option<Status>)> = Vec::new();
         let mut seen: HashMap<&str, ()> = HashMap::new();
-        for (event, decoded) in events.iter().filter_map(|p| Some((p.recorded, p.order?))) {
+        for (event, decoded) in events.iter().filter_map(|p| Some((p.recorded, p.order()?))) {
             let state = Self::state_before(&mut self.cache, tx, event, upcasters)?;
             if seen.insert(event.stream.as_str(), ()).is_none() {
                 touched.push((event.stream.clone(), state.status));

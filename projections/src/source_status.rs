@@ -3,14 +3,14 @@
 //! a stream that grows by an event every poll, for as long as the shop runs.
 
 use crate::engine::{Projected, ProjectionError, Projector};
-use events::source::{SourceEvent, SourceState};
+use events::source::SourceState;
 use events::store::{SqlContext, StoreError};
 use events::upcast::Upcasters;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::collections::BTreeMap;
 
 pub const NAME: &str = "source_status";
-pub const CATEGORY: &str = "poll";
+pub use events::source::CATEGORY;
 
 #[derive(Default)]
 pub struct SourceStatusProjector;
@@ -22,17 +22,13 @@ impl Projector for SourceStatusProjector {
 
     fn apply(&mut self, tx: &Transaction<'_>, events: &[Projected<'_>], _: &Upcasters) -> Result<(), ProjectionError> {
         let mut touched: BTreeMap<&str, SourceState> = BTreeMap::new();
-        for projected in events.iter().filter(|p| p.recorded.category() == CATEGORY) {
-            let event = projected.recorded;
-            let Some(decoded) = SourceEvent::decode(event).map_err(|e| ProjectionError::event(NAME, event, e))? else {
-                continue;
-            };
+        for (event, decoded) in events.iter().filter_map(|p| Some((p.recorded, p.source()?))) {
             if !touched.contains_key(event.stream.as_str()) {
                 let state = source_state(tx, &event.stream)?.unwrap_or_default();
                 touched.insert(event.stream.as_str(), state);
             }
             if let Some(state) = touched.get_mut(event.stream.as_str()) {
-                state.apply(&decoded, event.recorded_at);
+                state.apply(decoded, event.recorded_at);
             }
         }
         let mut upsert = tx

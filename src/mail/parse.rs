@@ -5,20 +5,8 @@ use chrono::{DateTime, Utc};
 use mail_parser::MessageParser;
 use serde::Serialize;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Classification {
-    /// 【楽天市場】注文内容ご確認: `[受注番号]`.
-    RakutenOrder { order_number: String },
-    /// 【Yahoo!ショッピング】注文確認: `注文ID：`.
-    YahooOrder { order_id: String },
-    /// Amazon's shipment notification for one of our MCF orders.
-    McfShipment { fulfillment_order_id: String, tracking_number: Option<String>, carrier: Option<String> },
-    /// Kept, ignored.
-    Other,
-    /// Looked like something we act on, but could not be used: the reason says why.
-    Rejected { reason: String },
-}
+/// What a message was taken for (the ledger's own type: it is recorded with the message).
+pub use events::mailbox::MailClassification as Classification;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ParsedMail {

@@ -9,16 +9,16 @@ mod workbook;
 
 pub use workbook::{parse_workbook, SkuMasterError};
 
-use events::envelope::{Actor, ExpectedVersion, Meta, NewEvent};
+use events::envelope::{Actor, ExpectedVersion, Meta};
+use events::sku_master::{SkuMasterEvent, SkuMasterLoaded, SkuMasterRejected};
 use events::store::sha256_hex;
 use events::SellerSku;
 use projections::Ledger;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub const SHEET: &str = "SKUMapping";
-pub const STREAM: &str = "sku-master";
+pub use events::sku_master::SKU_MASTER_STREAM as STREAM;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MappedSku {
@@ -38,20 +38,6 @@ impl SkuMapping {
     pub fn get(&self, marketplace_sku: &str) -> Option<&MappedSku> {
         self.entries.get(marketplace_sku.trim())
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SkuMasterLoaded {
-    pub sha256: String,
-    pub rows: usize,
-    pub path: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SkuMasterRejected {
-    pub sha256: String,
-    pub error: String,
-    pub path: String,
 }
 
 /// Why no mapping is usable at all.
@@ -134,12 +120,9 @@ fn record_load(
     path: &str,
 ) -> Result<(), projections::LedgerError> {
     let blob = ledger.store().put_blob(bytes, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")?;
-    let data = serde_json::json!(SkuMasterLoaded {
-        sha256: mapping.sha256.clone(),
-        rows: mapping.entries.len(),
-        path: path.to_owned()
-    });
-    let event = NewEvent::new("SkuMasterLoaded", 1, data.to_string(), Meta::by(Actor::system()))
+    let loaded = SkuMasterLoaded { sha256: mapping.sha256.clone(), rows: mapping.entries.len(), path: path.to_owned() };
+    let event = SkuMasterEvent::SkuMasterLoaded(loaded)
+        .to_new_event(Meta::by(Actor::system()))
         .with_blob(blob.sha256)
         .idempotent(format!("sku-master:loaded:{}", mapping.sha256));
     ledger.append(STREAM, ExpectedVersion::Any, &[event])?;
@@ -152,12 +135,9 @@ fn record_rejection(
     error: &SkuMasterError,
     path: &str,
 ) -> Result<(), projections::LedgerError> {
-    let data = serde_json::json!(SkuMasterRejected {
-        sha256: sha.to_owned(),
-        error: error.to_string(),
-        path: path.to_owned()
-    });
-    let event = NewEvent::new("SkuMasterRejected", 1, data.to_string(), Meta::by(Actor::system()))
+    let rejected = SkuMasterRejected { sha256: sha.to_owned(), error: error.to_string(), path: path.to_owned() };
+    let event = SkuMasterEvent::SkuMasterRejected(rejected)
+        .to_new_event(Meta::by(Actor::system()))
         .idempotent(format!("sku-master:rejected:{sha}"));
     ledger.append(STREAM, ExpectedVersion::Any, &[event])?;
     Ok(())

@@ -15,31 +15,13 @@ use events::order::{
     CustomerEmailFailed, CustomerEmailSending, CustomerEmailSent, EmailState, OrderEvent, OrderState, Status,
 };
 use events::source::SourceEvent;
+use events::system::SystemEvent;
 use events::OrderKey;
 use projections::queries::{self, OrderFilter};
 use projections::{Ledger, LedgerError};
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-pub const SYSTEM_STREAM: &str = "system";
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AlertIntended {
-    pub alert_id: String,
-    pub kind: String,
-    pub subject: String,
-    pub body: String,
-    /// Orders the alert is about.
-    #[serde(default)]
-    pub orders: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AlertOutcome {
-    pub alert_id: String,
-    #[serde(default)]
-    pub error: Option<String>,
-}
+pub use events::system::{AlertIntended, AlertOutcome, SYSTEM_STREAM};
 
 #[derive(Debug, Clone)]
 pub struct AlertSettings {
@@ -106,32 +88,26 @@ fn alerts(ledger: &Ledger) -> Result<Alerts, LedgerError> {
     let mut intents = BTreeMap::new();
     let mut states = BTreeMap::new();
     let kinds = ["AlertIntended", "AlertSending", "AlertSent", "AlertFailed"];
+    let upcasters = events::ledger_event::upcasters();
     for event in ledger.store().read_stream_of_types(SYSTEM_STREAM, &kinds)? {
-        match event.event_type.as_str() {
-            "AlertIntended" => {
-                if let Ok(intent) = serde_json::from_str::<AlertIntended>(&event.data) {
-                    states.insert(intent.alert_id.clone(), AlertState::Intended);
-                    intents.insert(intent.alert_id.clone(), intent);
-                }
+        let (alert_id, state) = match SystemEvent::decode(&event, &upcasters)? {
+            SystemEvent::AlertIntended(intent) => {
+                let id = intent.alert_id.clone();
+                intents.insert(id.clone(), intent);
+                (id, AlertState::Intended)
             }
-            kind @ ("AlertSending" | "AlertSent" | "AlertFailed") => {
-                if let Ok(outcome) = serde_json::from_str::<AlertOutcome>(&event.data) {
-                    let state = match kind {
-                        "AlertSending" => AlertState::Sending,
-                        "AlertSent" => AlertState::Sent,
-                        _ => AlertState::Failed,
-                    };
-                    states.insert(outcome.alert_id, state);
-                }
-            }
-            _ => {}
-        }
+            SystemEvent::AlertSending(outcome) => (outcome.alert_id, AlertState::Sending),
+            SystemEvent::AlertSent(outcome) => (outcome.alert_id, AlertState::Sent),
+            SystemEvent::AlertFailed(outcome) => (outcome.alert_id, AlertState::Failed),
+            _ => continue,
+        };
+        states.insert(alert_id, state);
     }
     Ok(Alerts { intents, states })
 }
 
-fn system_event(kind: &str, data: &impl Serialize) -> NewEvent {
-    NewEvent::new(kind, 1, serde_json::to_string(data).unwrap_or_default(), Meta::by(Actor::reactor("stale")))
+fn system_event(event: SystemEvent) -> NewEvent {
+    event.to_new_event(Meta::by(Actor::reactor("stale")))
 }
 
 fn intend(ledger: &mut Ledger, intent: AlertIntended) -> Result<bool, LedgerError> {
@@ -139,7 +115,7 @@ fn intend(ledger: &mut Ledger, intent: AlertIntended) -> Result<bool, LedgerErro
     let outcome = ledger.append(
         SYSTEM_STREAM,
         ExpectedVersion::Any,
-        &[system_event("AlertIntended", &intent).idempotent(key)],
+        &[system_event(SystemEvent::AlertIntended(intent.clone())).idempotent(key)],
     )?;
     if !outcome.nothing_new() {
         tracing::warn!(alert = intent.alert_id, kind = intent.kind, "alert raised");
@@ -158,7 +134,7 @@ fn raise_source_alerts(ledger: &mut Ledger) -> Result<usize, LedgerError> {
         let source = stream.trim_start_matches("poll-").to_owned();
         let kinds = ["OutageStarted", "OutageEnded", "CredentialExpiring", "SignatureRejected"];
         for event in ledger.store().read_stream_of_types(&stream, &kinds)? {
-            let Ok(Some(decoded)) = SourceEvent::decode(&event) else { continue };
+            let decoded = SourceEvent::decode(&event, &events::ledger_event::upcasters())?;
             let (kind, subject, body) = match decoded {
                 SourceEvent::OutageStarted(o) => (
                     "outage_started",
@@ -304,16 +280,28 @@ pub async fn run(
             }
             let Some(intent) = known.intents.get(alert_id) else { continue };
             let outcome = AlertOutcome { alert_id: alert_id.clone(), error: None };
-            ledger.append(SYSTEM_STREAM, ExpectedVersion::Any, &[system_event("AlertSending", &outcome)])?;
+            ledger.append(
+                SYSTEM_STREAM,
+                ExpectedVersion::Any,
+                &[system_event(SystemEvent::AlertSending(outcome.clone()))],
+            )?;
             match mailer.send(admin, &intent.subject, &intent.body).await {
                 Ok(()) => {
-                    ledger.append(SYSTEM_STREAM, ExpectedVersion::Any, &[system_event("AlertSent", &outcome)])?;
+                    ledger.append(
+                        SYSTEM_STREAM,
+                        ExpectedVersion::Any,
+                        &[system_event(SystemEvent::AlertSent(outcome))],
+                    )?;
                     report.advanced += 1;
                 }
                 Err(error) => {
                     tracing::warn!(alert = alert_id, %error, "alert not sent; retried next cycle");
                     let failed = AlertOutcome { alert_id: alert_id.clone(), error: Some(error.to_string()) };
-                    ledger.append(SYSTEM_STREAM, ExpectedVersion::Any, &[system_event("AlertFailed", &failed)])?;
+                    ledger.append(
+                        SYSTEM_STREAM,
+                        ExpectedVersion::Any,
+                        &[system_event(SystemEvent::AlertFailed(failed))],
+                    )?;
                     report.deferred += 1;
                 }
             }

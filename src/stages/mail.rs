@@ -8,40 +8,25 @@ use crate::mail::imap::{fetch_new, ImapConfig};
 use crate::mail::parse::{parse, Classification, ParsedMail};
 use crate::rakuten::RakutenClient;
 use crate::yahoo::YahooClient;
-use events::envelope::{Actor, ExpectedVersion, Meta, NewEvent};
+use events::envelope::{Actor, ExpectedVersion, Meta};
+use events::mailbox::MailboxEvent;
 use events::order::{DetectionSource, OrderDetected, OrderEvent, Status, Tracking};
 use events::{Marketplace, OrderKey};
 use projections::ledger::OrderAppend;
 use projections::{Ledger, LedgerError};
-use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MailReceived {
-    pub uid_validity: u32,
-    pub uid: u32,
-    pub message_id: Option<String>,
-    /// The message's own Date header.
-    pub date: Option<chrono::DateTime<chrono::Utc>>,
-    pub from: Option<String>,
-    pub subject: String,
-    pub classification: serde_json::Value,
-    pub size: usize,
-}
-
-/// How far the mailbox has been read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MailboxCursor {
-    pub uid_validity: u32,
-    pub last_uid: u32,
-}
+pub use events::mailbox::{MailReceived, MailboxCursor};
 
 pub fn mailbox_stream(config: &ImapConfig) -> String {
     format!("mailbox-{}", config.mailbox.to_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), "_"))
 }
 
 fn cursor(ledger: &Ledger, stream: &str) -> Result<Option<MailboxCursor>, LedgerError> {
-    let last = ledger.store().last_of_type(stream, "MailboxCursor")?;
-    Ok(last.and_then(|e| serde_json::from_str(&e.data).ok()))
+    let Some(last) = ledger.store().last_of_type(stream, "MailboxCursor")? else { return Ok(None) };
+    match MailboxEvent::decode(&last, &events::ledger_event::upcasters())? {
+        MailboxEvent::MailboxCursor(cursor) => Ok(Some(cursor)),
+        _ => Ok(None),
+    }
 }
 
 pub struct MailSources<'a> {
@@ -105,12 +90,7 @@ pub async fn receive(
     }
     if let Some(last) = fetched.messages.last() {
         let cursor = MailboxCursor { uid_validity: fetched.uid_validity, last_uid: last.uid };
-        let event = NewEvent::new(
-            "MailboxCursor",
-            1,
-            serde_json::to_string(&cursor).unwrap_or_default(),
-            Meta::by(Actor::reactor("receive")),
-        );
+        let event = MailboxEvent::MailboxCursor(cursor).to_new_event(Meta::by(Actor::reactor("receive")));
         ledger.append(&stream, ExpectedVersion::Any, &[event])?;
     }
     record_poll_outcome(ledger, &poll_stream, settings, &before, (now, now), Ok((fetched.messages.len() as u32, new)))?;
@@ -147,17 +127,13 @@ fn record_mail(
         date: parsed.date,
         from: parsed.from.clone(),
         subject: parsed.subject.clone(),
-        classification: serde_json::to_value(&parsed.classification).unwrap_or_default(),
+        classification: parsed.classification.clone(),
         size: parsed.size,
     };
-    let event = NewEvent::new(
-        "MailReceived",
-        1,
-        serde_json::to_string(&data).unwrap_or_default(),
-        Meta::by(Actor::reactor("receive")),
-    )
-    .with_blob(&blob.sha256)
-    .idempotent(format!("mail:{stream}:{identity}"));
+    let event = MailboxEvent::MailReceived(data)
+        .to_new_event(Meta::by(Actor::reactor("receive")))
+        .with_blob(&blob.sha256)
+        .idempotent(format!("mail:{stream}:{identity}"));
     let outcome = ledger.append(stream, ExpectedVersion::Any, &[event])?;
     tracing::info!(stream, uid, kind = ?parsed.classification, new = !outcome.nothing_new(), "mail recorded");
     Ok(!outcome.nothing_new())

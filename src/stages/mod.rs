@@ -69,6 +69,18 @@ impl StageReport {
     fn new(stage: &'static str) -> Self {
         Self { stage, ..Self::default() }
     }
+
+    /// The stage's numbers as `CycleFinished` records them.
+    pub fn counts(&self) -> events::system::StageCounts {
+        events::system::StageCounts {
+            stage: self.stage.to_owned(),
+            examined: self.examined,
+            advanced: self.advanced,
+            deferred: self.deferred,
+            needs_operator: self.needs_operator,
+            interrupted: self.interrupted,
+        }
+    }
 }
 
 /// A stage that could not run at all (nothing was changed for any order).

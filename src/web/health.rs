@@ -11,8 +11,8 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use chrono::NaiveDate;
 use events::source::SourceState;
+use events::system::CycleFinished;
 use rusqlite::{Connection, OptionalExtension};
-use serde::Deserialize;
 use std::sync::Arc;
 
 pub struct SourceView {
@@ -40,30 +40,6 @@ pub struct HealthPage {
     pub sources: Vec<SourceView>,
     pub cycles: Vec<CycleView>,
     pub lease: String,
-}
-
-#[derive(Deserialize)]
-struct StageCounts {
-    stage: String,
-    examined: usize,
-    advanced: usize,
-    deferred: usize,
-    needs_operator: usize,
-}
-
-#[derive(Deserialize)]
-struct Failure {
-    stage: String,
-    error: String,
-}
-
-#[derive(Deserialize)]
-struct CycleFinished {
-    duration_ms: u64,
-    #[serde(default)]
-    reports: Vec<StageCounts>,
-    #[serde(default)]
-    failures: Vec<Failure>,
 }
 
 /// The display name of a poll stream.
@@ -148,8 +124,16 @@ fn cycles(conn: &Connection, credentials: String) -> WebResult<(Vec<CycleView>, 
     let mut amazon_failure: Option<(String, String)> = None;
     let mut amazon_failing = false;
     for (index, (data, recorded_at)) in rows.iter().enumerate() {
-        let Ok(cycle) = serde_json::from_str::<CycleFinished>(data) else {
-            continue;
+        // A record this build cannot read is shown as such, not skipped.
+        let cycle = match serde_json::from_str::<CycleFinished>(data) {
+            Ok(cycle) => cycle,
+            Err(error) => CycleFinished {
+                failures: vec![events::system::StageFailure {
+                    stage: "(record)".into(),
+                    error: format!("この記録は読めません (unreadable CycleFinished: {error})"),
+                }],
+                ..CycleFinished::default()
+            },
         };
         let amazon_error =
             cycle.failures.iter().find(|f| matches!(f.stage.as_str(), "check" | "ship" | "monitor")).map(|f| &f.error);

@@ -1,9 +1,8 @@
 //! Order event payloads. Each variant's name is its stored `type`; each payload is its `data`.
 
 use super::Status;
-use crate::envelope::{Meta, NewEvent, RecordedEvent};
 use crate::ids::{FulfillmentOrderId, Marketplace, SellerSku};
-use crate::upcast::{UpcastError, Upcasters};
+use crate::upcast::Upcasters;
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -294,112 +293,40 @@ pub struct ManualTaskDone {
     pub note: String,
 }
 
-/// Generates the enum, its stored type names, and the payload codec without an intermediate
-/// JSON tree (rebuilds decode millions of these).
-macro_rules! order_events {
-    ($($variant:ident($payload:ty) = $schema:literal),* $(,)?) => {
-        #[derive(Debug, Clone, PartialEq)]
-        pub enum OrderEvent { $($variant($payload)),* }
-
-        impl OrderEvent {
-            /// Every stored type name of an order event.
-            pub const TYPES: &'static [&'static str] = &[$(stringify!($variant)),*];
-
-            pub fn event_type(&self) -> &'static str {
-                match self { $(Self::$variant(_) => stringify!($variant)),* }
-            }
-
-            /// The payload schema this build writes.
-            pub fn current_schema(event_type: &str) -> Option<u32> {
-                match event_type { $(stringify!($variant) => Some($schema),)* _ => None }
-            }
-
-            pub fn payload_json(&self) -> String {
-                let encoded = match self { $(Self::$variant(payload) => serde_json::to_string(payload)),* };
-                // Payloads are plain structs of strings, numbers and dates: encoding cannot fail.
-                encoded.unwrap_or_else(|e| unreachable!("order payloads always encode: {e}"))
-            }
-
-            fn decode_current(event_type: &str, data: &str) -> Result<Self, DecodeError> {
-                match event_type {
-                    $(stringify!($variant) => serde_json::from_str::<$payload>(data)
-                        .map(Self::$variant)
-                        .map_err(|e| DecodeError::Malformed { event_type: event_type.to_owned(), reason: e.to_string() }),)*
-                    other => Err(DecodeError::UnknownType(other.to_owned())),
-                }
-            }
-        }
-    };
-}
-
-order_events! {
-    OrderDetected(OrderDetected) = 1,
-    OrderDetailsRecorded(OrderDetails) = 1,
-    AwaitingConfirmation(Reason) = 1,
-    MarketplaceConfirmed(Note) = 1,
-    PaymentConfirmed(Note) = 1,
-    OrderHeld(Reason) = 1,
-    HoldReleased(Note) = 1,
-    OrderVerified(Note) = 1,
-    StockAllotted(StockAllotted) = 1,
-    OutOfStock(OutOfStock) = 1,
-    OrderFailed(OrderFailed) = 1,
-    McfCreateIntended(McfCreateIntended) = 1,
-    McfOrderCreated(McfOrderCreated) = 1,
-    McfCreateRejected(McfCreateRejected) = 1,
-    DeliverySlotUnavailable(DeliverySlotUnavailable) = 1,
-    TrackingRecorded(Tracking) = 1,
-    ShipmentReported(Tracking) = 1,
-    CancellationRequested(CancellationRequested) = 1,
-    McfOrderCancelled(McfOrderCancelled) = 1,
-    McfCancelRefused(Reason) = 1,
-    OperatorStatusChanged(OperatorStatusChanged) = 1,
-    AddressCorrected(AddressCorrected) = 1,
-    CustomerEmailIntended(CustomerEmailIntended) = 1,
-    CustomerEmailSending(CustomerEmailSending) = 1,
-    CustomerEmailSent(CustomerEmailSent) = 1,
-    CustomerEmailFailed(CustomerEmailFailed) = 1,
-    ManualTaskDone(ManualTaskDone) = 1,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DecodeError {
-    #[error("unknown order event type {0:?}")]
-    UnknownType(String),
-    #[error("malformed {event_type} payload: {reason}")]
-    Malformed { event_type: String, reason: String },
-    #[error(transparent)]
-    Upcast(#[from] UpcastError),
-}
-
-/// The same error, with where in the ledger it happened.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{source} (event at {locator})")]
-pub struct LocatedDecodeError {
-    pub locator: String,
-    pub source: DecodeError,
-}
-
-impl OrderEvent {
-    /// The envelope for appending this event.
-    pub fn to_new_event(&self, meta: Meta) -> NewEvent {
-        let schema = Self::current_schema(self.event_type()).unwrap_or(1);
-        NewEvent::new(self.event_type(), schema, self.payload_json(), meta)
-    }
-
-    /// Decodes a stored order event, upcasting older payload shapes.
-    pub fn decode(event: &RecordedEvent, upcasters: &Upcasters) -> Result<Self, LocatedDecodeError> {
-        Self::decode_parts(&event.event_type, event.schema, &event.data, upcasters)
-            .map_err(|source| LocatedDecodeError { locator: event.locator(), source })
-    }
-
-    pub fn decode_parts(event_type: &str, schema: u32, data: &str, upcasters: &Upcasters) -> Result<Self, DecodeError> {
-        let current =
-            Self::current_schema(event_type).ok_or_else(|| DecodeError::UnknownType(event_type.to_owned()))?;
-        let data = upcasters.upcast(event_type, schema, current, data)?;
-        Self::decode_current(event_type, &data)
+crate::event_enum! {
+    /// Everything that happens to an order.
+    pub enum OrderEvent {
+        OrderDetected(OrderDetected) = 1,
+        OrderDetailsRecorded(OrderDetails) = 1,
+        AwaitingConfirmation(Reason) = 1,
+        MarketplaceConfirmed(Note) = 1,
+        PaymentConfirmed(Note) = 1,
+        OrderHeld(Reason) = 1,
+        HoldReleased(Note) = 1,
+        OrderVerified(Note) = 1,
+        StockAllotted(StockAllotted) = 1,
+        OutOfStock(OutOfStock) = 1,
+        OrderFailed(OrderFailed) = 1,
+        McfCreateIntended(McfCreateIntended) = 1,
+        McfOrderCreated(McfOrderCreated) = 1,
+        McfCreateRejected(McfCreateRejected) = 1,
+        DeliverySlotUnavailable(DeliverySlotUnavailable) = 1,
+        TrackingRecorded(Tracking) = 1,
+        ShipmentReported(Tracking) = 1,
+        CancellationRequested(CancellationRequested) = 1,
+        McfOrderCancelled(McfOrderCancelled) = 1,
+        McfCancelRefused(Reason) = 1,
+        OperatorStatusChanged(OperatorStatusChanged) = 1,
+        AddressCorrected(AddressCorrected) = 1,
+        CustomerEmailIntended(CustomerEmailIntended) = 1,
+        CustomerEmailSending(CustomerEmailSending) = 1,
+        CustomerEmailSent(CustomerEmailSent) = 1,
+        CustomerEmailFailed(CustomerEmailFailed) = 1,
+        ManualTaskDone(ManualTaskDone) = 1,
     }
 }
+
+pub use crate::codec::{DecodeError, LocatedDecodeError};
 
 /// The upcasters for order events in this build. Every order payload is still at schema 1;
 /// when a payload changes shape, its step from the old schema is registered here.
