@@ -242,6 +242,124 @@ fn bad_databases_orders_statuses_and_events_get_one_clear_line_and_change_nothin
     assert!(stderr(&out).contains("newer than this build understands"), "{}", stderr(&out));
 }
 
+/// A ledger of `orders` orders spread over every status.
+fn larger_ledger(dir: &tempfile::TempDir, orders: u32) -> PathBuf {
+    let path = dir.path().join("shop.db");
+    assert!(run(&path, &["init"]).status.success());
+    let clock = FixedClock::at(Utc.with_ymd_and_hms(2026, 11, 22, 1, 0, 0).unwrap());
+    let mut ledger = Ledger::open_with_clock(&path, OpenMode::MustExist, Arc::new(clock.clone())).unwrap();
+    for n in 0..orders {
+        let status = Status::ALL[n as usize % Status::ALL.len()];
+        let order = OrderKey::new(Marketplace::Yahoo, &format!("store-{:08}", 10_000_001 + n)).unwrap();
+        let events = lifecycle_to(&order, status).into_iter().map(OrderAppend::from).collect();
+        ledger.append_order(&order, ExpectedVersion::Any, events, Meta::by(Actor::reactor("test"))).unwrap();
+        clock.advance(Duration::minutes(1));
+    }
+    path
+}
+
+fn order_rows(path: &Path) -> i64 {
+    let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    conn.query_row("SELECT count(*) FROM order_status", [], |r| r.get(0)).unwrap()
+}
+
+/// Overwrites one leaf page of the events table (not the last, so the head can still be read)
+/// with garbage, as a failing disk would.
+fn damage_an_events_page(path: &Path) {
+    let (page, size) = {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+        let page: i64 = conn
+            .query_row(
+                "SELECT pageno FROM dbstat WHERE name = 'events' AND pagetype = 'leaf' ORDER BY pageno LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+        (page, size)
+    };
+    let mut bytes = std::fs::read(path).unwrap();
+    let start = ((page - 1) * size) as usize;
+    bytes[start..start + size as usize].fill(0xA5);
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// One stderr line, exit 1, naming what the issue names.
+fn refuses(output: &Output, needles: &[&str]) {
+    let line = stderr(output);
+    assert_eq!(output.status.code(), Some(1), "exit code for {line}");
+    assert_eq!(line.trim().lines().count(), 1, "one line: {line}");
+    for needle in needles {
+        assert!(line.contains(needle), "{line:?} should name {needle:?}");
+    }
+}
+
+#[test]
+fn damaged_ledgers_are_named_by_every_tool_and_nothing_recorded_is_lost() {
+    // Events this build cannot fold, appended after the projections caught up, as a newer
+    // build or a hand edit would leave them.
+    let unfoldable = [
+        ("OrderTeleported", 1, "{}", "unknown event type"),
+        ("OrderVerified", 1, r#"{"note":7}"#, "malformed OrderVerified payload"),
+        ("OrderVerified", 9, r#"{"note":""}"#, "schema 9 is newer than this build understands"),
+    ];
+    for (event_type, schema, data, why) in unfoldable {
+        let dir = tempfile::tempdir().unwrap();
+        let path = sample_ledger(&dir);
+        let stream = key(Status::Received).stream();
+        let position = {
+            let mut store = EventStore::open(&path, OpenMode::MustExist).unwrap();
+            let event = NewEvent::new(event_type, schema, data.into(), Meta::by(Actor::system()));
+            store.append(&stream, ExpectedVersion::Any, &[event]).unwrap();
+            store.head_position().unwrap()
+        };
+        let named = [
+            format!("cannot fold the event at position {position} (stream {stream}, type {event_type})"),
+            why.to_owned(),
+        ];
+        let named: Vec<&str> = named.iter().map(String::as_str).collect();
+        refuses(&run(&path, &["replay", "verify"]), &named);
+        refuses(&run(&path, &["audit"]), &named);
+        let rebuild = run(&path, &["replay", "rebuild"]);
+        refuses(&rebuild, &named);
+        assert!(stderr(&rebuild).contains("nothing was changed"), "{}", stderr(&rebuild));
+        assert_eq!(order_rows(&path), 10, "{event_type}: the live projections are as they were");
+        let export = run(&path, &["replay", "export"]);
+        assert!(export.status.success(), "export shows every stored event, the bad one too");
+        assert!(stdout(&export).contains(&format!("\"position\":{position}")));
+    }
+
+    // Projections or events written by a newer build: every tool refuses, none says "fine".
+    for component in ["projections", "events"] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = sample_ledger(&dir);
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute("UPDATE ledger_schema SET version = 99 WHERE component = ?1", [component])
+            .unwrap();
+        for args in
+            [&["audit"][..], &["replay", "verify"], &["replay", "export"], &["order", "list"], &["replay", "rebuild"]]
+        {
+            refuses(&run(&path, args), &[component, "schema is at version 99, newer than this build understands"]);
+        }
+    }
+
+    // One damaged page in the events table: a rebuild fails and leaves the projections alone.
+    let dir = tempfile::tempdir().unwrap();
+    let path = larger_ledger(&dir, 40);
+    assert_eq!(order_rows(&path), 40);
+    damage_an_events_page(&path);
+    let rebuild = run(&path, &["replay", "rebuild"]);
+    refuses(&rebuild, &["nothing was changed", "malformed"]);
+    assert_eq!(order_rows(&path), 40, "40 order rows before, 40 after");
+    let list = run(&path, &["order", "list", "--json"]);
+    assert!(list.status.success(), "{}", stderr(&list));
+    assert_eq!(serde_json::from_str::<Vec<Value>>(&stdout(&list)).unwrap().len(), 40);
+    refuses(&run(&path, &["replay", "verify"]), &["malformed"]);
+    refuses(&run(&path, &["audit"]), &["malformed"]);
+}
+
 #[test]
 fn the_web_admin_refuses_to_start_without_a_password() {
     let dir = tempfile::tempdir().unwrap();

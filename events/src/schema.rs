@@ -71,6 +71,27 @@ pub fn migrate(conn: &mut Connection, component: &str, steps: &[&str]) -> Result
     Ok(())
 }
 
+/// Applies the steps after the stored version inside the caller's transaction, so they commit
+/// (or roll back) with whatever else it does (a projection rebuild swapped in with them).
+pub fn migrate_within(tx: &rusqlite::Transaction<'_>, component: &str, steps: &[&str]) -> Result<(), MigrationError> {
+    ensure_schema_table(tx)?;
+    let found = check_not_newer(tx, component, steps)?;
+    for (index, sql) in steps.iter().enumerate().skip(found as usize) {
+        let version = index as i64 + 1;
+        let step = || -> rusqlite::Result<()> {
+            tx.execute_batch(sql)?;
+            tx.execute(
+                "INSERT INTO ledger_schema (component, version) VALUES (?1, ?2)
+                 ON CONFLICT(component) DO UPDATE SET version = excluded.version",
+                params![component, version],
+            )?;
+            Ok(())
+        };
+        step().map_err(|source| MigrationError::Step { component: component.to_owned(), version, source })?;
+    }
+    Ok(())
+}
+
 /// The event store's own tables. Append-only is enforced by triggers, not by convention.
 pub const EVENT_STORE_MIGRATIONS: &[&str] = &[
     // 1: events, blobs, immutability.

@@ -19,6 +19,9 @@ pub enum ProjectionError {
     /// An event no type of this build describes: the projections stop before it.
     #[error(transparent)]
     Unfoldable(#[from] LocatedDecodeError),
+    /// The rebuild could not set up its scratch file or migrate the tables.
+    #[error("{0}")]
+    Setup(String),
     #[error("projector {projector} cannot project the event at {locator}: {reason}")]
     Event { projector: &'static str, locator: String, reason: String },
 }
@@ -85,6 +88,10 @@ pub struct Projections {
     projectors: Vec<Box<dyn Projector>>,
     upcasters: Upcasters,
     batch_size: usize,
+    /// How each batch's transaction begins: IMMEDIATE on the live file, where other processes
+    /// project too; DEFERRED on a private scratch file that reads the live log through ATTACH
+    /// (IMMEDIATE would take the live file's write lock as well).
+    behavior: TransactionBehavior,
 }
 
 impl Projections {
@@ -99,6 +106,7 @@ impl Projections {
             ],
             upcasters: events::ledger_event::upcasters(),
             batch_size: 5_000,
+            behavior: TransactionBehavior::Immediate,
         }
     }
 
@@ -152,9 +160,7 @@ impl Projections {
         conn: &mut Connection,
         max_position: i64,
     ) -> Result<Option<CatchUp>, ProjectionError> {
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .context(|| "starting a projection batch".into())?;
+        let tx = conn.transaction_with_behavior(self.behavior).context(|| "starting a projection batch".into())?;
         let checkpoints =
             self.projectors.iter().map(|p| read_checkpoint(&tx, p.name())).collect::<Result<Vec<_>, _>>()?;
         let from = checkpoints.iter().copied().min().unwrap_or(0);
@@ -216,6 +222,25 @@ impl Projections {
         self.batch_size = saved_batch;
         // Indexes come back whatever happened, so a failed rebuild leaves a usable schema.
         crate::schema::ensure_secondary_indexes(conn).context(|| "building projection indexes".into())?;
+        done
+    }
+
+    /// Folds the log up to `max_position` into a private scratch database whose own tables
+    /// are empty projections and whose log is the live file's, attached (see
+    /// [`crate::rebuild`]). Batches are large, committed to the scratch file only.
+    pub(crate) fn fold_into_scratch(
+        &mut self,
+        scratch: &mut Connection,
+        max_position: i64,
+        progress: &mut dyn FnMut(CatchUp),
+    ) -> Result<CatchUp, ProjectionError> {
+        self.forget_all();
+        let saved = (self.batch_size, self.behavior);
+        self.batch_size = self.batch_size.max(REBUILD_BATCH);
+        self.behavior = TransactionBehavior::Deferred;
+        let done = self.catch_up_to(scratch, max_position, progress);
+        (self.batch_size, self.behavior) = saved;
+        self.forget_all();
         done
     }
 

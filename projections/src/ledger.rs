@@ -3,7 +3,8 @@
 //! are appended.
 
 use crate::engine::{CatchUp, ProjectionError, Projections};
-use crate::schema::{check_projections_not_newer, migrate_projections};
+use crate::rebuild::Swap;
+use crate::schema::{check_projections_not_newer, migrate_projections, projection_schema_version};
 use events::envelope::{AppendOutcome, ExpectedVersion, Meta, NewEvent};
 use events::order::operator::{self, Refusal};
 use events::order::{OrderEvent, OrderState, Status, TransitionError};
@@ -30,6 +31,8 @@ pub enum LedgerError {
     Decode(Box<events::order::LocatedDecodeError>),
     #[error("{path}: {source}")]
     Schema { path: String, source: Box<events::schema::MigrationError> },
+    #[error("the projections were not rebuilt, and nothing was changed (the live projections are as they were): {0}")]
+    RebuildFailed(Box<ProjectionError>),
     #[error("recorded at position {position}, but the projections could not catch up: {source}")]
     ProjectionAfterAppend { position: i64, source: Box<ProjectionError> },
 }
@@ -81,27 +84,72 @@ impl Ledger {
         Self::from_store(store, mode == OpenMode::ReadOnly)
     }
 
-    pub fn from_store(mut store: EventStore, read_only: bool) -> Result<Self, LedgerError> {
+    /// Opens a ledger whose projections are about to be rebuilt: migrated like any other, but
+    /// not caught up, so an event that cannot be folded is reported by the rebuild (which
+    /// changes nothing then) instead of refusing the open.
+    pub fn open_for_rebuild(path: &Path) -> Result<Self, LedgerError> {
+        let store = EventStore::open(path, OpenMode::MustExist)?;
         let path = store.path().to_owned();
-        if read_only {
-            check_projections_not_newer(store.connection())
+        let found = check_projections_not_newer(store.connection())
+            .map_err(|source| LedgerError::Schema { path: path.clone(), source: Box::new(source) })?;
+        let mut ledger = Self { store, projections: Projections::standard(), read_only: false };
+        if found == 0 {
+            migrate_projections(ledger.store.connection_mut())
                 .map_err(|source| LedgerError::Schema { path, source: Box::new(source) })?;
-        } else {
-            migrate_projections(store.connection_mut())
-                .map_err(|source| LedgerError::Schema { path, source: Box::new(source) })?;
-        }
-        let mut ledger = Self { store, projections: Projections::standard(), read_only };
-        if !read_only {
-            let head = ledger.store.head_position()?;
-            if head > 0 && ledger.checkpoint()? == 0 {
-                // Empty projections over a log (a new projection schema): the rebuild path,
-                // which builds the indexes once at the end instead of row by row.
-                tracing::info!(events = head, "projections are empty: rebuilding them from the log");
-                ledger.projections.rebuild(ledger.store.connection_mut(), head, &mut |_| {})?;
-            }
-            ledger.catch_up()?;
         }
         Ok(ledger)
+    }
+
+    pub fn from_store(store: EventStore, read_only: bool) -> Result<Self, LedgerError> {
+        let path = store.path().to_owned();
+        let schema_error = |source| LedgerError::Schema { path: path.clone(), source: Box::new(source) };
+        if read_only {
+            check_projections_not_newer(store.connection()).map_err(schema_error)?;
+            return Ok(Self { store, projections: Projections::standard(), read_only });
+        }
+        let found = check_projections_not_newer(store.connection()).map_err(schema_error)?;
+        let head = store.head_position()?;
+        let mut ledger = Self { store, projections: Projections::standard(), read_only };
+        if found > 0 && found < projection_schema_version() && head > 0 {
+            // An older projection schema over a log: the new tables are built beside the old
+            // ones and swapped in with the migration, or not at all.
+            tracing::info!(events = head, found, "projection schema is older: rebuilding it from the log");
+            ledger.rebuild_beside(Swap::MigrateThenRows)?;
+        } else {
+            migrate_projections(ledger.store.connection_mut()).map_err(schema_error)?;
+            if head > 0 && ledger.checkpoint()? == 0 {
+                tracing::info!(events = head, "projections are empty: rebuilding them from the log");
+                ledger.rebuild_beside(Swap::Rows)?;
+            }
+        }
+        ledger.catch_up()?;
+        Ok(ledger)
+    }
+
+    /// Rebuilds every projection from the whole log, beside the live ones, and swaps the result
+    /// in only when every event folded; then catches up what was appended meanwhile.
+    pub fn rebuild_projections(&mut self, progress: &mut dyn FnMut(CatchUp)) -> Result<CatchUp, LedgerError> {
+        if self.read_only {
+            return Err(LedgerError::RebuildFailed(Box::new(ProjectionError::Setup(
+                "the ledger was opened read-only".into(),
+            ))));
+        }
+        let found = check_projections_not_newer(self.store.connection())
+            .map_err(|source| LedgerError::Schema { path: self.store.path().to_owned(), source: Box::new(source) })?;
+        let swap = if found < projection_schema_version() { Swap::MigrateThenRows } else { Swap::Rows };
+        let folded = self.rebuild_beside_with(swap, progress)?;
+        self.catch_up()?;
+        Ok(folded)
+    }
+
+    fn rebuild_beside(&mut self, swap: Swap) -> Result<CatchUp, LedgerError> {
+        self.rebuild_beside_with(swap, &mut |_| {})
+    }
+
+    fn rebuild_beside_with(&mut self, swap: Swap, progress: &mut dyn FnMut(CatchUp)) -> Result<CatchUp, LedgerError> {
+        let path = std::path::PathBuf::from(self.store.path());
+        crate::rebuild::rebuild_beside(self.store.connection_mut(), &path, &mut self.projections, swap, progress)
+            .map_err(|source| LedgerError::RebuildFailed(Box::new(source)))
     }
 
     pub fn store(&self) -> &EventStore {

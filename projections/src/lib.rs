@@ -13,6 +13,7 @@ pub mod ledger;
 pub mod order_history;
 pub mod order_status;
 pub mod queries;
+pub mod rebuild;
 pub(crate) mod schema;
 pub mod source_status;
 
@@ -20,7 +21,7 @@ pub use engine::{CatchUp, ProjectionError, Projections, Projector};
 pub use ledger::{Ledger, LedgerError};
 pub use order_history::HistoryRow;
 pub use queries::{OrderFilter, OrderRow, OrderSort};
-pub use schema::PROJECTION_TABLES;
+pub use schema::{check_projections_not_newer, projection_schema_version, PROJECTION_TABLES};
 
 /// Recreates every projection table empty, at the current shape.
 pub fn schema_recreate(conn: &rusqlite::Connection) -> Result<(), events::StoreError> {

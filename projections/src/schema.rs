@@ -255,7 +255,21 @@ pub fn migrate_projections(conn: &mut Connection) -> Result<(), MigrationError> 
     Ok(())
 }
 
-pub fn check_projections_not_newer(conn: &Connection) -> Result<(), MigrationError> {
-    events::schema::ensure_schema_table(conn).ok();
-    events::schema::check_not_newer(conn, "projections", PROJECTION_MIGRATIONS).map(|_| ())
+/// The projection schema this build writes.
+pub fn projection_schema_version() -> i64 {
+    PROJECTION_MIGRATIONS.len() as i64
+}
+
+/// The file's projection schema version (0 before the first), refusing one newer than this
+/// build. Reads only: a read-only file without the version table is at version 0.
+pub fn check_projections_not_newer(conn: &Connection) -> Result<i64, MigrationError> {
+    let has_table: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'ledger_schema'",
+        [],
+        |row| row.get(0),
+    )?;
+    if has_table == 0 {
+        return Ok(0);
+    }
+    events::schema::check_not_newer(conn, "projections", PROJECTION_MIGRATIONS)
 }

@@ -358,3 +358,27 @@ fn an_older_projection_schema_is_migrated_by_rebuilding_from_the_log() {
     let ledger = open(&path, &clock);
     assert_eq!(dump(ledger.store().connection()), before, "migrated and rebuilt from the events alone");
 }
+
+#[test]
+fn a_migration_whose_rebuild_fails_leaves_the_old_projections_and_schema_as_they_were() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let path = dir.path().join("l.db");
+    let mut ledger = open(&path, &clock);
+    record(&mut ledger, &key(2), lifecycle_to(&key(2), Status::Shipping), Actor::system());
+    let before = dump(ledger.store().connection());
+    let poison = NewEvent::new("OrderTeleported", 1, "{}".into(), Meta::by(Actor::system()));
+    ledger.store_mut().append(&key(2).stream(), ExpectedVersion::Any, &[poison]).unwrap();
+    drop(ledger);
+    let conn = Connection::open(&path).unwrap();
+    conn.execute("UPDATE ledger_schema SET version = 4 WHERE component = 'projections'", []).unwrap();
+    drop(conn);
+    let error = Ledger::open(&path, OpenMode::MustExist).map(|_| ()).unwrap_err().to_string();
+    assert!(error.starts_with("the projections were not rebuilt, and nothing was changed"), "{error}");
+    assert!(error.contains("type OrderTeleported"), "{error}");
+    let conn = Connection::open(&path).unwrap();
+    let version: i64 =
+        conn.query_row("SELECT version FROM ledger_schema WHERE component = 'projections'", [], |r| r.get(0)).unwrap();
+    assert_eq!(version, 4, "the migration was not committed without its rebuild");
+    assert_eq!(dump(&conn), before, "the old rows are untouched");
+}

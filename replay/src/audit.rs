@@ -23,8 +23,10 @@ pub struct AuditReport {
     pub anomalies: Vec<Anomaly>,
 }
 
-/// Checks every order stream of the ledger.
+/// Checks every order stream of the ledger, after checking that every event of the ledger (of
+/// any stream) can be folded by this build.
 pub fn audit(store: &EventStore) -> Result<AuditReport, ReplayError> {
+    crate::check_every_event_folds(store)?;
     let upcasters = order_upcasters();
     let mut report = AuditReport::default();
     let mut mcf_owner: BTreeMap<String, String> = BTreeMap::new();

@@ -1,4 +1,5 @@
-//! Drop and rebuild every projection from the log.
+//! Rebuild every projection from the log, beside the live ones, and swap them in only when the
+//! whole log folded.
 
 use crate::ReplayError;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -21,8 +22,7 @@ impl RebuildReport {
 /// Rebuilds with a progress bar on stderr when it is a terminal (hidden otherwise).
 pub fn rebuild(ledger: &mut Ledger, show_progress: bool) -> Result<RebuildReport, ReplayError> {
     let started = Instant::now();
-    let (projections, store) = ledger.projections_mut();
-    let head = store.head_position()?;
+    let head = ledger.store().head_position()?;
     let bar = if show_progress { ProgressBar::new(head.max(0) as u64) } else { ProgressBar::hidden() };
     bar.set_style(
         ProgressStyle::with_template(
@@ -31,10 +31,10 @@ pub fn rebuild(ledger: &mut Ledger, show_progress: bool) -> Result<RebuildReport
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
     );
-    // Indexes and the search index's triggers are dropped for the rebuild and built once at
-    // the end, which is far cheaper than keeping them up row by row.
-    let done = projections
-        .rebuild(store.connection_mut(), head, &mut |progress| bar.set_position(progress.position.max(0) as u64))?;
+    // The log is folded beside the live projections and swapped in only when all of it
+    // folded: a failure leaves them exactly as they were.
+    let done = ledger.rebuild_projections(&mut |progress| bar.set_position(progress.position.max(0) as u64));
     bar.finish_and_clear();
+    let done = done?;
     Ok(RebuildReport { events: done.events, position: done.position, elapsed: started.elapsed() })
 }

@@ -20,8 +20,10 @@ pub struct TableDifference {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyReport {
-    /// The live projections' checkpoint; the rebuild went exactly this far.
+    /// The live projections' checkpoint; the comparison is of a rebuild exactly this far.
     pub position: i64,
+    /// The newest event of the snapshot: every event up to here was folded.
+    pub head: i64,
     pub tables_compared: usize,
     pub differences: Vec<TableDifference>,
 }
@@ -37,7 +39,7 @@ const SHOWN_ROWS: i64 = 20;
 
 pub fn verify(live_path: &Path) -> Result<VerifyReport, ReplayError> {
     // Refuses a missing, foreign, corrupt or newer-schema file before anything else.
-    drop(EventStore::open(live_path, OpenMode::ReadOnly)?);
+    drop(crate::open_for_examination(live_path)?);
     let scratch_dir = tempfile::tempdir()
         .map_err(|source| ReplayError::Io { context: "creating a scratch folder".into(), source })?;
     let scratch_path = scratch_dir.path().join("verify.db");
@@ -61,6 +63,9 @@ pub fn verify(live_path: &Path) -> Result<VerifyReport, ReplayError> {
     }
     let mut projections = Projections::standard();
     let position = projections.checkpoint(conn)?;
+    let head: i64 = conn
+        .query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| r.get(0))
+        .context(|| "reading the head of the snapshot".into())?;
     set_aside_live_tables(conn)?;
     projections::schema_recreate(conn)?;
     projections.rebuild(conn, position, &mut |_| {})?;
@@ -79,7 +84,10 @@ pub fn verify(live_path: &Path) -> Result<VerifyReport, ReplayError> {
             });
         }
     }
-    Ok(VerifyReport { position, tables_compared: PROJECTION_TABLES.len(), differences })
+    // The live projections may stop short of the head: another process just appended, or they
+    // could not fold the next event. Folding on to the head tells which.
+    projections.catch_up_to(conn, head, &mut |_| {})?;
+    Ok(VerifyReport { position, head, tables_compared: PROJECTION_TABLES.len(), differences })
 }
 
 /// Renames the snapshot's projection tables to `live_*` (dropping their indexes, whose names

@@ -167,7 +167,7 @@ fn init(database: &std::path::Path) -> CommandResult {
 }
 
 fn audit(database: &std::path::Path, as_json: bool) -> CommandResult {
-    let store = events::EventStore::open(database, OpenMode::ReadOnly)?;
+    let store = ::replay::open_for_examination(database)?;
     let report = ::replay::audit::audit(&store)?;
     drop(store);
     let verify = ::replay::verify::verify(database)?;

@@ -44,7 +44,7 @@ pub enum ReplayCommand {
 pub fn run(command: ReplayCommand, database: &Path) -> CommandResult {
     match command {
         ReplayCommand::Rebuild => {
-            let mut ledger = open_ledger(database, OpenMode::MustExist)?;
+            let mut ledger = projections::Ledger::open_for_rebuild(database)?;
             let report = replay::rebuild::rebuild(&mut ledger, std::io::stderr().is_terminal())?;
             println!(
                 "rebuilt projections from {} events (up to position {}) in {:.2}s, {:.0} events/s",
@@ -59,9 +59,16 @@ pub fn run(command: ReplayCommand, database: &Path) -> CommandResult {
             let report = replay::verify::verify(database)?;
             if report.is_clean() {
                 println!(
-                    "verified: a rebuild up to position {} equals the live projections ({} tables)",
-                    report.position, report.tables_compared
+                    "verified: a rebuild up to position {} equals the live projections ({} tables), and every event up to the head ({}) folds",
+                    report.position, report.tables_compared, report.head
                 );
+                if report.head > report.position {
+                    println!(
+                        "  (the live projections had not yet caught up with positions {}..{}: another process was appending)",
+                        report.position + 1,
+                        report.head
+                    );
+                }
                 return Ok(());
             }
             for difference in &report.differences {
@@ -118,7 +125,7 @@ pub fn run(command: ReplayCommand, database: &Path) -> CommandResult {
             Ok(())
         }
         ReplayCommand::Export { from, stream } => {
-            let store = EventStore::open(database, OpenMode::ReadOnly)?;
+            let store = replay::open_for_examination(database)?;
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             let written = export(&store, &ExportFilter { from_position: from, stream }, &mut out)?;
