@@ -7,6 +7,7 @@ mod support;
 use chrono::{Duration, TimeZone, Utc};
 use events::clock::jst;
 use events::order::{DeliveryRequest, OrderItem, ShippingSpeed, Status};
+use events::{Marketplace, OrderKey};
 use mcf_ledger::cycle::Stage;
 use mcf_ledger::stages::Steps;
 use mcf_ledger::transport::RetryPolicy;
@@ -122,6 +123,62 @@ async fn a_broken_master_is_rejected_and_the_last_good_mapping_stays_in_use() {
     assert!(shop.services.sku_master.problem.as_deref().unwrap().contains("cannot read the SKU master"));
     let rejected = shop.ledger.store().read_stream("sku-master").unwrap();
     assert!(rejected.iter().any(|e| e.event_type == "SkuMasterRejected"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_master_or_one_dropping_skus_of_open_orders_is_refused_and_errors_name_the_workbook_in_use() {
+    let mut shop = Shop::open(AmazonSandboxConfig::default()).await;
+    shop.sandbox.set_stock("JP-TEA-100", 9);
+    let first = shop.place("tea-100", 1, |_| {});
+    shop.run(Stage::Check).await;
+    assert_eq!(shop.status(&first), Status::ShippingRequested);
+
+    // Header row, no data: rejected like a broken workbook; orders keep shipping.
+    write_master(&shop.master, &[]);
+    let second = shop.place("tea-100", 1, |_| {});
+    shop.run(Stage::Check).await;
+    assert_eq!(shop.status(&second), Status::ShippingRequested, "the last good workbook stays in use");
+    let problem = shop.services.sku_master.problem.clone().unwrap();
+    assert!(
+        problem.ends_with("no mapping rows below the header; a master without rows would stop every order"),
+        "{problem}"
+    );
+
+    // A workbook that drops tea-100 while an order not yet checked needs it: refused too.
+    let waiting = OrderKey::new(Marketplace::Yahoo, "shop-waiting-1").unwrap();
+    let mut details = events::order::sample::details("佐藤 花子", "tea-100", 1);
+    details.ordered_at = chrono::Utc::now().with_timezone(&events::clock::jst());
+    shop.append(
+        &waiting,
+        vec![
+            events::order::sample::detected(&waiting, events::order::DetectionSource::Api),
+            events::order::OrderEvent::OrderDetailsRecorded(details),
+        ],
+        events::envelope::Actor::reactor("receive"),
+    );
+    write_master(&shop.master, &[("cup", "JP-CUP", 1)]);
+    let unmapped = shop.place("matcha-50", 1, |_| {});
+    shop.run(Stage::Check).await;
+    let problem = shop.services.sku_master.problem.clone().unwrap();
+    assert!(
+        problem.contains("drops SKUs that open orders still need: tea-100 (orders yahoo-shop-waiting-1)"),
+        "{problem}"
+    );
+    // The order's error names the workbook actually in use, and why the file on disk is not.
+    let error = shop.state(&unmapped).error.unwrap().message;
+    assert!(error.contains("SKU matcha-50 not in the SKU master in use,"), "{error}");
+    assert!(error.contains("loaded ") && error.contains(" JST, sha256 "), "{error}");
+    assert!(error.contains("the file on disk was rejected:") && error.contains("drops SKUs"), "{error}");
+
+    // Dropping a SKU no open order needs is an ordinary change.
+    write_master(&shop.master, &[("tea-100", "JP-TEA-100", 1), ("matcha-50", "JP-MATCHA", 1)]);
+    let third = shop.place("tea-100", 1, |_| {});
+    shop.run(Stage::Check).await;
+    assert_eq!(shop.services.sku_master.problem, None);
+    assert_eq!(shop.status(&third), Status::ShippingRequested);
+    let kinds: Vec<String> =
+        shop.ledger.store().read_stream("sku-master").unwrap().into_iter().map(|e| e.event_type).collect();
+    assert_eq!(kinds, ["SkuMasterLoaded", "SkuMasterRejected", "SkuMasterRejected", "SkuMasterLoaded"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

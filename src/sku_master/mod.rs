@@ -27,16 +27,38 @@ pub struct MappedSku {
     pub multiplier: u32,
 }
 
-/// A loaded mapping.
+/// A loaded mapping, and which workbook it came from.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SkuMapping {
     pub entries: HashMap<String, MappedSku>,
     pub sha256: String,
+    /// The file it was read from.
+    pub path: String,
+    /// When the ledger recorded it (None until recorded).
+    pub loaded_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl SkuMapping {
     pub fn get(&self, marketplace_sku: &str) -> Option<&MappedSku> {
         self.entries.get(marketplace_sku.trim())
+    }
+
+    /// The workbook, as an operator finds it again: `master.xlsx (loaded 2026-12-02 10:15 JST,
+    /// sha256 1a2b3c4d…)`.
+    pub fn describe(&self) -> String {
+        let loaded = self
+            .loaded_at
+            .map(|at| format!("loaded {}, ", at.with_timezone(&events::clock::jst()).format("%Y-%m-%d %H:%M JST")))
+            .unwrap_or_default();
+        format!("{} ({loaded}sha256 {}…)", self.path, &self.sha256[..self.sha256.len().min(8)])
+    }
+
+    /// The marketplace SKUs this mapping has and `other` lacks.
+    pub fn dropped_in(&self, other: &SkuMapping) -> Vec<String> {
+        let mut dropped: Vec<String> =
+            self.entries.keys().filter(|k| !other.entries.contains_key(*k)).cloned().collect();
+        dropped.sort();
+        dropped
     }
 }
 
@@ -70,22 +92,30 @@ impl SkuMaster {
     }
 
     /// The mapping to use now. Loads or reloads the file when it changed, recording the load or
-    /// the rejection; falls back to the last good workbook recorded in the ledger.
+    /// the rejection; falls back to the last good workbook recorded in the ledger. A workbook
+    /// is rejected when it is broken, has no rows, or drops SKUs that open orders still need.
     pub fn mapping(&mut self, ledger: &mut Ledger) -> Result<&SkuMapping, NoMapping> {
         let shown = self.path.display().to_string();
         let bytes = std::fs::read(&self.path);
         let sha = bytes.as_ref().ok().map(|b| sha256_hex(b));
         if sha.is_none() || sha != self.last_seen {
             self.last_seen = sha.clone();
+            if self.current.is_none() {
+                self.current = last_good(ledger)?;
+            }
             let parsed = match &bytes {
                 Ok(bytes) => parse_workbook(bytes, &shown),
                 Err(e) => Err(SkuMasterError::Unreadable { path: shown.clone(), reason: e.to_string() }),
             };
+            let parsed = match (parsed, &self.current) {
+                (Ok(new), Some(current)) if current.sha256 != new.sha256 => refuse_dropped_skus(ledger, current, new)?,
+                (parsed, _) => parsed,
+            };
             match parsed {
                 Ok(mapping) if self.current.as_ref().is_some_and(|c| c.sha256 == mapping.sha256) => self.problem = None,
-                Ok(mapping) => {
+                Ok(mut mapping) => {
                     let bytes = bytes.as_deref().unwrap_or_default();
-                    record_load(ledger, &mapping, bytes, &shown)?;
+                    mapping.loaded_at = Some(record_load(ledger, &mapping, bytes, &shown)?);
                     tracing::info!(path = %shown, rows = mapping.entries.len(), "SKU master loaded");
                     self.current = Some(mapping);
                     self.problem = None;
@@ -93,9 +123,6 @@ impl SkuMaster {
                 Err(error) => {
                     record_rejection(ledger, sha.as_deref().unwrap_or("missing"), &error, &shown)?;
                     tracing::warn!(path = %shown, %error, "SKU master rejected; the last good mapping stays in use");
-                    if self.current.is_none() {
-                        self.current = last_good(ledger, &shown)?;
-                    }
                     self.problem = Some(error.to_string());
                     if self.current.is_none() {
                         return Err(NoMapping::NeverLoaded(error));
@@ -111,14 +138,74 @@ impl SkuMaster {
             })),
         }
     }
+
+    /// The workbook in use, and why the file on disk is not, for an operator's message.
+    pub fn describe_in_use(&self) -> String {
+        match (&self.current, &self.problem) {
+            (Some(mapping), None) => mapping.describe(),
+            (Some(mapping), Some(problem)) => {
+                format!("{} (the file on disk was rejected: {problem})", mapping.describe())
+            }
+            (None, _) => self.path.display().to_string(),
+        }
+    }
 }
 
+/// Statuses whose orders will still be mapped through the master (at check, or again after an
+/// operator's recovery).
+const STILL_TO_MAP: [events::order::Status; 5] = [
+    events::order::Status::Received,
+    events::order::Status::AwaitingConfirmation,
+    events::order::Status::Verified,
+    events::order::Status::OutOfStock,
+    events::order::Status::Error,
+];
+
+/// `new`, unless it drops SKUs of the current mapping that open orders still need.
+fn refuse_dropped_skus(
+    ledger: &Ledger,
+    current: &SkuMapping,
+    new: SkuMapping,
+) -> Result<Result<SkuMapping, SkuMasterError>, NoMapping> {
+    let dropped = current.dropped_in(&new);
+    if dropped.is_empty() {
+        return Ok(Ok(new));
+    }
+    let mut needed: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for status in STILL_TO_MAP {
+        let keys = projections::queries::order_keys_in(ledger.store().connection(), status)
+            .map_err(projections::LedgerError::from)?;
+        for (key, _) in keys {
+            let Ok(order) = key.parse::<events::OrderKey>() else { continue };
+            let state = ledger.order_state(&order)?;
+            for item in state.details.iter().flat_map(|d| &d.items) {
+                if dropped.contains(&item.marketplace_sku) {
+                    needed.entry(item.marketplace_sku.clone()).or_default().push(key.clone());
+                }
+            }
+        }
+    }
+    if needed.is_empty() {
+        return Ok(Ok(new));
+    }
+    let skus = needed
+        .iter()
+        .map(|(sku, orders)| {
+            let more = if orders.len() > 3 { format!(" and {} more", orders.len() - 3) } else { String::new() };
+            format!("{sku} (orders {}{more})", orders.iter().take(3).cloned().collect::<Vec<_>>().join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    Ok(Err(SkuMasterError::DropsSkusOfOpenOrders { path: new.path, skus }))
+}
+
+/// Records a load; returns when.
 fn record_load(
     ledger: &mut Ledger,
     mapping: &SkuMapping,
     bytes: &[u8],
     path: &str,
-) -> Result<(), projections::LedgerError> {
+) -> Result<chrono::DateTime<chrono::Utc>, projections::LedgerError> {
     let blob = ledger.store().put_blob(bytes, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")?;
     let loaded = SkuMasterLoaded { sha256: mapping.sha256.clone(), rows: mapping.entries.len(), path: path.to_owned() };
     let event = SkuMasterEvent::SkuMasterLoaded(loaded)
@@ -126,7 +213,7 @@ fn record_load(
         .with_blob(blob.sha256)
         .idempotent(format!("sku-master:loaded:{}", mapping.sha256));
     ledger.append(STREAM, ExpectedVersion::Any, &[event])?;
-    Ok(())
+    Ok(ledger.store().now())
 }
 
 fn record_rejection(
@@ -143,13 +230,19 @@ fn record_rejection(
     Ok(())
 }
 
-/// The newest workbook that loaded, from its stored blob.
-fn last_good(ledger: &Ledger, path: &str) -> Result<Option<SkuMapping>, projections::LedgerError> {
+/// The newest workbook that loaded, from its stored blob (still valid for this build).
+fn last_good(ledger: &Ledger) -> Result<Option<SkuMapping>, projections::LedgerError> {
+    let upcasters = events::ledger_event::upcasters();
     let events = ledger.store().read_stream_of_types(STREAM, &["SkuMasterLoaded"])?;
     for event in events.iter().rev() {
-        let Some(blob) = &event.blob else { continue };
+        let (Some(blob), SkuMasterEvent::SkuMasterLoaded(loaded)) =
+            (&event.blob, SkuMasterEvent::decode(event, &upcasters)?)
+        else {
+            continue;
+        };
         if let Some((_, bytes)) = ledger.store().get_blob(blob)? {
-            if let Ok(mapping) = parse_workbook(&bytes, path) {
+            if let Ok(mut mapping) = parse_workbook(&bytes, &loaded.path) {
+                mapping.loaded_at = Some(event.recorded_at);
                 return Ok(Some(mapping));
             }
         }

@@ -21,6 +21,10 @@ pub enum SkuMasterError {
     Duplicate { path: String, cell: String, sku: String, first_row: usize },
     #[error("{path}, sheet {SHEET}, cell {cell}: {value:?} is not a whole number of at least 1")]
     BadNumber { path: String, cell: String, value: String },
+    #[error("{path}, sheet {SHEET}: no mapping rows below the header; a master without rows would stop every order")]
+    NoRows { path: String },
+    #[error("{path} drops SKUs that open orders still need: {skus}; add them back (or settle those orders first)")]
+    DropsSkusOfOpenOrders { path: String, skus: String },
 }
 
 /// Column letters as Excel shows them (0 -> A, 26 -> AA).
@@ -117,7 +121,10 @@ pub fn parse_workbook(bytes: &[u8], path: &str) -> Result<SkuMapping, SkuMasterE
         first_seen.insert(key.clone(), first_row + row_index + 1);
         entries.insert(key, MappedSku { seller_sku: SellerSku(seller), multiplier });
     }
-    Ok(SkuMapping { entries, sha256: sha256_hex(bytes) })
+    if entries.is_empty() {
+        return Err(SkuMasterError::NoRows { path: path.to_owned() });
+    }
+    Ok(SkuMapping { entries, sha256: sha256_hex(bytes), path: path.to_owned(), loaded_at: None })
 }
 
 #[cfg(test)]
@@ -197,6 +204,12 @@ mod tests {
         assert!(matches!(zero, SkuMasterError::BadNumber { .. }));
         let no_column = parse_workbook(&workbook("SKUMapping", &[&["sku", "seller_sku"]]), "m.xlsx").unwrap_err();
         assert!(no_column.to_string().contains("missing marketplace_sku"), "{no_column}");
+        let header_only =
+            parse_workbook(&workbook("SKUMapping", &[&["marketplace_sku", "seller_sku"], &[]]), "m.xlsx").unwrap_err();
+        assert_eq!(
+            header_only.to_string(),
+            "m.xlsx, sheet SKUMapping: no mapping rows below the header; a master without rows would stop every order"
+        );
         let garbage = parse_workbook(b"not a workbook", "m.xlsx").unwrap_err();
         assert!(matches!(garbage, SkuMasterError::Unreadable { .. }));
     }

@@ -39,9 +39,9 @@ pub async fn run(ctx: &mut StageContext<'_>) -> Result<StageReport, StageError> 
             }
             Err(missing) => {
                 let message = format!(
-                    "SKU {} not in {} (sheet SKUMapping): add it, then set the order to VERIFIED",
+                    "SKU {} not in the SKU master in use, {} (sheet SKUMapping): add it, then set the order to VERIFIED",
                     missing.join(", "),
-                    ctx.sku_master.path().display()
+                    ctx.sku_master.describe_in_use()
                 );
                 tracing::warn!(order = %key, %message, "SKU mapping error");
                 let failed = OrderEvent::OrderFailed(OrderFailed {
