@@ -84,11 +84,14 @@ pub struct Services {
     pub sku_master: SkuMaster,
     pub shipping: ShippingSettings,
     pub poll: PollSettings,
+    /// The process's stop signal: it ends the clients' waits and stops a stage at its next step.
+    pub shutdown: crate::transport::Shutdown,
 }
 
 impl Services {
     pub fn from_config(config: &Config) -> Result<Self, CycleError> {
-        let amazon_config = AmazonConfig::from_config(config).ok_or_else(|| {
+        let shutdown = crate::transport::Shutdown::new();
+        let amazon_config = AmazonConfig::from_config(config, &shutdown).ok_or_else(|| {
             let missing: Vec<&str> = ["AMAZON_CLIENT_ID", "AMAZON_CLIENT_SECRET", "AMAZON_REFRESH_TOKEN"]
                 .into_iter()
                 .filter(|name| config.env.get(name).is_none())
@@ -96,11 +99,11 @@ impl Services {
             CycleError::AmazonNotConfigured(missing.join(", "))
         })?;
         let amazon = AmazonClient::new(amazon_config).map_err(|e| CycleError::Setup(e.to_string()))?;
-        let rakuten = match RakutenConfig::from_config(config) {
+        let rakuten = match RakutenConfig::from_config(config, &shutdown) {
             Some(rakuten) => Some(RakutenClient::new(rakuten).map_err(|e| CycleError::Setup(e.to_string()))?),
             None => None,
         };
-        let yahoo = match YahooConfig::from_config(config) {
+        let yahoo = match YahooConfig::from_config(config, &shutdown) {
             Some(Ok(yahoo)) => Some(YahooClient::new(yahoo).map_err(|e| CycleError::Setup(e.to_string()))?),
             Some(Err(e)) => return Err(CycleError::Setup(e.to_string())),
             None => None,
@@ -134,6 +137,7 @@ impl Services {
                 outage_after: chrono::Duration::minutes(i64::from(config.outage_alert_minutes)),
                 ..PollSettings::default()
             },
+            shutdown,
         })
     }
 }

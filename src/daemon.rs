@@ -3,52 +3,9 @@
 
 use crate::cycle::{run_cycle_until, CycleError, Services, Stage};
 use projections::Ledger;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
 
-/// Tells every part of the process to stop, once.
-#[derive(Clone)]
-pub struct Shutdown {
-    flag: Arc<AtomicBool>,
-    sender: Arc<watch::Sender<bool>>,
-}
-
-impl Default for Shutdown {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Shutdown {
-    pub fn new() -> Self {
-        let (sender, _) = watch::channel(false);
-        Self { flag: Arc::new(AtomicBool::new(false)), sender: Arc::new(sender) }
-    }
-
-    pub fn trigger(&self) {
-        self.flag.store(true, Ordering::SeqCst);
-        self.sender.send_replace(true);
-    }
-
-    pub fn is_triggered(&self) -> bool {
-        self.flag.load(Ordering::SeqCst)
-    }
-
-    pub fn flag(&self) -> &AtomicBool {
-        &self.flag
-    }
-
-    /// Resolves once the shutdown is triggered.
-    pub async fn wait(&self) {
-        let mut receiver = self.sender.subscribe();
-        if *receiver.borrow_and_update() {
-            return;
-        }
-        let _ = receiver.changed().await;
-    }
-}
+pub use crate::transport::Shutdown;
 
 /// SIGTERM (systemd, docker) or Ctrl-C.
 pub async fn termination_signal() {

@@ -99,6 +99,7 @@ fn retry() -> RetryPolicy {
         base_delay: Duration::from_millis(10),
         max_delay: Duration::from_millis(50),
         request_timeout: Duration::from_millis(600),
+        ..RetryPolicy::default()
     }
 }
 
@@ -181,6 +182,7 @@ impl World {
         let ledger = Ledger::open_with_clock(&self.database(), OpenMode::MustExist, clock.clone()).unwrap();
         let yahoo_sandbox = self.yahoo.config();
         let services = Services {
+            shutdown: Default::default(),
             amazon: AmazonClient::new(support::client_config(&self.amazon, retry())).unwrap(),
             rakuten: Some(
                 RakutenClient::new(RakutenConfig { retry: retry(), ..support::rakuten_config(&self.rakuten) }).unwrap(),

@@ -2,7 +2,7 @@
 //! before it expires and dropped when Amazon says it has expired.
 
 use super::{AmazonError, LwaCredentials};
-use crate::transport::RetryPolicy;
+use crate::transport::{with_retries, Attempt, GaveUp, RetryPolicy};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::{Duration, Instant};
@@ -63,58 +63,51 @@ impl TokenCache {
     }
 
     async fn refresh(&self, http: &reqwest::Client, retry: &RetryPolicy) -> Result<CachedToken, AmazonError> {
+        let operation = "LWA token";
+        with_retries(retry, operation, || self.attempt_refresh(http, retry)).await.map_err(|gave_up| match gave_up {
+            GaveUp::Failed(error) => error,
+            GaveUp::Unanswered { attempts, last } => AmazonError::Unavailable { operation, attempts, last },
+        })
+    }
+
+    /// One token request: 5xx, 429 and `server_error`/`temporarily_unavailable` are worth
+    /// another; any other refusal is a credential problem for a person.
+    async fn attempt_refresh(
+        &self,
+        http: &reqwest::Client,
+        retry: &RetryPolicy,
+    ) -> Result<CachedToken, Attempt<AmazonError>> {
         let form = [
             ("grant_type", "refresh_token"),
             ("refresh_token", self.credentials.refresh_token.expose()),
             ("client_id", self.credentials.client_id.as_str()),
             ("client_secret", self.credentials.client_secret.expose()),
         ];
-        let mut backoff = retry.backoff();
-        loop {
-            let sent = http.post(&self.token_url).form(&form).timeout(retry.request_timeout).send().await;
-            let failure = match sent {
-                Ok(response) if response.status().is_success() => {
-                    let body = response.text().await.unwrap_or_default();
-                    match serde_json::from_str::<TokenResponse>(&body) {
-                        Ok(token) => {
-                            let lifetime = Duration::from_secs(token.expires_in).saturating_sub(EARLY_REFRESH);
-                            tracing::debug!(expires_in = token.expires_in, "Login with Amazon issued an access token");
-                            return Ok(CachedToken {
-                                access_token: token.access_token,
-                                refresh_at: Instant::now() + lifetime,
-                            });
-                        }
-                        Err(e) => format!("unreadable token response: {e}"),
-                    }
-                }
-                Ok(response) => {
-                    let status = response.status();
-                    let body = response.text().await.unwrap_or_default();
-                    let error = serde_json::from_str::<TokenError>(&body).ok();
-                    let retryable = status.is_server_error()
-                        || status.as_u16() == 429
-                        || error
-                            .as_ref()
-                            .is_some_and(|e| matches!(e.error.as_str(), "server_error" | "temporarily_unavailable"));
-                    if !retryable {
-                        let (error, description) =
-                            error.map_or_else(|| (format!("HTTP {status}"), body), |e| (e.error, e.error_description));
-                        return Err(AmazonError::Credentials { error, description });
-                    }
-                    format!("HTTP {status}")
-                }
-                Err(e) => e.to_string(),
-            };
-            match backoff.next_delay() {
-                Some(delay) => tokio::time::sleep(delay).await,
-                None => {
-                    return Err(AmazonError::Unavailable {
-                        operation: "LWA token",
-                        attempts: backoff.attempts(),
-                        last: failure,
-                    })
-                }
-            }
+        let response = http
+            .post(&self.token_url)
+            .form(&form)
+            .timeout(retry.request_timeout)
+            .send()
+            .await
+            .map_err(|e| Attempt::Retry(e.to_string()))?;
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        if status.is_success() {
+            let token = serde_json::from_str::<TokenResponse>(&body)
+                .map_err(|e| Attempt::Retry(format!("unreadable token response: {e}")))?;
+            let lifetime = Duration::from_secs(token.expires_in).saturating_sub(EARLY_REFRESH);
+            tracing::debug!(expires_in = token.expires_in, "Login with Amazon issued an access token");
+            return Ok(CachedToken { access_token: token.access_token, refresh_at: Instant::now() + lifetime });
         }
+        let error = serde_json::from_str::<TokenError>(&body).ok();
+        let retryable = status.is_server_error()
+            || status.as_u16() == 429
+            || error.as_ref().is_some_and(|e| matches!(e.error.as_str(), "server_error" | "temporarily_unavailable"));
+        if retryable {
+            return Err(Attempt::Retry(format!("HTTP {status}")));
+        }
+        let (error, description) =
+            error.map_or_else(|| (format!("HTTP {status}"), body), |e| (e.error, e.error_description));
+        Err(Attempt::Fail(AmazonError::Credentials { error, description }))
     }
 }

@@ -5,7 +5,7 @@
 use super::auth::TokenCache;
 use super::model::*;
 use super::{AmazonError, LwaCredentials, JAPAN_MARKETPLACE_ID};
-use crate::transport::{RetryPolicy, TokenBucket, USER_AGENT};
+use crate::transport::{with_retries, Attempt, GaveUp, Pace, RetryPolicy, USER_AGENT};
 use events::SellerSku;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -80,7 +80,7 @@ pub struct AmazonClient {
     http: reqwest::Client,
     config: AmazonConfig,
     tokens: TokenCache,
-    buckets: HashMap<Operation, TokenBucket>,
+    paces: HashMap<Operation, Pace>,
 }
 
 /// One request, rebuilt for each attempt.
@@ -99,18 +99,18 @@ impl AmazonClient {
             attempts: 0,
             last: e.to_string(),
         })?;
-        let buckets = Operation::ALL
+        let paces = Operation::ALL
             .into_iter()
             .map(|op| {
                 let (rate, burst) = match op {
                     Operation::GetInventorySummaries => config.rate_limits.inventory,
                     _ => config.rate_limits.outbound,
                 };
-                (op, TokenBucket::new(rate, burst))
+                (op, Pace::new(rate, burst))
             })
             .collect();
         let tokens = TokenCache::new(config.credentials.clone(), config.lwa_token_url.clone());
-        Ok(Self { http, config, tokens, buckets })
+        Ok(Self { http, config, tokens, paces })
     }
 
     pub fn marketplace_id(&self) -> &str {
@@ -259,15 +259,31 @@ impl AmazonClient {
     /// One call with rate limit, token, retries and error mapping.
     async fn send<T: DeserializeOwned>(&self, call: &Call<'_>) -> Result<T, AmazonError> {
         let operation = call.operation.name();
+        let refreshed_once = std::sync::atomic::AtomicBool::new(false);
+        with_retries(&self.config.retry, operation, || self.attempt(call, &refreshed_once)).await.map_err(|gave_up| {
+            match gave_up {
+                GaveUp::Failed(error) => error,
+                GaveUp::Unanswered { attempts, last } => AmazonError::Unavailable { operation, attempts, last },
+            }
+        })
+    }
+
+    /// One attempt: 429, 5xx, timeouts and unreadable answers are worth another (creates are
+    /// keyed by their id, so a repeated create is refused, never doubled); an expired token is
+    /// refreshed once and the call made again at once.
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        call: &Call<'_>,
+        refreshed_once: &std::sync::atomic::AtomicBool,
+    ) -> Result<T, Attempt<AmazonError>> {
+        let operation = call.operation.name();
         let url = format!("{}{}", self.config.sp_api_base_url, call.path);
         let retry = &self.config.retry;
-        let mut backoff = retry.backoff();
-        let mut refreshed_once = false;
         loop {
-            if let Some(bucket) = self.buckets.get(&call.operation) {
-                bucket.acquire().await;
+            if let Some(pace) = self.paces.get(&call.operation) {
+                pace.ready(&retry.shutdown).await.map_err(|stopped| Attempt::Retry(stopped.to_string()))?;
             }
-            let token = self.tokens.access_token(&self.http, retry).await?;
+            let token = self.tokens.access_token(&self.http, retry).await.map_err(Attempt::Fail)?;
             let mut request = self
                 .http
                 .request(call.method.clone(), &url)
@@ -280,54 +296,41 @@ impl AmazonClient {
             if let Some(body) = &call.body {
                 request = request.json(body);
             }
-            let failure = match request.send().await {
-                Err(e) => describe_transport(&e),
-                Ok(response) => {
-                    let status = response.status();
-                    let body = response.text().await.unwrap_or_default();
-                    if status.is_success() {
-                        let text = if body.trim().is_empty() { "{}" } else { body.as_str() };
-                        match serde_json::from_str::<T>(text) {
-                            Ok(value) => return Ok(value),
-                            Err(e) => format!("unreadable {operation} response ({e})"),
-                        }
-                    } else if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-                        format!("HTTP {status}: {}", first_error(&body).map_or(body.clone(), |e| e.message))
-                    } else {
-                        let error = first_error(&body).unwrap_or(ApiError {
-                            code: format!("HTTP{}", status.as_u16()),
-                            message: body.clone(),
-                            details: None,
-                        });
-                        let details = error.details.unwrap_or_default();
-                        if status == StatusCode::FORBIDDEN
-                            && details.to_ascii_lowercase().contains("expired")
-                            && !refreshed_once
-                        {
-                            refreshed_once = true;
-                            self.tokens.invalidate().await;
-                            tracing::info!(operation, "access token expired; refreshing once");
-                            continue;
-                        }
-                        return Err(AmazonError::Api {
-                            operation,
-                            status: status.as_u16(),
-                            code: error.code,
-                            message: error.message,
-                            details,
-                        });
-                    }
-                }
-            };
-            match backoff.next_delay() {
-                Some(delay) => {
-                    tracing::warn!(operation, attempt = backoff.attempts(), delay_ms = delay.as_millis() as u64, failure = %failure, "retrying");
-                    tokio::time::sleep(delay).await;
-                }
-                None => {
-                    return Err(AmazonError::Unavailable { operation, attempts: backoff.attempts(), last: failure })
-                }
+            let response = request.send().await.map_err(|e| Attempt::Retry(describe_transport(&e)))?;
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            if status.is_success() {
+                let text = if body.trim().is_empty() { "{}" } else { body.as_str() };
+                return serde_json::from_str::<T>(text)
+                    .map_err(|e| Attempt::Retry(format!("unreadable {operation} response ({e})")));
             }
+            if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+                return Err(Attempt::Retry(format!(
+                    "HTTP {status}: {}",
+                    first_error(&body).map_or(body.clone(), |e| e.message)
+                )));
+            }
+            let error = first_error(&body).unwrap_or(ApiError {
+                code: format!("HTTP{}", status.as_u16()),
+                message: body.clone(),
+                details: None,
+            });
+            let details = error.details.unwrap_or_default();
+            if status == StatusCode::FORBIDDEN
+                && details.to_ascii_lowercase().contains("expired")
+                && !refreshed_once.swap(true, std::sync::atomic::Ordering::Relaxed)
+            {
+                self.tokens.invalidate().await;
+                tracing::info!(operation, "access token expired; refreshing once");
+                continue;
+            }
+            return Err(Attempt::Fail(AmazonError::Api {
+                operation,
+                status: status.as_u16(),
+                code: error.code,
+                message: error.message,
+                details,
+            }));
         }
     }
 }
@@ -377,7 +380,7 @@ fn path_segment(id: &str) -> String {
 
 impl AmazonConfig {
     /// From the environment; None when a required credential is missing.
-    pub fn from_config(config: &crate::config::Config) -> Option<Self> {
+    pub fn from_config(config: &crate::config::Config, shutdown: &crate::transport::Shutdown) -> Option<Self> {
         let env = &config.env;
         Some(AmazonConfig {
             credentials: LwaCredentials {
@@ -388,7 +391,7 @@ impl AmazonConfig {
             marketplace_id: env.get("AMAZON_MARKETPLACE_ID").unwrap_or_else(|| JAPAN_MARKETPLACE_ID.to_owned()),
             sp_api_base_url: config.base_urls.amazon_sp_api.clone(),
             lwa_token_url: config.base_urls.amazon_lwa_token.clone(),
-            retry: RetryPolicy::default(),
+            retry: RetryPolicy::default().stopped_by(shutdown),
             rate_limits: RateLimits::default(),
         })
     }

@@ -300,7 +300,7 @@ fn wrk_latency_ms(report: &str, percentile: &str) -> f64 {
 fn ship_benchmark(orders: usize) {
     use mcf_ledger::amazon::{AmazonClient, AmazonConfig, LwaCredentials, RateLimits};
     use mcf_ledger::stages::{ship, ShippingSettings, StageContext, Steps};
-    use mcf_ledger::transport::{RetryPolicy, TokenBucket};
+    use mcf_ledger::transport::RetryPolicy;
     use sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     runtime.block_on(async {
@@ -340,7 +340,7 @@ fn ship_benchmark(orders: usize) {
         let report = ship::run(&mut ctx).await.expect("ship stage");
         let elapsed = started.elapsed().as_secs_f64();
         // Each order needs one preview and one create, each operation metered at 2/s, burst 30.
-        let bound = TokenBucket::new(2.0, 30).lower_bound(orders as u32).as_secs_f64() + 2.0 * 0.05;
+        let bound = lower_bound(2.0, 30, orders as u32).as_secs_f64() + 2.0 * 0.05;
         println!(
             "ship stage, {orders} orders (50 ms latency, real limits): {elapsed:.1}s, {} shipped; lower bound {bound:.1}s; ratio {:.2} (goal <= 1.15)",
             report.advanced,
@@ -574,17 +574,15 @@ impl Calls {
     /// APIs') rate limits, each bucket starting full: the shops' buckets one after the other (a
     /// stage calls them in turn), Amazon's operations side by side (each has its own bucket).
     fn lower_bound_since(&self, before: &Calls, latency: std::time::Duration) -> f64 {
-        use mcf_ledger::transport::TokenBucket;
-        let shop = |now: u64, then: u64| TokenBucket::new(1.0, 2).lower_bound((now - then) as u32).as_secs_f64();
+        let shop = |now: u64, then: u64| lower_bound(1.0, 2, (now - then) as u32).as_secs_f64();
         let amazon = self
             .amazon
             .iter()
             .map(|(op, now)| {
                 let calls = now - before.amazon.get(op).copied().unwrap_or(0);
-                let bucket =
-                    if *op == "getInventorySummaries" { TokenBucket::new(2.0, 2) } else { TokenBucket::new(2.0, 30) };
+                let bucket = if *op == "getInventorySummaries" { (2.0, 2) } else { (2.0, 30) };
                 let one_answer = if calls > 0 { latency.as_secs_f64() } else { 0.0 };
-                bucket.lower_bound(calls as u32).as_secs_f64() + one_answer
+                lower_bound(bucket.0, bucket.1, calls as u32).as_secs_f64() + one_answer
             })
             .fold(0.0, f64::max);
         shop(self.rakuten, before.rakuten) + shop(self.yahoo, before.yahoo) + amazon
@@ -638,6 +636,7 @@ fn cycle_benchmark(orders: usize) {
         mcf_ledger::demo::write_sample_master(&master).expect("master");
         let yahoo_config = yahoo.config();
         let mut services = mcf_ledger::cycle::Services {
+            shutdown: Default::default(),
             amazon: AmazonClient::new(AmazonConfig {
                 credentials: LwaCredentials {
                     client_id: amazon.config().client_id.clone(),
@@ -746,4 +745,10 @@ fn cycle_benchmark(orders: usize) {
             time_sum / bound_sum
         );
     });
+}
+
+/// The least time `calls` calls can take at `rate` a second from a full bucket of `burst`.
+fn lower_bound(rate: f64, burst: u32, calls: u32) -> std::time::Duration {
+    let beyond_burst = (f64::from(calls) - f64::from(burst)).max(0.0);
+    std::time::Duration::from_secs_f64(beyond_burst / rate)
 }

@@ -211,7 +211,7 @@ fn cycle(config: &Config, database: &std::path::Path, stage: Option<&str>) -> Co
     let mut ledger = open_ledger(database, OpenMode::MustExist)?;
     let mut services = crate::cycle::Services::from_config(config)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Failure::new)?;
-    let shutdown = crate::daemon::Shutdown::new();
+    let shutdown = services.shutdown.clone();
     let report = runtime.block_on(async {
         let on_signal = shutdown.clone();
         tokio::spawn(async move {
@@ -306,7 +306,7 @@ fn run_daemon(config: &Config, database: &std::path::Path, port: Option<u16>) ->
             config.cycle_minutes,
             database.display()
         );
-        let shutdown = crate::daemon::Shutdown::new();
+        let shutdown = services.shutdown.clone();
         let web_stop = shutdown.clone();
         let web = tokio::spawn(crate::web::serve(listener, state, async move { web_stop.wait().await }));
         let timer = tokio::spawn(crate::daemon::cycle_timer(cycle_ledger, services, every, shutdown.clone()));

@@ -14,7 +14,7 @@ mod sandboxes;
 use buyers::{Buyers, World};
 pub use sandboxes::{sandbox_clock, sandbox_services, start_mail_sandbox, write_sample_master, ADMIN_MAIL, SHOP_MAIL};
 
-use crate::daemon::{cycle_timer, termination_signal, Shutdown};
+use crate::daemon::{cycle_timer, termination_signal};
 use crate::web::{AppState, WebSettings};
 use chrono::{Duration as ChronoDuration, Utc};
 use events::order::{order_upcasters, OrderEvent, OrderState, Status};
@@ -159,7 +159,7 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, String> {
         options.cycle_every.as_secs()
     );
 
-    let shutdown = Shutdown::new();
+    let shutdown = services.shutdown.clone();
     let web_stop = shutdown.clone();
     let web = tokio::spawn(crate::web::serve(listener, state, async move { web_stop.wait().await }));
     let cycle_ledger = Ledger::open(&database, OpenMode::MustExist).map_err(|e| e.to_string())?;

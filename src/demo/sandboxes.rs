@@ -109,6 +109,8 @@ pub fn sandbox_services(
         timeout: Duration::from_secs(10),
     })
     .map_err(|e| e.to_string())?;
+    let shutdown = crate::transport::Shutdown::new();
+    let retry = RetryPolicy::fast().stopped_by(&shutdown);
     let amazon_config = amazon.config();
     let amazon_client = AmazonClient::new(AmazonConfig {
         credentials: LwaCredentials {
@@ -119,7 +121,7 @@ pub fn sandbox_services(
         marketplace_id: "A1VC38T7YXB528".into(),
         sp_api_base_url: amazon.base_url(),
         lwa_token_url: amazon.token_url(),
-        retry: RetryPolicy::fast(),
+        retry: retry.clone(),
         rate_limits: RateLimits::default(),
     })
     .map_err(|e| e.to_string())?;
@@ -127,7 +129,7 @@ pub fn sandbox_services(
         service_secret: Secret::new(rakuten.config().service_secret.clone()),
         license_key: Secret::new(rakuten.config().license_key.clone()),
         base_url: rakuten.base_url(),
-        retry: RetryPolicy::fast(),
+        retry: retry.clone(),
         rate: (1.0, 5),
     })
     .map_err(|e| e.to_string())?;
@@ -141,12 +143,13 @@ pub fn sandbox_services(
             .map_err(|e| e.to_string())?,
         api_base_url: yahoo.api_base_url(),
         auth_base_url: yahoo.auth_base_url(),
-        retry: RetryPolicy::fast(),
+        retry: retry.clone(),
         rate: (1.0, 5),
         clock,
     })
     .map_err(|e| e.to_string())?;
     Ok(Services {
+        shutdown,
         amazon: amazon_client,
         rakuten: Some(rakuten_client),
         yahoo: Some(yahoo_client),

@@ -5,7 +5,7 @@
 use super::model::*;
 use super::RakutenError;
 use crate::config::Secret;
-use crate::transport::{RetryPolicy, TokenBucket, USER_AGENT};
+use crate::transport::{with_retries, Attempt, GaveUp, Pace, RetryPolicy, USER_AGENT};
 use chrono::{DateTime, NaiveDate, Utc};
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
@@ -29,12 +29,12 @@ pub struct RakutenConfig {
 }
 
 impl RakutenConfig {
-    pub fn from_config(config: &crate::config::Config) -> Option<Self> {
+    pub fn from_config(config: &crate::config::Config, shutdown: &crate::transport::Shutdown) -> Option<Self> {
         Some(Self {
             service_secret: Secret::new(config.env.get("RAKUTEN_SERVICE_SECRET")?),
             license_key: Secret::new(config.env.get("RAKUTEN_LICENSE_KEY")?),
             base_url: config.base_urls.rakuten.clone(),
-            retry: RetryPolicy::default(),
+            retry: RetryPolicy::default().stopped_by(shutdown),
             rate: (1.0, 2),
         })
     }
@@ -43,7 +43,7 @@ impl RakutenConfig {
 pub struct RakutenClient {
     http: reqwest::Client,
     config: RakutenConfig,
-    bucket: TokenBucket,
+    pace: Pace,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -58,8 +58,8 @@ impl RakutenClient {
             .user_agent(USER_AGENT)
             .build()
             .map_err(|e| RakutenError::Unavailable { operation: "client setup", attempts: 0, last: e.to_string() })?;
-        let bucket = TokenBucket::new(config.rate.0, config.rate.1);
-        Ok(Self { http, config, bucket })
+        let pace = Pace::new(config.rate.0, config.rate.1);
+        Ok(Self { http, config, pace })
     }
 
     /// `ESA base64(serviceSecret:licenseKey)`.
@@ -171,64 +171,55 @@ impl RakutenClient {
         kind: Kind,
         request: reqwest::RequestBuilder,
     ) -> Result<T, RakutenError> {
-        let mut backoff = self.config.retry.backoff();
-        loop {
-            self.bucket.acquire().await;
-            let attempt = request
-                .try_clone()
-                .ok_or_else(|| RakutenError::Unavailable {
-                    operation,
-                    attempts: 0,
-                    last: "request cannot be repeated".into(),
-                })?
-                .header("authorization", self.authorization())
-                .timeout(self.config.retry.request_timeout);
-            let (failure, safe_to_retry) = match attempt.send().await {
-                Err(e) if e.is_connect() => (format!("cannot connect: {e}"), true),
-                Err(e) if e.is_timeout() => ("timed out".to_owned(), kind == Kind::Read),
-                Err(e) => (e.to_string(), kind == Kind::Read),
-                Ok(response) => {
-                    let status = response.status();
-                    let text = response.text().await.unwrap_or_default();
-                    if status.is_success() {
-                        match serde_json::from_str::<T>(&text) {
-                            Ok(value) => return Ok(value),
-                            Err(e) => (format!("unreadable {operation} response ({e})"), kind == Kind::Read),
-                        }
-                    } else if let Some((code, message)) =
-                        gateway_error(&text).filter(|_| matches!(status.as_u16(), 400 | 401 | 403))
-                    {
-                        return Err(RakutenError::Auth { operation, code, message });
-                    } else if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
-                        // Throttled or in maintenance: the request was not processed.
-                        (format!("HTTP {status}"), true)
-                    } else if status.is_server_error() {
-                        (format!("HTTP {status}"), kind == Kind::Read)
-                    } else {
-                        let messages = serde_json::from_str::<MessagesResponse>(&text)
-                            .map(|r| r.messages.into_iter().map(|m| (m.message_code, m.message)).collect())
-                            .unwrap_or_else(|_| {
-                                vec![(format!("HTTP{}", status.as_u16()), text.chars().take(200).collect())]
-                            });
-                        return Err(RakutenError::Api { operation, status: status.as_u16(), messages });
-                    }
-                }
-            };
-            let delay = if safe_to_retry { backoff.next_delay() } else { None };
-            match delay {
-                Some(delay) => {
-                    tracing::warn!(operation, attempt = backoff.attempts(), failure = %failure, "Rakuten RMS call failed; retrying");
-                    tokio::time::sleep(delay).await;
-                }
-                None => {
-                    return Err(RakutenError::Unavailable {
-                        operation,
-                        attempts: backoff.attempts().max(1),
-                        last: failure,
-                    })
-                }
-            }
+        with_retries(&self.config.retry, operation, || self.attempt(operation, kind, &request)).await.map_err(
+            |gave_up| match gave_up {
+                GaveUp::Failed(error) => error,
+                GaveUp::Unanswered { attempts, last } => RakutenError::Unavailable { operation, attempts, last },
+            },
+        )
+    }
+
+    /// One attempt. A read may always be made again; a write only when RMS cannot have
+    /// processed it (no connection, 429, 503): a lost answer to a write is not repeated blind.
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        kind: Kind,
+        request: &reqwest::RequestBuilder,
+    ) -> Result<T, Attempt<RakutenError>> {
+        let unsure = |text: String| if kind == Kind::Read { Attempt::Retry(text) } else { Attempt::Unsure(text) };
+        self.pace.ready(&self.config.retry.shutdown).await.map_err(|stopped| Attempt::Retry(stopped.to_string()))?;
+        let attempt = request
+            .try_clone()
+            .ok_or_else(|| Attempt::Unsure("request cannot be repeated".into()))?
+            .header("authorization", self.authorization())
+            .timeout(self.config.retry.request_timeout);
+        let response = match attempt.send().await {
+            Ok(response) => response,
+            Err(e) if e.is_connect() => return Err(Attempt::Retry(format!("cannot connect: {e}"))),
+            Err(e) if e.is_timeout() => return Err(unsure("timed out".to_owned())),
+            Err(e) => return Err(unsure(e.to_string())),
+        };
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if status.is_success() {
+            return serde_json::from_str::<T>(&text)
+                .map_err(|e| unsure(format!("unreadable {operation} response ({e})")));
         }
+        if let Some((code, message)) = gateway_error(&text).filter(|_| matches!(status.as_u16(), 400 | 401 | 403)) {
+            return Err(Attempt::Fail(RakutenError::Auth { operation, code, message }));
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
+            // Throttled or in maintenance: the request was not processed.
+            return Err(Attempt::Retry(format!("HTTP {status}")));
+        }
+        if status.is_server_error() {
+            return Err(unsure(format!("HTTP {status}")));
+        }
+        let messages = serde_json::from_str::<MessagesResponse>(&text)
+            .map(|r| r.messages.into_iter().map(|m| (m.message_code, m.message)).collect())
+            .unwrap_or_else(|_| vec![(format!("HTTP{}", status.as_u16()), text.chars().take(200).collect())]);
+        Err(Attempt::Fail(RakutenError::Api { operation, status: status.as_u16(), messages }))
     }
 }
 

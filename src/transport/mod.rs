@@ -1,12 +1,15 @@
-//! What every outside-system client shares: per-operation rate limits and bounded retries
-//! with backoff and jitter. The clients themselves live one module per outside system.
+//! What every outside-system client shares: pacing at each API's published rate, one retry
+//! policy, and the process's stop signal. The clients themselves live one module per outside
+//! system.
 
-mod rate_limit;
+mod pace;
 mod retry;
+mod stop;
 pub mod xml;
 
-pub use rate_limit::TokenBucket;
-pub use retry::{Backoff, RetryPolicy};
+pub use pace::{Pace, Stopped};
+pub use retry::{with_retries, Attempt, GaveUp, RetryPolicy};
+pub use stop::Shutdown;
 
 /// The User-Agent every client sends (SP-API requires one).
 pub const USER_AGENT: &str = concat!("mcf-ledger/", env!("CARGO_PKG_VERSION"), " (Language=Rust; Platform=Linux)");

@@ -8,7 +8,7 @@ use super::signature::PublicKey;
 use super::YahooError;
 use crate::config::Secret;
 use crate::transport::xml::{tag, Element};
-use crate::transport::{RetryPolicy, TokenBucket, USER_AGENT};
+use crate::transport::{with_retries, Attempt, GaveUp, Pace, RetryPolicy, USER_AGENT};
 use chrono::{DateTime, Utc};
 use events::{Clock, SystemClock};
 use reqwest::StatusCode;
@@ -33,7 +33,10 @@ pub struct YahooConfig {
 }
 
 impl YahooConfig {
-    pub fn from_config(config: &crate::config::Config) -> Option<Result<Self, YahooError>> {
+    pub fn from_config(
+        config: &crate::config::Config,
+        shutdown: &crate::transport::Shutdown,
+    ) -> Option<Result<Self, YahooError>> {
         let env = &config.env;
         let key = env.get("YAHOO_PUBLIC_KEY")?;
         let version = env.get("YAHOO_PUBLIC_KEY_VERSION").unwrap_or_else(|| "1".into());
@@ -49,7 +52,7 @@ impl YahooConfig {
                 },
                 api_base_url: config.base_urls.yahoo_api.clone(),
                 auth_base_url: config.base_urls.yahoo_auth.clone(),
-                retry: RetryPolicy::default(),
+                retry: RetryPolicy::default().stopped_by(shutdown),
                 rate: (1.0, 2),
                 clock: Arc::new(SystemClock),
             })
@@ -71,7 +74,7 @@ pub struct ListedOrder {
 pub struct YahooClient {
     http: reqwest::Client,
     config: YahooConfig,
-    bucket: TokenBucket,
+    pace: Pace,
     token: tokio::sync::Mutex<Option<(String, Instant)>>,
     authorize_status: Mutex<Option<String>>,
 }
@@ -89,8 +92,8 @@ impl YahooClient {
             attempts: 0,
             last: e.to_string(),
         })?;
-        let bucket = TokenBucket::new(config.rate.0, config.rate.1);
-        Ok(Self { http, config, bucket, token: tokio::sync::Mutex::new(None), authorize_status: Mutex::new(None) })
+        let pace = Pace::new(config.rate.0, config.rate.1);
+        Ok(Self { http, config, pace, token: tokio::sync::Mutex::new(None), authorize_status: Mutex::new(None) })
     }
 
     pub fn seller_id(&self) -> &str {
@@ -104,62 +107,55 @@ impl YahooClient {
 
     async fn access_token(&self) -> Result<String, YahooError> {
         let mut cached = self.token.lock().await;
-        if let Some((token, until)) = cached.as_ref().filter(|(_, until)| Instant::now() < *until) {
-            let _ = until;
+        if let Some((token, _)) = cached.as_ref().filter(|(_, until)| Instant::now() < *until) {
             return Ok(token.clone());
         }
+        let (token, lifetime) = with_retries(&self.config.retry, "token", || self.request_token()).await.map_err(
+            |gave_up| match gave_up {
+                GaveUp::Failed(error) => error,
+                GaveUp::Unanswered { attempts, last } => YahooError::Unavailable { operation: "token", attempts, last },
+            },
+        )?;
+        *cached = Some((token.clone(), Instant::now() + lifetime));
+        Ok(token)
+    }
+
+    /// One refresh-token exchange: `invalid_grant` means the store must consent again, another
+    /// 4xx that our client credentials are refused; 5xx and unreadable answers are retried.
+    async fn request_token(&self) -> Result<(String, Duration), Attempt<YahooError>> {
         let url = format!("{}/token", self.config.auth_base_url);
         let form = [("grant_type", "refresh_token"), ("refresh_token", self.config.refresh_token.expose())];
-        let mut backoff = self.config.retry.backoff();
-        loop {
-            let sent = self
-                .http
-                .post(&url)
-                .basic_auth(&self.config.client_id, Some(self.config.client_secret.expose()))
-                .form(&form)
-                .timeout(self.config.retry.request_timeout)
-                .send()
-                .await;
-            let failure = match sent {
-                Ok(response) => {
-                    let status = response.status();
-                    let body: serde_json::Value = response.json().await.unwrap_or_default();
-                    let text = |key: &str| body.get(key).and_then(|v| v.as_str()).unwrap_or("").to_owned();
-                    if status.is_success() {
-                        if let Some(token) = body.get("access_token").and_then(|t| t.as_str()) {
-                            let lifetime =
-                                body.get("expires_in").and_then(|e| e.as_u64()).unwrap_or(3600).saturating_sub(60);
-                            *cached = Some((token.to_owned(), Instant::now() + Duration::from_secs(lifetime)));
-                            return Ok(token.to_owned());
-                        }
-                        "token response without access_token".to_owned()
-                    } else if text("error") == "invalid_grant" {
-                        return Err(YahooError::Consent {
-                            error: text("error"),
-                            description: text("error_description"),
-                        });
-                    } else if status.is_client_error() {
-                        return Err(YahooError::Credentials {
-                            error: text("error"),
-                            description: text("error_description"),
-                        });
-                    } else {
-                        format!("HTTP {status}")
-                    }
-                }
-                Err(e) => e.to_string(),
-            };
-            match backoff.next_delay() {
-                Some(delay) => tokio::time::sleep(delay).await,
-                None => {
-                    return Err(YahooError::Unavailable {
-                        operation: "token",
-                        attempts: backoff.attempts(),
-                        last: failure,
-                    })
-                }
-            }
+        let response = self
+            .http
+            .post(&url)
+            .basic_auth(&self.config.client_id, Some(self.config.client_secret.expose()))
+            .form(&form)
+            .timeout(self.config.retry.request_timeout)
+            .send()
+            .await
+            .map_err(|e| Attempt::Retry(e.to_string()))?;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        let text = |key: &str| body.get(key).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+        if status.is_success() {
+            let token = body.get("access_token").and_then(|t| t.as_str());
+            let token = token.ok_or_else(|| Attempt::Retry("token response without access_token".into()))?;
+            let lifetime = body.get("expires_in").and_then(|e| e.as_u64()).unwrap_or(3600).saturating_sub(60);
+            return Ok((token.to_owned(), Duration::from_secs(lifetime)));
         }
+        if text("error") == "invalid_grant" {
+            return Err(Attempt::Fail(YahooError::Consent {
+                error: text("error"),
+                description: text("error_description"),
+            }));
+        }
+        if status.is_client_error() {
+            return Err(Attempt::Fail(YahooError::Credentials {
+                error: text("error"),
+                description: text("error_description"),
+            }));
+        }
+        Err(Attempt::Retry(format!("HTTP {status}")))
     }
 
     /// Orders published (visible after the buyer's cancel window) in [from, to], all pages.
@@ -267,14 +263,37 @@ impl YahooClient {
         kind: Kind,
         body: String,
     ) -> Result<(Element, String), YahooError> {
+        let refreshed = std::sync::atomic::AtomicBool::new(false);
+        with_retries(&self.config.retry, operation, || self.attempt(operation, kind, &body, &refreshed)).await.map_err(
+            |gave_up| match gave_up {
+                GaveUp::Failed(error) => error,
+                GaveUp::Unanswered { attempts, last } => YahooError::Unavailable { operation, attempts, last },
+            },
+        )
+    }
+
+    /// One call. A read may always be made again; a write only when Yahoo cannot have processed
+    /// it (no connection, 429, 503). An expired access token is refreshed once, at once.
+    async fn attempt(
+        &self,
+        operation: &'static str,
+        kind: Kind,
+        body: &str,
+        refreshed: &std::sync::atomic::AtomicBool,
+    ) -> Result<(Element, String), Attempt<YahooError>> {
+        let unsure = |text: String| if kind == Kind::Read { Attempt::Retry(text) } else { Attempt::Unsure(text) };
         let url = format!("{}/{operation}", self.config.api_base_url);
-        let mut backoff = self.config.retry.backoff();
-        let mut refreshed = false;
         loop {
-            self.bucket.acquire().await;
-            let token = self.access_token().await?;
-            let signature =
-                self.config.public_key.signature(&self.config.seller_id, self.config.clock.now().timestamp())?;
+            self.pace
+                .ready(&self.config.retry.shutdown)
+                .await
+                .map_err(|stopped| Attempt::Retry(stopped.to_string()))?;
+            let token = self.access_token().await.map_err(Attempt::Fail)?;
+            let signature = self
+                .config
+                .public_key
+                .signature(&self.config.seller_id, self.config.clock.now().timestamp())
+                .map_err(Attempt::Fail)?;
             let sent = self
                 .http
                 .post(&url)
@@ -282,92 +301,69 @@ impl YahooClient {
                 .header("content-type", "application/xml; charset=UTF-8")
                 .header("X-sws-signature", signature)
                 .header("X-sws-signature-version", &self.config.public_key.version)
-                .body(body.clone())
+                .body(body.to_owned())
                 .timeout(self.config.retry.request_timeout)
                 .send()
                 .await;
-            let (failure, retry) = match sent {
-                Err(e) if e.is_connect() => (format!("cannot connect: {e}"), true),
-                Err(e) => (if e.is_timeout() { "timed out".to_owned() } else { e.to_string() }, kind == Kind::Read),
-                Ok(response) => {
-                    let status = response.status();
-                    if let Some(value) = response.headers().get("x-sws-authorize-status").and_then(|v| v.to_str().ok())
-                    {
-                        *self.authorize_status.lock().unwrap_or_else(|p| p.into_inner()) = Some(value.to_owned());
-                    }
-                    let invalid_token = response
-                        .headers()
-                        .get("www-authenticate")
-                        .and_then(|v| v.to_str().ok())
-                        .is_some_and(|v| v.contains("invalid_token"));
-                    let text = response.text().await.unwrap_or_default();
-                    if status == StatusCode::UNAUTHORIZED && invalid_token && !refreshed {
-                        refreshed = true;
-                        *self.token.lock().await = None;
-                        continue;
-                    }
-                    match Element::parse(&text) {
-                        Ok(root) if root.name == "Error" => {
-                            let code = root.text_at("Code").unwrap_or("").to_owned();
-                            let message = root.text_at("Message").unwrap_or("").to_owned();
-                            if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-                                (
-                                    format!("HTTP {status}: {code} {message}"),
-                                    kind == Kind::Read || status == StatusCode::SERVICE_UNAVAILABLE,
-                                )
-                            } else {
-                                return Err(YahooError::Api { operation, status: status.as_u16(), code, message });
-                            }
-                        }
-                        Ok(root) if status.is_success() => {
-                            let ng = root.text_at("Status").or_else(|| root.text_at("Result/Status")) == Some("NG");
-                            if ng {
-                                let code = root
-                                    .text_at("Result/Error/Code")
-                                    .or_else(|| root.text_at("Error/Code"))
-                                    .unwrap_or("NG")
-                                    .to_owned();
-                                let message = root
-                                    .text_at("Result/Error/Message")
-                                    .or_else(|| root.text_at("Error/Message"))
-                                    .unwrap_or("")
-                                    .to_owned();
-                                return Err(YahooError::Api { operation, status: status.as_u16(), code, message });
-                            }
-                            return Ok((root, text));
-                        }
-                        Ok(_) => (
-                            format!("HTTP {status}"),
-                            status.is_server_error()
-                                && (kind == Kind::Read || status == StatusCode::SERVICE_UNAVAILABLE),
-                        ),
-                        Err(e) if status.is_success() => {
-                            (format!("unreadable {operation} response ({e})"), kind == Kind::Read)
-                        }
-                        Err(_) => (
-                            format!("HTTP {status}"),
-                            kind == Kind::Read
-                                || status == StatusCode::SERVICE_UNAVAILABLE
-                                || status == StatusCode::TOO_MANY_REQUESTS,
-                        ),
-                    }
-                }
+            let response = match sent {
+                Ok(response) => response,
+                Err(e) if e.is_connect() => return Err(Attempt::Retry(format!("cannot connect: {e}"))),
+                Err(e) if e.is_timeout() => return Err(unsure("timed out".to_owned())),
+                Err(e) => return Err(unsure(e.to_string())),
             };
-            match if retry { backoff.next_delay() } else { None } {
-                Some(delay) => {
-                    tracing::warn!(operation, attempt = backoff.attempts(), failure = %failure, "Yahoo call failed; retrying");
-                    tokio::time::sleep(delay).await;
-                }
-                None => {
-                    return Err(YahooError::Unavailable {
-                        operation,
-                        attempts: backoff.attempts().max(1),
-                        last: failure,
-                    })
-                }
+            let status = response.status();
+            if let Some(value) = response.headers().get("x-sws-authorize-status").and_then(|v| v.to_str().ok()) {
+                *self.authorize_status.lock().unwrap_or_else(|p| p.into_inner()) = Some(value.to_owned());
             }
+            let invalid_token = response
+                .headers()
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("invalid_token"));
+            let text = response.text().await.unwrap_or_default();
+            if status == StatusCode::UNAUTHORIZED
+                && invalid_token
+                && !refreshed.swap(true, std::sync::atomic::Ordering::Relaxed)
+            {
+                *self.token.lock().await = None;
+                continue;
+            }
+            // Throttled or in maintenance: the request was not processed.
+            let not_processed = status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS;
+            let failed = |text: String| if not_processed { Attempt::Retry(text) } else { unsure(text) };
+            return match Element::parse(&text) {
+                Ok(root) if root.name == "Error" => {
+                    let code = root.text_at("Code").unwrap_or("").to_owned();
+                    let message = root.text_at("Message").unwrap_or("").to_owned();
+                    if status.is_server_error() || not_processed {
+                        Err(failed(format!("HTTP {status}: {code} {message}")))
+                    } else {
+                        Err(Attempt::Fail(YahooError::Api { operation, status: status.as_u16(), code, message }))
+                    }
+                }
+                Ok(root) if status.is_success() => match ng_status(&root) {
+                    Some((code, message)) => {
+                        Err(Attempt::Fail(YahooError::Api { operation, status: status.as_u16(), code, message }))
+                    }
+                    None => Ok((root, text)),
+                },
+                Ok(_) => Err(failed(format!("HTTP {status}"))),
+                Err(e) if status.is_success() => Err(unsure(format!("unreadable {operation} response ({e})"))),
+                Err(_) => Err(failed(format!("HTTP {status}"))),
+            };
         }
     }
+}
+
+/// An answer whose `Status` is NG: Yahoo's code and message.
+fn ng_status(root: &Element) -> Option<(String, String)> {
+    if root.text_at("Status").or_else(|| root.text_at("Result/Status")) != Some("NG") {
+        return None;
+    }
+    let code = root.text_at("Result/Error/Code").or_else(|| root.text_at("Error/Code")).unwrap_or("NG").to_owned();
+    let message =
+        root.text_at("Result/Error/Message").or_else(|| root.text_at("Error/Message")).unwrap_or("").to_owned();
+    Some((code, message))
 }
 
 fn unreadable(operation: &'static str, what: &str) -> YahooError {

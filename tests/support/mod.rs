@@ -112,6 +112,7 @@ impl Shop {
         let master = dir.path().join("master.xlsx");
         write_master(&master, &[("tea-100", "JP-TEA-100", 1), ("tea-3pack", "JP-TEA-100", 3), ("cup", "JP-CUP", 1)]);
         let services = Services {
+            shutdown: Default::default(),
             amazon: AmazonClient::new(client_config(&sandbox, retry)).unwrap(),
             rakuten: None,
             yahoo: None,
