@@ -227,6 +227,8 @@ pub struct CycleReport {
     pub duration_ms: u128,
     /// A shutdown stopped the cycle between two steps of a stage, or between two stages.
     pub interrupted: bool,
+    /// Outside systems that could not be read, once each (the first failure of each).
+    pub failed_sources: Vec<events::system::SourceFailure>,
 }
 
 impl CycleReport {
@@ -242,7 +244,7 @@ impl CycleReport {
                 .map(|f| events::system::StageFailure { stage: f.stage.to_owned(), error: f.error.clone() })
                 .collect(),
             interrupted: self.interrupted,
-            failed_sources: Vec::new(),
+            failed_sources: self.failed_sources.clone(),
         }
     }
 }
@@ -303,6 +305,12 @@ pub async fn run_cycle_until(
         match run_stage(ledger, services, *stage, Steps::new(stop, Some(lease))).await {
             Ok(reports) => {
                 report.interrupted |= reports.iter().any(|r| r.interrupted);
+                for failure in reports.iter().flat_map(|r| &r.failed_sources) {
+                    if !report.failed_sources.iter().any(|f| f.source == failure.source) {
+                        tracing::warn!(source = failure.source, kind = ?failure.kind, error = failure.error, "source could not be read");
+                        report.failed_sources.push(failure.clone());
+                    }
+                }
                 report.reports.extend(reports);
             }
             Err(error) => {
@@ -314,6 +322,11 @@ pub async fn run_cycle_until(
     report.duration_ms = started.elapsed().as_millis();
     record_system(ledger, SystemEvent::CycleFinished(report.finished_event(&holder)))?;
     crate::lease::release(ledger.store().connection(), LEASE, &holder).map_err(|e| CycleError::Setup(e.to_string()))?;
-    tracing::info!(duration_ms = report.duration_ms as u64, failures = report.failures.len(), "cycle finished");
+    tracing::info!(
+        duration_ms = report.duration_ms as u64,
+        failures = report.failures.len(),
+        failed_sources = report.failed_sources.len(),
+        "cycle finished"
+    );
     Ok(report)
 }

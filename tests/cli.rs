@@ -514,6 +514,91 @@ async fn run_serves_cycles_and_stops_gracefully_on_sigterm() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cycle_that_cannot_read_a_source_exits_3_naming_each_and_refused_credentials_are_alerted_at_once() {
+    use sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
+    use sandbox::yahoo::{YahooSandbox, YahooSandboxConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let database = sample_ledger(&dir);
+    let amazon = AmazonSandbox::start(AmazonSandboxConfig::default()).await.unwrap();
+    // RMS refuses the license key (401), Yahoo the refresh token (invalid_grant), and nothing
+    // listens where the mailbox should be.
+    let rms = sandbox::rakuten::RakutenSandbox::start(Default::default(), Arc::new(sandbox::WallClock)).await.unwrap();
+    rms.expire_license();
+    let yahoo =
+        YahooSandbox::start(YahooSandboxConfig::generate("exit-store"), Arc::new(sandbox::WallClock)).await.unwrap();
+    yahoo.revoke_consent();
+    let master = dir.path().join("master.xlsx");
+    mcf_ledger::demo::write_sample_master(&master).unwrap();
+    amazon.set_stock("JP-TEA-100", 100);
+    let key_file = dir.path().join("yahoo.pem");
+    std::fs::write(&key_file, yahoo.config().public_key_pem()).unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let yahoo_config = yahoo.config();
+    let mut command = bin();
+    command
+        .envs(daemon_env(&amazon))
+        .env("RAKUTEN_SERVICE_SECRET", &rms.config().service_secret)
+        .env("RAKUTEN_LICENSE_KEY", &rms.config().license_key)
+        .env("RAKUTEN_API_BASE_URL", rms.base_url())
+        .env("YAHOO_CLIENT_ID", &yahoo_config.client_id)
+        .env("YAHOO_CLIENT_SECRET", &yahoo_config.client_secret)
+        .env("YAHOO_SELLER_ID", &yahoo_config.seller_id)
+        .env("YAHOO_REFRESH_TOKEN", &yahoo_config.refresh_token)
+        .env("YAHOO_PUBLIC_KEY", &key_file)
+        .env("YAHOO_PUBLIC_KEY_VERSION", &yahoo_config.key_version)
+        .env("YAHOO_API_BASE_URL", yahoo.api_base_url())
+        .env("YAHOO_AUTH_BASE_URL", yahoo.auth_base_url())
+        .env("IMAP_HOST", "127.0.0.1")
+        .env("IMAP_PORT", closed_port.to_string())
+        .env("IMAP_SECURITY", "none")
+        .env("IMAP_USERNAME", "shop")
+        .env("IMAP_PASSWORD", "x")
+        .env("SKU_MASTER_PATH", &master)
+        .arg("--database")
+        .arg(&database)
+        .arg("cycle")
+        .current_dir(dir.path());
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let lines = stderr(&out);
+    let source_lines: Vec<&str> = lines.lines().filter(|l| l.starts_with("mcf-ledger: source ")).collect();
+    assert_eq!(source_lines.len(), 3, "one line per source: {lines}");
+    assert!(
+        lines.contains("source poll-rakuten refused our credentials (renew them; alerted by mail): Rakuten RMS"),
+        "{lines}"
+    );
+    assert!(lines.contains("source poll-yahoo refused our credentials") && lines.contains("invalid_grant"), "{lines}");
+    assert!(lines.contains("source poll-mailbox-inbox could not be read (outage; retried every cycle)"), "{lines}");
+    assert!(
+        lines
+            .trim_end()
+            .ends_with("the cycle ran, but 3 source(s) could not be read (see above); it retries next cycle"),
+        "{lines}"
+    );
+
+    let store = EventStore::open(&database, OpenMode::ReadOnly).unwrap();
+    let system = store.read_stream("system").unwrap();
+    let finished = system.iter().rev().find(|e| e.event_type == "CycleFinished").unwrap();
+    let finished: Value = serde_json::from_str(&finished.data).unwrap();
+    let failed: Vec<&str> =
+        finished["failed_sources"].as_array().unwrap().iter().map(|f| f["source"].as_str().unwrap()).collect();
+    assert_eq!(failed, ["poll-mailbox-inbox", "poll-rakuten", "poll-yahoo"]);
+    // Refused credentials are alerted in this very cycle; the outage only after OUTAGE_ALERT_MINUTES.
+    let alerts: Vec<Value> = system
+        .iter()
+        .filter(|e| e.event_type == "AlertIntended")
+        .map(|e| serde_json::from_str(&e.data).unwrap())
+        .collect();
+    let kinds: Vec<&str> =
+        alerts.iter().map(|a| a["kind"].as_str().unwrap()).filter(|k| *k != "daily_summary").collect();
+    assert_eq!(kinds, ["credential_refused", "credential_refused"], "{alerts:?}");
+    assert!(alerts.iter().any(|a| a["subject"].as_str().unwrap().contains("yahoo: 認証エラー")));
+    assert!(store.read_stream("poll-rakuten").unwrap().iter().all(|e| e.event_type != "OutageStarted"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_inside_a_long_stage_stops_after_the_order_under_way_and_the_next_cycle_ships_the_rest() {
     use sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
     use tokio::io::AsyncBufReadExt;

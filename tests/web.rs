@@ -392,6 +392,7 @@ async fn health_and_event_log_pages_read_the_streams() {
             window_start: Utc::now(),
             window_end: Utc::now(),
             error: "RMS 503 Service Unavailable".into(),
+            kind: events::system::FailureKind::Outage,
         });
         ledger
             .append("poll-rakuten", ExpectedVersion::Any, &[failed.to_new_event(Meta::by(Actor::reactor("receive")))])

@@ -8,6 +8,8 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::system::FailureKind;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PollSucceeded {
     pub window_start: DateTime<Utc>,
@@ -20,6 +22,20 @@ pub struct PollSucceeded {
 pub struct PollFailed {
     pub window_start: DateTime<Utc>,
     pub window_end: DateTime<Utc>,
+    pub error: String,
+    /// An outage recovers by itself; refused credentials need a person.
+    #[serde(default = "outage")]
+    pub kind: FailureKind,
+}
+
+fn outage() -> FailureKind {
+    FailureKind::Outage
+}
+
+/// The source refused our key, token or consent: recorded once a day while it lasts, and
+/// alerted at once (it never recovers by itself, unlike an outage).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialRefused {
     pub error: String,
 }
 
@@ -71,6 +87,7 @@ crate::event_enum! {
         OutageEnded(OutageEnded) = 1,
         CredentialExpiring(CredentialExpiring) = 1,
         CredentialChecked(CredentialChecked) = 1,
+        CredentialRefused(CredentialRefused) = 1,
     }
 }
 
@@ -94,6 +111,10 @@ pub struct SourceState {
     pub signature_problem: Option<String>,
     /// Every credential's known expiry date.
     pub credentials: std::collections::BTreeMap<String, NaiveDate>,
+    /// What kind of failure the current run of failures is (None while healthy).
+    pub failing_kind: Option<FailureKind>,
+    /// Credentials refused, with when and why, until the next success.
+    pub credential_refused: Option<(DateTime<Utc>, String)>,
 }
 
 impl SourceState {
@@ -104,11 +125,15 @@ impl SourceState {
                 self.cursor = Some(self.cursor.map_or(ok.window_end, |c| c.max(ok.window_end)));
                 self.last_success = Some(at);
                 self.failing_since = None;
+                self.failing_kind = None;
+                self.credential_refused = None;
             }
             SourceEvent::PollFailed(failed) => {
                 self.last_failure = Some((at, failed.error.clone()));
                 self.failing_since.get_or_insert(at);
+                self.failing_kind = Some(failed.kind);
             }
+            SourceEvent::CredentialRefused(refused) => self.credential_refused = Some((at, refused.error.clone())),
             SourceEvent::OutageStarted(_) => self.outage_declared = true,
             SourceEvent::OutageEnded(_) => self.outage_declared = false,
             SourceEvent::CredentialExpiring(expiring) => {
@@ -130,9 +155,12 @@ impl SourceState {
         }
     }
 
-    /// After a failure at `now`: should the outage be declared (once) now?
+    /// After a failure at `now`: should the outage be declared (once) now? Refused
+    /// credentials are alerted at once, on their own, not as an outage.
     pub fn outage_due(&self, now: DateTime<Utc>, threshold: Duration) -> bool {
-        !self.outage_declared && self.failing_since.is_some_and(|since| now - since >= threshold)
+        !self.outage_declared
+            && self.failing_kind == Some(FailureKind::Outage)
+            && self.failing_since.is_some_and(|since| now - since >= threshold)
     }
 
     /// The window to poll at `now`: from the cursor less `overlap` (or `initial` back), to now.
@@ -161,7 +189,29 @@ mod tests {
     }
 
     fn failed() -> SourceEvent {
-        SourceEvent::PollFailed(PollFailed { window_start: at(0, 0), window_end: at(0, 0), error: "503".into() })
+        SourceEvent::PollFailed(PollFailed {
+            window_start: at(0, 0),
+            window_end: at(0, 0),
+            error: "503".into(),
+            kind: FailureKind::Outage,
+        })
+    }
+
+    #[test]
+    fn refused_credentials_are_no_outage_and_a_success_clears_them() {
+        let mut state = SourceState::default();
+        let refused = SourceEvent::PollFailed(PollFailed {
+            window_start: at(0, 0),
+            window_end: at(0, 0),
+            error: "invalid_grant".into(),
+            kind: FailureKind::Credentials,
+        });
+        state.apply(&refused, at(7, 0));
+        state.apply(&SourceEvent::CredentialRefused(CredentialRefused { error: "invalid_grant".into() }), at(7, 0));
+        assert!(!state.outage_due(at(9, 0), Duration::minutes(30)), "alerted as credentials, not as an outage");
+        assert!(state.credential_refused.is_some());
+        state.apply(&ok(at(9, 10)), at(9, 10));
+        assert_eq!((state.failing_kind, state.credential_refused), (None, None));
     }
 
     #[test]

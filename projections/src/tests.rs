@@ -294,7 +294,12 @@ fn append_source(ledger: &mut Ledger, stream: &str, event: SourceEvent) {
 
 fn poll_failed(error: &str) -> SourceEvent {
     let at = Utc.with_ymd_and_hms(2026, 11, 22, 1, 0, 0).unwrap();
-    SourceEvent::PollFailed(PollFailed { window_start: at, window_end: at, error: error.into() })
+    SourceEvent::PollFailed(PollFailed {
+        window_start: at,
+        window_end: at,
+        error: error.into(),
+        kind: events::system::FailureKind::Outage,
+    })
 }
 
 #[test]

@@ -28,6 +28,15 @@ pub enum AmazonError {
     Unavailable { operation: &'static str, attempts: u32, last: String },
 }
 
+impl crate::transport::SourceError for AmazonError {
+    fn failure_kind(&self) -> crate::transport::FailureKind {
+        match self {
+            Self::Credentials { .. } => crate::transport::FailureKind::Credentials,
+            _ => crate::transport::FailureKind::Outage,
+        }
+    }
+}
+
 impl AmazonError {
     /// True when the call may or may not have taken effect (the answer never arrived).
     pub fn outcome_unknown(&self) -> bool {

@@ -201,6 +201,18 @@ fn audit(database: &std::path::Path, as_json: bool) -> CommandResult {
     }
 }
 
+/// Exit code of a cycle that ran but could not read a source (a marketplace, the mailbox,
+/// Amazon): not a crash, and not all is well either.
+pub const EXIT_SOURCE_UNREAD: u8 = 3;
+
+fn describe_failed_source(failure: &events::system::SourceFailure) -> String {
+    let what = match failure.kind {
+        events::system::FailureKind::Outage => "could not be read (outage; retried every cycle)",
+        events::system::FailureKind::Credentials => "refused our credentials (renew them; alerted by mail)",
+    };
+    format!("source {} {what}: {}", failure.source, failure.error)
+}
+
 /// One cycle for cron (all stages), or one stage by hand, under the cycle lease.
 fn cycle(config: &Config, database: &std::path::Path, stage: Option<&str>) -> CommandResult {
     use crate::cycle::Stage;
@@ -226,10 +238,21 @@ fn cycle(config: &Config, database: &std::path::Path, stage: Option<&str>) -> Co
             stage.stage, stage.examined, stage.advanced, stage.deferred, stage.needs_operator
         );
     }
+    // One line per source that could not be read, so cron's MAILTO and systemd see each.
+    for failure in &report.failed_sources {
+        eprintln!("mcf-ledger: {}", describe_failed_source(failure));
+    }
     match report.failures.first() {
         None if report.interrupted => {
             Err(Failure::new("the cycle was stopped by a signal after its step under way; the next cycle resumes"))
         }
+        None if !report.failed_sources.is_empty() => Err(Failure {
+            message: format!(
+                "the cycle ran, but {} source(s) could not be read (see above); it retries next cycle",
+                report.failed_sources.len()
+            ),
+            code: EXIT_SOURCE_UNREAD,
+        }),
         None => Ok(()),
         Some(first) => Err(Failure::new(format!(
             "{} of {} stages failed; first: {}: {}",

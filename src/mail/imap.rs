@@ -64,6 +64,15 @@ pub enum ImapError {
     Protocol { step: &'static str, reason: String },
 }
 
+impl crate::transport::SourceError for ImapError {
+    fn failure_kind(&self) -> crate::transport::FailureKind {
+        match self {
+            Self::Login { .. } => crate::transport::FailureKind::Credentials,
+            _ => crate::transport::FailureKind::Outage,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchedMessage {
     pub uid: u32,

@@ -19,3 +19,12 @@ pub enum RakutenError {
     #[error("Rakuten RMS {operation} failed after {attempts} attempts: {last}")]
     Unavailable { operation: &'static str, attempts: u32, last: String },
 }
+
+impl crate::transport::SourceError for RakutenError {
+    fn failure_kind(&self) -> crate::transport::FailureKind {
+        match self {
+            Self::Auth { .. } => crate::transport::FailureKind::Credentials,
+            _ => crate::transport::FailureKind::Outage,
+        }
+    }
+}

@@ -132,7 +132,7 @@ fn raise_source_alerts(ledger: &mut Ledger) -> Result<usize, LedgerError> {
     let mut raised = 0;
     for stream in ledger.store().streams_in_category("poll")? {
         let source = stream.trim_start_matches("poll-").to_owned();
-        let kinds = ["OutageStarted", "OutageEnded", "CredentialExpiring", "SignatureRejected"];
+        let kinds = ["OutageStarted", "OutageEnded", "CredentialExpiring", "SignatureRejected", "CredentialRefused"];
         for event in ledger.store().read_stream_of_types(&stream, &kinds)? {
             let decoded = SourceEvent::decode(&event, &events::ledger_event::upcasters())?;
             let (kind, subject, body) = match decoded {
@@ -150,6 +150,11 @@ fn raise_source_alerts(ledger: &mut Ledger) -> Result<usize, LedgerError> {
                     "credential_expiring",
                     format!("[mcf-ledger] {} expires in {} days", c.credential, c.days_left),
                     format!("{} expires on {} ({} days left). Renew it and update the configuration.", c.credential, c.expires_on, c.days_left),
+                ),
+                SourceEvent::CredentialRefused(c) => (
+                    "credential_refused",
+                    format!("[mcf-ledger] {source}: 認証エラー (credentials refused)"),
+                    format!("{source} refused our credentials: {}\n\nThis does not recover by itself: renew the key, token or consent (see `mcf-ledger check-config`), then the next cycle reads the source again and backfills what was missed. This alert repeats once a day while it lasts.", c.error),
                 ),
                 SourceEvent::SignatureRejected(s) => (
                     "signature_rejected",

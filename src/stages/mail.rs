@@ -2,7 +2,7 @@
 //! its raw bytes; an order number makes the order visible (RECEIVED) and asks the marketplace
 //! API for it; a shipment mail records tracking for its MCF order. Mail alone never verifies.
 
-use super::sources::{record_poll_outcome, source_state, PollSettings};
+use super::sources::{record_poll_outcome, source_state, PollSettings, Unread};
 use super::{StageError, StageReport, Steps};
 use crate::mail::imap::{fetch_new, ImapConfig};
 use crate::mail::parse::{parse, Classification, ParsedMail};
@@ -51,7 +51,9 @@ pub async fn receive(
     let fetched = match fetched {
         Ok(fetched) => fetched,
         Err(error) => {
-            record_poll_outcome(ledger, &poll_stream, settings, &before, (now, now), Err(error.to_string()))?;
+            let unread = Unread::of(&error);
+            report.source_failed(&poll_stream, &unread);
+            record_poll_outcome(ledger, &poll_stream, settings, &before, (now, now), Err(unread))?;
             report.deferred += 1;
             return Ok(report);
         }

@@ -63,11 +63,20 @@ pub struct StageReport {
     pub needs_operator: usize,
     /// A shutdown stopped the stage between two steps; the next cycle does the rest.
     pub interrupted: bool,
+    /// Outside systems it could not read (the cycle exits 3 when there are any).
+    pub failed_sources: Vec<events::system::SourceFailure>,
 }
 
 impl StageReport {
     fn new(stage: &'static str) -> Self {
         Self { stage, ..Self::default() }
+    }
+
+    /// `source` could not be read: the cycle says so in its exit code and its record.
+    pub fn source_failed(&mut self, source: &str, unread: &sources::Unread) {
+        if !self.failed_sources.iter().any(|f| f.source == source) {
+            self.failed_sources.push(unread.at(source));
+        }
     }
 
     /// The stage's numbers as `CycleFinished` records them.
@@ -94,6 +103,21 @@ pub enum StageError {
     Amazon(#[from] AmazonError),
     #[error("the cycle lease was lost while the stage ran: {0}")]
     Lease(String),
+}
+
+/// Amazon could not be reached (or refused our credentials) for a call: the cycle says so, and
+/// refused credentials are recorded in Amazon's health stream, alerted at once.
+pub(crate) fn amazon_unread(
+    ledger: &mut Ledger,
+    report: &mut StageReport,
+    error: &AmazonError,
+) -> Result<(), LedgerError> {
+    let unread = sources::Unread::of(error);
+    report.source_failed(alerts::AMAZON_HEALTH_STREAM, &unread);
+    if unread.kind == crate::transport::FailureKind::Credentials {
+        sources::record_credential_refused(ledger, alerts::AMAZON_HEALTH_STREAM, &unread.error)?;
+    }
+    Ok(())
 }
 
 /// Keys of the orders in `status`, oldest order first (orders with no details yet first).

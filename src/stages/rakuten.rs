@@ -7,7 +7,7 @@
 //!   record rather than adding a second one (a retry after a crash finds its own record).
 
 pub use super::sources::PollSettings;
-use super::sources::{record_credential_expiry, record_poll_outcome, source_state, Window};
+use super::sources::{record_credential_expiry, record_poll_outcome, source_state, Unread, Window};
 use super::{record, record_intake, Recorded, StageError, StageReport, Steps};
 use crate::rakuten::mapping::{self, confirmed_events, intake_events, out_of_scope_at_first_sight};
 use crate::rakuten::model::{BasketShipping, OrderModel, ShippingModel, UpdateOrderShippingRequest};
@@ -31,7 +31,10 @@ pub async fn receive(
     let (start, end) = source.next_window(now, settings.overlap, settings.initial_lookback);
     let outcome = match poll_window(ledger, client, (start, end), steps, &mut report).await? {
         Window::Whole { seen, new } => Ok((seen, new)),
-        Window::Failed(error) => Err(error),
+        Window::Failed(unread) => {
+            report.source_failed(POLL_STREAM, &unread);
+            Err(unread)
+        }
         // Stopped between two pages: the window is not whole, so the cursor stays.
         Window::Interrupted => return Ok(report),
     };
@@ -55,7 +58,7 @@ async fn poll_window(
 ) -> Result<Window, StageError> {
     let numbers = match client.search_orders(start, end).await {
         Ok(numbers) => numbers,
-        Err(error) => return Ok(Window::Failed(error.to_string())),
+        Err(error) => return Ok(Window::Failed(Unread::of(&error))),
     };
     // Orders seen before are read again too (100 to a call): a card order RMS has just moved
     // to 300 is verified here, in time for this cycle's check and ship.
@@ -66,18 +69,14 @@ async fn poll_window(
         }
         let orders = match client.get_orders(page).await {
             Ok(orders) => orders,
-            Err(error) => return Ok(Window::Failed(error.to_string())),
+            Err(error) => return Ok(Window::Failed(Unread::of(&error))),
         };
         for raw in &orders {
             report.examined += 1;
-            match record_order(ledger, raw, true) {
-                Ok(Recorded { new: true, .. }) => {
-                    new += 1;
-                    report.advanced += 1;
-                }
-                Ok(_) => {}
-                // The ledger itself failed: stop, the window is fetched again next cycle.
-                Err(error) => return Ok(Window::Failed(format!("recording orders: {error}"))),
+            // A ledger failure fails the stage; the cursor stays, the window is read again.
+            if let Recorded { new: true, .. } = record_order(ledger, raw, true)? {
+                new += 1;
+                report.advanced += 1;
             }
         }
     }
@@ -184,6 +183,7 @@ async fn confirm_awaiting(
             Ok(messages) => messages,
             Err(error) => {
                 tracing::warn!(%error, "confirmOrder failed; next cycle");
+                report.source_failed(POLL_STREAM, &Unread::of(&error));
                 report.deferred += waiting.len() - index * GET_ORDER_LIMIT;
                 return Ok(());
             }
@@ -231,6 +231,7 @@ pub async fn watch(
             Ok(orders) => orders,
             Err(error) => {
                 tracing::warn!(%error, "cannot re-read open Rakuten orders; next cycle");
+                report.source_failed(POLL_STREAM, &Unread::of(&error));
                 report.deferred += numbers.len() - index * GET_ORDER_LIMIT;
                 return Ok(report);
             }
@@ -276,6 +277,7 @@ pub async fn notify(
             Ok(raw) => raw.into_iter().filter_map(|order| serde_json::from_value(order).ok()).collect(),
             Err(error) => {
                 tracing::warn!(%error, "cannot read the orders to report at RMS; next cycle");
+                report.source_failed(POLL_STREAM, &Unread::of(&error));
                 report.deferred += page.len();
                 continue;
             }

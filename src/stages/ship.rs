@@ -36,7 +36,7 @@ pub async fn run(ctx: &mut StageContext<'_>) -> Result<StageReport, StageError> 
             report.deferred += 1; // the cancel stage settles it with Amazon first
             continue;
         }
-        match ship_one(ctx, &key, state).await? {
+        match ship_one(ctx, &key, state, &mut report).await? {
             Outcome::Advanced => report.advanced += 1,
             Outcome::Deferred => report.deferred += 1,
             Outcome::NeedsOperator => report.needs_operator += 1,
@@ -45,7 +45,12 @@ pub async fn run(ctx: &mut StageContext<'_>) -> Result<StageReport, StageError> 
     Ok(report)
 }
 
-async fn ship_one(ctx: &mut StageContext<'_>, key: &OrderKey, mut state: OrderState) -> Result<Outcome, StageError> {
+async fn ship_one(
+    ctx: &mut StageContext<'_>,
+    key: &OrderKey,
+    mut state: OrderState,
+    report: &mut StageReport,
+) -> Result<Outcome, StageError> {
     let id = FulfillmentOrderId::for_order(key);
     if let Some(intent) = state.mcf_intent.clone() {
         // An earlier attempt's outcome was never recorded: ask Amazon before anything else.
@@ -58,6 +63,7 @@ async fn ship_one(ctx: &mut StageContext<'_>, key: &OrderKey, mut state: OrderSt
             }
             Err(e) => {
                 tracing::warn!(order = %key, mcf = %id, error = %e, "cannot confirm an earlier create; retrying next cycle");
+                super::amazon_unread(ctx.ledger, report, &e)?;
                 return Ok(Outcome::Deferred);
             }
         }
@@ -106,6 +112,7 @@ async fn ship_one(ctx: &mut StageContext<'_>, key: &OrderKey, mut state: OrderSt
         }
         Err(e) => {
             tracing::warn!(order = %key, error = %e, "preview failed; retrying next cycle");
+            super::amazon_unread(ctx.ledger, report, &e)?;
             return Ok(Outcome::Deferred);
         }
     };
@@ -201,6 +208,7 @@ async fn ship_one(ctx: &mut StageContext<'_>, key: &OrderKey, mut state: OrderSt
                 Ok(existing) => adopt(ctx, key, &state, &id, existing.shipping_speed.as_deref(), speed).await,
                 Err(e) => {
                     tracing::warn!(order = %key, mcf = %id, error = %e, "Amazon says it exists but cannot show it; next cycle");
+                    super::amazon_unread(ctx.ledger, report, &e)?;
                     Ok(Outcome::Deferred)
                 }
             }
@@ -213,6 +221,7 @@ async fn ship_one(ctx: &mut StageContext<'_>, key: &OrderKey, mut state: OrderSt
         Err(e) => {
             // The create may or may not have happened: the intent stays, the next cycle asks Amazon.
             tracing::warn!(order = %key, mcf = %id, error = %e, "create outcome unknown; reconciling next cycle");
+            super::amazon_unread(ctx.ledger, report, &e)?;
             Ok(Outcome::Deferred)
         }
     }

@@ -1,10 +1,12 @@
 //! What every polled source shares: its settings, its state folded from its `poll-<source>`
 //! stream, and recording its events.
 
+use crate::transport::{FailureKind, SourceError};
 use chrono::Duration;
 use chrono::NaiveDate;
 use events::envelope::{Actor, ExpectedVersion, Meta};
-use events::source::{CredentialChecked, CredentialExpiring, SourceEvent, SourceState};
+use events::source::{CredentialChecked, CredentialExpiring, CredentialRefused, SourceEvent, SourceState};
+use events::system::SourceFailure;
 use projections::{Ledger, LedgerError};
 
 #[derive(Debug, Clone)]
@@ -29,12 +31,30 @@ impl Default for PollSettings {
     }
 }
 
+/// Why a source could not be read this time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unread {
+    pub kind: FailureKind,
+    pub error: String,
+}
+
+impl Unread {
+    pub fn of(error: &impl SourceError) -> Self {
+        Self { kind: error.failure_kind(), error: error.to_string() }
+    }
+
+    /// The same, as a cycle records it for `source`.
+    pub fn at(&self, source: &str) -> SourceFailure {
+        SourceFailure { source: source.to_owned(), kind: self.kind, error: self.error.clone() }
+    }
+}
+
 /// What fetching a polling window came to.
 pub enum Window {
     /// Fetched and recorded whole: the cursor may advance.
     Whole { seen: u32, new: u32 },
-    /// The source (or recording it) failed: the cursor stays.
-    Failed(String),
+    /// The source failed: the cursor stays.
+    Failed(Unread),
     /// A shutdown stopped it between two steps: nothing is recorded of the poll, and the next
     /// cycle fetches the window again.
     Interrupted,
@@ -83,16 +103,25 @@ pub fn record_source(
     Ok(())
 }
 
+/// Refused credentials, recorded once a day while they last (the alert goes out at once).
+pub fn record_credential_refused(ledger: &mut Ledger, stream: &str, error: &str) -> Result<(), LedgerError> {
+    let today = ledger.store().now().with_timezone(&events::clock::jst()).date_naive();
+    tracing::error!(stream, error, "credentials refused: a person must renew them");
+    let refused = SourceEvent::CredentialRefused(CredentialRefused { error: error.to_owned() });
+    record_source(ledger, stream, refused, Some(format!("credential-refused:{stream}:{today}")))
+}
+
 /// Records how a poll of [start, end] went: success moves the cursor (and ends a declared
-/// outage, counting the backfilled orders); failure keeps the cursor and declares the outage
-/// once it has lasted `settings.outage_after`. Returns whether the poll succeeded.
+/// outage, counting the backfilled orders); failure keeps the cursor, alerts refused
+/// credentials at once and declares an outage once it has lasted `settings.outage_after`.
+/// Returns whether the poll succeeded.
 pub fn record_poll_outcome(
     ledger: &mut Ledger,
     stream: &str,
     settings: &PollSettings,
     before: &SourceState,
     (start, end): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
-    outcome: Result<(u32, u32), String>,
+    outcome: Result<(u32, u32), Unread>,
 ) -> Result<bool, LedgerError> {
     use events::source::{OutageEnded, OutageStarted, PollFailed, PollSucceeded};
     let now = ledger.store().now();
@@ -109,10 +138,13 @@ pub fn record_poll_outcome(
             }
             Ok(true)
         }
-        Err(error) => {
-            tracing::warn!(stream, %start, %end, %error, "poll failed; the cursor stays");
-            let failed = PollFailed { window_start: start, window_end: end, error: error.clone() };
+        Err(Unread { kind, error }) => {
+            tracing::warn!(stream, %start, %end, %error, ?kind, "poll failed; the cursor stays");
+            let failed = PollFailed { window_start: start, window_end: end, error: error.clone(), kind };
             record_source(ledger, stream, SourceEvent::PollFailed(failed), None)?;
+            if kind == FailureKind::Credentials {
+                record_credential_refused(ledger, stream, &error)?;
+            }
             let after = source_state(ledger, stream)?;
             if after.outage_due(now, settings.outage_after) {
                 tracing::error!(stream, since = ?after.failing_since, "outage");

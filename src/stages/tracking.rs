@@ -75,6 +75,7 @@ pub async fn run(ctx: &mut StageContext<'_>) -> Result<StageReport, StageError> 
             }
             Err(e) => {
                 tracing::warn!(order = %key, mcf = %id, error = %e, "cannot read the MCF order; next cycle");
+                super::amazon_unread(ctx.ledger, &mut report, &e)?;
                 report.deferred += 1;
                 continue;
             }

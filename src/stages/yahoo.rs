@@ -6,7 +6,7 @@
 //! - notify: orderShipStatusChange (ShipStatus 3, carrier, invoice number, ship date), then
 //!   OrderStatus 5; repeating both after a crash is harmless.
 
-use super::sources::{record_poll_outcome, record_source, source_state, PollSettings, Window};
+use super::sources::{record_poll_outcome, record_source, source_state, PollSettings, Unread, Window};
 use super::{record, record_intake, Recorded, StageError, StageReport, Steps};
 use crate::transport::xml::Element;
 use crate::yahoo::mapping::{intake_events, ship_company_code, validate_invoice};
@@ -32,7 +32,10 @@ pub async fn receive(
     let (start, end) = source.next_window(now, settings.overlap, settings.initial_lookback);
     let outcome = match poll_window(ledger, client, (start, end), steps, &mut report).await? {
         Window::Whole { seen, new } => Ok((seen, new)),
-        Window::Failed(error) => Err(error),
+        Window::Failed(unread) => {
+            report.source_failed(POLL_STREAM, &unread);
+            Err(unread)
+        }
         // Stopped between two orders: the window is not whole, so the cursor stays.
         Window::Interrupted => return Ok(report),
     };
@@ -54,7 +57,7 @@ async fn poll_window(
 ) -> Result<Window, StageError> {
     let listed = match client.order_list(start, end).await {
         Ok(listed) => listed,
-        Err(error) => return Ok(Window::Failed(error.to_string())),
+        Err(error) => return Ok(Window::Failed(Unread::of(&error))),
     };
     let mut new = 0;
     for order in &listed {
@@ -64,22 +67,17 @@ async fn poll_window(
         report.examined += 1;
         // Known from the API already: the watch re-reads it while it is open. The overlap of
         // windows would otherwise read every recent order again at one call a second.
-        match super::known_to_api(ledger, Marketplace::Yahoo, &order.order_id) {
-            Ok(true) => continue,
-            Ok(false) => {}
-            Err(error) => return Ok(Window::Failed(format!("reading the ledger: {error}"))),
+        if super::known_to_api(ledger, Marketplace::Yahoo, &order.order_id)? {
+            continue;
         }
         let (info, raw) = match client.order_info(&order.order_id).await {
             Ok(read) => read,
-            Err(error) => return Ok(Window::Failed(error.to_string())),
+            Err(error) => return Ok(Window::Failed(Unread::of(&error))),
         };
-        match record_order(ledger, &info, &raw) {
-            Ok(recorded) if recorded.new => {
-                new += 1;
-                report.advanced += 1;
-            }
-            Ok(_) => {}
-            Err(error) => return Ok(Window::Failed(format!("recording orders: {error}"))),
+        // A ledger failure fails the stage; the cursor stays, the window is read again.
+        if record_order(ledger, &info, &raw)?.new {
+            new += 1;
+            report.advanced += 1;
         }
     }
     Ok(Window::Whole { seen: listed.len() as u32, new })
@@ -148,6 +146,7 @@ pub async fn watch(
             Ok(listed) => listed.into_iter().map(|o| (o.order_id, o.order_status)).collect(),
             Err(error) => {
                 tracing::warn!(%error, "cannot list the open Yahoo orders; next cycle");
+                report.source_failed(POLL_STREAM, &Unread::of(&error));
                 report.deferred += open.len();
                 return Ok(report);
             }
@@ -173,6 +172,7 @@ pub async fn watch(
             }
             Err(error) => {
                 tracing::warn!(order = %key, %error, "cannot re-read the Yahoo order; next cycle");
+                report.source_failed(POLL_STREAM, &Unread::of(&error));
                 report.deferred += 1;
             }
         }
@@ -222,6 +222,7 @@ pub async fn notify(
             }
             Err(error) => {
                 tracing::warn!(order = %key, %error, "ship status not confirmed; repeating next cycle is harmless");
+                report.source_failed(POLL_STREAM, &Unread::of(&error));
                 report.deferred += 1;
                 continue;
             }

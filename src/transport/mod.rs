@@ -11,5 +11,13 @@ pub use pace::{Pace, Stopped};
 pub use retry::{with_retries, Attempt, GaveUp, RetryPolicy};
 pub use stop::Shutdown;
 
+pub use events::system::FailureKind;
+
+/// An outside system's error, as the stages sort it: an outage recovers by itself, refused
+/// credentials need a person (and are alerted at once).
+pub trait SourceError: std::fmt::Display {
+    fn failure_kind(&self) -> FailureKind;
+}
+
 /// The User-Agent every client sends (SP-API requires one).
 pub const USER_AGENT: &str = concat!("mcf-ledger/", env!("CARGO_PKG_VERSION"), " (Language=Rust; Platform=Linux)");

@@ -23,3 +23,14 @@ pub enum YahooError {
     #[error("Yahoo public key: {0}")]
     Key(String),
 }
+
+impl crate::transport::SourceError for YahooError {
+    fn failure_kind(&self) -> crate::transport::FailureKind {
+        match self {
+            Self::Consent { .. } | Self::Credentials { .. } | Self::Key(_) => {
+                crate::transport::FailureKind::Credentials
+            }
+            _ => crate::transport::FailureKind::Outage,
+        }
+    }
+}
