@@ -211,7 +211,7 @@ pub async fn run_stage(
 
 /// How long a cycle's lease lasts without renewal (renewed before every stage).
 pub const LEASE_TTL_MINUTES: i64 = 15;
-const LEASE: &str = "cycle";
+pub const LEASE: &str = "cycle";
 
 /// A stage's failure inside a whole cycle: the other stages still ran.
 #[derive(Debug, Clone, serde::Serialize)]

@@ -85,6 +85,34 @@ pub fn acquire(
     Ok(())
 }
 
+/// Who holds the lease now, if anyone does (an expired lease, or one whose holder's process
+/// is gone from this host, is held by nobody).
+pub fn current_holder(conn: &Connection, name: &str, now: DateTime<Utc>) -> Result<Option<Held>, LeaseError> {
+    let exists: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'leases'", [], |row| row.get(0))
+        .context(|| "looking for the leases table".into())?;
+    if exists == 0 {
+        return Ok(None);
+    }
+    let row: Option<(String, String)> = conn
+        .query_row("SELECT holder, expires_at FROM leases WHERE name = ?1", [name], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()
+        .context(|| format!("reading the {name} lease"))?;
+    Ok(row.and_then(|(holder, expires)| {
+        let until = parse_time(&expires).ok()?;
+        (until > now && !died_on_this_host(&holder)).then_some(Held { holder, until })
+    }))
+}
+
+/// A lease someone holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub holder: String,
+    pub until: DateTime<Utc>,
+}
+
 /// Gives the lease back (only if we still hold it).
 pub fn release(conn: &Connection, name: &str, holder: &str) -> Result<(), LeaseError> {
     conn.execute("DELETE FROM leases WHERE name = ?1 AND holder = ?2", params![name, holder])

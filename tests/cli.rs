@@ -599,6 +599,47 @@ async fn a_cycle_that_cannot_read_a_source_exits_3_naming_each_and_refused_crede
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_a_retry_backoff_at_once() {
+    use sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
+    use sandbox::faults::Fault;
+    let dir = tempfile::tempdir().unwrap();
+    let database = sample_ledger(&dir);
+    let amazon = AmazonSandbox::start(AmazonSandboxConfig::default()).await.unwrap();
+    let rms = sandbox::rakuten::RakutenSandbox::start(Default::default(), Arc::new(sandbox::WallClock)).await.unwrap();
+    // RMS answers 503 to everything: the client backs off 0.25, 0.5, 1 and 2 s (and more with jitter).
+    rms.faults().start_outage(Fault::Status(503));
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcf-ledger"))
+        .envs(daemon_env(&amazon))
+        .env("RAKUTEN_SERVICE_SECRET", &rms.config().service_secret)
+        .env("RAKUTEN_LICENSE_KEY", &rms.config().license_key)
+        .env("RAKUTEN_API_BASE_URL", rms.base_url())
+        .arg("--database")
+        .arg(&database)
+        .arg("cycle")
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Signal once the second attempt was refused: the client is in a backoff of at least 0.5 s,
+    // with more than 3 s of backoff still ahead of it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while rms.calls("searchOrder") < 2 {
+        assert!(std::time::Instant::now() < deadline, "RMS was never called twice");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let signalled = std::time::Instant::now();
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let output =
+        tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output()).await.unwrap().unwrap();
+    let took = signalled.elapsed();
+    assert!(took < std::time::Duration::from_millis(1500), "stopped {took:?} after SIGTERM");
+    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("stopped by a signal"));
+    assert!(rms.calls("searchOrder") <= 3, "no new attempt after the signal");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_inside_a_long_stage_stops_after_the_order_under_way_and_the_next_cycle_ships_the_rest() {
     use sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
     use tokio::io::AsyncBufReadExt;

@@ -397,6 +397,13 @@ async fn health_and_event_log_pages_read_the_streams() {
         ledger
             .append("poll-rakuten", ExpectedVersion::Any, &[failed.to_new_event(Meta::by(Actor::reactor("receive")))])
             .unwrap();
+        // A cycle whose process was killed: it started, and never finished.
+        use events::system::{CycleStarted, SystemEvent};
+        let started = SystemEvent::CycleStarted(CycleStarted {
+            holder: "cron-host:999999".into(),
+            stages: vec!["receive".into(), "check".into()],
+        });
+        ledger.append("system", ExpectedVersion::Any, &[started.to_new_event(Meta::by(Actor::system()))]).unwrap();
     }
     // The stale stage checks the expiry dates only the configuration knows.
     let today = events::Clock::now(&admin.clock).with_timezone(&events::clock::jst()).date_naive();
@@ -433,6 +440,8 @@ async fn health_and_event_log_pages_read_the_streams() {
     let key = format!("YAHOO_PUBLIC_KEY の期限 {} (残り200日)", today + chrono::Duration::days(200));
     assert!(health.contains(&key) && health.contains("YAHOO_REFRESH_TOKEN の期限"), "{health}");
     assert!(!health.contains(">poll-amazon<"), "Amazon's credentials are shown in its own row");
+    assert!(health.contains("中断 (プロセス終了: process ended)"), "a dead cycle is not shown as running: {health}");
+    assert!(health.contains("実行者 cron-host:999999") && health.contains("実行中のサイクルはありません"), "{health}");
     let events = admin.page("/events").await;
     assert!(events.contains("PollFailed") && events.contains("OrderDetected"));
     let filtered = admin.page("/events?stream=poll-rakuten").await;

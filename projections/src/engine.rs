@@ -103,6 +103,7 @@ impl Projections {
             projectors: vec![
                 Box::new(crate::order_status::OrderStatusProjector::default()),
                 Box::new(crate::source_status::SourceStatusProjector),
+                Box::new(crate::cycles::CycleProjector),
             ],
             upcasters: events::ledger_event::upcasters(),
             batch_size: 5_000,

@@ -8,6 +8,7 @@
 //! - [`ledger`]: the event store plus projections kept up to date after every append.
 //! - [`queries`]: reads for the CLI and the web admin.
 
+pub mod cycles;
 pub mod engine;
 pub mod ledger;
 pub mod order_history;

@@ -12,7 +12,9 @@ use rusqlite::{params_from_iter, Connection, TransactionBehavior};
 use std::path::Path;
 
 /// The tables a swap replaces: every projection, and the checkpoints that say how far they go.
-const SWAPPED: &[&str] = &["order_status", "status_counts", "source_status", "projection_checkpoints"];
+fn swapped() -> impl Iterator<Item = &'static str> {
+    crate::PROJECTION_TABLES.iter().map(|(table, _)| *table).chain(["projection_checkpoints"])
+}
 
 /// How the live file's projection schema is brought up to this build's in the swap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +70,7 @@ fn swap_in(live: &mut Connection, scratch_path: &Path, swap: Swap) -> Result<(),
             .map_err(|e| ProjectionError::Setup(format!("migrating the projection tables: {e}")))?;
     }
     schema::drop_secondary_indexes(&tx).context(|| "dropping the projection indexes for the swap".into())?;
-    for table in SWAPPED {
+    for table in swapped() {
         tx.execute(&format!("DELETE FROM {table}"), []).context(|| format!("clearing {table}"))?;
         copy_rows(&scratch, &tx, table)?;
     }

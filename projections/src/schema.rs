@@ -5,8 +5,12 @@ use events::schema::{migrate, MigrationError};
 use rusqlite::Connection;
 
 /// Every table a rebuild clears and `replay verify` compares, with the key to order rows by.
-pub const PROJECTION_TABLES: &[(&str, &str)] =
-    &[("order_status", "order_key"), ("status_counts", "status"), ("source_status", "stream")];
+pub const PROJECTION_TABLES: &[(&str, &str)] = &[
+    ("order_status", "order_key"),
+    ("status_counts", "status"),
+    ("source_status", "stream"),
+    ("cycles", "started_position"),
+];
 
 const CREATE_V1: &str = "
     DROP TABLE IF EXISTS projection_checkpoints;
@@ -169,6 +173,7 @@ const SECONDARY_INDEXES: &[(&str, &str)] = &[
     ("order_status_by_email_sending", "order_status (order_key) WHERE email_sending = 1"),
     ("order_status_by_tasks_due", "order_status (updated_at) WHERE tasks_due IS NOT NULL"),
     ("order_status_by_ordered", "order_status (ordered_at)"),
+    ("cycles_unfinished", "cycles (holder) WHERE finished_at IS NULL"),
 ];
 
 pub fn ensure_secondary_indexes(conn: &Connection) -> rusqlite::Result<()> {
@@ -237,7 +242,21 @@ const CREATE_V5: &str = "
     ) STRICT;
 ";
 
-pub const PROJECTION_MIGRATIONS: &[&str] = &[CREATE_V1, CREATE_V2, CREATE_V3, CREATE_V4, CREATE_V5];
+/// 6: `cycles`, one row per cycle (who ran it, when it started, and its `CycleFinished` once it
+/// finished), so the health page shows a cycle whose process died as what it is.
+const CREATE_V6: &str = "
+    DROP TABLE IF EXISTS cycles;
+    CREATE TABLE cycles (
+        started_position INTEGER PRIMARY KEY,
+        holder           TEXT NOT NULL,
+        started_at       TEXT NOT NULL,
+        finished_at      TEXT,
+        finished         TEXT
+    ) STRICT;
+    DELETE FROM projection_checkpoints WHERE projector = 'cycles';
+";
+
+pub const PROJECTION_MIGRATIONS: &[&str] = &[CREATE_V1, CREATE_V2, CREATE_V3, CREATE_V4, CREATE_V5, CREATE_V6];
 
 /// Drops and recreates every projection table at the current shape (used by `replay verify`
 /// on its scratch copy). Version 4 recreates every table it knows; later steps build on it.

@@ -2,7 +2,7 @@
 //! outage, the cursor and expiring credentials; the last cycles with their stage counts.
 //! `/healthz` is the unauthenticated probe for monitoring.
 
-use super::views::{jst, jst_time};
+use super::views::jst_time;
 use super::{AppState, WebResult};
 use crate::stages::alerts::AMAZON_HEALTH_STREAM;
 use askama::Template;
@@ -11,7 +11,6 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use chrono::NaiveDate;
 use events::source::SourceState;
-use events::system::CycleFinished;
 use rusqlite::{Connection, OptionalExtension};
 use std::sync::Arc;
 
@@ -27,6 +26,7 @@ pub struct SourceView {
 }
 
 pub struct CycleView {
+    pub started: String,
     pub finished: String,
     pub duration: String,
     pub stages: Vec<String>,
@@ -111,32 +111,48 @@ fn source_view(conn: &Connection, stream: &str, state: &SourceState, today: Naiv
     })
 }
 
-/// The last cycles, newest first, with Amazon's health read off the stages that call it.
-fn cycles(conn: &Connection, credentials: String) -> WebResult<(Vec<CycleView>, SourceView)> {
-    let mut statement = conn.prepare_cached(
-        "SELECT data, recorded_at FROM events WHERE stream = 'system' AND type = 'CycleFinished'
-             ORDER BY version DESC LIMIT 20",
-    )?;
-    let rows: Vec<(String, String)> =
-        statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?))).and_then(|rows| rows.collect())?;
+/// The last cycles, newest first, with Amazon's health read off the stages that call it. A
+/// cycle that never finished is running while its holder holds the lease, and otherwise was
+/// interrupted: its process ended (killed, or the machine went down).
+fn cycles(
+    conn: &Connection,
+    credentials: String,
+    running: Option<&crate::lease::Held>,
+) -> WebResult<(Vec<CycleView>, SourceView)> {
+    let rows = projections::cycles::recent_cycles(conn, 20)?;
     let mut views = Vec::new();
     let mut amazon_success: Option<String> = None;
     let mut amazon_failure: Option<(String, String)> = None;
     let mut amazon_failing = false;
-    for (index, (data, recorded_at)) in rows.iter().enumerate() {
-        // A record this build cannot read is shown as such, not skipped.
-        let cycle = match serde_json::from_str::<CycleFinished>(data) {
-            Ok(cycle) => cycle,
-            Err(error) => CycleFinished {
-                failures: vec![events::system::StageFailure {
-                    stage: "(record)".into(),
-                    error: format!("この記録は読めません (unreadable CycleFinished: {error})"),
-                }],
-                ..CycleFinished::default()
-            },
+    for (index, row) in rows.iter().enumerate() {
+        let Some(cycle) = &row.finished else {
+            let alive = running.is_some_and(|held| held.holder == row.holder);
+            views.push(CycleView {
+                started: jst_time(row.started_at),
+                finished: if alive {
+                    "実行中 (running)".into()
+                } else {
+                    "中断 (プロセス終了: process ended)".into()
+                },
+                duration: "—".into(),
+                stages: vec![format!("実行者 {}", row.holder)],
+                failures: if alive {
+                    vec![]
+                } else {
+                    vec!["記録なしで終了しました。次のサイクルが続きを行います (the next cycle resumes)".into()]
+                },
+            });
+            continue;
         };
-        let amazon_error =
-            cycle.failures.iter().find(|f| matches!(f.stage.as_str(), "check" | "ship" | "monitor")).map(|f| &f.error);
+        let finished_at = row.finished_at.map(jst_time).unwrap_or_else(|| "—".into());
+        let amazon_error = cycle
+            .failures
+            .iter()
+            .find(|f| matches!(f.stage.as_str(), "check" | "ship" | "monitor"))
+            .map(|f| f.error.clone())
+            .or_else(|| {
+                cycle.failed_sources.iter().find(|f| f.source == AMAZON_HEALTH_STREAM).map(|f| f.error.clone())
+            });
         let ran_amazon = cycle.reports.iter().any(|r| matches!(r.stage.as_str(), "check" | "ship"));
         match amazon_error {
             Some(error) => {
@@ -144,14 +160,22 @@ fn cycles(conn: &Connection, credentials: String) -> WebResult<(Vec<CycleView>, 
                     amazon_failing = true;
                 }
                 if amazon_failure.is_none() {
-                    amazon_failure = Some((jst(recorded_at), error.clone()));
+                    amazon_failure = Some((finished_at.clone(), error));
                 }
             }
-            None if ran_amazon && amazon_success.is_none() => amazon_success = Some(jst(recorded_at)),
+            None if ran_amazon && amazon_success.is_none() => amazon_success = Some(finished_at.clone()),
             None => {}
         }
+        let mut failures: Vec<String> = cycle.failures.iter().map(|f| format!("{}: {}", f.stage, f.error)).collect();
+        failures.extend(
+            cycle.failed_sources.iter().map(|f| format!("{} を読めませんでした: {}", source_name(&f.source), f.error)),
+        );
+        if cycle.interrupted {
+            failures.push("シグナルで停止しました (stopped by a signal); 次のサイクルが続きを行います".into());
+        }
         views.push(CycleView {
-            finished: jst(recorded_at),
+            started: jst_time(row.started_at),
+            finished: finished_at,
             duration: format!("{:.1} s", cycle.duration_ms as f64 / 1000.0),
             stages: cycle
                 .reports
@@ -163,7 +187,7 @@ fn cycles(conn: &Connection, credentials: String) -> WebResult<(Vec<CycleView>, 
                     )
                 })
                 .collect(),
-            failures: cycle.failures.iter().map(|f| format!("{}: {}", f.stage, f.error)).collect(),
+            failures,
         });
     }
     let amazon = SourceView {
@@ -179,21 +203,17 @@ fn cycles(conn: &Connection, credentials: String) -> WebResult<(Vec<CycleView>, 
     Ok((views, amazon))
 }
 
-fn lease(conn: &Connection) -> String {
-    let held = conn
-        .query_row("SELECT holder, expires_at FROM leases WHERE name = 'cycle'", [], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-        })
-        .optional();
-    match held {
-        Ok(Some((holder, expires))) => format!("サイクル実行中: {holder} (リース期限 {})", jst(&expires)),
-        _ => "実行中のサイクルはありません".into(),
+fn lease_text(running: Option<&crate::lease::Held>) -> String {
+    match running {
+        Some(held) => format!("サイクル実行中: {} (リース期限 {})", held.holder, jst_time(held.until)),
+        None => "実行中のサイクルはありません".into(),
     }
 }
 
 pub async fn page(State(state): State<Arc<AppState>>) -> WebResult<Response> {
-    let now = jst_time(state.db.now());
-    let today = state.db.now().with_timezone(&events::clock::jst()).date_naive();
+    let state_now = state.db.now();
+    let now = jst_time(state_now);
+    let today = state_now.with_timezone(&events::clock::jst()).date_naive();
     let page = state
         .db
         .read(move |conn| {
@@ -206,9 +226,11 @@ pub async fn page(State(state): State<Arc<AppState>>) -> WebResult<Response> {
                     sources.push(source_view(conn, &stream, &source, today)?);
                 }
             }
-            let (cycles, amazon) = cycles(conn, amazon_credentials)?;
+            let running = crate::lease::current_holder(conn, crate::cycle::LEASE, state_now)
+                .map_err(|e| super::WebError::Internal(e.to_string()))?;
+            let (cycles, amazon) = cycles(conn, amazon_credentials, running.as_ref())?;
             sources.push(amazon);
-            Ok(HealthPage { now, sources, cycles, lease: lease(conn) })
+            Ok(HealthPage { now, sources, cycles, lease: lease_text(running.as_ref()) })
         })
         .await?;
     Ok(Html(page.render()?).into_response())
