@@ -4,6 +4,7 @@
 
 use crate::mail::parse::parse;
 use crate::transport::xml::Element;
+use events::mailbox::MailboxEvent;
 use events::order::{order_upcasters, OrderEvent};
 use events::{EventStore, Marketplace, OrderKey, StoreError};
 use serde::Serialize;
@@ -24,29 +25,43 @@ pub struct ReparseReport {
     pub differences: Vec<Difference>,
 }
 
-pub fn reparse(store: &EventStore) -> Result<ReparseReport, StoreError> {
+/// Why a re-parse could not finish: the ledger could not be read, or holds what this build
+/// cannot fold.
+#[derive(Debug, thiserror::Error)]
+pub enum ReparseError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Unfoldable(#[from] events::LocatedDecodeError),
+}
+
+fn json(value: &impl Serialize) -> serde_json::Value {
+    // Ledger types are plain data: they always encode.
+    serde_json::to_value(value).unwrap_or_else(|e| unreachable!("ledger types encode: {e}"))
+}
+
+pub fn reparse(store: &EventStore) -> Result<ReparseReport, ReparseError> {
     let mut report = ReparseReport::default();
+    let upcasters = order_upcasters();
     for stream in store.streams_in_category("mailbox")? {
         for event in store.read_stream(&stream)?.into_iter().filter(|e| e.event_type == "MailReceived") {
             let Some((_, raw)) = event.blob.as_deref().map(|b| store.get_blob(b)).transpose()?.flatten() else {
                 continue;
             };
+            let MailboxEvent::MailReceived(recorded) = MailboxEvent::decode(&event, &upcasters)? else { continue };
             report.mails += 1;
-            let recorded: serde_json::Value = serde_json::from_str(&event.data).unwrap_or_default();
             let today = parse(&raw);
-            let today_class = serde_json::to_value(&today.classification).unwrap_or_default();
-            if recorded.get("classification") != Some(&today_class) {
+            if recorded.classification != today.classification {
                 report.differences.push(Difference {
                     stream: stream.clone(),
                     position: event.position,
                     what: "mail classification",
-                    recorded: recorded.get("classification").cloned().unwrap_or_default(),
-                    today: today_class,
+                    recorded: json(&recorded.classification),
+                    today: json(&today.classification),
                 });
             }
         }
     }
-    let upcasters = order_upcasters();
     for stream in store.streams_in_category("order")? {
         let Ok(key) = OrderKey::from_stream(&stream) else { continue };
         for event in store.read_stream(&stream)?.into_iter().filter(|e| e.event_type == "OrderDetailsRecorded") {
@@ -54,7 +69,7 @@ pub fn reparse(store: &EventStore) -> Result<ReparseReport, StoreError> {
             else {
                 continue;
             };
-            let Ok(OrderEvent::OrderDetailsRecorded(recorded)) = OrderEvent::decode(&event, &upcasters) else {
+            let OrderEvent::OrderDetailsRecorded(recorded) = OrderEvent::decode(&event, &upcasters)? else {
                 continue;
             };
             report.orders += 1;
@@ -72,9 +87,9 @@ pub fn reparse(store: &EventStore) -> Result<ReparseReport, StoreError> {
                     .and_then(|info| crate::yahoo::mapping::details(&info)),
                 _ => continue,
             };
-            let recorded_json = serde_json::to_value(&recorded).unwrap_or_default();
+            let recorded_json = json(&recorded);
             let today_json = match &today {
-                Ok(details) => serde_json::to_value(details).unwrap_or_default(),
+                Ok(details) => json(details),
                 Err(reason) => serde_json::json!({"unreadable": reason}),
             };
             if recorded_json != today_json {

@@ -537,3 +537,122 @@ fn each_notice_is_read_as_what_it_is() {
         }
     );
 }
+
+/// An SMTP server that takes one message and holds its final answer until told to give it.
+async fn smtp_that_waits_before_accepting(
+) -> (u16, tokio::sync::oneshot::Receiver<()>, tokio::sync::oneshot::Sender<()>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (got_data, data_seen) = tokio::sync::oneshot::channel();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let (read, mut write) = socket.into_split();
+        let mut lines = BufReader::new(read).lines();
+        write.write_all(b"220 slow.example ESMTP\r\n").await.unwrap();
+        let mut in_data = false;
+        let mut got_data = Some(got_data);
+        let mut released = Some(released);
+        while let Ok(Some(line)) = lines.next_line().await {
+            if in_data {
+                if line == "." {
+                    in_data = false;
+                    if let Some(tx) = got_data.take() {
+                        let _ = tx.send(());
+                    }
+                    if let Some(rx) = released.take() {
+                        let _ = rx.await;
+                    }
+                    write.write_all(b"250 queued\r\n").await.unwrap();
+                }
+                continue;
+            }
+            let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+            let answer: &[u8] = match verb.as_str() {
+                "EHLO" => b"250 slow.example\r\n",
+                "DATA" => {
+                    in_data = true;
+                    b"354 go ahead\r\n"
+                }
+                "QUIT" => {
+                    let _ = write.write_all(b"221 bye\r\n").await;
+                    return;
+                }
+                _ => b"250 ok\r\n",
+            };
+            write.write_all(answer).await.unwrap();
+        }
+    });
+    (port, data_seen, release)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_emails_outcome_is_recorded_even_when_an_operator_acted_during_the_smtp_call() {
+    use events::envelope::{Actor, ExpectedVersion, Meta};
+    use events::order::{sample, CustomerEmailIntended, EmailState, ManualTaskDone, OrderEvent, Status};
+    use events::store::OpenMode;
+    use projections::ledger::OrderAppend;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shop.db");
+    let key: events::OrderKey = "rakuten-123456-20261202-00000007".parse().unwrap();
+    {
+        let mut ledger = projections::Ledger::open(&path, OpenMode::CreateIfMissing).unwrap();
+        let mut events = sample::lifecycle_to(&key, Status::AwaitingConfirmation);
+        events.push(OrderEvent::CustomerEmailIntended(CustomerEmailIntended {
+            email_id: "payment-guidance-rakuten-123456-20261202-00000007".into(),
+            kind: "payment_guidance".into(),
+        }));
+        let appends = events.into_iter().map(OrderAppend::from).collect();
+        ledger.append_order(&key, ExpectedVersion::Any, appends, Meta::by(Actor::reactor("receive"))).unwrap();
+    }
+    let (port, data_seen, release) = smtp_that_waits_before_accepting().await;
+    let mailer = Mailer::new(SmtpConfig {
+        host: "127.0.0.1".into(),
+        port,
+        credentials: None,
+        from: "shop@example.jp".into(),
+        security: SmtpSecurity::Plain,
+        accept_invalid_certs: false,
+        timeout: Duration::from_secs(10),
+    })
+    .unwrap();
+    let settings = mcf_ledger::stages::alerts::AlertSettings {
+        admin_email: None,
+        stale_after: chrono::Duration::hours(48),
+        payment_guidance_template: mcf_ledger::stages::alerts::DEFAULT_PAYMENT_GUIDANCE.into(),
+        credential_expiries: vec![],
+    };
+    let stage_path = path.clone();
+    let stage = tokio::spawn(async move {
+        let mut ledger = projections::Ledger::open(&stage_path, OpenMode::MustExist).unwrap();
+        let poll = mcf_ledger::stages::sources::PollSettings::default();
+        mcf_ledger::stages::alerts::run(&mut ledger, Some(&mailer), &settings, &poll).await.unwrap();
+        ledger
+    });
+    // The mail is with the SMTP server; an operator acts on the order before it answers.
+    data_seen.await.unwrap();
+    {
+        let mut operator = projections::Ledger::open(&path, OpenMode::MustExist).unwrap();
+        let done = OrderEvent::ManualTaskDone(ManualTaskDone { task: "note".into(), note: "電話あり".into() });
+        operator
+            .append_order(
+                &key,
+                ExpectedVersion::Any,
+                vec![OrderAppend::from(done)],
+                Meta::by(Actor::operator("tanaka")),
+            )
+            .unwrap();
+    }
+    release.send(()).unwrap();
+    let ledger = stage.await.unwrap();
+    let state = ledger.order_state(&key).unwrap();
+    assert_eq!(
+        state.emails[0].state,
+        EmailState::Sent,
+        "the outcome is an observation: recorded after the operator's event"
+    );
+    let types: Vec<String> =
+        ledger.store().read_stream(&key.stream()).unwrap().into_iter().map(|e| e.event_type).collect();
+    assert_eq!(types[types.len() - 3..], ["CustomerEmailSending", "ManualTaskDone", "CustomerEmailSent"]);
+}

@@ -331,7 +331,6 @@ async fn send_customer_emails(
             if !record(ledger, &key, &state, "stale", vec![sending])? {
                 continue;
             }
-            let after = ledger.order_state(&key)?;
             let outcome = match to {
                 None => Err("the order has no buyer email address".to_owned()),
                 Some(to) => {
@@ -351,7 +350,7 @@ async fn send_customer_emails(
                     OrderEvent::CustomerEmailFailed(CustomerEmailFailed { email_id: email.email_id.clone(), error })
                 }
             };
-            record(ledger, &key, &after, "stale", vec![event])?;
+            super::record_outcome(ledger, &key, "stale", vec![event])?;
             break; // one email per order per run; the state changed
         }
     }

@@ -2,7 +2,7 @@
 //! an MCF create was in doubt) is cancelled at Amazon first. Amazon refuses once picking has
 //! started: the order goes to ERROR telling the operator the parcel is on its way.
 
-use super::{record, StageContext, StageError, StageReport};
+use super::{StageContext, StageError, StageReport};
 use crate::amazon::AmazonError;
 use events::order::{McfOrderCancelled, OrderEvent, Reason};
 use events::{FulfillmentOrderId, OrderKey};
@@ -50,10 +50,11 @@ pub async fn run(ctx: &mut StageContext<'_>) -> Result<StageReport, StageError> 
             }
         };
         let to_operator = matches!(event, OrderEvent::McfCancelRefused(_));
-        match record(ctx.ledger, &key, &state, STAGE, vec![event])? {
-            false => report.deferred += 1,
-            true if to_operator => report.needs_operator += 1,
-            true => report.advanced += 1,
+        super::record_outcome(ctx.ledger, &key, STAGE, vec![event])?;
+        if to_operator {
+            report.needs_operator += 1;
+        } else {
+            report.advanced += 1;
         }
     }
     Ok(report)

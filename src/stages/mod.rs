@@ -210,6 +210,30 @@ fn record_at(
     }
 }
 
+/// Appends what an outside call came to (created, refused, sent, reported). An outcome is an
+/// observation, not a decision: it is recorded whatever happened to the order meanwhile (an
+/// operator's action between our read and the call), on the order as it stands now, and the
+/// state machine still checks it. Another process appending at the same moment is re-read.
+pub(crate) fn record_outcome(
+    ledger: &mut Ledger,
+    key: &OrderKey,
+    stage: &'static str,
+    events: Vec<OrderEvent>,
+) -> Result<(), LedgerError> {
+    const TRIES: usize = 5;
+    for _ in 1..TRIES {
+        let appends: Vec<OrderAppend> = events.iter().cloned().map(OrderAppend::from).collect();
+        match ledger.append_order(key, ExpectedVersion::Any, appends, Meta::by(Actor::reactor(stage))) {
+            Err(LedgerError::Store(events::StoreError::Conflict { .. })) => {
+                tracing::info!(order = %key, stage, "another process appended meanwhile; recording the outcome again");
+            }
+            other => return other.map(|_| ()),
+        }
+    }
+    let appends: Vec<OrderAppend> = events.into_iter().map(OrderAppend::from).collect();
+    ledger.append_order(key, ExpectedVersion::Any, appends, Meta::by(Actor::reactor(stage))).map(|_| ())
+}
+
 /// What recording a marketplace's view of an order did.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Recorded {

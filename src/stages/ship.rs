@@ -55,9 +55,7 @@ async fn ship_one(
     if let Some(intent) = state.mcf_intent.clone() {
         // An earlier attempt's outcome was never recorded: ask Amazon before anything else.
         match ctx.amazon.get(id.as_str()).await {
-            Ok(existing) => {
-                return adopt(ctx, key, &state, &id, existing.shipping_speed.as_deref(), intent.speed).await
-            }
+            Ok(existing) => return adopt(ctx, key, &id, existing.shipping_speed.as_deref(), intent.speed),
             Err(AmazonError::NotFound { .. }) => {
                 tracing::info!(order = %key, mcf = %id, "the earlier create never reached Amazon; creating now");
             }
@@ -201,11 +199,11 @@ async fn ship_one(
         Ok(()) => {
             let event =
                 OrderEvent::McfOrderCreated(McfOrderCreated { fulfillment_order_id: id, speed, adopted: false });
-            decided(ctx, key, &state, event, Outcome::Advanced)
+            observed(ctx, key, event, Outcome::Advanced)
         }
         Err(AmazonError::Api { message, .. }) if message.contains("already exists") => {
             match ctx.amazon.get(id.as_str()).await {
-                Ok(existing) => adopt(ctx, key, &state, &id, existing.shipping_speed.as_deref(), speed).await,
+                Ok(existing) => adopt(ctx, key, &id, existing.shipping_speed.as_deref(), speed),
                 Err(e) => {
                     tracing::warn!(order = %key, mcf = %id, error = %e, "Amazon says it exists but cannot show it; next cycle");
                     super::amazon_unread(ctx.ledger, report, &e)?;
@@ -216,7 +214,7 @@ async fn ship_one(
         Err(AmazonError::Api { status: 400, code, message, .. }) => {
             tracing::warn!(order = %key, mcf = %id, code, message, "Amazon refused the MCF order");
             let event = OrderEvent::McfCreateRejected(McfCreateRejected { fulfillment_order_id: id, code, message });
-            decided(ctx, key, &state, event, Outcome::NeedsOperator)
+            observed(ctx, key, event, Outcome::NeedsOperator)
         }
         Err(e) => {
             // The create may or may not have happened: the intent stays, the next cycle asks Amazon.
@@ -227,10 +225,9 @@ async fn ship_one(
     }
 }
 
-async fn adopt(
+fn adopt(
     ctx: &mut StageContext<'_>,
     key: &OrderKey,
-    state: &OrderState,
     id: &FulfillmentOrderId,
     amazon_speed: Option<&str>,
     intended: ShippingSpeed,
@@ -244,7 +241,18 @@ async fn adopt(
     };
     tracing::info!(order = %key, mcf = %id, "MCF order already exists at Amazon: adopted");
     let event = OrderEvent::McfOrderCreated(McfOrderCreated { fulfillment_order_id: id.clone(), speed, adopted: true });
-    decided(ctx, key, state, event, Outcome::Advanced)
+    observed(ctx, key, event, Outcome::Advanced)
+}
+
+/// What Amazon's answer showed, recorded whatever happened to the order meanwhile.
+fn observed(
+    ctx: &mut StageContext<'_>,
+    key: &OrderKey,
+    event: OrderEvent,
+    outcome: Outcome,
+) -> Result<Outcome, StageError> {
+    super::record_outcome(ctx.ledger, key, STAGE, vec![event])?;
+    Ok(outcome)
 }
 
 fn decided(
