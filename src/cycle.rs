@@ -5,7 +5,7 @@
 use crate::amazon::{AmazonClient, AmazonConfig};
 use crate::config::Config;
 use crate::mail::imap::ImapConfig;
-use crate::mail::smtp::{Mailer, SmtpConfig};
+use crate::mail::smtp::Mailer;
 use crate::rakuten::{RakutenClient, RakutenConfig};
 use crate::sku_master::SkuMaster;
 use crate::stages::alerts::AlertSettings;
@@ -91,45 +91,49 @@ pub struct Services {
 impl Services {
     pub fn from_config(config: &Config) -> Result<Self, CycleError> {
         let shutdown = crate::transport::Shutdown::new();
-        let amazon_config = AmazonConfig::from_config(config, &shutdown).ok_or_else(|| {
-            let missing: Vec<&str> = ["AMAZON_CLIENT_ID", "AMAZON_CLIENT_SECRET", "AMAZON_REFRESH_TOKEN"]
-                .into_iter()
-                .filter(|name| config.env.get(name).is_none())
-                .collect();
-            CycleError::AmazonNotConfigured(missing.join(", "))
+        let setup = |e: &dyn std::fmt::Display| CycleError::Setup(e.to_string());
+        let amazon_settings = config.amazon.as_ref().ok_or_else(|| {
+            CycleError::AmazonNotConfigured("AMAZON_CLIENT_ID, AMAZON_CLIENT_SECRET, AMAZON_REFRESH_TOKEN".into())
         })?;
-        let amazon = AmazonClient::new(amazon_config).map_err(|e| CycleError::Setup(e.to_string()))?;
-        let rakuten = match RakutenConfig::from_config(config, &shutdown) {
-            Some(rakuten) => Some(RakutenClient::new(rakuten).map_err(|e| CycleError::Setup(e.to_string()))?),
+        let amazon = AmazonClient::new(AmazonConfig::from_settings(amazon_settings, &config.base_urls, &shutdown))
+            .map_err(|e| setup(&e))?;
+        let rakuten = match &config.rakuten {
+            Some(settings) => Some(
+                RakutenClient::new(RakutenConfig::from_settings(settings, &config.base_urls.rakuten, &shutdown))
+                    .map_err(|e| setup(&e))?,
+            ),
             None => None,
         };
-        let yahoo = match YahooConfig::from_config(config, &shutdown) {
-            Some(Ok(yahoo)) => Some(YahooClient::new(yahoo).map_err(|e| CycleError::Setup(e.to_string()))?),
-            Some(Err(e)) => return Err(CycleError::Setup(e.to_string())),
+        let yahoo = match &config.yahoo {
+            Some(settings) => Some(
+                YahooClient::new(
+                    YahooConfig::from_settings(settings, &config.base_urls, &shutdown).map_err(|e| setup(&e))?,
+                )
+                .map_err(|e| setup(&e))?,
+            ),
             None => None,
         };
         Ok(Self {
             amazon,
             rakuten,
             yahoo,
-            imap: ImapConfig::from_config(config),
-            mailer: match SmtpConfig::from_config(config) {
-                Some(smtp) => Some(Mailer::new(smtp).map_err(|e| CycleError::Setup(e.to_string()))?),
+            imap: config.imap.clone(),
+            mailer: match &config.smtp {
+                Some(smtp) => Some(Mailer::new(smtp.clone()).map_err(|e| setup(&e))?),
                 None => None,
             },
             alerts: AlertSettings {
                 admin_email: config.admin_email.clone(),
                 stale_after: chrono::Duration::hours(i64::from(config.shipping_stale_hours)),
-                payment_guidance_template: match config.env.get("PAYMENT_GUIDANCE_TEMPLATE") {
-                    Some(path) => std::fs::read_to_string(&path)
-                        .map_err(|e| CycleError::Setup(format!("PAYMENT_GUIDANCE_TEMPLATE {path}: {e}")))?,
-                    None => stages::alerts::DEFAULT_PAYMENT_GUIDANCE.to_owned(),
-                },
+                payment_guidance_template: config
+                    .payment_guidance_template
+                    .clone()
+                    .unwrap_or_else(|| stages::alerts::DEFAULT_PAYMENT_GUIDANCE.to_owned()),
                 credential_expiries: AlertSettings::expiries_from(&config.credential_dates),
             },
             sku_master: SkuMaster::new(config.sku_master.clone()),
             shipping: ShippingSettings {
-                notification_email: config.env.get("MCF_NOTIFICATION_EMAIL"),
+                notification_email: amazon_settings.notification_email.clone(),
                 ..ShippingSettings::default()
             },
             poll: PollSettings {

@@ -777,6 +777,51 @@ fn check_config_reports_per_feature_without_secrets() {
 }
 
 #[test]
+fn invalid_configuration_is_one_line_per_variable_at_start_and_in_check_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sample_ledger(&dir);
+    let bad = [("IMAP_PORT", "abc"), ("IMAP_SECURITY", "bogus"), ("SMTP_SECURITY", "bogus")];
+    let expected = [
+        "mcf-ledger: error: IMAP_PORT=\"abc\" is not valid: a port number 1-65535",
+        "mcf-ledger: error: IMAP_SECURITY=\"bogus\" is not valid: tls or none",
+        "mcf-ledger: error: SMTP_SECURITY=\"bogus\" is not valid: starttls, tls or none",
+    ];
+    for args in [&["order", "list"][..], &["cycle"], &["check-config"]] {
+        let out = bin().arg("--database").arg(&path).args(args).envs(bad).current_dir(dir.path()).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let lines: Vec<String> = stderr(&out).lines().map(str::to_owned).collect();
+        assert_eq!(lines, expected, "{args:?}");
+    }
+    // Nothing falls back to a default in silence.
+    let out =
+        bin().args(["check-config"]).env("IMAP_HOST", "mail.example.jp").current_dir(dir.path()).output().unwrap();
+    assert!(stderr(&out).contains("IMAP_USERNAME is not set, but mail intake (IMAP) needs it"), "{}", stderr(&out));
+}
+
+#[test]
+fn init_says_what_it_did_to_an_empty_file_and_names_a_missing_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    let out = run(&empty, &["init"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), format!("initialised the empty file {} as a ledger", empty.display()));
+    let again = run(&empty, &["init"]);
+    assert_eq!(stdout(&again).trim(), format!("{} is already a ledger (0 events); nothing changed", empty.display()));
+    let nowhere = dir.path().join("no-such-dir").join("shop.db");
+    let out = run(&nowhere, &["init"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out).trim(),
+        format!(
+            "mcf-ledger: error: cannot create {}: the directory {} does not exist",
+            nowhere.display(),
+            dir.path().join("no-such-dir").display()
+        )
+    );
+}
+
+#[test]
 fn mail_inspect_classifies_a_file_without_a_ledger() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("order.eml");

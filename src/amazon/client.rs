@@ -4,7 +4,7 @@
 
 use super::auth::TokenCache;
 use super::model::*;
-use super::{AmazonError, LwaCredentials, JAPAN_MARKETPLACE_ID};
+use super::{AmazonError, LwaCredentials};
 use crate::transport::{with_retries, Attempt, GaveUp, Pace, RetryPolicy, USER_AGENT};
 use events::SellerSku;
 use reqwest::{Method, StatusCode};
@@ -379,20 +379,24 @@ fn path_segment(id: &str) -> String {
 }
 
 impl AmazonConfig {
-    /// From the environment; None when a required credential is missing.
-    pub fn from_config(config: &crate::config::Config, shutdown: &crate::transport::Shutdown) -> Option<Self> {
-        let env = &config.env;
-        Some(AmazonConfig {
+    /// The production client: the seller's settings, Amazon's published rates, the default
+    /// retries, stopped by `shutdown`.
+    pub fn from_settings(
+        settings: &crate::config::AmazonSettings,
+        urls: &crate::config::ApiBaseUrls,
+        shutdown: &crate::transport::Shutdown,
+    ) -> Self {
+        AmazonConfig {
             credentials: LwaCredentials {
-                client_id: env.get("AMAZON_CLIENT_ID")?,
-                client_secret: crate::config::Secret::new(env.get("AMAZON_CLIENT_SECRET")?),
-                refresh_token: crate::config::Secret::new(env.get("AMAZON_REFRESH_TOKEN")?),
+                client_id: settings.client_id.clone(),
+                client_secret: settings.client_secret.clone(),
+                refresh_token: settings.refresh_token.clone(),
             },
-            marketplace_id: env.get("AMAZON_MARKETPLACE_ID").unwrap_or_else(|| JAPAN_MARKETPLACE_ID.to_owned()),
-            sp_api_base_url: config.base_urls.amazon_sp_api.clone(),
-            lwa_token_url: config.base_urls.amazon_lwa_token.clone(),
+            marketplace_id: settings.marketplace_id.clone(),
+            sp_api_base_url: urls.amazon_sp_api.clone(),
+            lwa_token_url: urls.amazon_lwa_token.clone(),
             retry: RetryPolicy::default().stopped_by(shutdown),
             rate_limits: RateLimits::default(),
-        })
+        }
     }
 }

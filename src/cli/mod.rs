@@ -119,34 +119,53 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("mcf-ledger: error: {}", failure.message);
+            // One line per problem (an invalid configuration may have several).
+            for line in failure.message.lines() {
+                eprintln!("mcf-ledger: error: {line}");
+            }
             ExitCode::from(failure.code)
         }
     }
 }
 
 pub fn run(cli: Cli) -> CommandResult {
-    let config = Config::from_env(Env::from_process()?)?;
-    let database = cli.database.clone().unwrap_or_else(|| config.database.clone());
+    let env = Env::from_process()?;
+    let database = cli.database.clone().or_else(|| env.get("DATABASE").map(PathBuf::from)).unwrap_or_default();
+    // Every command but check-config refuses an invalid configuration, naming each problem;
+    // check-config lists them beside what is missing.
+    let config = || Config::from_env(env.clone()).map_err(Failure::new);
     match cli.command {
-        Command::Init => init(&database),
-        Command::Run { port } => run_daemon(&config, &database, port),
-        Command::Cycle { stage } => cycle(&config, &database, stage.as_deref()),
-        Command::Serve { port } => serve(&config, &database, port),
+        Command::CheckConfig => check_config(&env, &database),
+        Command::Init => {
+            config()?;
+            init(&database)
+        }
+        Command::Run { port } => run_daemon(&config()?, &database, port),
+        Command::Cycle { stage } => cycle(&config()?, &database, stage.as_deref()),
+        Command::Serve { port } => serve(&config()?, &database, port),
         Command::Demo { orders, seed, run_for, cycle_seconds, port } => demo(crate::demo::DemoOptions {
             orders,
             seed,
             run_for: run_for.map(std::time::Duration::from_secs),
             cycle_every: std::time::Duration::from_secs(cycle_seconds.max(1)),
             port,
-            bind: config.web.bind,
+            bind: config()?.web.bind,
             database: cli.database.clone(),
         }),
-        Command::Replay(command) => replay::run(command, &database),
-        Command::Order(command) => order::run(command, &database),
-        Command::CheckConfig => check_config(&config, &database),
-        Command::Audit { json } => audit(&database, json),
+        Command::Replay(command) => {
+            let config = config()?;
+            replay::run(command, &database, &config)
+        }
+        Command::Order(command) => {
+            config()?;
+            order::run(command, &database)
+        }
+        Command::Audit { json } => {
+            config()?;
+            audit(&database, json)
+        }
         Command::Mail(MailCommand::Inspect { file }) => {
+            config()?;
             let raw = std::fs::read(&file).map_err(|e| Failure::new(format!("cannot read {}: {e}", file.display())))?;
             println!("{}", serde_json::to_string_pretty(&crate::mail::parse::parse(&raw))?);
             Ok(())
@@ -155,13 +174,23 @@ pub fn run(cli: Cli) -> CommandResult {
 }
 
 fn init(database: &std::path::Path) -> CommandResult {
-    let existed = database.exists();
+    if let Some(parent) = database.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !parent.is_dir() {
+            return Err(Failure::new(format!(
+                "cannot create {}: the directory {} does not exist",
+                database.display(),
+                parent.display()
+            )));
+        }
+    }
+    // SQLite takes an empty file for an empty database: it becomes a ledger, and says so.
+    let size = std::fs::metadata(database).ok().map(|m| m.len());
     let ledger = Ledger::open(database, OpenMode::CreateIfMissing)?;
     let events = ledger.store().head_position()?;
-    if existed {
-        println!("{} is already a ledger ({events} events); nothing changed", database.display());
-    } else {
-        println!("created the ledger {}", database.display());
+    match size {
+        None => println!("created the ledger {}", database.display()),
+        Some(0) => println!("initialised the empty file {} as a ledger", database.display()),
+        Some(_) => println!("{} is already a ledger ({events} events); nothing changed", database.display()),
     }
     Ok(())
 }
@@ -264,18 +293,18 @@ fn cycle(config: &Config, database: &std::path::Path, stage: Option<&str>) -> Co
     }
 }
 
-fn check_config(config: &Config, database: &std::path::Path) -> CommandResult {
-    let (report, ready) = config.report();
+fn check_config(env: &Env, database: &std::path::Path) -> CommandResult {
+    let inspection = Config::inspect(env);
     println!(
         "ledger: {}{}",
         database.display(),
         if database.exists() { "" } else { " (does not exist yet: run `mcf-ledger init`)" }
     );
-    print!("{report}");
-    if ready {
-        Ok(())
-    } else {
-        Err(Failure::new("some features are not configured (see [missing] above)"))
+    print!("{}", inspection.report);
+    match (inspection.errors, inspection.ready) {
+        (Some(errors), _) => Err(Failure::new(errors)),
+        (None, true) => Ok(()),
+        (None, false) => Err(Failure::new("some features are not configured (see [missing] above)")),
     }
 }
 

@@ -41,7 +41,7 @@ pub enum ReplayCommand {
     DryRun,
 }
 
-pub fn run(command: ReplayCommand, database: &Path) -> CommandResult {
+pub fn run(command: ReplayCommand, database: &Path, config: &crate::config::Config) -> CommandResult {
     match command {
         ReplayCommand::Rebuild => {
             let mut ledger = projections::Ledger::open_for_rebuild(database)?;
@@ -149,7 +149,7 @@ pub fn run(command: ReplayCommand, database: &Path) -> CommandResult {
             );
             Ok(())
         }
-        ReplayCommand::DryRun => dry_run(database),
+        ReplayCommand::DryRun => dry_run(database, config),
     }
 }
 
@@ -175,8 +175,7 @@ fn parse_at(text: &str) -> Result<At, Failure> {
     )))
 }
 
-fn dry_run(database: &Path) -> CommandResult {
-    let config = crate::config::Config::from_env(crate::config::Env::from_process()?)?;
+fn dry_run(database: &Path, config: &crate::config::Config) -> CommandResult {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Failure::new)?;
     let outcome = runtime.block_on(crate::dry_run::dry_run(database, &config.sku_master)).map_err(Failure::new)?;
     for event in &outcome.appended {

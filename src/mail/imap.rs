@@ -2,55 +2,12 @@
 //! mailbox, with `BODY.PEEK[]` so nothing is marked read, and nothing is ever deleted or moved.
 //! Every step has a timeout: a dead server fails the step, never hangs the cycle.
 
-use crate::config::Secret;
 use futures_util::TryStreamExt;
 use std::fmt::Debug;
-use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImapSecurity {
-    /// TLS from the first byte (port 993).
-    ImplicitTls,
-    /// No TLS (a server on the same machine, or tests).
-    Plain,
-}
-
-#[derive(Debug, Clone)]
-pub struct ImapConfig {
-    pub host: String,
-    pub port: u16,
-    pub username: String,
-    pub password: Secret,
-    pub mailbox: String,
-    pub security: ImapSecurity,
-    /// Accept a self-signed certificate (a test server); never for a real mailbox.
-    pub accept_invalid_certs: bool,
-    pub timeout: Duration,
-}
-
-impl ImapConfig {
-    pub fn from_config(config: &crate::config::Config) -> Option<Self> {
-        let env = &config.env;
-        let port: u16 = env.get("IMAP_PORT").and_then(|p| p.parse().ok()).unwrap_or(993);
-        Some(Self {
-            host: env.get("IMAP_HOST")?,
-            port,
-            username: env.get("IMAP_USERNAME")?,
-            password: Secret::new(env.get("IMAP_PASSWORD")?),
-            mailbox: env.get("IMAP_MAILBOX").unwrap_or_else(|| "INBOX".into()),
-            security: match env.get("IMAP_SECURITY").as_deref().map(str::to_ascii_lowercase).as_deref() {
-                Some("none" | "plain") => ImapSecurity::Plain,
-                Some(_) => ImapSecurity::ImplicitTls,
-                None if port == 143 => ImapSecurity::Plain,
-                None => ImapSecurity::ImplicitTls,
-            },
-            accept_invalid_certs: false,
-            timeout: Duration::from_secs(30),
-        })
-    }
-}
+pub use crate::config::{ImapConfig, ImapSecurity};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ImapError {

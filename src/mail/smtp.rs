@@ -1,55 +1,12 @@
 //! Sending mail with lettre: STARTTLS (587), implicit TLS (465), or plain (a local relay),
 //! with credentials from the environment and a timeout on the whole exchange.
 
-use crate::config::Secret;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use std::time::Duration;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SmtpSecurity {
-    StartTls,
-    ImplicitTls,
-    Plain,
-}
-
-#[derive(Debug, Clone)]
-pub struct SmtpConfig {
-    pub host: String,
-    pub port: u16,
-    pub credentials: Option<(String, Secret)>,
-    pub from: String,
-    pub security: SmtpSecurity,
-    pub accept_invalid_certs: bool,
-    pub timeout: Duration,
-}
-
-impl SmtpConfig {
-    pub fn from_config(config: &crate::config::Config) -> Option<Self> {
-        let env = &config.env;
-        let port: u16 = env.get("SMTP_PORT").and_then(|p| p.parse().ok()).unwrap_or(587);
-        let security = match env.get("SMTP_SECURITY").as_deref().map(str::to_ascii_lowercase).as_deref() {
-            Some("none" | "plain") => SmtpSecurity::Plain,
-            Some("tls") => SmtpSecurity::ImplicitTls,
-            Some("starttls") => SmtpSecurity::StartTls,
-            _ if port == 465 => SmtpSecurity::ImplicitTls,
-            _ => SmtpSecurity::StartTls,
-        };
-        Some(Self {
-            host: env.get("SMTP_HOST")?,
-            port,
-            credentials: env
-                .get("SMTP_USERNAME")
-                .map(|user| (user, Secret::new(env.get("SMTP_PASSWORD").unwrap_or_default()))),
-            from: env.get("SMTP_FROM")?,
-            security,
-            accept_invalid_certs: false,
-            timeout: Duration::from_secs(30),
-        })
-    }
-}
+pub use crate::config::{SmtpConfig, SmtpSecurity};
 
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("SMTP {host}:{port}: {reason}")]

@@ -29,14 +29,20 @@ pub struct RakutenConfig {
 }
 
 impl RakutenConfig {
-    pub fn from_config(config: &crate::config::Config, shutdown: &crate::transport::Shutdown) -> Option<Self> {
-        Some(Self {
-            service_secret: Secret::new(config.env.get("RAKUTEN_SERVICE_SECRET")?),
-            license_key: Secret::new(config.env.get("RAKUTEN_LICENSE_KEY")?),
-            base_url: config.base_urls.rakuten.clone(),
+    /// The production client: RMS's settings, about one call a second (no burst), the
+    /// default retries, stopped by `shutdown`.
+    pub fn from_settings(
+        settings: &crate::config::RakutenSettings,
+        base_url: &str,
+        shutdown: &crate::transport::Shutdown,
+    ) -> Self {
+        Self {
+            service_secret: settings.service_secret.clone(),
+            license_key: settings.license_key.clone(),
+            base_url: base_url.to_owned(),
             retry: RetryPolicy::default().stopped_by(shutdown),
-            rate: (1.0, 2),
-        })
+            rate: (1.0, 1),
+        }
     }
 }
 

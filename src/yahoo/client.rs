@@ -33,34 +33,25 @@ pub struct YahooConfig {
 }
 
 impl YahooConfig {
-    pub fn from_config(
-        config: &crate::config::Config,
+    /// The production client: the store's settings, one call a second (no burst), the default
+    /// retries, stopped by `shutdown`.
+    pub fn from_settings(
+        settings: &crate::config::YahooSettings,
+        urls: &crate::config::ApiBaseUrls,
         shutdown: &crate::transport::Shutdown,
-    ) -> Option<Result<Self, YahooError>> {
-        let env = &config.env;
-        let key = env.get("YAHOO_PUBLIC_KEY")?;
-        let version = env.get("YAHOO_PUBLIC_KEY_VERSION").unwrap_or_else(|| "1".into());
-        let built = (|| {
-            Some(Self {
-                client_id: env.get("YAHOO_CLIENT_ID")?,
-                client_secret: Secret::new(env.get("YAHOO_CLIENT_SECRET")?),
-                seller_id: env.get("YAHOO_SELLER_ID")?,
-                refresh_token: Secret::new(env.get("YAHOO_REFRESH_TOKEN")?),
-                public_key: match PublicKey::load(&key, &version) {
-                    Ok(key) => key,
-                    Err(_) => return None,
-                },
-                api_base_url: config.base_urls.yahoo_api.clone(),
-                auth_base_url: config.base_urls.yahoo_auth.clone(),
-                retry: RetryPolicy::default().stopped_by(shutdown),
-                rate: (1.0, 2),
-                clock: Arc::new(SystemClock),
-            })
-        })();
-        match built {
-            Some(config) => Some(Ok(config)),
-            None => PublicKey::load(&key, &version).err().map(Err),
-        }
+    ) -> Result<Self, YahooError> {
+        Ok(Self {
+            client_id: settings.client_id.clone(),
+            client_secret: settings.client_secret.clone(),
+            seller_id: settings.seller_id.clone(),
+            refresh_token: settings.refresh_token.clone(),
+            public_key: PublicKey::load(&settings.public_key_pem, &settings.public_key_version)?,
+            api_base_url: urls.yahoo_api.clone(),
+            auth_base_url: urls.yahoo_auth.clone(),
+            retry: RetryPolicy::default().stopped_by(shutdown),
+            rate: (1.0, 1),
+            clock: Arc::new(SystemClock),
+        })
     }
 }
 
