@@ -777,6 +777,58 @@ fn check_config_reports_per_feature_without_secrets() {
 }
 
 #[test]
+fn the_cli_never_prints_control_characters_raw_and_names_the_uids_account_without_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shop.db");
+    assert!(run(&path, &["init"]).status.success());
+    let order = OrderKey::new(Marketplace::Yahoo, "store-10000001").unwrap();
+    {
+        let mut ledger = Ledger::open(&path, OpenMode::MustExist).unwrap();
+        let mut details = events::order::sample::details("山田\u{1b}[31m 太郎\u{7}", "tea-100", 1);
+        details.items[0].title = "緑茶\r\n偽の行".into();
+        let events = vec![
+            events::order::sample::detected(&order, events::order::DetectionSource::Api),
+            events::order::OrderEvent::OrderDetailsRecorded(details),
+            events::order::OrderEvent::OrderFailed(events::order::OrderFailed {
+                stage: "check".into(),
+                code: None,
+                message: "bad\u{1b}]0;owned\u{7}".into(),
+            }),
+        ];
+        let appends = events.into_iter().map(OrderAppend::from).collect();
+        ledger.append_order(&order, ExpectedVersion::Any, appends, Meta::by(Actor::reactor("receive"))).unwrap();
+    }
+    for args in [
+        &["order", "show", "yahoo-store-10000001"][..],
+        &["order", "list"],
+        &["replay", "order", "yahoo-store-10000001"],
+    ] {
+        let out = run(&path, args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let raw = out.stdout.clone();
+        assert!(!raw.iter().any(|b| *b == 0x1b || *b == 0x07 || *b == b'\r'), "{args:?}: {}", stdout(&out));
+        if args[1] == "show" {
+            assert!(stdout(&out).contains("山田\\u{1b}[31m 太郎\\u{7}"), "{}", stdout(&out));
+        }
+    }
+    let whoami = Command::new("id").arg("-un").output().unwrap();
+    let account = String::from_utf8_lossy(&whoami.stdout).trim().to_owned();
+    let out = bin()
+        .env_remove("USER")
+        .env_remove("LOGNAME")
+        .env_remove("USERNAME")
+        .arg("--database")
+        .arg(&path)
+        .args(["order", "set-status", "yahoo-store-10000001", "CANCELLED", "--reason", "お客様都合"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let store = EventStore::open(&path, OpenMode::ReadOnly).unwrap();
+    let last = store.read_stream(&order.stream()).unwrap().pop().unwrap();
+    assert_eq!(last.meta.actor.as_str(), format!("operator:{account}"));
+}
+
+#[test]
 fn invalid_configuration_is_one_line_per_variable_at_start_and_in_check_config() {
     let dir = tempfile::tempdir().unwrap();
     let path = sample_ledger(&dir);

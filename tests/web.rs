@@ -242,6 +242,27 @@ async fn actions_need_the_csrf_token_follow_the_guide_and_refuse_stale_versions(
     assert_eq!(conflict.status(), StatusCode::CONFLICT);
     assert!(conflict.text().await.unwrap().contains("再読み込み"));
     assert_eq!(admin.state_of(&error).status, Some(Status::Error));
+    // A 100,000-character reason is refused, with the limit named.
+    let long = "あ".repeat(100_000);
+    let too_long =
+        admin.post(&path, &[("csrf", &csrf), ("to", "VERIFIED"), ("reason", &long), ("version", &version)]).await;
+    assert_eq!(too_long.status(), StatusCode::BAD_REQUEST);
+    assert!(too_long.text().await.unwrap().contains("理由が長すぎます（100000文字、上限500文字）"));
+    // Another site's page posting with the operator's login and even a valid token: refused.
+    for (name, value) in [("origin", "https://evil.example"), ("sec-fetch-site", "cross-site")] {
+        let forged_site = admin
+            .http
+            .post(format!("{}{path}", admin.base))
+            .basic_auth(USER, Some(PASSWORD))
+            .header(name, value)
+            .form(&[("csrf", csrf.as_str()), ("to", "VERIFIED"), ("reason", "x"), ("version", version.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged_site.status(), StatusCode::FORBIDDEN, "{name}: {value}");
+        assert!(forged_site.text().await.unwrap().contains("別のサイトから送信されたフォームは受け付けません"));
+    }
+    assert_eq!(admin.state_of(&error).status, Some(Status::Error));
     // The real thing.
     let before = admin.page(&format!("/orders/{error}")).await.matches("<tr>").count();
     let applied = admin

@@ -1,8 +1,29 @@
 //! The `mcf-ledger` command line. Each subcommand is a thin shell over the library: parse,
 //! open the ledger, call, print. Errors are one line on stderr and a non-zero exit.
 
+/// Prints a line of human output with every control character of the data in it made
+/// visible (`\u{1b}`), so a buyer name or an operator's reason can never drive the terminal.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        println!("{}", $crate::cli::visible(&format!($($arg)*)))
+    };
+}
+
 mod order;
 mod replay;
+
+/// `text` with control characters written out (`\u{7}` for BEL), newlines and tabs included.
+pub fn visible(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
 
 use crate::config::{Config, Env};
 use clap::{Parser, Subcommand};
@@ -121,7 +142,7 @@ pub fn main() -> ExitCode {
         Err(failure) => {
             // One line per problem (an invalid configuration may have several).
             for line in failure.message.lines() {
-                eprintln!("mcf-ledger: error: {line}");
+                eprintln!("mcf-ledger: error: {}", visible(line));
             }
             ExitCode::from(failure.code)
         }
@@ -262,14 +283,18 @@ fn cycle(config: &Config, database: &std::path::Path, stage: Option<&str>) -> Co
         crate::cycle::run_cycle_until(&mut ledger, &mut services, &stages, shutdown.flag()).await
     })?;
     for stage in &report.reports {
-        println!(
+        say!(
             "{}: examined {}, advanced {}, deferred {}, needs operator {}",
-            stage.stage, stage.examined, stage.advanced, stage.deferred, stage.needs_operator
+            stage.stage,
+            stage.examined,
+            stage.advanced,
+            stage.deferred,
+            stage.needs_operator
         );
     }
     // One line per source that could not be read, so cron's MAILTO and systemd see each.
     for failure in &report.failed_sources {
-        eprintln!("mcf-ledger: {}", describe_failed_source(failure));
+        eprintln!("mcf-ledger: {}", visible(&describe_failed_source(failure)));
     }
     match report.failures.first() {
         None if report.interrupted => {

@@ -88,9 +88,9 @@ fn list(database: &Path, filter: OrderFilter, as_json: bool) -> CommandResult {
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(());
     }
-    println!("{:<40} {:<22} {:<16} {:<30} {:<16} UPDATED", "ORDER", "STATUS", "BUYER", "MCF ORDER", "TRACKING");
+    say!("{:<40} {:<22} {:<16} {:<30} {:<16} UPDATED", "ORDER", "STATUS", "BUYER", "MCF ORDER", "TRACKING");
     for row in &rows {
-        println!(
+        say!(
             "{:<40} {:<22} {:<16} {:<30} {:<16} {}",
             row.order,
             row.status,
@@ -102,7 +102,7 @@ fn list(database: &Path, filter: OrderFilter, as_json: bool) -> CommandResult {
     }
     let counts = queries::status_counts(conn)?;
     let summary: Vec<String> = counts.iter().filter(|(_, n)| *n > 0).map(|(s, n)| format!("{s} {n}")).collect();
-    println!(
+    say!(
         "{} shown; all orders: {}",
         rows.len(),
         if summary.is_empty() { "none".to_owned() } else { summary.join(", ") }
@@ -144,69 +144,64 @@ fn show(database: &Path, order: &OrderKey, as_json: bool) -> CommandResult {
         return Ok(());
     }
     print_order(&row, &state, &allowed);
-    println!("timeline:");
+    say!("timeline:");
     for entry in history {
-        println!("  #{:<6} {}  {:<18} {}", entry.position, entry.recorded_at, entry.actor, entry.summary);
+        say!("  #{:<6} {}  {:<18} {}", entry.position, entry.recorded_at, entry.actor, entry.summary);
     }
     Ok(())
 }
 
 fn print_order(row: &OrderRow, state: &OrderState, allowed: &[&str]) {
     let status = state.status.map_or("", |s| s.label());
-    println!("order      {} (version {})", row.order, row.version);
-    println!(
+    say!("order      {} (version {})", row.order, row.version);
+    say!(
         "status     {} {status}{}",
         row.status,
         if row.cancel_pending { " (cancellation pending at Amazon)" } else { "" }
     );
     if let Some(error) = &row.error {
-        println!("problem    {error}");
+        say!("problem    {error}");
     }
     if let Some(hold) = &row.hold {
-        println!("held       {hold}");
+        say!("held       {hold}");
     }
     if let Some(details) = &state.details {
-        println!("ordered    {}", details.ordered_at);
-        println!("buyer      {}", details.buyer.name);
-        println!("settlement {}", details.settlement.name);
+        say!("ordered    {}", details.ordered_at);
+        say!("buyer      {}", details.buyer.name);
+        say!("settlement {}", details.settlement.name);
         for item in &details.items {
-            println!(
-                "item       {} ×{} ({}) {}円",
-                item.title, item.quantity, item.marketplace_sku, item.unit_price_yen
-            );
+            say!("item       {} ×{} ({}) {}円", item.title, item.quantity, item.marketplace_sku, item.unit_price_yen);
         }
         if let Some(request) = &details.delivery_request {
-            println!("delivery   {} {}", request.date, request.slot.as_deref().unwrap_or("(any time)"));
+            say!("delivery   {} {}", request.date, request.slot.as_deref().unwrap_or("(any time)"));
         }
         if let Some(deadline) = details.premium_deadline {
-            println!("premium    arrive by {deadline}");
+            say!("premium    arrive by {deadline}");
         }
     }
     if let Some(address) = state.delivery_address() {
-        println!(
+        say!(
             "ship to    {} {}{}",
             address.name,
             address.one_line(),
             if state.corrected_address.is_some() { " (corrected)" } else { "" }
         );
     }
-    println!(
-        "mcf order  {} {}",
-        row.mcf_order_id.as_deref().unwrap_or("-"),
-        row.shipping_speed.as_deref().unwrap_or("")
-    );
+    say!("mcf order  {} {}", row.mcf_order_id.as_deref().unwrap_or("-"), row.shipping_speed.as_deref().unwrap_or(""));
     if let Some(reason) = &state.speed_reason {
-        println!("speed why  {reason}");
+        say!("speed why  {reason}");
     }
-    println!("tracking   {} {}", row.carrier.as_deref().unwrap_or("-"), row.tracking_number.as_deref().unwrap_or(""));
-    println!("may change to: {}", if allowed.is_empty() { "nothing (final)".to_owned() } else { allowed.join(", ") });
+    say!("tracking   {} {}", row.carrier.as_deref().unwrap_or("-"), row.tracking_number.as_deref().unwrap_or(""));
+    say!("may change to: {}", if allowed.is_empty() { "nothing (final)".to_owned() } else { allowed.join(", ") });
 }
 
-/// The operator: the OS user running the command.
+/// The operator: the OS user running the command, from the environment, else the account of
+/// the process's uid (cron and `sudo -i` may leave $USER unset).
 fn os_user() -> String {
     ["USER", "LOGNAME", "USERNAME"]
         .iter()
         .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        .or_else(|| whoami::fallible::username().ok().filter(|n| !n.is_empty()))
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
@@ -224,9 +219,9 @@ fn set_status(
     tracing::info!(order = %order, to = %to, actor = %actor, "operator status change recorded");
     let now = state.status.map_or_else(String::new, |s| s.to_string());
     if to == Status::Cancelled && state.cancel_requested.is_some() {
-        println!("{order}: cancellation requested (version {}); the MCF order is cancelled by the next cycle, then the order becomes CANCELLED", outcome.stream_version);
+        say!("{order}: cancellation requested (version {}); the MCF order is cancelled by the next cycle, then the order becomes CANCELLED", outcome.stream_version);
     } else {
-        println!("{order}: {now} (version {})", outcome.stream_version);
+        say!("{order}: {now} (version {})", outcome.stream_version);
     }
     Ok(())
 }

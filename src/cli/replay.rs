@@ -46,7 +46,7 @@ pub fn run(command: ReplayCommand, database: &Path, config: &crate::config::Conf
         ReplayCommand::Rebuild => {
             let mut ledger = projections::Ledger::open_for_rebuild(database)?;
             let report = replay::rebuild::rebuild(&mut ledger, std::io::stderr().is_terminal())?;
-            println!(
+            say!(
                 "rebuilt projections from {} events (up to position {}) in {:.2}s, {:.0} events/s",
                 report.events,
                 report.position,
@@ -58,12 +58,12 @@ pub fn run(command: ReplayCommand, database: &Path, config: &crate::config::Conf
         ReplayCommand::Verify => {
             let report = replay::verify::verify(database)?;
             if report.is_clean() {
-                println!(
+                say!(
                     "verified: a rebuild up to position {} equals the live projections ({} tables), and every event up to the head ({}) folds",
                     report.position, report.tables_compared, report.head
                 );
                 if report.head > report.position {
-                    println!(
+                    say!(
                         "  (the live projections had not yet caught up with positions {}..{}: another process was appending)",
                         report.position + 1,
                         report.head
@@ -72,15 +72,17 @@ pub fn run(command: ReplayCommand, database: &Path, config: &crate::config::Conf
                 return Ok(());
             }
             for difference in &report.differences {
-                println!(
+                say!(
                     "{}: {} rows only live, {} rows only rebuilt",
-                    difference.table, difference.only_live_count, difference.only_rebuilt_count
+                    difference.table,
+                    difference.only_live_count,
+                    difference.only_rebuilt_count
                 );
                 for row in &difference.only_live {
-                    println!("  live:    {row}");
+                    say!("  live:    {row}");
                 }
                 for row in &difference.only_rebuilt {
-                    println!("  rebuilt: {row}");
+                    say!("  rebuilt: {row}");
                 }
             }
             Err(Failure::new(format!(
@@ -103,15 +105,15 @@ pub fn run(command: ReplayCommand, database: &Path, config: &crate::config::Conf
                 .state
                 .status
                 .map_or_else(|| "(not yet in the ledger)".to_owned(), |s| format!("{s} {}", s.label()));
-            println!("order {} as of position {}: {status}", view.order, view.as_of_position);
+            say!("order {} as of position {}: {status}", view.order, view.as_of_position);
             if let Some(id) = &view.state.mcf_order_id {
-                println!("mcf order {id}");
+                say!("mcf order {id}");
             }
             if let Some(tracking) = &view.state.tracking {
-                println!("tracking {} {}", tracking.carrier, tracking.tracking_number);
+                say!("tracking {} {}", tracking.carrier, tracking.tracking_number);
             }
             for entry in &view.timeline {
-                println!(
+                say!(
                     "  #{:<6} {}  {:<18} {}",
                     entry.position,
                     entry.recorded_at.format("%Y-%m-%d %H:%M:%S"),
@@ -120,7 +122,7 @@ pub fn run(command: ReplayCommand, database: &Path, config: &crate::config::Conf
                 );
             }
             if view.later_events > 0 {
-                println!("  ({} later events not included)", view.later_events);
+                say!("  ({} later events not included)", view.later_events);
             }
             Ok(())
         }
@@ -136,12 +138,16 @@ pub fn run(command: ReplayCommand, database: &Path, config: &crate::config::Conf
             let store = EventStore::open(database, OpenMode::ReadOnly)?;
             let report = crate::reparse::reparse(&store)?;
             for difference in &report.differences {
-                println!(
+                say!(
                     "{} #{} {}:\n  recorded: {}\n  today:    {}",
-                    difference.stream, difference.position, difference.what, difference.recorded, difference.today
+                    difference.stream,
+                    difference.position,
+                    difference.what,
+                    difference.recorded,
+                    difference.today
                 );
             }
-            println!(
+            say!(
                 "re-parsed {} emails and {} marketplace answers: {} would differ",
                 report.mails,
                 report.orders,

@@ -109,6 +109,26 @@ fn client_ip(headers: &HeaderMap, peer: SocketAddr, trust_forwarded_for: bool) -
     peer.ip()
 }
 
+/// Why a state-changing request comes from another site, if it does. Browsers say where a
+/// form was submitted from (`Sec-Fetch-Site`, `Origin`); a page elsewhere that got hold of a
+/// token still cannot post with the operator's login. Clients that say nothing (scripts) pass.
+fn cross_site(method: &axum::http::Method, headers: &HeaderMap, behind_proxy: bool) -> Option<String> {
+    if matches!(*method, axum::http::Method::GET | axum::http::Method::HEAD) {
+        return None;
+    }
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    if let Some(site) = header("sec-fetch-site").filter(|site| !matches!(*site, "same-origin" | "none")) {
+        return Some(format!("Sec-Fetch-Site: {site}"));
+    }
+    let origin = header("origin")?;
+    let host = (if behind_proxy { header("x-forwarded-host") } else { None }).or_else(|| header("host"));
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest.trim_end_matches('/'));
+    match (origin_host, host) {
+        (Some(from), Some(host)) if from.eq_ignore_ascii_case(host) => None,
+        _ => Some(format!("Origin: {origin}")),
+    }
+}
+
 /// Compares digests, so neither the content nor the length of the secret leaks through timing.
 fn secrets_equal(given: &[u8], expected: &[u8]) -> bool {
     Sha256::digest(given).ct_eq(&Sha256::digest(expected)).into()
@@ -180,8 +200,19 @@ pub async fn guard(
                 let user_ok = secrets_equal(user.as_bytes(), state.settings.username.as_bytes());
                 let password_ok = secrets_equal(password.as_bytes(), state.settings.password.as_bytes());
                 if user_ok & password_ok {
-                    request.extensions_mut().insert(Operator(user));
-                    next.run(request).await
+                    match cross_site(request.method(), request.headers(), state.settings.trust_forwarded_for) {
+                        Some(why) => {
+                            tracing::warn!(%ip, why, "cross-site form submission refused");
+                            WebError::Forbidden(format!(
+                                "別のサイトから送信されたフォームは受け付けません。管理画面を開き直して操作してください (cross-site request refused: {why})"
+                            ))
+                            .into_response()
+                        }
+                        None => {
+                            request.extensions_mut().insert(Operator(user));
+                            next.run(request).await
+                        }
+                    }
                 } else {
                     let outcome = state.guard.lock().ok().map(|mut g| g.record_failure(ip, now));
                     let failed = SecurityEvent::LoginFailed(LoginFailed { ip: ip.to_string() });
@@ -276,6 +307,39 @@ mod tests {
         headers.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6, 203.0.113.9"));
         assert_eq!(client_ip(&headers, peer, false), peer.ip());
         assert_eq!(client_ip(&headers, peer, true), "203.0.113.9".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn posts_from_another_site_are_told_apart_from_the_admins_own() {
+        use axum::http::Method;
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.insert(*name, HeaderValue::from_static(value));
+            }
+            map
+        };
+        let own = headers(&[
+            ("host", "127.0.0.1:5003"),
+            ("origin", "http://127.0.0.1:5003"),
+            ("sec-fetch-site", "same-origin"),
+        ]);
+        assert_eq!(cross_site(&Method::POST, &own, false), None);
+        assert_eq!(cross_site(&Method::POST, &headers(&[("host", "127.0.0.1:5003")]), false), None, "a script");
+        let elsewhere = headers(&[("host", "127.0.0.1:5003"), ("origin", "https://evil.example")]);
+        assert_eq!(cross_site(&Method::POST, &elsewhere, false).as_deref(), Some("Origin: https://evil.example"));
+        assert_eq!(cross_site(&Method::GET, &elsewhere, false), None, "reading is not acting");
+        let fetch = headers(&[("host", "127.0.0.1:5003"), ("sec-fetch-site", "cross-site")]);
+        assert!(cross_site(&Method::POST, &fetch, false).is_some());
+        let null = headers(&[("host", "127.0.0.1:5003"), ("origin", "null")]);
+        assert!(cross_site(&Method::POST, &null, false).is_some());
+        let proxied = headers(&[
+            ("host", "127.0.0.1:5003"),
+            ("x-forwarded-host", "admin.shop.example"),
+            ("origin", "https://admin.shop.example"),
+        ]);
+        assert_eq!(cross_site(&Method::POST, &proxied, true), None);
+        assert!(cross_site(&Method::POST, &proxied, false).is_some());
     }
 
     #[test]

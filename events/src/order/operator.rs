@@ -19,6 +19,19 @@ pub fn allowed_targets(from: Status) -> &'static [Status] {
     }
 }
 
+/// The most characters a reason or a note may have: a sentence or two an operator types, and
+/// never a pasted document.
+pub const TEXT_LIMIT: usize = 500;
+
+/// Refuses free text over [`TEXT_LIMIT`], naming the field and both lengths.
+pub fn check_text_length(field: &str, text: &str) -> Result<(), Refusal> {
+    let length = text.chars().count();
+    if length > TEXT_LIMIT {
+        return Err(Refusal(format!("{field}が長すぎます（{length}文字、上限{TEXT_LIMIT}文字）")));
+    }
+    Ok(())
+}
+
 /// Why an operator's action was not applied; shown to the operator as is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -47,6 +60,7 @@ pub fn decide_status_change(state: &OrderState, to: Status, reason: &str) -> Res
     if reason.is_empty() {
         return Err(Refusal(format!("changing order {order} needs a reason")));
     }
+    check_text_length("理由", reason)?;
     if from == to {
         return Err(Refusal(format!("order {order} is already {to}")));
     }
@@ -104,5 +118,6 @@ pub fn decide_address_correction(state: &OrderState, new: Address, reason: &str)
     if reason.is_empty() {
         return Err(Refusal(format!("correcting the address of order {order} needs a reason")));
     }
+    check_text_length("理由", reason)?;
     Ok(OrderEvent::AddressCorrected(AddressCorrected { old, new, reason: reason.to_owned() }))
 }
