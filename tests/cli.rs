@@ -185,6 +185,53 @@ fn replay_verify_rebuild_time_travel_and_export() {
 }
 
 #[test]
+fn the_incident_report_tells_a_window_from_the_events_alone_in_text_json_and_html() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sample_ledger(&dir);
+    // An operator's action in the window, and a poll that failed.
+    assert!(run(
+        &path,
+        &["order", "set-status", &key(Status::OutOfStock).to_string(), "VERIFIED", "--reason", "在庫補充済み"]
+    )
+    .status
+    .success());
+    {
+        let mut store = EventStore::open(&path, OpenMode::MustExist).unwrap();
+        let failed = events::source::SourceEvent::PollFailed(events::source::PollFailed {
+            window_start: Utc::now(),
+            window_end: Utc::now(),
+            error: "RMS searchOrder failed after 5 attempts: HTTP 503".into(),
+            kind: events::system::FailureKind::Outage,
+        });
+        store
+            .append("poll-rakuten", ExpectedVersion::Any, &[failed.to_new_event(Meta::by(Actor::reactor("receive")))])
+            .unwrap();
+    }
+    let html = dir.path().join("incident.html");
+    let from = "2026-11-22 09:00";
+    let out = run(&path, &["replay", "incident", "--from", from, "--html", html.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("インシデント報告: 2026-11-22 09:00 JST 〜 "), "{text}");
+    assert!(
+        text.contains("poll-rakuten: ") && text.contains("RMS searchOrder failed after 5 attempts: HTTP 503"),
+        "{text}"
+    );
+    assert!(text.contains("まだ復旧していません"), "{text}");
+    assert!(text.contains("■ この間に入った注文: 10 件"), "{text}");
+    assert!(text.contains("operator:tanaka") && text.contains("在庫補充済み"), "{text}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("<title>インシデント報告") && page.contains("在庫補充済み") && page.contains("poll-rakuten"));
+    let json: Value =
+        serde_json::from_str(&stdout(&run(&path, &["replay", "incident", "--from", from, "--json"]))).unwrap();
+    assert_eq!(json["arrived"].as_array().unwrap().len(), 10);
+    assert_eq!(json["operator_actions"][0]["actor"], "operator:tanaka");
+    let bad = run(&path, &["replay", "incident", "--from", "yesterday"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("--from \"yesterday\" is not a time"), "{}", stderr(&bad));
+}
+
+#[test]
 fn bad_databases_orders_statuses_and_events_get_one_clear_line_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let missing = run(&dir.path().join("none.db"), &["order", "list"]);

@@ -185,6 +185,7 @@ async fn orders_placed_during_a_multi_hour_rms_outage_are_backfilled_exactly_onc
         placed.push(shop.rms().place(NewRakutenOrder::card("tea-100", 1)));
         let report = shop.run(Stage::Receive).await;
         assert_eq!(report[0].deferred, 1, "the poll fails");
+        shop.run(Stage::Stale).await;
         failed_cycles += 1;
         shop.advance(Duration::minutes(30));
     }
@@ -221,6 +222,28 @@ async fn orders_placed_during_a_multi_hour_rms_outage_are_backfilled_exactly_onc
         shop.rms().order_numbers().iter().all(|n| shop.state(&key(n)).marketplace_confirmed),
         "and confirmed, with no operator"
     );
+
+    // The incident report tells the story from the events alone.
+    let now = shop.clock.as_ref().unwrap().now();
+    let report =
+        replay::incident::incident(shop.ledger.store().connection(), start, now, Duration::minutes(10)).unwrap();
+    let [outage] = report.failing.as_slice() else { panic!("one failing period: {:?}", report.failing) };
+    assert_eq!(outage.source, "poll-rakuten");
+    assert_eq!(replay::incident::jst(outage.first_failure), "2020-02-10 15:45 JST");
+    assert_eq!(outage.failures as usize, failed_cycles);
+    assert_eq!(outage.backfilled, Some(placed.len() as u32));
+    assert!(outage.outage_declared_at.is_some());
+    assert_eq!(report.backfilled(), placed.len(), "every order placed during the outage came in at recovery");
+    assert_eq!(report.arrived.len(), placed.len() + 1);
+    assert!(report.alerts.iter().any(|a| a.kind == "outage_started"), "{:?}", report.alerts);
+    let text = report.text();
+    assert!(
+        text.contains("poll-rakuten: 2020-02-10 15:45 JST 〜 2020-02-10 22:15 JST に 14 回失敗 [障害 (自動で再試行)]"),
+        "{text}"
+    );
+    assert!(text.contains("復旧: 2020-02-10 22:45 JST (この時の取得で新しい注文 14 件を取り込み)"), "{text}");
+    assert!(text.contains("■ この間に入った注文: 15 件 (うちバックフィル 14 件)"), "{text}");
+    assert!(text.contains("rakuten: 障害発生"), "the outage alert is in the story: {text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

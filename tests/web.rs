@@ -472,6 +472,10 @@ async fn health_and_event_log_pages_read_the_streams() {
     let by_actor = admin.page("/events?actor=reactor:receive").await;
     assert!(by_actor.contains("PollFailed") && !by_actor.contains("OrderDetected"));
     assert_eq!(admin.get("/events?before=x").await.status(), StatusCode::BAD_REQUEST);
+    let incidents = admin.page("/incidents?from=2026-11-01%2000:00&to=2030-01-01%2000:00").await;
+    assert!(incidents.contains("インシデント報告") && incidents.contains("RMS 503 Service Unavailable"), "{incidents}");
+    assert!(incidents.contains("id=\"incident-arrived\""));
+    assert_eq!(admin.get("/incidents?from=soon").await.status(), StatusCode::BAD_REQUEST);
     assert_eq!(admin.get("/blobs/zz").await.status(), StatusCode::NOT_FOUND);
 }
 

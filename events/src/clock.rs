@@ -45,3 +45,17 @@ impl Clock for FixedClock {
 pub fn jst() -> FixedOffset {
     FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| unreachable!("+09:00 is a valid offset"))
 }
+
+/// A time as an admin types it: RFC 3339 (`2026-11-22T06:45:00Z`), or Japan time
+/// (`2026-11-22 15:45`, seconds optional).
+pub fn parse_time_input(text: &str) -> Option<DateTime<Utc>> {
+    use chrono::{NaiveDateTime, TimeZone};
+    let text = text.trim();
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Some(time.with_timezone(&Utc));
+    }
+    ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"].iter().find_map(|format| {
+        let naive = NaiveDateTime::parse_from_str(text, format).ok()?;
+        jst().from_local_datetime(&naive).single().map(|t| t.with_timezone(&Utc))
+    })
+}

@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod export;
+pub mod incident;
 pub mod rebuild;
 pub mod time_travel;
 pub mod verify;

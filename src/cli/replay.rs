@@ -2,7 +2,6 @@
 //! never writes to the events table.
 
 use super::{open_ledger, CommandResult, Failure};
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use clap::Subcommand;
 use events::store::OpenMode;
 use events::{EventStore, OrderKey};
@@ -37,6 +36,22 @@ pub enum ReplayCommand {
     },
     /// Re-parse stored raw emails and API responses with today's parsers.
     Reparse,
+    /// What happened in a time window, from the events alone: failing sources, alerts, orders
+    /// that arrived (and were backfilled), orders that stood still, outside writes retried or
+    /// left for an operator, operators' actions.
+    Incident {
+        /// Start of the window: Japan time ("2026-11-22 15:45") or RFC 3339 (default: 24 hours before --to).
+        #[arg(long)]
+        from: Option<String>,
+        /// End of the window (default: now).
+        #[arg(long)]
+        to: Option<String>,
+        /// Also write the report as one HTML file.
+        #[arg(long, value_name = "FILE")]
+        html: Option<std::path::PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Run one cycle against a copy of the ledger and the sandbox; print what it would append.
     DryRun,
 }
@@ -156,6 +171,7 @@ pub fn run(command: ReplayCommand, database: &Path, config: &crate::config::Conf
             Ok(())
         }
         ReplayCommand::DryRun => dry_run(database, config),
+        ReplayCommand::Incident { from, to, html, json } => incident(database, config, from, to, html, json),
     }
 }
 
@@ -165,16 +181,8 @@ fn parse_at(text: &str) -> Result<At, Failure> {
     if let Ok(position) = text.parse::<i64>() {
         return Ok(At::Position(position));
     }
-    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
-        return Ok(At::Time(time.with_timezone(&Utc)));
-    }
-    let jst = events::clock::jst();
-    for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"] {
-        if let Ok(naive) = NaiveDateTime::parse_from_str(text, format) {
-            if let Some(time) = jst.from_local_datetime(&naive).single() {
-                return Ok(At::Time(time.with_timezone(&Utc)));
-            }
-        }
+    if let Some(time) = events::clock::parse_time_input(text) {
+        return Ok(At::Time(time));
     }
     Err(Failure::new(format!(
         "--at {text:?} is neither a position nor a time (try 1042, 2026-11-22T06:45:00Z or \"2026-11-22 15:45\")"
@@ -196,6 +204,44 @@ fn dry_run(database: &Path, config: &crate::config::Config) -> CommandResult {
     );
     for failure in &outcome.stage_failures {
         eprintln!("  stage failed: {failure}");
+    }
+    Ok(())
+}
+
+fn incident(
+    database: &Path,
+    config: &crate::config::Config,
+    from: Option<String>,
+    to: Option<String>,
+    html: Option<std::path::PathBuf>,
+    as_json: bool,
+) -> CommandResult {
+    let time = |text: Option<String>, flag: &str| -> Result<Option<chrono::DateTime<chrono::Utc>>, Failure> {
+        text.map(|t| {
+            events::clock::parse_time_input(&t).ok_or_else(|| {
+                Failure::new(format!(
+                    "{flag} {t:?} is not a time (try \"2026-11-22 15:45\" in Japan time, or RFC 3339)"
+                ))
+            })
+        })
+        .transpose()
+    };
+    let to = time(to, "--to")?.unwrap_or_else(chrono::Utc::now);
+    let from = time(from, "--from")?.unwrap_or(to - chrono::Duration::hours(24));
+    let store = replay::open_for_examination(database)?;
+    let interval = chrono::Duration::minutes(i64::from(config.cycle_minutes));
+    let report = replay::incident::incident(store.connection(), from, to, interval)?;
+    if let Some(path) = &html {
+        let file = crate::web::incidents::IncidentFile { view: (&report).into() };
+        let text = askama::Template::render(&file).map_err(Failure::new)?;
+        std::fs::write(path, text).map_err(|e| Failure::new(format!("cannot write {}: {e}", path.display())))?;
+    }
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for line in report.text().lines() {
+            say!("{line}");
+        }
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ mod assets;
 mod db;
 mod event_log;
 mod health;
+pub mod incidents;
 mod orders;
 mod security;
 mod todo;
@@ -29,6 +30,8 @@ pub struct WebSettings {
     pub username: String,
     password: String,
     pub trust_forwarded_for: bool,
+    /// How often cycles run: an order standing still longer than two of them is worth a look.
+    pub cycle_interval: chrono::Duration,
 }
 
 impl std::fmt::Debug for WebSettings {
@@ -61,12 +64,20 @@ impl WebSettings {
         if username.trim().is_empty() {
             return Err(WebSetupError::NoUsername);
         }
-        Ok(Self { username: username.to_owned(), password: password.to_owned(), trust_forwarded_for })
+        Ok(Self {
+            username: username.to_owned(),
+            password: password.to_owned(),
+            trust_forwarded_for,
+            cycle_interval: chrono::Duration::minutes(10),
+        })
     }
 
     pub fn from_config(config: &Config) -> Result<Self, WebSetupError> {
         let password = config.web.password.as_ref().map(|p| p.expose().to_owned()).unwrap_or_default();
-        Self::new(config.web.username.as_deref().unwrap_or(""), &password, config.web.trust_forwarded_for)
+        let mut settings =
+            Self::new(config.web.username.as_deref().unwrap_or(""), &password, config.web.trust_forwarded_for)?;
+        settings.cycle_interval = chrono::Duration::minutes(i64::from(config.cycle_minutes));
+        Ok(settings)
     }
 }
 
@@ -102,6 +113,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/todo", get(todo::page))
         .route("/health", get(health::page))
         .route("/events", get(event_log::page))
+        .route("/incidents", get(incidents::page))
         .route("/blobs/{sha256}", get(event_log::blob))
         .route("/assets/admin.css", get(assets::css))
         .route("/assets/admin.js", get(assets::js))
