@@ -500,107 +500,129 @@ async fn ten_failed_logins_block_the_ip_for_fifteen_minutes_even_across_a_restar
     assert_eq!(admin.get("/").await.status(), StatusCode::OK, "the block expires after 15 minutes");
 }
 
-/// A minimal WebDriver client (W3C protocol over HTTP) for Debian's chromedriver.
+/// Debian's Chromium, driven by chromedriver through thirtyfour. chromedriver chooses its own
+/// port (`--port=0`) and says which, so no other process can take it in between; every step
+/// waits, with a deadline, for what the operator would wait for (a page, an element, a text).
 struct Browser {
-    http: reqwest::Client,
-    session: String,
-    driver: tokio::process::Child,
+    driver: thirtyfour::WebDriver,
+    chromedriver: tokio::process::Child,
+    _profile: tempfile::TempDir,
 }
 
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// How long a step may wait for the page to show what it should.
+const STEP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
 
 impl Browser {
     async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let driver = tokio::process::Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(std::process::Stdio::null())
+        use thirtyfour::{ChromiumLikeCapabilities, DesiredCapabilities};
+        use tokio::io::AsyncBufReadExt;
+        let mut chromedriver = tokio::process::Command::new("chromedriver")
+            .arg("--port=0")
+            .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .expect("chromedriver (Debian package chromium-driver; scripts/test installs it)");
-        let http = reqwest::Client::new();
-        let base = format!("http://127.0.0.1:{port}");
-        let mut ready = false;
-        for _ in 0..100 {
-            if http.get(format!("{base}/status")).send().await.is_ok() {
-                ready = true;
-                break;
+        let mut lines = tokio::io::BufReader::new(chromedriver.stdout.take().unwrap()).lines();
+        let port = tokio::time::timeout(STEP_DEADLINE, async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(rest) = line.split("started successfully on port ").nth(1) {
+                    return rest.trim_end_matches('.').parse::<u16>().unwrap();
+                }
             }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            panic!("chromedriver ended without saying its port")
+        })
+        .await
+        .expect("chromedriver did not start");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let profile = tempfile::tempdir().unwrap();
+        let mut capabilities = DesiredCapabilities::chrome();
+        capabilities.set_binary("/usr/bin/chromium").unwrap();
+        for arg in [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1400,1000",
+            &format!("--user-data-dir={}", profile.path().display()),
+        ] {
+            capabilities.add_arg(arg).unwrap();
         }
-        assert!(ready, "chromedriver did not start");
-        let capabilities = serde_json::json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"]
-            }
-        }}});
-        let created: serde_json::Value =
-            http.post(format!("{base}/session")).json(&capabilities).send().await.unwrap().json().await.unwrap();
-        let session = created["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {created}"));
-        Self { http, session: format!("{base}/session/{session}"), driver }
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: serde_json::Value) -> serde_json::Value {
-        let request = self.http.request(method, format!("{}{path}", self.session));
-        let request = if body.is_null() { request } else { request.json(&body) };
-        let answer: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
-        assert!(answer["value"].get("error").is_none(), "WebDriver {path}: {answer}");
-        answer["value"].clone()
+        let driver = thirtyfour::WebDriver::new(format!("http://127.0.0.1:{port}"), capabilities).await.unwrap();
+        Self { driver, chromedriver, _profile: profile }
     }
 
     async fn goto(&self, url: &str) {
-        self.call(reqwest::Method::POST, "/url", serde_json::json!({"url": url})).await;
+        self.driver.goto(url).await.unwrap();
     }
 
-    async fn find(&self, css: &str) -> String {
-        let found = self
-            .call(reqwest::Method::POST, "/element", serde_json::json!({"using": "css selector", "value": css}))
-            .await;
-        found[ELEMENT].as_str().unwrap().to_owned()
+    /// The element, once the page has it.
+    async fn find(&self, css: &str) -> thirtyfour::WebElement {
+        use thirtyfour::prelude::ElementQueryable;
+        self.driver
+            .query(thirtyfour::By::Css(css))
+            .wait(STEP_DEADLINE, std::time::Duration::from_millis(50))
+            .first()
+            .await
+            .unwrap_or_else(|e| panic!("no {css} within {STEP_DEADLINE:?}: {e}"))
+    }
+
+    /// How many elements match, once it is `expected` (the page may still be loading).
+    async fn count_becomes(&self, css: &str, expected: usize) {
+        let deadline = std::time::Instant::now() + STEP_DEADLINE;
+        loop {
+            let count = self.driver.find_all(thirtyfour::By::Css(css)).await.map_or(0, |found| found.len());
+            if count == expected {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "{css}: {count} elements, never {expected}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     async fn count(&self, css: &str) -> usize {
-        let found = self
-            .call(reqwest::Method::POST, "/elements", serde_json::json!({"using": "css selector", "value": css}))
-            .await;
-        found.as_array().map_or(0, Vec::len)
+        self.driver.find_all(thirtyfour::By::Css(css)).await.unwrap().len()
     }
 
     async fn click(&self, css: &str) {
-        let element = self.find(css).await;
-        self.call(reqwest::Method::POST, &format!("/element/{element}/click"), serde_json::json!({})).await;
+        self.find(css).await.click().await.unwrap();
     }
 
     async fn type_into(&self, css: &str, text: &str) {
-        let element = self.find(css).await;
-        self.call(reqwest::Method::POST, &format!("/element/{element}/value"), serde_json::json!({"text": text})).await;
+        self.find(css).await.send_keys(text).await.unwrap();
     }
 
-    async fn text(&self, css: &str) -> String {
-        let element = self.find(css).await;
-        self.call(reqwest::Method::GET, &format!("/element/{element}/text"), serde_json::Value::Null)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+    /// The element's text, once it contains `expected`.
+    async fn text_becomes(&self, css: &str, expected: &str) -> String {
+        let deadline = std::time::Instant::now() + STEP_DEADLINE;
+        loop {
+            let text = match self.driver.find(thirtyfour::By::Css(css)).await {
+                Ok(element) => element.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if text.contains(expected) {
+                return text;
+            }
+            if std::time::Instant::now() >= deadline {
+                let page = self.source().await;
+                panic!("{css} never showed {expected:?}; last {text:?}; the page:\n{page}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     async fn source(&self) -> String {
-        self.call(reqwest::Method::GET, "/source", serde_json::Value::Null)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        self.driver.source().await.unwrap()
     }
 
     /// Saves a PNG screenshot under target/tmp/web-screenshots/ (the test's artifacts).
     async fn screenshot(&self, name: &str) -> PathBuf {
-        use base64::Engine;
-        let encoded = self.call(reqwest::Method::GET, "/screenshot", serde_json::Value::Null).await;
-        let png = base64::engine::general_purpose::STANDARD.decode(encoded.as_str().unwrap()).unwrap();
+        let png = self.driver.screenshot_as_png().await.unwrap();
         assert!(png.starts_with(b"\x89PNG"), "a PNG");
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-screenshots");
         std::fs::create_dir_all(&dir).unwrap();
@@ -610,8 +632,8 @@ impl Browser {
     }
 
     async fn quit(mut self) {
-        let _ = self.http.delete(&self.session).send().await;
-        let _ = self.driver.kill().await;
+        let _ = self.driver.quit().await;
+        let _ = self.chromedriver.kill().await;
     }
 }
 
@@ -621,24 +643,24 @@ async fn an_operator_in_a_real_browser_logs_in_filters_opens_an_order_and_change
     let browser = Browser::start().await;
     let host = admin.base.trim_start_matches("http://");
     browser.goto(&format!("http://{USER}:{}@{host}/", PASSWORD.replace(' ', "%20"))).await;
-    assert!(browser.text("h1").await.contains("注文一覧"), "logged in");
-    assert_eq!(browser.count("#orders tbody tr").await, 12);
+    browser.text_becomes("h1", "注文一覧").await;
+    browser.count_becomes("#orders tbody tr", 12).await;
     let list = browser.screenshot("order-list").await;
     // Filter: the ERROR tab.
     browser.click("#status-tabs a[href='/?status=ERROR']").await;
-    assert_eq!(browser.count("#orders tbody tr").await, 1, "one ERROR order");
+    browser.count_becomes("#orders tbody tr", 1).await;
     // Open it.
     browser.click("#orders a[href='/orders/rakuten-123456-20261122-00000010']").await;
-    assert_eq!(browser.text("#status-badge").await, "ERROR");
-    assert!(browser.text("#problem").await.contains("VERIFIED または RECEIVED"));
+    browser.text_becomes("#status-badge", "ERROR").await;
+    browser.text_becomes("#problem", "VERIFIED または RECEIVED").await;
     let before = browser.count("#timeline tbody tr").await;
     browser.screenshot("order-detail-error").await;
-    // Change the status with a reason; the timeline grows by one.
+    // Change the status with a reason; the page comes back with a notice and a longer timeline.
     browser.type_into("#status-form input[name=reason]", "master.xlsx に追加しました").await;
     browser.click("#change-status").await;
-    assert!(browser.text("#notice").await.contains("ステータスを変更しました"));
-    assert_eq!(browser.text("#status-badge").await, "VERIFIED");
-    assert_eq!(browser.count("#timeline tbody tr").await, before + 1, "the timeline grew");
+    browser.text_becomes("#notice", "ステータスを変更しました").await;
+    browser.text_becomes("#status-badge", "VERIFIED").await;
+    browser.count_becomes("#timeline tbody tr", before + 1).await;
     assert!(browser.source().await.contains("operator:operator1"));
     let detail = browser.screenshot("order-detail-verified").await;
     browser.quit().await;

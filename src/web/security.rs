@@ -117,8 +117,11 @@ fn cross_site(method: &axum::http::Method, headers: &HeaderMap, behind_proxy: bo
         return None;
     }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
-    if let Some(site) = header("sec-fetch-site").filter(|site| !matches!(*site, "same-origin" | "none")) {
-        return Some(format!("Sec-Fetch-Site: {site}"));
+    // A browser that says where the request comes from is believed first.
+    match header("sec-fetch-site") {
+        Some("same-origin" | "none") => return None,
+        Some(site) => return Some(format!("Sec-Fetch-Site: {site}")),
+        None => {}
     }
     let origin = header("origin")?;
     let host = (if behind_proxy { header("x-forwarded-host") } else { None }).or_else(|| header("host"));
@@ -237,7 +240,9 @@ pub fn add_security_headers(headers: &mut HeaderMap) {
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Same-origin only: URLs (order numbers, searches) never leave for another site, and the
+    // admin's own forms still carry their Origin for the cross-site check.
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     // Pages carry buyers' names and addresses: no cache may keep them.
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

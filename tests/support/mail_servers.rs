@@ -14,15 +14,19 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("nothing listens on port {port}");
+/// A token no other server on this machine greets with.
+fn unique_token() -> String {
+    format!("mcf-test-{}-{}", std::process::id(), fastrand::u64(..))
+}
+
+/// Whether the server on `port` greets with `token` (and so is ours, not whoever else took the
+/// port meanwhile).
+fn greets_with(port: u16, token: &str) -> bool {
+    use std::io::{BufRead, BufReader};
+    let Ok(stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).is_ok() && line.contains(token)
 }
 
 pub struct Dovecot {
@@ -33,10 +37,13 @@ pub struct Dovecot {
 }
 
 impl Dovecot {
+    /// Dovecot on two free ports. A port can be taken by another process between our choice
+    /// and dovecot's bind (a client's ephemeral port, another test's server): dovecot then
+    /// exits, and it is started again on other ports. It is ready when it greets with this
+    /// run's own token, so another server on the port is never mistaken for it.
     pub fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let base = dir.path();
-        let (plain_port, tls_port) = (free_port(), free_port());
         let cert = base.join("cert.pem");
         let key = base.join("key.pem");
         let status = Command::new("openssl")
@@ -55,33 +62,52 @@ impl Dovecot {
         Command::new("chown").args(["-R", "mail:mail"]).arg(&mail).status().unwrap();
         let passwd = base.join("passwd");
         std::fs::write(&passwd, format!("{USER}:{{PLAIN}}{PASSWORD}\n")).unwrap();
-        let config = format!(
-            "protocols = imap\nlisten = 127.0.0.1\nbase_dir = {base}/run\nstate_dir = {base}/state\nlog_path = {base}/dovecot.log\n\
-             default_login_user = dovenull\ndefault_internal_user = dovecot\nfirst_valid_uid = 1\n\
-             ssl = yes\nssl_cert = <{cert}\nssl_key = <{key}\ndisable_plaintext_auth = no\n\
-             mail_location = maildir:{mail}/%u\n\
-             passdb {{\n  driver = passwd-file\n  args = {passwd}\n}}\n\
-             userdb {{\n  driver = static\n  args = uid=mail gid=mail home={mail}/%u\n}}\n\
-             service imap-login {{\n  inet_listener imap {{\n    port = {plain_port}\n  }}\n  inet_listener imaps {{\n    port = {tls_port}\n    ssl = yes\n  }}\n}}\n",
-            base = base.display(),
-            cert = cert.display(),
-            key = key.display(),
-            mail = mail.display(),
-            passwd = passwd.display(),
-        );
-        let conf = base.join("dovecot.conf");
-        std::fs::write(&conf, config).unwrap();
-        let child = Command::new("dovecot")
-            .arg("-F")
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("dovecot (Debian's dovecot-imapd) must be installed: scripts/test installs it");
-        wait_for_port(plain_port);
-        wait_for_port(tls_port);
-        Self { dir, plain_port, tls_port, child }
+        let token = unique_token();
+        for _attempt in 0..8 {
+            let (plain_port, tls_port) = (free_port(), free_port());
+            let config = format!(
+                "protocols = imap\nlisten = 127.0.0.1\nbase_dir = {base}/run\nstate_dir = {base}/state\nlog_path = {base}/dovecot.log\n\
+                 default_login_user = dovenull\ndefault_internal_user = dovecot\nfirst_valid_uid = 1\n\
+                 login_greeting = {token} ready.\n\
+                 ssl = yes\nssl_cert = <{cert}\nssl_key = <{key}\ndisable_plaintext_auth = no\n\
+                 mail_location = maildir:{mail}/%u\n\
+                 passdb {{\n  driver = passwd-file\n  args = {passwd}\n}}\n\
+                 userdb {{\n  driver = static\n  args = uid=mail gid=mail home={mail}/%u\n}}\n\
+                 service imap-login {{\n  inet_listener imap {{\n    port = {plain_port}\n  }}\n  inet_listener imaps {{\n    port = {tls_port}\n    ssl = yes\n  }}\n}}\n",
+                base = base.display(),
+                cert = cert.display(),
+                key = key.display(),
+                mail = mail.display(),
+                passwd = passwd.display(),
+            );
+            let conf = base.join("dovecot.conf");
+            std::fs::write(&conf, config).unwrap();
+            let mut child = Command::new("dovecot")
+                .arg("-F")
+                .arg("-c")
+                .arg(&conf)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("dovecot (Debian's dovecot-imapd) must be installed: scripts/test installs it");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if greets_with(plain_port, &token) {
+                    return Self { dir, plain_port, tls_port, child };
+                }
+                if child.try_wait().ok().flatten().is_some() {
+                    break; // a port was taken: again, on other ports
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+        }
+        let log = std::fs::read_to_string(base.join("dovecot.log")).unwrap_or_default();
+        panic!("dovecot did not start on any free ports; its log:\n{log}");
     }
 
     pub fn stop(&mut self) {
@@ -116,12 +142,13 @@ impl SmtpSink {
         Self::spawn(true)
     }
 
+    /// aiosmtpd on a port the kernel chooses when it binds (port 0), read back from its first
+    /// line of output: no other process can take the port in between.
     fn spawn(tls: bool) -> Self {
+        use std::io::{BufRead, BufReader};
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let mut command = Command::new("/usr/bin/python3");
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
         if tls {
-            let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
             let made = Command::new("openssl")
                 .args([
                     "req",
@@ -143,18 +170,21 @@ impl SmtpSink {
                 .status()
                 .unwrap();
             assert!(made.success());
-            command.arg("-m").arg("aiosmtpd").arg("--tlscert").arg(&cert).arg("--tlskey").arg(&key);
-        } else {
-            command.args(["-m", "aiosmtpd"]);
         }
-        let child = command
-            .args(["-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+        let mut child = Command::new("/usr/bin/python3")
+            .arg("-c")
+            .arg(SMTP_SINK)
             .arg(dir.path().join("maildir"))
-            .stdout(Stdio::null())
+            .arg(if tls { cert.to_string_lossy().into_owned() } else { String::new() })
+            .arg(if tls { key.to_string_lossy().into_owned() } else { String::new() })
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("python3-aiosmtpd must be installed: scripts/test installs it");
-        wait_for_port(port);
+        let mut first = String::new();
+        let stdout = child.stdout.take().expect("piped stdout");
+        BufReader::new(stdout).read_line(&mut first).unwrap();
+        let port: u16 = first.trim().parse().unwrap_or_else(|_| panic!("aiosmtpd did not say its port: {first:?}"));
         Self { dir, port, child }
     }
 
@@ -174,6 +204,29 @@ impl Drop for SmtpSink {
         let _ = self.child.wait();
     }
 }
+
+/// aiosmtpd with the Maildir handler, bound by the kernel's choice of port, which it prints.
+/// With a certificate, STARTTLS is required (as `aiosmtpd --tlscert` does).
+const SMTP_SINK: &str = r#"
+import asyncio, ssl, sys
+from aiosmtpd.handlers import Mailbox
+from aiosmtpd.smtp import SMTP
+
+async def main():
+    maildir, cert, key = sys.argv[1], sys.argv[2], sys.argv[3]
+    handler = Mailbox(maildir)
+    context = None
+    if cert:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: SMTP(handler, tls_context=context, require_starttls=bool(cert)), "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await server.serve_forever()
+
+asyncio.run(main())
+"#;
 
 pub fn write_file(path: &Path, bytes: &[u8]) {
     std::fs::write(path, bytes).unwrap();
