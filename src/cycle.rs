@@ -134,6 +134,7 @@ impl Services {
             sku_master: SkuMaster::new(config.sku_master.clone()),
             shipping: ShippingSettings {
                 notification_email: amazon_settings.notification_email.clone(),
+                address_limits: config.address_limits,
                 ..ShippingSettings::default()
             },
             poll: PollSettings {

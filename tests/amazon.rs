@@ -181,6 +181,33 @@ async fn an_empty_master_or_one_dropping_skus_of_open_orders_is_refused_and_erro
     assert_eq!(kinds, ["SkuMasterLoaded", "SkuMasterRejected", "SkuMasterRejected", "SkuMasterLoaded"]);
 }
 
+/// Yahoo's 翌日優良配送 (ExcellentDelivery 2): only Priority arrives by the next day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_day_premium_delivery_considers_priority_and_a_promise_no_speed_keeps_goes_on_the_to_do_list() {
+    let mut shop =
+        Shop::open(AmazonSandboxConfig { expedited_days: 2, priority_days: Some(1), ..Default::default() }).await;
+    shop.sandbox.set_stock("JP-TEA-100", 10);
+    let today = shop.today();
+    let next_day = shop.place("tea-100", 1, |d| d.premium_deadline = Some(today + Duration::days(1)));
+    let same_day = shop.place("tea-100", 1, |d| d.premium_deadline = Some(today));
+    shop.run(Stage::Check).await;
+    shop.run(Stage::Ship).await;
+    let state = shop.state(&next_day);
+    assert_eq!(state.shipping_speed, Some(ShippingSpeed::Priority));
+    assert_eq!(shop.sandbox.order(&mcf_id(1)).unwrap().speed, "Priority");
+    let reason = state.speed_reason.unwrap();
+    assert!(
+        reason.contains("Standard by") && reason.contains("Expedited by") && reason.contains("Priority by"),
+        "every estimate: {reason}"
+    );
+    // Nothing arrives today: the fastest, and the operator tells the customer.
+    let late = shop.state(&same_day);
+    assert_eq!(late.shipping_speed, Some(ShippingSpeed::Priority));
+    assert!(late.promise_missed.as_deref().unwrap().starts_with("優良配送のお届け期限"));
+    let due = events::order::tasks::manual_tasks_due(&late);
+    assert!(due.contains(&events::order::tasks::ManualTask::LateDeliveryNotice), "{due:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn premium_delivery_and_delivery_slots_choose_the_speed() {
     let mut shop = Shop::open(AmazonSandboxConfig::default()).await;
@@ -200,8 +227,14 @@ async fn premium_delivery_and_delivery_slots_choose_the_speed() {
     let state = shop.state(&premium);
     assert_eq!(state.shipping_speed, Some(ShippingSpeed::Expedited));
     let reason = state.speed_reason.unwrap();
-    assert!(reason.contains("too late; upgraded to Expedited") && reason.contains("Standard arrives by"), "{reason}");
+    assert!(
+        reason.contains("Expedited is the cheapest in time")
+            && reason.contains("(450 yen)")
+            && reason.contains("Priority by"),
+        "{reason}"
+    );
     assert_eq!(shop.sandbox.order(&mcf_id(1)).unwrap().speed, "Expedited");
+    assert_eq!(state.promise_missed, None);
 
     assert_eq!(shop.state(&slotted).shipping_speed, Some(ShippingSpeed::ScheduledDelivery));
     let window = &shop.sandbox.order(&mcf_id(2)).unwrap().request["deliveryWindow"];
@@ -222,20 +255,40 @@ async fn premium_delivery_and_delivery_slots_choose_the_speed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn amazons_400_puts_the_order_in_error_and_a_corrected_address_ships() {
+async fn an_address_amazon_would_refuse_stops_before_any_call_and_a_corrected_address_ships() {
     let mut shop = Shop::open(AmazonSandboxConfig::default()).await;
     shop.sandbox.set_stock("JP-TEA-100", 10);
     let long = shop.place("tea-100", 1, |d| d.ship_to.line2 = Some("ア".repeat(130)));
     shop.run(Stage::Check).await;
+    let previews = shop.sandbox.calls().get("getFulfillmentPreview").copied().unwrap_or(0);
     shop.run(Stage::Ship).await;
     assert_eq!(shop.status(&long), Status::Error);
+    assert_eq!(
+        shop.sandbox.calls().get("getFulfillmentPreview").copied().unwrap_or(0),
+        previews,
+        "nothing was sent to Amazon"
+    );
     let error = shop.state(&long).error.unwrap();
-    assert_eq!(error.code.as_deref(), Some("InvalidInput"));
+    assert_eq!(error.code.as_deref(), Some("ADDRESS_LIMIT"));
     assert!(
-        error.message.contains("for parameter Address.AddressLine2 is invalid. Reason: InvalidValue."),
+        error
+            .message
+            .starts_with("住所（市区町村・番地・建物名）が合計141文字です（Amazonの上限は住所1〜3の合計40文字）"),
         "{}",
         error.message
     );
+    // A correction that is still too long is refused, with the same counts.
+    let mut still_long = shop.state(&long).delivery_address().unwrap().clone();
+    still_long.line2 = Some("ア".repeat(35));
+    let refused = shop.ledger.operator_correct_address(
+        &long,
+        still_long,
+        "短縮",
+        events::envelope::Meta::by(events::envelope::Actor::operator("tanaka")),
+        None,
+        Default::default(),
+    );
+    assert!(refused.unwrap_err().to_string().contains("（Amazonの上限は住所1〜3の合計40文字）"));
 
     let mut corrected = shop.state(&long).delivery_address().unwrap().clone();
     corrected.line2 = Some("サンプル101".into());
@@ -246,6 +299,7 @@ async fn amazons_400_puts_the_order_in_error_and_a_corrected_address_ships() {
             "40文字超過のため短縮",
             events::envelope::Meta::by(events::envelope::Actor::operator("tanaka")),
             None,
+            Default::default(),
         )
         .unwrap();
     shop.operator_sets(&long, Status::Verified, "住所修正済み");
@@ -508,6 +562,22 @@ mod contract {
         );
         let missing = client.get("RK-404").await.unwrap_err();
         assert!(matches!(missing, AmazonError::NotFound { .. }), "{missing}");
+        // Japan's limits: a name over 15 characters, lines 1-3 over 40 together.
+        let mut long_name = create_request("RK-3", "JP-TEA");
+        long_name.destination_address.name = "株式会社サンプル商事 山田 太郎".into();
+        let refused = client.create(&long_name).await.unwrap_err();
+        assert!(
+            refused.amazon_message().unwrap().1.contains("for parameter DestinationAddress.Name is invalid"),
+            "{refused}"
+        );
+        let mut long_lines = create_request("RK-4", "JP-TEA");
+        long_lines.destination_address.address_line1 = "一".repeat(30);
+        long_lines.destination_address.address_line2 = Some("二".repeat(11));
+        let refused = client.create(&long_lines).await.unwrap_err();
+        assert!(
+            refused.amazon_message().unwrap().1.contains("DestinationAddress.AddressLine1 is invalid"),
+            "{refused}"
+        );
         client.cancel("RK-1").await.unwrap();
         client.cancel("RK-1").await.expect("a repeated cancel counts as accepted");
         assert_eq!(client.get("RK-1").await.unwrap().status, mcf_ledger::amazon::model::OrderStatus::Cancelled);

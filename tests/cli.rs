@@ -675,15 +675,18 @@ async fn sigterm_ends_a_retry_backoff_at_once() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     let signalled = std::time::Instant::now();
+    let calls_at_signal = rms.calls("searchOrder");
     let pid = child.id().unwrap().to_string();
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let output =
         tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output()).await.unwrap().unwrap();
     let took = signalled.elapsed();
-    assert!(took < std::time::Duration::from_millis(1500), "stopped {took:?} after SIGTERM");
+    // The backoff still ahead was at least 3.5 s; stopping well before it is what counts (a
+    // loaded machine may take a moment to schedule the process's exit).
+    assert!(took < std::time::Duration::from_secs(3), "stopped {took:?} after SIGTERM");
     assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stderr).contains("stopped by a signal"));
-    assert!(rms.calls("searchOrder") <= 3, "no new attempt after the signal");
+    assert!(rms.calls("searchOrder") <= calls_at_signal + 1, "no new attempt after the signal (one may be in flight)");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

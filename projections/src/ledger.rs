@@ -278,9 +278,10 @@ impl Ledger {
         reason: &str,
         meta: Meta,
         seen_version: Option<i64>,
+        limits: events::order::address::AddressLimits,
     ) -> Result<AppendOutcome, LedgerError> {
         let state = self.state_as_seen(key, seen_version)?;
-        let event = operator::decide_address_correction(&state, new, reason)?;
+        let event = operator::decide_address_correction(&state, new, reason, limits)?;
         self.append_stale_aware(key, state.version, vec![event.into()], meta)
     }
 

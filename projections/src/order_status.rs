@@ -73,14 +73,14 @@ impl Projector for OrderStatusProjector {
             let mut upsert = tx
                 .prepare_cached(
                     "INSERT INTO order_status (order_key, marketplace, order_number, status, buyer_name, item_summary, ordered_at,
-                         mcf_order_id, shipping_speed, tracking_number, carrier, error, hold, cancel_pending, email_intent, email_sending, tasks_due, version, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
+                         mcf_order_id, shipping_speed, tracking_number, carrier, error, hold, cancel_pending, email_intent, email_sending, tasks_due, version, created_at, updated_at, writes_open)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
                      ON CONFLICT (order_key) DO UPDATE SET
                          status = excluded.status, buyer_name = excluded.buyer_name, item_summary = excluded.item_summary,
                          ordered_at = excluded.ordered_at, mcf_order_id = excluded.mcf_order_id,
                          shipping_speed = excluded.shipping_speed, tracking_number = excluded.tracking_number,
                          carrier = excluded.carrier, error = excluded.error, hold = excluded.hold,
-                         cancel_pending = excluded.cancel_pending, email_intent = excluded.email_intent, email_sending = excluded.email_sending, tasks_due = excluded.tasks_due, version = excluded.version, updated_at = excluded.updated_at",
+                         cancel_pending = excluded.cancel_pending, email_intent = excluded.email_intent, email_sending = excluded.email_sending, tasks_due = excluded.tasks_due, version = excluded.version, updated_at = excluded.updated_at, writes_open = excluded.writes_open",
                 )
                 .context(|| "preparing the order_status upsert".into())?;
             for (stream, before) in &touched {
@@ -119,6 +119,7 @@ impl Projector for OrderStatusProjector {
                         state.version,
                         state.created_at.map(format_time),
                         state.updated_at.map(format_time),
+                        writes_open(state),
                     ])
                     .context(|| format!("writing the status row of {key}"))?;
             }
@@ -155,6 +156,13 @@ pub fn item_summary(details: &events::order::OrderDetails) -> String {
         text.push_str(&format!(" 他{}点", details.items.len() - 1));
     }
     text
+}
+
+/// The marketplace writes without an outcome or refused, space-separated; None when there are
+/// none (the index is partial).
+fn writes_open(state: &OrderState) -> Option<String> {
+    let open = state.writes_open();
+    (!open.is_empty()).then(|| open.iter().map(|(write, _)| write.as_str()).collect::<Vec<_>>().join(" "))
 }
 
 /// The manual tasks due, space-separated; None when there are none (the to-do index is partial).

@@ -27,6 +27,8 @@ pub struct OrderRow {
     pub email_sending: bool,
     /// The guide's manual emails not yet marked done, space-separated.
     pub tasks_due: Option<String>,
+    /// Marketplace writes sent without an outcome, or refused, space-separated.
+    pub writes_open: Option<String>,
     pub version: i64,
     pub created_at: String,
     pub updated_at: String,
@@ -34,7 +36,7 @@ pub struct OrderRow {
 
 const ROW_COLUMNS: &str =
     "order_key, marketplace, order_number, status, buyer_name, item_summary, ordered_at, mcf_order_id,
-     shipping_speed, tracking_number, carrier, error, hold, cancel_pending, email_sending, tasks_due, version, created_at, updated_at";
+     shipping_speed, tracking_number, carrier, error, hold, cancel_pending, email_sending, tasks_due, version, created_at, updated_at, writes_open";
 
 fn order_row(row: &Row<'_>) -> rusqlite::Result<OrderRow> {
     Ok(OrderRow {
@@ -57,6 +59,7 @@ fn order_row(row: &Row<'_>) -> rusqlite::Result<OrderRow> {
         version: row.get(16)?,
         created_at: row.get(17)?,
         updated_at: row.get(18)?,
+        writes_open: row.get(19)?,
     })
 }
 
@@ -236,4 +239,49 @@ pub fn orders_needing_operator(conn: &Connection) -> Result<Vec<OrderRow>, Store
         .context(|| "preparing the needs-operator query".into())?;
     let rows = statement.query_map([], order_row).context(|| "listing orders needing an operator".into())?;
     rows.map(|r| r.context(|| "listing orders needing an operator".into())).collect()
+}
+
+/// Keys of the orders with `write` sent without an outcome or refused, oldest change first.
+pub fn orders_with_open_write(
+    conn: &Connection,
+    write: events::order::OutsideWrite,
+) -> Result<Vec<String>, StoreError> {
+    let mut statement = conn
+        .prepare_cached(
+            "SELECT order_key, writes_open FROM order_status WHERE writes_open IS NOT NULL ORDER BY updated_at",
+        )
+        .context(|| "preparing the open writes listing".into())?;
+    let rows = statement
+        .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
+        .context(|| "listing open writes".into())?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (key, writes) = row.context(|| "listing open writes".into())?;
+        if writes.split(' ').any(|w| w == write.as_str()) {
+            out.push(key);
+        }
+    }
+    Ok(out)
+}
+
+/// How many orders have each kind of write open, and the oldest such order's last change.
+pub fn open_write_counts(conn: &Connection) -> Result<Vec<(String, i64, String)>, StoreError> {
+    let mut statement = conn
+        .prepare_cached("SELECT writes_open, updated_at FROM order_status WHERE writes_open IS NOT NULL")
+        .context(|| "preparing the open writes count".into())?;
+    let rows = statement
+        .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
+        .context(|| "counting open writes".into())?;
+    let mut counts: std::collections::BTreeMap<String, (i64, String)> = Default::default();
+    for row in rows {
+        let (writes, updated_at) = row.context(|| "counting open writes".into())?;
+        for write in writes.split(' ') {
+            let entry = counts.entry(write.to_owned()).or_insert((0, updated_at.clone()));
+            entry.0 += 1;
+            if updated_at < entry.1 {
+                entry.1 = updated_at.clone();
+            }
+        }
+    }
+    Ok(counts.into_iter().map(|(write, (n, oldest))| (write, n, oldest)).collect())
 }

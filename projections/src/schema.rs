@@ -174,6 +174,7 @@ const SECONDARY_INDEXES: &[(&str, &str)] = &[
     ("order_status_by_tasks_due", "order_status (updated_at) WHERE tasks_due IS NOT NULL"),
     ("order_status_by_ordered", "order_status (ordered_at)"),
     ("cycles_unfinished", "cycles (holder) WHERE finished_at IS NULL"),
+    ("order_status_by_open_writes", "order_status (updated_at) WHERE writes_open IS NOT NULL"),
 ];
 
 pub fn ensure_secondary_indexes(conn: &Connection) -> rusqlite::Result<()> {
@@ -256,7 +257,18 @@ const CREATE_V6: &str = "
     DELETE FROM projection_checkpoints WHERE projector = 'cycles';
 ";
 
-pub const PROJECTION_MIGRATIONS: &[&str] = &[CREATE_V1, CREATE_V2, CREATE_V3, CREATE_V4, CREATE_V5, CREATE_V6];
+/// 7: `writes_open`, the marketplace writes of an order sent without an outcome or refused
+/// (space-separated), so the stages find pending writes (a Yahoo completion) without folding
+/// every shipped order, and the health page counts them.
+const CREATE_V7: &str = "
+    ALTER TABLE order_status ADD COLUMN writes_open TEXT;
+    DELETE FROM projection_checkpoints;
+    DELETE FROM order_status;
+    DELETE FROM status_counts;
+";
+
+pub const PROJECTION_MIGRATIONS: &[&str] =
+    &[CREATE_V1, CREATE_V2, CREATE_V3, CREATE_V4, CREATE_V5, CREATE_V6, CREATE_V7];
 
 /// Drops and recreates every projection table at the current shape (used by `replay verify`
 /// on its scratch copy). Version 4 recreates every table it knows; later steps build on it.

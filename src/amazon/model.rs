@@ -145,9 +145,39 @@ pub struct Preview {
     pub order_unfulfillable_reasons: Vec<String>,
     #[serde(default)]
     pub scheduled_delivery_info: Option<ScheduledDeliveryInfo>,
+    #[serde(default)]
+    pub estimated_fees: Vec<Fee>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Fee {
+    #[serde(default)]
+    pub name: String,
+    pub amount: Money,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Money {
+    #[serde(default)]
+    pub currency_code: String,
+    /// A decimal, as a string ("450", "450.00").
+    pub value: String,
 }
 
 impl Preview {
+    /// Amazon's estimated fees in yen (None when it gave none, or not in yen).
+    pub fn fee_yen(&self) -> Option<i64> {
+        let mut total = 0.0;
+        for fee in &self.estimated_fees {
+            if fee.amount.currency_code != "JPY" {
+                return None;
+            }
+            total += fee.amount.value.trim().parse::<f64>().ok()?;
+        }
+        (!self.estimated_fees.is_empty()).then_some(total.round() as i64)
+    }
+
     /// The latest arrival over all shipments: when the whole order is there at the latest.
     pub fn latest_arrival(&self) -> Option<DateTime<Utc>> {
         self.fulfillment_preview_shipments.iter().filter_map(|s| s.latest_arrival_date).max()

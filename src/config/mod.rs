@@ -215,6 +215,8 @@ pub struct Config {
     pub amazon: Option<AmazonSettings>,
     /// The shop's own payment-guidance email (the file's text), if it has one.
     pub payment_guidance_template: Option<String>,
+    /// What Amazon accepts of an address in Japan.
+    pub address_limits: events::order::address::AddressLimits,
     pub env: Env,
 }
 
@@ -485,6 +487,10 @@ impl Config {
             yahoo: read.yahoo(),
             amazon: read.amazon(),
             payment_guidance_template: read.template("PAYMENT_GUIDANCE_TEMPLATE"),
+            address_limits: events::order::address::AddressLimits {
+                name: read.number("AMAZON_NAME_MAX_CHARS", 1) as usize,
+                lines: read.number("AMAZON_ADDRESS_MAX_CHARS", 1) as usize,
+            },
             env: env.clone(),
         };
         match read.errors {

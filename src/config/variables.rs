@@ -188,4 +188,20 @@ pub const VARIABLES: &[Variable] = &[
         "Login with Amazon token endpoint.",
     ),
     var("MCF_NOTIFICATION_EMAIL", Amazon, false, false, None, "Address Amazon sends MCF shipment notifications to."),
+    var(
+        "AMAZON_NAME_MAX_CHARS",
+        Amazon,
+        false,
+        false,
+        Some("15"),
+        "Longest recipient name Amazon accepts in Japan (full- and half-width alike); checked before any call.",
+    ),
+    var(
+        "AMAZON_ADDRESS_MAX_CHARS",
+        Amazon,
+        false,
+        false,
+        Some("40"),
+        "Longest address Amazon accepts in Japan: lines 1-3 together (municipality, block, building).",
+    ),
 ];

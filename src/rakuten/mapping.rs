@@ -7,7 +7,8 @@ use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
 use events::clock::jst;
 use events::order::{
     Address, Buyer, CancelSource, CancellationRequested, CustomerEmailIntended, DeliveryRequest, DetectionSource, Note,
-    OrderDetails, OrderDetected, OrderEvent, OrderItem, OrderState, Reason, Settlement, SettlementKind, Status,
+    OrderDetails, OrderDetected, OrderEvent, OrderItem, OrderState, OutsideWrite, Reason, Settlement, SettlementKind,
+    Status, WriteDone, WriteState,
 };
 use events::Marketplace;
 
@@ -250,6 +251,17 @@ pub fn intake_events(state: &OrderState, model: &OrderModel) -> Vec<OrderEvent> 
         );
         return events;
     }
+    // RMS has the order confirmed (our confirmOrder whose answer was lost, or the shop's own
+    // automatic confirmation): read, not asked again.
+    if state.status == Some(Status::AwaitingConfirmation)
+        && !state.marketplace_confirmed
+        && matches!(model.order_progress, 200 | 300)
+    {
+        let note = format!("RMS shows orderProgress {}", model.order_progress);
+        for event in confirmed_events(&state, &note) {
+            push(&mut state, event);
+        }
+    }
     if state.status == Some(Status::AwaitingConfirmation) && model.order_progress == 300 && state.hold.is_none() {
         let prepaid = state.details.as_ref().is_some_and(|d| d.settlement.kind == SettlementKind::Prepaid);
         if prepaid && !state.payment_confirmed {
@@ -263,10 +275,16 @@ pub fn intake_events(state: &OrderState, model: &OrderModel) -> Vec<OrderEvent> 
     events
 }
 
-/// Events recorded after confirmOrder succeeded: the confirmation, and for a prepaid order
-/// the intent to send the payment guidance email, once.
-pub fn confirmed_events(state: &OrderState) -> Vec<OrderEvent> {
-    let mut events = vec![OrderEvent::MarketplaceConfirmed(Note { note: "confirmOrder".into() })];
+/// Events recorded once RMS has the order confirmed (confirmOrder answered, or RMS read back):
+/// the confirm write done (or, when we never sent it, the confirmation seen), and for a prepaid
+/// order the intent to send the payment guidance email, once.
+pub fn confirmed_events(state: &OrderState, note: &str) -> Vec<OrderEvent> {
+    let confirmed = if state.write(OutsideWrite::RakutenConfirm) == Some(&WriteState::Intended) {
+        OrderEvent::WriteDone(WriteDone { write: OutsideWrite::RakutenConfirm, note: note.to_owned() })
+    } else {
+        OrderEvent::MarketplaceConfirmed(Note { note: note.to_owned() })
+    };
+    let mut events = vec![confirmed];
     let prepaid = state.details.as_ref().is_some_and(|d| d.settlement.kind == SettlementKind::Prepaid);
     let key = state.key.as_ref().map(|k| k.order_number.clone()).unwrap_or_default();
     if prepaid && !state.emails.iter().any(|e| e.kind == PAYMENT_GUIDANCE) {
@@ -369,18 +387,36 @@ mod tests {
     #[test]
     fn given_awaiting_when_rakuten_shows_300_then_verified() {
         let state = given(&intake_events(&OrderState::new(key()), &model(100, 1)));
-        assert_eq!(types(&intake_events(&state, &model(300, 1))), ["OrderVerified"]);
+        assert_eq!(types(&intake_events(&state, &model(300, 1))), ["MarketplaceConfirmed", "OrderVerified"]);
+    }
+
+    #[test]
+    fn given_a_confirm_whose_answer_was_lost_when_rms_shows_200_then_the_write_is_done_and_not_sent_again() {
+        let mut events = intake_events(&OrderState::new(key()), &model(100, 9));
+        events.push(OrderEvent::WriteIntended(events::order::WriteIntended { write: OutsideWrite::RakutenConfirm }));
+        let state = given(&events);
+        let read_back = intake_events(&state, &model(200, 9));
+        assert_eq!(types(&read_back), ["WriteDone", "CustomerEmailIntended"]);
+        events.extend(read_back);
+        let state = given(&events);
+        assert!(state.marketplace_confirmed);
+        assert_eq!(state.write(OutsideWrite::RakutenConfirm), Some(&WriteState::Done));
+        assert!(intake_events(&state, &model(200, 9)).is_empty(), "read once, recorded once");
     }
 
     #[test]
     fn given_a_prepaid_order_then_confirmation_intends_the_payment_email_once_and_300_means_paid() {
         let state = given(&intake_events(&OrderState::new(key()), &model(100, 9)));
-        let confirmed = confirmed_events(&state);
+        let confirmed = confirmed_events(&state, "confirmOrder");
         assert_eq!(types(&confirmed), ["MarketplaceConfirmed", "CustomerEmailIntended"]);
         let mut all = intake_events(&OrderState::new(key()), &model(100, 9));
         all.extend(confirmed);
         let state = given(&all);
-        assert_eq!(types(&confirmed_events(&state)), ["MarketplaceConfirmed"], "the guidance email is intended once");
+        assert_eq!(
+            types(&confirmed_events(&state, "confirmOrder")),
+            ["MarketplaceConfirmed"],
+            "the guidance email is intended once"
+        );
         assert!(intake_events(&state, &model(200, 9)).is_empty(), "waiting for payment");
         assert_eq!(types(&intake_events(&state, &model(300, 9))), ["PaymentConfirmed", "OrderVerified"]);
     }

@@ -10,7 +10,6 @@ pub mod mail;
 pub mod rakuten;
 pub mod ship;
 pub mod sources;
-pub mod speed;
 pub mod steps;
 pub mod tracking;
 pub mod yahoo;
@@ -42,11 +41,17 @@ pub struct ShippingSettings {
     pub notification_email: Option<String>,
     /// `displayableOrderComment` on the packing slip.
     pub packing_slip_comment: String,
+    /// What Amazon accepts of an address in Japan, checked before any call.
+    pub address_limits: events::order::address::AddressLimits,
 }
 
 impl Default for ShippingSettings {
     fn default() -> Self {
-        Self { notification_email: None, packing_slip_comment: "Thank you for your order.".into() }
+        Self {
+            notification_email: None,
+            packing_slip_comment: "Thank you for your order.".into(),
+            address_limits: Default::default(),
+        }
     }
 }
 

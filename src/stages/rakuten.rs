@@ -10,10 +10,13 @@ pub use super::sources::PollSettings;
 use super::sources::{record_credential_expiry, record_poll_outcome, source_state, Unread, Window};
 use super::{record, record_intake, Recorded, StageError, StageReport, Steps};
 use crate::rakuten::mapping::{self, confirmed_events, intake_events, out_of_scope_at_first_sight};
-use crate::rakuten::model::{BasketShipping, OrderModel, ShippingModel, UpdateOrderShippingRequest};
+use crate::rakuten::model::{BasketShipping, MessageModel, OrderModel, ShippingModel, UpdateOrderShippingRequest};
 use crate::rakuten::{RakutenClient, RakutenError, GET_ORDER_LIMIT};
 use chrono::{DateTime, Utc};
-use events::order::{OrderEvent, OrderFailed, OrderState, Status, Tracking};
+use events::order::{
+    OrderEvent, OrderFailed, OrderState, OutsideWrite, Status, Tracking, WriteDone, WriteFailed, WriteIntended,
+    WriteState,
+};
 use events::{Marketplace, OrderKey};
 use projections::{Ledger, LedgerError};
 
@@ -155,52 +158,126 @@ pub async fn fetch_orders(
 }
 
 /// The first step of the two-step confirmation: confirmOrder (RMS moves it 100 -> 200), a
-/// page of orders per call, each page recorded before the next is sent.
+/// page of orders per call. Each confirmation is an outside write: intended before the call,
+/// done or refused after it; an order whose last confirmation lost its answer is read from RMS
+/// first (its orderProgress says whether it took effect) and confirmed again only if not.
 async fn confirm_awaiting(
     ledger: &mut Ledger,
     client: &RakutenClient,
     steps: &mut Steps<'_>,
     report: &mut StageReport,
 ) -> Result<(), StageError> {
-    let waiting_state = |ledger: &Ledger, key: &OrderKey| -> Result<Option<OrderState>, LedgerError> {
-        let state = ledger.order_state(key)?;
-        let waiting =
-            state.status == Some(Status::AwaitingConfirmation) && !state.marketplace_confirmed && state.hold.is_none();
-        Ok(waiting.then_some(state))
-    };
-    let mut waiting = Vec::new();
-    for key in super::marketplace_keys_in(ledger, Marketplace::Rakuten, &[Status::AwaitingConfirmation], |_| true)? {
-        if waiting_state(ledger, &key)?.is_some() {
-            waiting.push(key);
+    let waiting = waiting_for_confirmation(ledger)?;
+    let unsure: Vec<String> = waiting
+        .iter()
+        .filter(|(_, state)| state.write(OutsideWrite::RakutenConfirm) == Some(&WriteState::Intended))
+        .map(|(key, _)| key.order_number.clone())
+        .collect();
+    for page in unsure.chunks(GET_ORDER_LIMIT) {
+        match client.get_orders(page).await {
+            Ok(orders) => {
+                for raw in &orders {
+                    record_order(ledger, raw, false)?;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot read back the orders whose confirmation lost its answer; next cycle");
+                report.source_failed(POLL_STREAM, &Unread::of(&error));
+                report.deferred += unsure.len();
+                return Ok(());
+            }
         }
     }
-    for (index, page) in waiting.chunks(GET_ORDER_LIMIT).enumerate() {
+    let waiting = waiting_for_confirmation(ledger)?;
+    for page in waiting.chunks(GET_ORDER_LIMIT) {
         if !steps.proceed(ledger, report)? {
             return Ok(());
         }
-        let numbers: Vec<String> = page.iter().map(|k| k.order_number.clone()).collect();
+        let mut intended = Vec::new();
+        for (key, state) in page {
+            let intent = OrderEvent::WriteIntended(WriteIntended { write: OutsideWrite::RakutenConfirm });
+            if state.write(OutsideWrite::RakutenConfirm) == Some(&WriteState::Intended)
+                || record(ledger, key, state, "receive", vec![intent])?
+            {
+                intended.push(key.clone());
+            }
+        }
+        let numbers: Vec<String> = intended.iter().map(|k| k.order_number.clone()).collect();
         let messages = match client.confirm_orders(&numbers).await {
             Ok(messages) => messages,
+            Err(RakutenError::Api { messages, .. }) => messages
+                .into_iter()
+                .map(|(code, message)| MessageModel {
+                    message_type: "ERROR".into(),
+                    message_code: code,
+                    message,
+                    order_number: None,
+                })
+                .collect(),
             Err(error) => {
-                tracing::warn!(%error, "confirmOrder failed; next cycle");
+                tracing::warn!(%error, "confirmOrder not answered; RMS is read back next cycle");
                 report.source_failed(POLL_STREAM, &Unread::of(&error));
-                report.deferred += waiting.len() - index * GET_ORDER_LIMIT;
+                report.deferred += intended.len();
                 return Ok(());
             }
         };
-        for key in page {
-            let Some(state) = waiting_state(ledger, key)? else { continue };
-            let message = messages.iter().find(|m| m.order_number.as_deref() == Some(key.order_number.as_str()));
-            // INFO_101 confirmed now; ERROR_103 means RMS had already moved it (automatic confirmation).
-            let confirmed = message.is_some_and(|m| m.message_type == "INFO" || m.message_code.ends_with("ERROR_103"));
-            if confirmed {
-                tracing::info!(order = %key, "confirmed at Rakuten");
-                if record(ledger, key, &state, "receive", confirmed_events(&state))? {
-                    report.advanced += 1;
-                }
-            } else {
-                tracing::info!(order = %key, message = ?message.map(|m| &m.message), "not confirmed; the watch will see why");
-            }
+        for key in &intended {
+            record_confirmation(ledger, key, &messages, report)?;
+        }
+    }
+    Ok(())
+}
+
+/// Rakuten orders awaiting our confirmation, with their states.
+fn waiting_for_confirmation(ledger: &Ledger) -> Result<Vec<(OrderKey, OrderState)>, LedgerError> {
+    let mut waiting = Vec::new();
+    for key in super::marketplace_keys_in(ledger, Marketplace::Rakuten, &[Status::AwaitingConfirmation], |_| true)? {
+        let state = ledger.order_state(&key)?;
+        if state.status == Some(Status::AwaitingConfirmation) && !state.marketplace_confirmed && state.hold.is_none() {
+            waiting.push((key, state));
+        }
+    }
+    Ok(waiting)
+}
+
+/// RMS's answer for one order: confirmed (INFO, or ERROR_103: RMS had already moved it), or
+/// refused with its message; no message for the order leaves the outcome unknown.
+fn record_confirmation(
+    ledger: &mut Ledger,
+    key: &OrderKey,
+    messages: &[MessageModel],
+    report: &mut StageReport,
+) -> Result<(), LedgerError> {
+    let state = ledger.order_state(key)?;
+    if state.write(OutsideWrite::RakutenConfirm) != Some(&WriteState::Intended) {
+        return Ok(());
+    }
+    let mine = messages.iter().find(|m| m.order_number.as_deref() == Some(key.order_number.as_str()));
+    let batch = messages.iter().find(|m| m.order_number.is_none() && m.message_type == "ERROR");
+    match mine.or(batch) {
+        Some(m) if m.message_type == "INFO" || m.message_code.ends_with("ERROR_103") => {
+            tracing::info!(order = %key, code = m.message_code, "confirmed at Rakuten");
+            super::record_outcome(
+                ledger,
+                key,
+                "receive",
+                confirmed_events(&state, &format!("confirmOrder {}", m.message_code)),
+            )?;
+            report.advanced += 1;
+        }
+        Some(m) if m.message_type == "ERROR" => {
+            tracing::warn!(order = %key, code = m.message_code, message = m.message, "RMS refused the confirmation");
+            let failed = WriteFailed {
+                write: OutsideWrite::RakutenConfirm,
+                code: Some(m.message_code.clone()),
+                message: m.message.clone(),
+            };
+            super::record_outcome(ledger, key, "receive", vec![OrderEvent::WriteFailed(failed)])?;
+            report.needs_operator += 1;
+        }
+        _ => {
+            tracing::info!(order = %key, "confirmOrder said nothing of this order; RMS is read back next cycle");
+            report.deferred += 1;
         }
     }
     Ok(())
@@ -299,7 +376,10 @@ pub async fn notify(
     Ok(report)
 }
 
-/// Registers one order's tracking at RMS (unless RMS has it already) and records it.
+/// Registers one order's tracking at RMS and records it. RMS was just read: a tracking number
+/// it already has (our write whose answer was lost, or the shop's own entry) is recorded as
+/// reported, never written twice. Otherwise the write is intended, made, and its outcome
+/// recorded; a lost answer is read back next cycle.
 async fn report_shipment(
     ledger: &mut Ledger,
     client: &RakutenClient,
@@ -313,48 +393,68 @@ async fn report_shipment(
         report.deferred += 1;
         return Ok(());
     };
+    let write = OutsideWrite::RakutenShipping;
     let company = mapping::delivery_company(&tracking.carrier);
     let reported = Tracking { carrier: format!("{} ({company})", tracking.carrier), ..tracking.clone() };
+    let shipped = |note: &str| {
+        let mut events = Vec::new();
+        if state.write(write) == Some(&WriteState::Intended) {
+            events.push(OrderEvent::WriteDone(WriteDone { write, note: note.to_owned() }));
+        }
+        events.push(OrderEvent::ShipmentReported(reported.clone()));
+        events
+    };
     let already =
         package.shippings.iter().any(|s| s.shipping_number.as_deref() == Some(tracking.tracking_number.as_str()));
-    if !already {
-        let blank = package.shippings.iter().find(|s| s.shipping_number.as_deref().unwrap_or("").is_empty());
-        let shipped_on = mapping::jst_date(tracking.shipped_at.unwrap_or_else(|| ledger.store().now()));
-        let request = UpdateOrderShippingRequest {
-            order_number: key.order_number.clone(),
-            baskets: vec![BasketShipping {
-                basket_id: package.basket_id,
-                shippings: vec![ShippingModel {
-                    shipping_detail_id: blank.and_then(|b| b.shipping_detail_id),
-                    delivery_company: Some(company.to_owned()),
-                    shipping_number: Some(tracking.tracking_number.clone()),
-                    shipping_date: Some(shipped_on),
-                }],
-            }],
-        };
-        match client.update_order_shipping(&request).await {
-            Ok(_) => tracing::info!(order = %key, company, "tracking registered at Rakuten"),
-            Err(RakutenError::Api { messages, .. }) => {
-                let message = messages.iter().map(|(c, m)| format!("{c} {m}")).collect::<Vec<_>>().join("; ");
-                tracing::warn!(order = %key, message, "RMS refused the shipping report");
-                let failed =
-                    OrderFailed { stage: "notify".into(), code: messages.first().map(|(c, _)| c.clone()), message };
-                if record(ledger, key, state, "notify", vec![OrderEvent::OrderFailed(failed)])? {
-                    report.needs_operator += 1;
-                }
-                return Ok(());
-            }
-            Err(error) => {
-                tracing::warn!(order = %key, %error, "shipping report not confirmed; re-read next cycle");
-                report.deferred += 1;
-                return Ok(());
-            }
-        }
-    } else {
+    if already {
         tracing::info!(order = %key, "RMS already has this tracking number; recording it as reported");
-    }
-    if record(ledger, key, state, "notify", vec![OrderEvent::ShipmentReported(reported)])? {
+        super::record_outcome(ledger, key, "notify", shipped("RMS showed it when read back"))?;
         report.advanced += 1;
+        return Ok(());
+    }
+    let intent = OrderEvent::WriteIntended(WriteIntended { write });
+    if state.write(write) != Some(&WriteState::Intended) && !record(ledger, key, state, "notify", vec![intent])? {
+        report.deferred += 1;
+        return Ok(());
+    }
+    let blank = package.shippings.iter().find(|s| s.shipping_number.as_deref().unwrap_or("").is_empty());
+    let shipped_on = mapping::jst_date(tracking.shipped_at.unwrap_or_else(|| ledger.store().now()));
+    let request = UpdateOrderShippingRequest {
+        order_number: key.order_number.clone(),
+        baskets: vec![BasketShipping {
+            basket_id: package.basket_id,
+            shippings: vec![ShippingModel {
+                shipping_detail_id: blank.and_then(|b| b.shipping_detail_id),
+                delivery_company: Some(company.to_owned()),
+                shipping_number: Some(tracking.tracking_number.clone()),
+                shipping_date: Some(shipped_on),
+            }],
+        }],
+    };
+    match client.update_order_shipping(&request).await {
+        Ok(_) => {
+            tracing::info!(order = %key, company, "tracking registered at Rakuten");
+            let mut events = vec![OrderEvent::WriteDone(WriteDone { write, note: "updateOrderShipping".into() })];
+            events.push(OrderEvent::ShipmentReported(reported));
+            super::record_outcome(ledger, key, "notify", events)?;
+            report.advanced += 1;
+        }
+        Err(RakutenError::Api { messages, .. }) => {
+            let message = messages.iter().map(|(c, m)| format!("{c} {m}")).collect::<Vec<_>>().join("; ");
+            tracing::warn!(order = %key, message, "RMS refused the shipping report");
+            let code = messages.first().map(|(c, _)| c.clone());
+            let events = vec![
+                OrderEvent::WriteFailed(WriteFailed { write, code: code.clone(), message: message.clone() }),
+                OrderEvent::OrderFailed(OrderFailed { stage: "notify".into(), code, message }),
+            ];
+            super::record_outcome(ledger, key, "notify", events)?;
+            report.needs_operator += 1;
+        }
+        Err(error) => {
+            tracing::warn!(order = %key, %error, "shipping report not confirmed; RMS is read back next cycle");
+            report.source_failed(POLL_STREAM, &Unread::of(&error));
+            report.deferred += 1;
+        }
     }
     Ok(())
 }

@@ -32,6 +32,8 @@ pub struct WebSettings {
     pub trust_forwarded_for: bool,
     /// How often cycles run: an order standing still longer than two of them is worth a look.
     pub cycle_interval: chrono::Duration,
+    /// What Amazon accepts of an address: a correction must fit.
+    pub address_limits: events::order::address::AddressLimits,
 }
 
 impl std::fmt::Debug for WebSettings {
@@ -69,6 +71,7 @@ impl WebSettings {
             password: password.to_owned(),
             trust_forwarded_for,
             cycle_interval: chrono::Duration::minutes(10),
+            address_limits: Default::default(),
         })
     }
 
@@ -77,6 +80,7 @@ impl WebSettings {
         let mut settings =
             Self::new(config.web.username.as_deref().unwrap_or(""), &password, config.web.trust_forwarded_for)?;
         settings.cycle_interval = chrono::Duration::minutes(i64::from(config.cycle_minutes));
+        settings.address_limits = config.address_limits;
         Ok(settings)
     }
 }
@@ -84,7 +88,7 @@ impl WebSettings {
 /// What every handler shares.
 pub struct AppState {
     pub db: Arc<Db>,
-    settings: WebSettings,
+    pub(crate) settings: WebSettings,
     guard: std::sync::Mutex<LoginGuard>,
     /// Signs CSRF tokens; new per process, so a restart invalidates open forms (they reload).
     csrf_key: [u8; 32],

@@ -708,11 +708,12 @@ pub async fn correct_address(
     }
     let reason = field(&form, "reason").to_owned();
     let target = key.clone();
+    let limits = state.settings.address_limits;
     state
         .db
         .write(move |ledger| {
             ledger
-                .operator_correct_address(&target, address, &reason, operator.meta(), Some(version))
+                .operator_correct_address(&target, address, &reason, operator.meta(), Some(version), limits)
                 .map_err(WebError::from)
         })
         .await?;

@@ -12,7 +12,7 @@ use events::Marketplace;
 
 /// The fields orderInfo is asked for (unrequested fields are simply absent).
 pub const ORDER_INFO_FIELDS: &str = "OrderId,OrderTime,OrderStatus,IsReadOnly,Suspect,FraudHoldStatus,PublicationTime,\
-PayStatus,PayMethod,PayMethodName,ShipStatus,ShipRequestDate,ShipRequestTime,ShipLastName,ShipFirstName,ShipZipCode,\
+PayStatus,PayMethod,PayMethodName,ShipStatus,ShipCompanyCode,ShipInvoiceNumber1,ShipRequestDate,ShipRequestTime,ShipLastName,ShipFirstName,ShipZipCode,\
 ShipPrefecture,ShipCity,ShipAddress1,ShipAddress2,ShipPhoneNumber,ExcellentDelivery,BillLastName,BillFirstName,\
 BillMailAddress,BillPhoneNumber,TotalPrice,LineId,ItemId,SubCode,Title,Quantity,UnitPrice";
 
@@ -62,7 +62,7 @@ pub fn slot_of(label: &str) -> Option<String> {
     if label.contains("午前") {
         return Some("08-12".into());
     }
-    crate::stages::speed::parse_slot(label).map(|(from, to)| format!("{from:02}-{to:02}"))
+    events::order::parse_slot(label).map(|(from, to)| format!("{from:02}-{to:02}"))
 }
 
 /// 優良配送: delivery by the JST order date + 2 days (1), or + 1 day for 翌日優良配送 (2).
@@ -253,6 +253,36 @@ pub fn intake_events(state: &OrderState, info: &Element) -> Vec<OrderEvent> {
     events
 }
 
+/// What Yahoo shows of an order's shipping and completion, read back after a write whose
+/// answer was lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShipmentView {
+    /// OrderStatus: 2 処理中, 4 キャンセル, 5 完了.
+    pub order_status: String,
+    /// ShipStatus: 3 出荷済み.
+    pub ship_status: String,
+    pub invoice: Option<String>,
+}
+
+impl ShipmentView {
+    pub fn of(info: &Element) -> Self {
+        Self {
+            order_status: text(info, "OrderStatus").to_owned(),
+            ship_status: text(info, "Ship/ShipStatus").to_owned(),
+            invoice: info.text_at("Ship/ShipInvoiceNumber1").map(str::to_owned),
+        }
+    }
+
+    /// Yahoo has this tracking number as shipped.
+    pub fn shipped_with(&self, invoice: &str) -> bool {
+        matches!(self.ship_status.as_str(), "3" | "4") && self.invoice.as_deref() == Some(invoice)
+    }
+
+    pub fn completed(&self) -> bool {
+        self.order_status == "5"
+    }
+}
+
 /// Yahoo's ShipCompanyCode for Amazon's carrier text (the same 4-digit codes as Rakuten's).
 pub fn ship_company_code(carrier: &str) -> &'static str {
     crate::rakuten::mapping::delivery_company(carrier)
@@ -322,6 +352,20 @@ mod tests {
             Some(DeliveryRequest { date: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(), slot: Some("14-16".into()) })
         );
         assert_eq!(slot_of("午前中"), Some("08-12".into()));
+        // A date without a slot is any window Amazon offers that day, never one invented here.
+        assert_eq!(slot_of("指定なし"), None);
+        let date_only = details(&info(
+            "2",
+            "0",
+            "1",
+            "payment_a1",
+            "<ShipRequestDate>2026-11-25</ShipRequestDate><ShipRequestTime></ShipRequestTime>",
+        ))
+        .unwrap();
+        assert_eq!(
+            date_only.delivery_request,
+            Some(DeliveryRequest { date: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(), slot: None })
+        );
     }
 
     #[test]

@@ -72,6 +72,14 @@ impl OrderEvent {
             E::CustomerEmailSent(_) => "顧客メールを送信しました".to_owned(),
             E::CustomerEmailFailed(e) => format!("顧客メールの送信に失敗しました: {}", e.error),
             E::ManualTaskDone(t) => with_note(&format!("手動作業を完了: {}", t.task), &t.note),
+            E::WriteIntended(w) => format!("{}を送信します", w.write.label()),
+            E::WriteDone(w) => with_note(&format!("{}が完了しました", w.write.label()), &w.note),
+            E::WriteFailed(w) => match &w.code {
+                Some(code) => {
+                    format!("{}が拒否されました（相手側のメッセージ: [{code}] {}）", w.write.label(), w.message)
+                }
+                None => format!("{}が拒否されました（相手側のメッセージ: {}）", w.write.label(), w.message),
+            },
         }
     }
 }

@@ -95,6 +95,20 @@ pub struct DeliveryRequest {
     pub slot: Option<String>,
 }
 
+/// "14-16" (also "14:00-16:00", "1416") -> (14, 16).
+/// A time slot as marketplaces write it (`14-16`, `14:00-16:00`, `1416`); None for anything
+/// that names no slot (`指定なし`, `午前中` is the marketplace mapping's to translate).
+pub fn parse_slot(slot: &str) -> Option<(u32, u32)> {
+    let digits: Vec<u32> =
+        slot.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).filter_map(|s| s.parse().ok()).collect();
+    match digits.as_slice() {
+        [from, to] if from < to && *to <= 24 => Some((*from, *to)),
+        [from, 0, to, 0] if from < to && *to <= 24 => Some((*from, *to)),
+        [both] if *both >= 100 => Some((both / 100, both % 100)).filter(|(a, b)| a < b && *b <= 24),
+        _ => None,
+    }
+}
+
 /// The order as the marketplace API reported it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderDetails {
@@ -192,6 +206,9 @@ pub struct McfCreateIntended {
     pub reason: String,
     #[serde(default)]
     pub delivery_window: Option<DeliveryWindow>,
+    /// The marketplace's promise no speed keeps (the operator tells the customer).
+    #[serde(default)]
+    pub promise_missed: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -285,6 +302,73 @@ pub struct CustomerEmailFailed {
     pub error: String,
 }
 
+/// A write to a marketplace, in one shape: intended, then done or failed. An intent without
+/// an outcome is a write whose answer was lost: the marketplace is read before it is sent
+/// again. (MCF creates and cancels, and emails, have their own events of the same shape.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutsideWrite {
+    /// RMS confirmOrder (100 -> 200), the first step of the two-step confirmation.
+    RakutenConfirm,
+    /// RMS updateOrderShipping: carrier, tracking number, date.
+    RakutenShipping,
+    /// Yahoo orderShipStatusChange: ShipStatus 3 with carrier, invoice number, date.
+    YahooShipStatus,
+    /// Yahoo orderStatusChange to OrderStatus 5 (完了) after shipping.
+    YahooCompletion,
+}
+
+impl OutsideWrite {
+    pub const ALL: [OutsideWrite; 4] =
+        [Self::RakutenConfirm, Self::RakutenShipping, Self::YahooShipStatus, Self::YahooCompletion];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RakutenConfirm => "rakuten_confirm",
+            Self::RakutenShipping => "rakuten_shipping",
+            Self::YahooShipStatus => "yahoo_ship_status",
+            Self::YahooCompletion => "yahoo_completion",
+        }
+    }
+
+    /// What it is, in the operator's words.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::RakutenConfirm => "楽天の注文確認 (confirmOrder)",
+            Self::RakutenShipping => "楽天への発送登録 (updateOrderShipping)",
+            Self::YahooShipStatus => "Yahoo!への出荷登録 (orderShipStatusChange)",
+            Self::YahooCompletion => "Yahoo!の注文完了 (OrderStatus 5)",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|w| w.as_str() == text)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteIntended {
+    pub write: OutsideWrite,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteDone {
+    pub write: OutsideWrite,
+    /// How it was known: the call's answer, or the marketplace read back after a lost answer.
+    #[serde(default)]
+    pub note: String,
+}
+
+/// The marketplace refused the write: an operator decides (it is not sent again by itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteFailed {
+    pub write: OutsideWrite,
+    #[serde(default)]
+    pub code: Option<String>,
+    /// The marketplace's own message.
+    pub message: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManualTaskDone {
     /// e.g. `yahoo_order_received_email`.
@@ -323,6 +407,9 @@ crate::event_enum! {
         CustomerEmailSent(CustomerEmailSent) = 1,
         CustomerEmailFailed(CustomerEmailFailed) = 1,
         ManualTaskDone(ManualTaskDone) = 1,
+        WriteIntended(WriteIntended) = 1,
+        WriteDone(WriteDone) = 1,
+        WriteFailed(WriteFailed) = 1,
     }
 }
 

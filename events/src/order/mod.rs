@@ -4,6 +4,7 @@
 //! system event is possible in the current state; `operator` holds the operator's transitions
 //! from the operating guide. None of this does I/O.
 
+pub mod address;
 mod describe;
 mod event;
 pub mod operator;
@@ -15,5 +16,5 @@ pub mod tasks;
 mod tests;
 
 pub use event::*;
-pub use state::{EmailState, OrderState, TransitionError};
+pub use state::{EmailState, OrderState, TransitionError, WriteState};
 pub use status::Status;

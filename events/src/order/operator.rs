@@ -90,7 +90,12 @@ pub fn decide_status_change(state: &OrderState, to: Status, reason: &str) -> Res
 
 /// Decides an operator's address correction (e.g. a line too long for Amazon). The old
 /// address stays in the ledger beside the new one.
-pub fn decide_address_correction(state: &OrderState, new: Address, reason: &str) -> Result<OrderEvent, Refusal> {
+pub fn decide_address_correction(
+    state: &OrderState,
+    new: Address,
+    reason: &str,
+    limits: super::address::AddressLimits,
+) -> Result<OrderEvent, Refusal> {
     let order = order_name(state);
     let Some(status) = state.status else {
         return Err(Refusal(format!("order {order} is not in the ledger")));
@@ -101,15 +106,10 @@ pub fn decide_address_correction(state: &OrderState, new: Address, reason: &str)
     let Some(old) = state.delivery_address().cloned() else {
         return Err(Refusal(format!("order {order} has no address yet: the marketplace API has not been read")));
     };
-    let required = [
-        ("name", &new.name),
-        ("postal code", &new.postal_code),
-        ("prefecture", &new.prefecture),
-        ("city", &new.city),
-        ("address line 1", &new.line1),
-    ];
-    if let Some((field, _)) = required.iter().find(|(_, value)| value.trim().is_empty()) {
-        return Err(Refusal(format!("the corrected address of order {order} has an empty {field}")));
+    let problems = super::address::problems_of_correction(&new, limits);
+    if !problems.is_empty() {
+        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        return Err(Refusal(format!("修正後の住所を受け付けられません: {}", lines.join(" / "))));
     }
     if old == new {
         return Err(Refusal(format!("the corrected address of order {order} is the same as the current one")));

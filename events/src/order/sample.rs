@@ -79,6 +79,7 @@ pub fn mcf_created(key: &OrderKey) -> Vec<OrderEvent> {
             speed: ShippingSpeed::Standard,
             reason: "no delivery promise: Standard".into(),
             delivery_window: None,
+            promise_missed: None,
         }),
         OrderEvent::McfOrderCreated(McfOrderCreated {
             fulfillment_order_id: id,

@@ -16,6 +16,17 @@ pub enum EmailState {
     Failed(String),
 }
 
+/// Where a marketplace write stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteState {
+    /// Sent, or about to be, with no outcome recorded: read the marketplace before sending again.
+    Intended,
+    Done,
+    /// Refused by the marketplace, with its message: an operator decides.
+    Failed(String),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EmailRecord {
     pub email_id: String,
@@ -44,6 +55,8 @@ pub struct OrderState {
     pub mcf_order_id: Option<FulfillmentOrderId>,
     pub shipping_speed: Option<ShippingSpeed>,
     pub speed_reason: Option<String>,
+    /// The marketplace's delivery promise the chosen speed misses: a task for the operator.
+    pub promise_missed: Option<String>,
     pub delivery_slot_unavailable: Option<DeliverySlotUnavailable>,
     /// Set by the operator's DATE_UNAVAILABLE -> SHIPPING_REQUESTED: ship normally, no slot.
     pub delivery_slot_dropped: bool,
@@ -55,6 +68,8 @@ pub struct OrderState {
     /// operator resolves it (asking again every cycle would change nothing).
     pub cancelled_by_marketplace: bool,
     pub emails: Vec<EmailRecord>,
+    /// Each marketplace write this order needed, and where it stands.
+    pub writes: std::collections::BTreeMap<OutsideWrite, WriteState>,
     pub tasks_done: Vec<String>,
     pub created_at: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,
@@ -159,6 +174,7 @@ impl OrderState {
                 self.mcf_order_id = Some(created.fulfillment_order_id.clone());
                 self.shipping_speed = Some(created.speed);
                 self.speed_reason = self.mcf_intent.as_ref().map(|i| i.reason.clone());
+                self.promise_missed = self.mcf_intent.as_ref().and_then(|i| i.promise_missed.clone());
                 self.mcf_intent = None;
                 self.error = None;
             }
@@ -228,7 +244,29 @@ impl OrderState {
                     self.tasks_done.push(done.task.clone());
                 }
             }
+            E::WriteIntended(intent) => {
+                self.writes.insert(intent.write, WriteState::Intended);
+            }
+            E::WriteDone(done) => {
+                self.writes.insert(done.write, WriteState::Done);
+                if done.write == OutsideWrite::RakutenConfirm {
+                    self.marketplace_confirmed = true;
+                }
+            }
+            E::WriteFailed(failed) => {
+                self.writes.insert(failed.write, WriteState::Failed(failed.message.clone()));
+            }
         }
+    }
+
+    /// Where a marketplace write stands (None: never intended).
+    pub fn write(&self, write: OutsideWrite) -> Option<&WriteState> {
+        self.writes.get(&write)
+    }
+
+    /// Writes sent with no outcome, or refused: what the order and the health page show.
+    pub fn writes_open(&self) -> Vec<(OutsideWrite, &WriteState)> {
+        self.writes.iter().filter(|(_, state)| **state != WriteState::Done).map(|(w, s)| (*w, s)).collect()
     }
 
     fn set_email_state(&mut self, email_id: &str, state: EmailState) {
@@ -260,6 +298,9 @@ impl OrderState {
                     | E::CustomerEmailSent(_)
                     | E::CustomerEmailFailed(_)
                     | E::TrackingRecorded(_)
+                    | E::WriteIntended(_)
+                    | E::WriteDone(_)
+                    | E::WriteFailed(_)
             )
         {
             return refuse("the order is final");
@@ -303,6 +344,11 @@ impl OrderState {
             }
             E::CustomerEmailFailed(failed) if !self.email_is(&failed.email_id, EmailState::Sending) => {
                 refuse("that email was not being sent")
+            }
+            E::WriteDone(WriteDone { write, .. }) | E::WriteFailed(WriteFailed { write, .. })
+                if self.write(*write) != Some(&WriteState::Intended) =>
+            {
+                refuse("that write was not intended, or already has its outcome")
             }
             E::OperatorStatusChanged(change) if Some(change.from) != status => refuse("the order changed meanwhile"),
             E::OperatorStatusChanged(change) if !super::operator::allowed_targets(change.from).contains(&change.to) => {

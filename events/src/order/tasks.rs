@@ -13,11 +13,17 @@ pub enum ManualTask {
     RakutenThanksEmail,
     /// 出荷通知時: Yahoo/楽天の管理画面から「出荷通知/発送のお知らせ」を送信.
     ShippingNoticeEmail,
+    /// 優良配送の期限に間に合う配送方法がない: お客様にお届け予定日を連絡.
+    LateDeliveryNotice,
 }
 
 impl ManualTask {
-    pub const ALL: [ManualTask; 3] =
-        [ManualTask::YahooOrderReceivedEmail, ManualTask::RakutenThanksEmail, ManualTask::ShippingNoticeEmail];
+    pub const ALL: [ManualTask; 4] = [
+        ManualTask::YahooOrderReceivedEmail,
+        ManualTask::RakutenThanksEmail,
+        ManualTask::ShippingNoticeEmail,
+        ManualTask::LateDeliveryNotice,
+    ];
 
     /// The name stored in `ManualTaskDone.task`.
     pub fn as_str(self) -> &'static str {
@@ -25,6 +31,7 @@ impl ManualTask {
             Self::YahooOrderReceivedEmail => "yahoo_order_received_email",
             Self::RakutenThanksEmail => "rakuten_thanks_email",
             Self::ShippingNoticeEmail => "shipping_notice_email",
+            Self::LateDeliveryNotice => "late_delivery_notice",
         }
     }
 
@@ -38,6 +45,7 @@ impl ManualTask {
             Self::YahooOrderReceivedEmail => "Yahooストアクリエイターから「注文受付メール」を送信",
             Self::RakutenThanksEmail => "楽天RMSから「サンクスメール」を送信 (クレカ決済)",
             Self::ShippingNoticeEmail => "管理画面から「出荷通知/発送のお知らせ」を送信",
+            Self::LateDeliveryNotice => "優良配送の期限に間に合いません: お客様にお届け予定日を連絡",
         }
     }
 
@@ -55,6 +63,7 @@ impl ManualTask {
                     && matches!(status, S::ShippingRequested | S::DateUnavailable | S::Shipping | S::Shipped)
             }
             Self::ShippingNoticeEmail => status == S::Shipped,
+            Self::LateDeliveryNotice => state.promise_missed.is_some() && matches!(status, S::Shipping | S::Shipped),
         }
     }
 }

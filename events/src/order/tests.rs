@@ -1,5 +1,6 @@
 //! Given events / when a decision / then events (or a refusal): the state machine's rules.
 
+use super::address::AddressLimits;
 use super::operator::{allowed_targets, decide_address_correction, decide_status_change};
 use super::sample::{self, lifecycle_to};
 use super::*;
@@ -252,12 +253,17 @@ fn a_held_order_is_not_verified_until_released() {
     assert_eq!(when_system(state, OrderEvent::OrderVerified(Note::default())), Ok(Some(Status::Verified)));
 }
 
+fn state_with_address() -> Address {
+    given_status(Status::Error).delivery_address().unwrap().clone()
+}
+
 #[test]
 fn address_correction_keeps_old_and_new_and_is_refused_once_shipping() {
     let state = given_status(Status::Error);
     let mut new = state.delivery_address().unwrap().clone();
     new.line2 = Some("101".into());
-    let event = decide_address_correction(&state, new.clone(), "40文字超過のため短縮").unwrap();
+    let event =
+        decide_address_correction(&state, new.clone(), "40文字超過のため短縮", AddressLimits::default()).unwrap();
     let OrderEvent::AddressCorrected(corrected) = &event else { panic!("{event:?}") };
     assert_eq!(corrected.old.line2.as_deref(), Some("サンプルマンション101"));
     let mut state = state;
@@ -266,10 +272,18 @@ fn address_correction_keeps_old_and_new_and_is_refused_once_shipping() {
     assert_eq!(state.details.as_ref().unwrap().ship_to.line2.as_deref(), Some("サンプルマンション101"));
 
     let shipping = given_status(Status::Shipping);
-    assert!(decide_address_correction(&shipping, new.clone(), "x").unwrap_err().0.contains("can no longer"));
+    assert!(decide_address_correction(&shipping, new.clone(), "x", AddressLimits::default())
+        .unwrap_err()
+        .0
+        .contains("can no longer"));
     let mut empty = new;
     empty.city = " ".into();
-    assert!(decide_address_correction(&given_status(Status::Error), empty, "x").unwrap_err().0.contains("empty city"));
+    let refused = decide_address_correction(&given_status(Status::Error), empty, "x", AddressLimits::default());
+    assert_eq!(refused.unwrap_err().0, "修正後の住所を受け付けられません: 市区町村が空です");
+    let mut long = state_with_address();
+    long.line1 = "一".repeat(45);
+    let refused = decide_address_correction(&given_status(Status::Error), long, "x", AddressLimits::default());
+    assert!(refused.unwrap_err().0.contains("（Amazonの上限は住所1〜3の合計40文字）"));
 }
 
 #[test]

@@ -27,9 +27,15 @@ pub struct AmazonSandboxConfig {
     pub to_planning: ChronoDuration,
     pub to_processing: ChronoDuration,
     pub to_complete: ChronoDuration,
-    /// Days from now to the latest arrival of Standard and Expedited previews.
+    /// Days from now to the latest arrival of Standard, Expedited and Priority previews
+    /// (None: Priority is not offered, DeliverySLAUnavailable).
     pub standard_days: i64,
     pub expedited_days: i64,
+    pub priority_days: Option<i64>,
+    /// Japan's address limits Amazon applies (Crossma's FBA error table): the name, and
+    /// address lines 1-3 together, in characters.
+    pub name_limit: usize,
+    pub address_lines_limit: usize,
     /// Added to every answer (e.g. 50 ms for the benchmark).
     pub latency: Duration,
     /// Enforce Amazon's per-operation rate limits with 429s.
@@ -50,6 +56,9 @@ impl Default for AmazonSandboxConfig {
             to_complete: ChronoDuration::hours(6),
             standard_days: 3,
             expedited_days: 1,
+            priority_days: Some(1),
+            name_limit: 15,
+            address_lines_limit: 40,
             latency: Duration::ZERO,
             enforce_rate_limits: true,
             inventory_page_size: 50,

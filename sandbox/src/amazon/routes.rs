@@ -378,6 +378,7 @@ async fn preview(State(shared): State<Shared_>, headers: HeaderMap, body: Bytes)
         let body = parse_body(&body)?;
         let request = validate::object(&body, "body")?;
         validate::address(validate::required(request, "address", "Address")?, "Address")?;
+        validate::japan_limits(&request["address"], "Address", &shared.config)?;
         let lines = validate::items(request.get("items"))?;
         let speeds: Vec<String> = match request.get("shippingSpeedCategories").and_then(Value::as_array) {
             None => vec!["Standard".into(), "Expedited".into(), "ScheduledDelivery".into()],
@@ -403,14 +404,15 @@ async fn preview(State(shared): State<Shared_>, headers: HeaderMap, body: Bytes)
         let previews: Vec<Value> = speeds
             .iter()
             .map(|speed| {
-                let days = match speed.as_str() {
-                    "Expedited" | "Priority" => shared.config.expedited_days,
-                    "ScheduledDelivery" => 2,
-                    _ => shared.config.standard_days,
+                let (days, fee) = match speed.as_str() {
+                    "Expedited" => (Some(shared.config.expedited_days), 650),
+                    "Priority" => (shared.config.priority_days, 900),
+                    "ScheduledDelivery" => (Some(2), 700),
+                    _ => (Some(shared.config.standard_days), 450),
                 };
-                let (earliest, latest) = arrival(now, days);
+                let (earliest, latest) = arrival(now, days.unwrap_or(0));
                 let mut reasons = vec![];
-                if speed == "Priority" {
+                if days.is_none() {
                     reasons.push("DeliverySLAUnavailable");
                 }
                 let fulfillable = unfulfillable.is_empty() && reasons.is_empty();
@@ -420,7 +422,7 @@ async fn preview(State(shared): State<Shared_>, headers: HeaderMap, body: Bytes)
                     "isCODCapable": false,
                     "marketplaceId": MARKETPLACE_JP,
                     "estimatedShippingWeight": {"unit": "KG", "value": "0.8"},
-                    "estimatedFees": [{"name": "FBAPerUnitFulfillmentFee", "amount": {"currencyCode": "JPY", "value": "450"}}],
+                    "estimatedFees": [{"name": "FBAPerUnitFulfillmentFee", "amount": {"currencyCode": "JPY", "value": fee.to_string()}}],
                     "fulfillmentPreviewShipments": if fulfillable { json!([{
                         "earliestShipDate": iso(now), "latestShipDate": iso(now + ChronoDuration::hours(8)),
                         "earliestArrivalDate": iso(earliest), "latestArrivalDate": iso(latest),
@@ -463,13 +465,15 @@ async fn create(State(shared): State<Shared_>, headers: HeaderMap, body: Bytes) 
         validate::timestamp(validate::text(request, "displayableOrderDate", "DisplayableOrderDate", 64)?)?;
         validate::text(request, "displayableOrderComment", "DisplayableOrderComment", 750)?;
         let speed = validate::text(request, "shippingSpeedCategory", "ShippingSpeedCategory", 32)?.to_owned();
-        if !SPEEDS.contains(&speed.as_str()) || speed == "Priority" {
+        let priority_refused = speed == "Priority" && shared.config.priority_days.is_none();
+        if !SPEEDS.contains(&speed.as_str()) || priority_refused {
             return Err(validate::invalid_value(&speed, "ShippingSpeedCategory", "InvalidValue"));
         }
         validate::address(
             validate::required(request, "destinationAddress", "DestinationAddress")?,
             "DestinationAddress",
         )?;
+        validate::japan_limits(&request["destinationAddress"], "DestinationAddress", &shared.config)?;
         let lines = validate::items(request.get("items"))?;
         match (speed.as_str(), request.get("deliveryWindow")) {
             ("ScheduledDelivery", None) => return Err(validate::missing("DeliveryWindow")),

@@ -73,6 +73,24 @@ pub fn address(value: &Value, parameter: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// What Amazon refuses of a Japanese address beyond the model's per-field limits: a name over
+/// the name limit, and lines 1-3 together over the lines limit (full- and half-width alike).
+pub fn japan_limits(address: &Value, parameter: &str, config: &super::AmazonSandboxConfig) -> Result<(), Invalid> {
+    if address.get("countryCode").and_then(Value::as_str) != Some("JP") {
+        return Ok(());
+    }
+    let text = |key: &str| address.get(key).and_then(Value::as_str).unwrap_or("");
+    let name = text("name");
+    if name.chars().count() > config.name_limit {
+        return Err(invalid_value(name, &format!("{parameter}.Name"), "InvalidValue"));
+    }
+    let lines: String = ["addressLine1", "addressLine2", "addressLine3"].iter().map(|key| text(key)).collect();
+    if lines.chars().count() > config.address_lines_limit {
+        return Err(invalid_value(text("addressLine1"), &format!("{parameter}.AddressLine1"), "InvalidValue"));
+    }
+    Ok(())
+}
+
 /// `items[]`: (sellerSku, sellerFulfillmentOrderItemId, quantity) of each line.
 pub fn items(value: Option<&Value>) -> Result<Vec<(String, String, u32)>, Invalid> {
     let items = value.and_then(Value::as_array).filter(|a| !a.is_empty()).ok_or_else(|| missing("Items"))?;

@@ -1,22 +1,24 @@
-//! ship: SHIPPING_REQUESTED orders -> build the MCF request (JP address layout) -> preview ->
-//! choose the speed -> record the intent -> create -> SHIPPING.
+//! ship: SHIPPING_REQUESTED orders -> plan (address checked against Amazon's limits, items,
+//! promise) -> preview every speed -> choose -> record the intent -> create -> SHIPPING.
 //!
 //! Exactly once: the MCF id is derived from the order, and the intent is recorded before the
 //! create call. On any doubt (no answer, a crash before the outcome was recorded, "already
 //! exists") the stage looks the id up at Amazon and adopts what exists.
 
-use super::speed::{choose_speed, PreviewOption, Promise, SpeedDecision};
+pub mod plan;
+pub mod speed;
+
 use super::{failpoint, order_keys_in, record, state_in, StageContext, StageError, StageReport};
 use crate::amazon::address::{destination, displayable_order_id};
 use crate::amazon::model::{CreateRequest, OrderItemRequest, PreviewRequest, Window};
 use crate::amazon::AmazonError;
 use events::order::{
-    DeliverySlotUnavailable, DeliveryWindow, McfCreateIntended, McfCreateRejected, McfOrderCreated, OrderEvent,
-    OrderFailed, OrderState, ShippingSpeed, Status,
+    DeliveryWindow, McfCreateRejected, McfOrderCreated, OrderEvent, OrderFailed, OrderState, ShippingSpeed, Status,
 };
 use events::{FulfillmentOrderId, OrderKey};
+use speed::PreviewOption;
 
-pub const STAGE: &str = "ship";
+pub use plan::STAGE;
 
 enum Outcome {
     Advanced,
@@ -66,41 +68,29 @@ async fn ship_one(
             }
         }
     }
-    let Some(address) = state.delivery_address().cloned() else {
-        let failed =
-            OrderFailed { stage: STAGE.into(), code: None, message: "the order has no delivery address".into() };
-        return decided(ctx, key, &state, OrderEvent::OrderFailed(failed), Outcome::NeedsOperator);
+    let plan = match plan::plan(key, &state, ctx.shipping.address_limits) {
+        Ok(plan) => plan,
+        Err(failed) => {
+            tracing::warn!(order = %key, code = failed.code, message = failed.message, "not sent to Amazon");
+            return decided(ctx, key, &state, OrderEvent::OrderFailed(failed), Outcome::NeedsOperator);
+        }
     };
-    let destination = destination(&address);
-    let items: Vec<OrderItemRequest> = state
-        .allotted
+    let destination = destination(&plan.address);
+    let items: Vec<OrderItemRequest> = plan
+        .lines
         .iter()
-        .enumerate()
-        .map(|(n, line)| OrderItemRequest {
+        .map(|line| OrderItemRequest {
             seller_sku: line.seller_sku.0.clone(),
-            seller_fulfillment_order_item_id: format!("{id}-{}", n + 1),
+            seller_fulfillment_order_item_id: line.item_id.clone(),
             quantity: line.quantity,
         })
         .collect();
-    let details = state.details.clone();
-    let promise = Promise {
-        premium_deadline: details.as_ref().and_then(|d| d.premium_deadline),
-        delivery_request: if state.delivery_slot_dropped {
-            None
-        } else {
-            details.as_ref().and_then(|d| d.delivery_request.clone())
-        },
-    };
-    let mut speeds = vec!["Standard".to_owned(), "Expedited".to_owned()];
-    if promise.delivery_request.is_some() {
-        speeds.push("ScheduledDelivery".to_owned());
-    }
     let preview_request = PreviewRequest {
         marketplace_id: ctx.amazon.marketplace_id().to_owned(),
         address: destination.clone(),
         items: items.clone(),
-        shipping_speed_categories: speeds,
-        include_delivery_windows: promise.delivery_request.is_some(),
+        shipping_speed_categories: plan.speeds.iter().map(|s| s.as_str().to_owned()).collect(),
+        include_delivery_windows: plan.promise.delivery_request.is_some(),
     };
     let previews = match ctx.amazon.preview(&preview_request).await {
         Ok(previews) => previews,
@@ -114,7 +104,87 @@ async fn ship_one(
             return Ok(Outcome::Deferred);
         }
     };
-    let options: Vec<PreviewOption> = previews
+    let intent = match plan::decide(&plan, &options(&previews)) {
+        OrderEvent::McfCreateIntended(intent) => intent,
+        other => {
+            tracing::info!(order = %key, "{}", other.describe());
+            return decided(ctx, key, &state, other, Outcome::NeedsOperator);
+        }
+    };
+    tracing::info!(order = %key, mcf = %id, speed = intent.speed.as_str(), reason = intent.reason, "shipping");
+    if !record(ctx.ledger, key, &state, STAGE, vec![OrderEvent::McfCreateIntended(intent.clone())])? {
+        return Ok(Outcome::Deferred);
+    }
+    state.apply(&OrderEvent::McfCreateIntended(intent.clone()));
+    let ordered_at =
+        state.details.as_ref().map(|d| d.ordered_at.with_timezone(&chrono::Utc)).unwrap_or_else(chrono::Utc::now);
+    let request = CreateRequest {
+        marketplace_id: ctx.amazon.marketplace_id().to_owned(),
+        seller_fulfillment_order_id: id.to_string(),
+        displayable_order_id: displayable_order_id(&key.order_number),
+        displayable_order_date: ordered_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        displayable_order_comment: ctx.shipping.packing_slip_comment.clone(),
+        shipping_speed_category: intent.speed.as_str().to_owned(),
+        delivery_window: intent.delivery_window.map(|w| Window { start_date: w.start, end_date: w.end }),
+        destination_address: destination,
+        fulfillment_action: "Ship".into(),
+        fulfillment_policy: "FillOrKill".into(),
+        notification_emails: ctx.shipping.notification_email.iter().cloned().collect(),
+        items,
+    };
+    let created = ctx.amazon.create(&request).await;
+    failpoint("ship.after_create");
+    created_outcome(ctx, key, &id, intent.speed, created, report).await
+}
+
+/// What createFulfillmentOrder came to: created, an order Amazon already had (adopted),
+/// refused (ERROR with Amazon's code and message), or unknown (the intent stays; the next
+/// cycle asks Amazon).
+async fn created_outcome(
+    ctx: &mut StageContext<'_>,
+    key: &OrderKey,
+    id: &FulfillmentOrderId,
+    speed: ShippingSpeed,
+    created: Result<(), AmazonError>,
+    report: &mut StageReport,
+) -> Result<Outcome, StageError> {
+    match created {
+        Ok(()) => {
+            let event = OrderEvent::McfOrderCreated(McfOrderCreated {
+                fulfillment_order_id: id.clone(),
+                speed,
+                adopted: false,
+            });
+            observed(ctx, key, event, Outcome::Advanced)
+        }
+        Err(AmazonError::Api { message, .. }) if message.contains("already exists") => {
+            match ctx.amazon.get(id.as_str()).await {
+                Ok(existing) => adopt(ctx, key, id, existing.shipping_speed.as_deref(), speed),
+                Err(e) => {
+                    tracing::warn!(order = %key, mcf = %id, error = %e, "Amazon says it exists but cannot show it; next cycle");
+                    super::amazon_unread(ctx.ledger, report, &e)?;
+                    Ok(Outcome::Deferred)
+                }
+            }
+        }
+        Err(AmazonError::Api { status: 400, code, message, .. }) => {
+            tracing::warn!(order = %key, mcf = %id, code, message, "Amazon refused the MCF order");
+            let event =
+                OrderEvent::McfCreateRejected(McfCreateRejected { fulfillment_order_id: id.clone(), code, message });
+            observed(ctx, key, event, Outcome::NeedsOperator)
+        }
+        Err(e) => {
+            // The create may or may not have happened: the intent stays, the next cycle asks Amazon.
+            tracing::warn!(order = %key, mcf = %id, error = %e, "create outcome unknown; reconciling next cycle");
+            super::amazon_unread(ctx.ledger, report, &e)?;
+            Ok(Outcome::Deferred)
+        }
+    }
+}
+
+/// Each speed's preview as the speed choice reads it.
+fn options(previews: &[crate::amazon::model::Preview]) -> Vec<PreviewOption> {
+    previews
         .iter()
         .filter_map(|p| {
             let speed = match p.shipping_speed_category.as_str() {
@@ -151,78 +221,10 @@ async fn ship_one(
                 latest_arrival: p.latest_arrival(),
                 windows,
                 reasons,
+                fee_yen: p.fee_yen(),
             })
         })
-        .collect();
-    let (speed, window, reason) = match choose_speed(&promise, &options) {
-        SpeedDecision::Ship { speed, window, reason } => (speed, window, reason),
-        SpeedDecision::SlotUnavailable { requested, offered } => {
-            tracing::info!(order = %key, requested, "delivery slot not offered: DATE_UNAVAILABLE");
-            let event = OrderEvent::DeliverySlotUnavailable(DeliverySlotUnavailable { requested, offered });
-            return decided(ctx, key, &state, event, Outcome::NeedsOperator);
-        }
-        SpeedDecision::Unfulfillable { reason } => {
-            let failed = OrderFailed {
-                stage: STAGE.into(),
-                code: Some("Unfulfillable".into()),
-                message: format!("Amazon cannot fulfil this order: {reason}"),
-            };
-            return decided(ctx, key, &state, OrderEvent::OrderFailed(failed), Outcome::NeedsOperator);
-        }
-    };
-    tracing::info!(order = %key, mcf = %id, speed = speed.as_str(), reason, "shipping");
-    let intent = McfCreateIntended { fulfillment_order_id: id.clone(), speed, reason, delivery_window: window.clone() };
-    if !record(ctx.ledger, key, &state, STAGE, vec![OrderEvent::McfCreateIntended(intent.clone())])? {
-        return Ok(Outcome::Deferred);
-    }
-    state.apply(&OrderEvent::McfCreateIntended(intent));
-    state.version += 1;
-    let ordered_at =
-        details.as_ref().map(|d| d.ordered_at.with_timezone(&chrono::Utc)).unwrap_or_else(chrono::Utc::now);
-    let request = CreateRequest {
-        marketplace_id: ctx.amazon.marketplace_id().to_owned(),
-        seller_fulfillment_order_id: id.to_string(),
-        displayable_order_id: displayable_order_id(&key.order_number),
-        displayable_order_date: ordered_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        displayable_order_comment: ctx.shipping.packing_slip_comment.clone(),
-        shipping_speed_category: speed.as_str().to_owned(),
-        delivery_window: window.map(|w| Window { start_date: w.start, end_date: w.end }),
-        destination_address: destination,
-        fulfillment_action: "Ship".into(),
-        fulfillment_policy: "FillOrKill".into(),
-        notification_emails: ctx.shipping.notification_email.iter().cloned().collect(),
-        items,
-    };
-    let created = ctx.amazon.create(&request).await;
-    failpoint("ship.after_create");
-    match created {
-        Ok(()) => {
-            let event =
-                OrderEvent::McfOrderCreated(McfOrderCreated { fulfillment_order_id: id, speed, adopted: false });
-            observed(ctx, key, event, Outcome::Advanced)
-        }
-        Err(AmazonError::Api { message, .. }) if message.contains("already exists") => {
-            match ctx.amazon.get(id.as_str()).await {
-                Ok(existing) => adopt(ctx, key, &id, existing.shipping_speed.as_deref(), speed),
-                Err(e) => {
-                    tracing::warn!(order = %key, mcf = %id, error = %e, "Amazon says it exists but cannot show it; next cycle");
-                    super::amazon_unread(ctx.ledger, report, &e)?;
-                    Ok(Outcome::Deferred)
-                }
-            }
-        }
-        Err(AmazonError::Api { status: 400, code, message, .. }) => {
-            tracing::warn!(order = %key, mcf = %id, code, message, "Amazon refused the MCF order");
-            let event = OrderEvent::McfCreateRejected(McfCreateRejected { fulfillment_order_id: id, code, message });
-            observed(ctx, key, event, Outcome::NeedsOperator)
-        }
-        Err(e) => {
-            // The create may or may not have happened: the intent stays, the next cycle asks Amazon.
-            tracing::warn!(order = %key, mcf = %id, error = %e, "create outcome unknown; reconciling next cycle");
-            super::amazon_unread(ctx.ledger, report, &e)?;
-            Ok(Outcome::Deferred)
-        }
-    }
+        .collect()
 }
 
 fn adopt(

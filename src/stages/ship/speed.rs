@@ -1,8 +1,10 @@
 //! Choosing the MCF shipping speed from Amazon's previews and the marketplace's promise:
 //! - a requested delivery slot ships ScheduledDelivery with a window copied from the preview, or
-//!   stops as DATE_UNAVAILABLE when no window matches;
-//! - Yahoo premium delivery (優良配送) upgrades Standard to Expedited when Standard's latest
-//!   arrival (JST) is after the promised date, and records both estimates;
+//!   stops as DATE_UNAVAILABLE when no window matches; a date without a slot takes any window
+//!   the preview offers on that date, never one it does not;
+//! - Yahoo premium delivery (優良配送) takes the cheapest speed whose latest arrival (JST) meets
+//!   the promised date, among every speed Amazon offers (Standard, Expedited, Priority); when
+//!   none does, the fastest, and the order goes on the to-do list; every estimate is recorded;
 //! - otherwise Standard.
 
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
@@ -18,7 +20,12 @@ pub struct PreviewOption {
     pub windows: Vec<DeliveryWindow>,
     /// Amazon's reasons when not fulfillable.
     pub reasons: Vec<String>,
+    /// Amazon's estimated fees in yen, when it gave them.
+    pub fee_yen: Option<i64>,
 }
+
+/// The speeds a preview asks for, cheapest first when Amazon gives no fees.
+pub const PREVIEWED: [ShippingSpeed; 3] = [ShippingSpeed::Standard, ShippingSpeed::Expedited, ShippingSpeed::Priority];
 
 /// What the marketplace promised the buyer.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -30,9 +37,20 @@ pub struct Promise {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SpeedDecision {
-    Ship { speed: ShippingSpeed, window: Option<DeliveryWindow>, reason: String },
-    SlotUnavailable { requested: String, offered: Vec<String> },
-    Unfulfillable { reason: String },
+    Ship {
+        speed: ShippingSpeed,
+        window: Option<DeliveryWindow>,
+        reason: String,
+        /// The promise this speed still misses (the operator tells the customer).
+        late: Option<String>,
+    },
+    SlotUnavailable {
+        requested: String,
+        offered: Vec<String>,
+    },
+    Unfulfillable {
+        reason: String,
+    },
 }
 
 fn jst_date(time: DateTime<Utc>) -> NaiveDate {
@@ -43,22 +61,62 @@ fn show(time: Option<DateTime<Utc>>) -> String {
     time.map_or_else(|| "unknown".to_owned(), |t| t.with_timezone(&jst()).format("%Y-%m-%d %H:%M JST").to_string())
 }
 
-/// "14-16" (also "14:00-16:00", "1416") -> (14, 16).
-pub fn parse_slot(slot: &str) -> Option<(u32, u32)> {
-    let digits: Vec<u32> =
-        slot.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).filter_map(|s| s.parse().ok()).collect();
-    match digits.as_slice() {
-        [from, to] if from < to && *to <= 24 => Some((*from, *to)),
-        [from, 0, to, 0] if from < to && *to <= 24 => Some((*from, *to)),
-        [both] if *both >= 100 => Some((both / 100, both % 100)).filter(|(a, b)| a < b && *b <= 24),
-        _ => None,
-    }
-}
+pub use events::order::parse_slot;
 
 fn window_label(window: &DeliveryWindow) -> String {
     let start = window.start.with_timezone(&jst());
     let end = window.end.with_timezone(&jst());
     format!("{} {:02}-{:02}", start.format("%Y-%m-%d"), start.hour(), end.hour())
+}
+
+/// Yahoo premium delivery: the cheapest fulfillable speed that arrives by `deadline`, else the
+/// fastest (late). None when Amazon offers no speed at all.
+fn premium(deadline: NaiveDate, options: &[PreviewOption]) -> Option<SpeedDecision> {
+    let mut offered: Vec<&PreviewOption> =
+        options.iter().filter(|o| o.fulfillable && PREVIEWED.contains(&o.speed)).collect();
+    // Cheapest first: Amazon's fee when it gives one for every speed, else the speed's class.
+    let rank = |o: &PreviewOption| PREVIEWED.iter().position(|s| *s == o.speed).unwrap_or(PREVIEWED.len());
+    if offered.iter().all(|o| o.fee_yen.is_some()) {
+        offered.sort_by_key(|o| (o.fee_yen, rank(o)));
+    } else {
+        offered.sort_by_key(|o| rank(o));
+    }
+    let estimates = options
+        .iter()
+        .filter(|o| PREVIEWED.contains(&o.speed))
+        .map(|o| match (o.fulfillable, o.fee_yen) {
+            (true, Some(fee)) => format!("{} by {} ({fee} yen)", o.speed.as_str(), show(o.latest_arrival)),
+            (true, None) => format!("{} by {}", o.speed.as_str(), show(o.latest_arrival)),
+            (false, _) => format!("{} not offered", o.speed.as_str()),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let in_time = |o: &&&PreviewOption| o.latest_arrival.is_some_and(|a| jst_date(a) <= deadline);
+    if let Some(chosen) = offered.iter().find(in_time) {
+        return Some(SpeedDecision::Ship {
+            speed: chosen.speed,
+            window: None,
+            reason: format!(
+                "premium delivery by {deadline}: {} is the cheapest in time ({estimates})",
+                chosen.speed.as_str()
+            ),
+            late: None,
+        });
+    }
+    let fastest = offered.iter().min_by_key(|o| (o.latest_arrival.is_none(), o.latest_arrival, rank(o)))?;
+    Some(SpeedDecision::Ship {
+        speed: fastest.speed,
+        window: None,
+        reason: format!(
+            "premium delivery by {deadline}: no speed arrives in time; {} is the fastest offered ({estimates})",
+            fastest.speed.as_str()
+        ),
+        late: Some(format!(
+            "優良配送のお届け期限 {deadline} に間に合いません（最速の{}で {} 着予定）",
+            fastest.speed.as_str(),
+            show(fastest.latest_arrival)
+        )),
+    })
 }
 
 pub fn choose_speed(promise: &Promise, options: &[PreviewOption]) -> SpeedDecision {
@@ -83,6 +141,7 @@ pub fn choose_speed(promise: &Promise, options: &[PreviewOption]) -> SpeedDecisi
                     "delivery slot {requested} requested: ScheduledDelivery window {}",
                     window_label(window)
                 ),
+                late: None,
             },
             None => {
                 let same_day: Vec<String> =
@@ -93,51 +152,25 @@ pub fn choose_speed(promise: &Promise, options: &[PreviewOption]) -> SpeedDecisi
             }
         };
     }
-    let standard = option(ShippingSpeed::Standard);
-    let expedited = option(ShippingSpeed::Expedited);
     if let Some(deadline) = promise.premium_deadline {
-        let standard_arrival = standard.and_then(|o| o.latest_arrival);
-        let expedited_arrival = expedited.and_then(|o| o.latest_arrival);
-        let in_time = |arrival: Option<DateTime<Utc>>| arrival.is_some_and(|a| jst_date(a) <= deadline);
-        if standard.is_some() && in_time(standard_arrival) {
-            return SpeedDecision::Ship {
-                speed: ShippingSpeed::Standard,
-                window: None,
-                reason: format!(
-                    "premium delivery by {deadline}: Standard arrives by {}, in time",
-                    show(standard_arrival)
-                ),
-            };
-        }
-        if expedited.is_some() {
-            let verdict = if in_time(expedited_arrival) { "in time" } else { "still late, the fastest offered" };
-            return SpeedDecision::Ship {
-                speed: ShippingSpeed::Expedited,
-                window: None,
-                reason: format!(
-                    "premium delivery by {deadline}: Standard arrives by {}, too late; upgraded to Expedited, arriving by {} ({verdict})",
-                    show(standard_arrival),
-                    show(expedited_arrival)
-                ),
-            };
+        if let Some(decision) = premium(deadline, options) {
+            return decision;
         }
     }
+    let standard = option(ShippingSpeed::Standard);
+    let expedited = option(ShippingSpeed::Expedited);
     match (standard, expedited) {
         (Some(o), _) => SpeedDecision::Ship {
             speed: ShippingSpeed::Standard,
             window: None,
-            reason: match promise.premium_deadline {
-                Some(deadline) => format!(
-                    "premium delivery by {deadline}: no Expedited offered; Standard arrives by {}",
-                    show(o.latest_arrival)
-                ),
-                None => format!("no delivery promise: Standard, arriving by {}", show(o.latest_arrival)),
-            },
+            reason: format!("no delivery promise: Standard, arriving by {}", show(o.latest_arrival)),
+            late: None,
         },
         (None, Some(o)) => SpeedDecision::Ship {
             speed: ShippingSpeed::Expedited,
             window: None,
             reason: format!("Standard not offered; Expedited, arriving by {}", show(o.latest_arrival)),
+            late: None,
         },
         (None, None) => {
             let reasons: Vec<String> = options.iter().flat_map(|o| o.reasons.iter().cloned()).collect();
@@ -172,7 +205,12 @@ mod tests {
             latest_arrival: Some(at(arrival_day, 21)),
             windows: vec![],
             reasons: vec![],
+            fee_yen: None,
         }
+    }
+
+    fn priced(speed: ShippingSpeed, arrival_day: u32, fee: i64) -> PreviewOption {
+        PreviewOption { fee_yen: Some(fee), ..option(speed, arrival_day) }
     }
 
     fn scheduled(windows: &[(u32, u32, u32)]) -> PreviewOption {
@@ -185,6 +223,7 @@ mod tests {
                 .map(|(d, from, to)| DeliveryWindow { start: at(*d, *from), end: at(*d, *to) })
                 .collect(),
             reasons: vec![],
+            fee_yen: None,
         }
     }
 
@@ -201,16 +240,73 @@ mod tests {
     }
 
     #[test]
-    fn given_premium_delivery_when_standard_is_too_late_then_expedited_with_both_estimates_recorded() {
+    fn given_premium_delivery_when_standard_is_too_late_then_expedited_with_every_estimate_recorded() {
         let promise = Promise { premium_deadline: Some(date(24)), delivery_request: None };
-        let decision =
-            choose_speed(&promise, &[option(ShippingSpeed::Standard, 25), option(ShippingSpeed::Expedited, 23)]);
-        let SpeedDecision::Ship { speed, reason, .. } = decision else { panic!("{decision:?}") };
-        assert_eq!(speed, ShippingSpeed::Expedited);
+        let decision = choose_speed(
+            &promise,
+            &[
+                priced(ShippingSpeed::Standard, 25, 450),
+                priced(ShippingSpeed::Expedited, 23, 650),
+                priced(ShippingSpeed::Priority, 22, 900),
+            ],
+        );
+        let SpeedDecision::Ship { speed, reason, late, .. } = decision else { panic!("{decision:?}") };
+        assert_eq!((speed, late), (ShippingSpeed::Expedited, None));
         assert_eq!(
             reason,
-            "premium delivery by 2026-11-24: Standard arrives by 2026-11-25 21:00 JST, too late; upgraded to Expedited, arriving by 2026-11-23 21:00 JST (in time)"
+            "premium delivery by 2026-11-24: Expedited is the cheapest in time (Standard by 2026-11-25 21:00 JST (450 yen), Expedited by 2026-11-23 21:00 JST (650 yen), Priority by 2026-11-22 21:00 JST (900 yen))"
         );
+    }
+
+    #[test]
+    fn given_next_day_premium_when_only_priority_is_in_time_then_priority() {
+        // ExcellentDelivery 2: delivery by the order date + 1.
+        let promise = Promise { premium_deadline: Some(date(23)), delivery_request: None };
+        let options = [
+            priced(ShippingSpeed::Standard, 25, 450),
+            priced(ShippingSpeed::Expedited, 24, 650),
+            priced(ShippingSpeed::Priority, 23, 900),
+        ];
+        let decision = choose_speed(&promise, &options);
+        assert!(
+            matches!(decision, SpeedDecision::Ship { speed: ShippingSpeed::Priority, late: None, .. }),
+            "{decision:?}"
+        );
+    }
+
+    #[test]
+    fn given_premium_delivery_when_no_speed_is_in_time_then_the_fastest_and_the_promise_missed_is_named() {
+        let promise = Promise { premium_deadline: Some(date(22)), delivery_request: None };
+        let mut priority = option(ShippingSpeed::Priority, 22);
+        priority.fulfillable = false;
+        let decision = choose_speed(
+            &promise,
+            &[option(ShippingSpeed::Standard, 25), option(ShippingSpeed::Expedited, 23), priority],
+        );
+        let SpeedDecision::Ship { speed, late, reason, .. } = decision else { panic!("{decision:?}") };
+        assert_eq!(speed, ShippingSpeed::Expedited);
+        assert_eq!(
+            late.as_deref(),
+            Some("優良配送のお届け期限 2026-11-22 に間に合いません（最速のExpeditedで 2026-11-23 21:00 JST 着予定）")
+        );
+        assert!(reason.contains("Priority not offered"), "{reason}");
+    }
+
+    #[test]
+    fn given_a_date_without_a_slot_then_any_window_offered_that_date_and_never_an_invented_one() {
+        let promise =
+            Promise { premium_deadline: None, delivery_request: Some(DeliveryRequest { date: date(25), slot: None }) };
+        let decision =
+            choose_speed(&promise, &[option(ShippingSpeed::Standard, 25), scheduled(&[(24, 8, 12), (25, 14, 16)])]);
+        let SpeedDecision::Ship { window, .. } = decision else { panic!("{decision:?}") };
+        assert_eq!(
+            window,
+            Some(DeliveryWindow { start: at(25, 14), end: at(25, 16) }),
+            "the window Amazon offers that day"
+        );
+        let none_that_day =
+            choose_speed(&promise, &[option(ShippingSpeed::Standard, 25), scheduled(&[(24, 8, 12), (26, 8, 12)])]);
+        assert!(matches!(none_that_day, SpeedDecision::SlotUnavailable { .. }), "{none_that_day:?}");
     }
 
     #[test]
