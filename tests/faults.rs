@@ -588,6 +588,18 @@ fn check_invariants(world: &World, ledger: &Ledger, sink: &SmtpSink, tally: &mut
                 let at_yahoo = world.yahoo.order_state(number).unwrap();
                 if status == Status::Shipped {
                     assert_eq!(at_yahoo.invoice, tracking, "seed {seed}: {key} tracking at Yahoo");
+                    // The completion is a write like any other: failed calls are tried again
+                    // until Yahoo shows 完了 (its own auto-completion may be off).
+                    assert_eq!(
+                        at_yahoo.order_status, 5,
+                        "seed {seed}: {key} is SHIPPED but Yahoo shows OrderStatus {}",
+                        at_yahoo.order_status
+                    );
+                    assert_eq!(
+                        state.write(events::order::OutsideWrite::YahooCompletion),
+                        Some(&events::order::WriteState::Done),
+                        "seed {seed}: {key} completion recorded"
+                    );
                 } else {
                     assert_eq!(at_yahoo.invoice, None, "seed {seed}: {key} ({status}) has tracking at Yahoo");
                 }

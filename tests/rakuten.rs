@@ -101,6 +101,28 @@ async fn a_card_order_goes_from_rms_to_mcf_and_its_tracking_back_to_rms_once() {
     assert_eq!(shop.rms().calls("updateOrderShipping"), 1, "the retry read RMS and found its record");
 }
 
+/// confirmOrder is a write: when its answer is lost, the next cycle reads the order (getOrder)
+/// and records it confirmed from RMS's own progress, without calling confirmOrder again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_confirm_answer_is_read_back_and_never_sent_twice() {
+    use events::order::{OutsideWrite, WriteState};
+    let mut shop = Shop::with_rakuten(now_clock()).await;
+    let number = shop.rms().place(NewRakutenOrder::card("tea-100", 1));
+    let order = key(&number);
+    shop.rms().faults().inject(Some("confirmOrder"), Fault::ApplyThenHang(std::time::Duration::from_secs(3)), 1);
+    shop.run(Stage::Receive).await;
+    let state = shop.state(&order);
+    assert_eq!(state.write(OutsideWrite::RakutenConfirm), Some(&WriteState::Intended), "{:?}", state.writes);
+    assert!(!state.marketplace_confirmed, "not known yet");
+    assert_eq!(shop.rms().progress(&number), Some(200), "RMS took it");
+    shop.run(Stage::Receive).await;
+    shop.run(Stage::Monitor).await;
+    let state = shop.state(&order);
+    assert_eq!(state.write(OutsideWrite::RakutenConfirm), Some(&WriteState::Done));
+    assert!(state.marketplace_confirmed);
+    assert_eq!(shop.rms().calls("confirmOrder"), 1, "read back, never sent twice");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_prepaid_order_gets_the_payment_guidance_once_and_ships_only_when_paid() {
     let mut shop = Shop::with_rakuten(now_clock()).await;

@@ -68,7 +68,8 @@ async fn premium_delivery_slots_and_tracking_go_through_both_sandboxes() {
     shop.run(Stage::Ship).await;
     let premium_state = shop.state(&key(&premium));
     assert_eq!(premium_state.shipping_speed, Some(ShippingSpeed::Expedited));
-    assert!(premium_state.speed_reason.unwrap().contains("too late; upgraded to Expedited"));
+    let reason = premium_state.speed_reason.unwrap();
+    assert!(reason.contains("Expedited is the cheapest in time"), "{reason}");
     assert_eq!(shop.sandbox.order(&format!("YH-{premium}")).unwrap().speed, "Expedited");
     assert_eq!(shop.state(&key(&slotted)).shipping_speed, Some(ShippingSpeed::ScheduledDelivery));
     assert_eq!(shop.status(&key(&no_slot)), Status::DateUnavailable);
@@ -99,6 +100,52 @@ async fn premium_delivery_slots_and_tracking_go_through_both_sandboxes() {
     let reparsed = mcf_ledger::reparse::reparse(shop.ledger.store()).unwrap();
     assert_eq!(reparsed.orders, 3, "the kept XML of each order is read again");
     assert!(reparsed.differences.is_empty(), "{:?}", reparsed.differences);
+}
+
+/// Yahoo does not complete an order by itself for every store: the completion is a write of its
+/// own, retried until Yahoo shows 5, and a lost answer is read back instead of sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_completion_is_tried_again_and_a_lost_one_is_read_back() {
+    use events::order::{OutsideWrite, WriteState};
+    let mut shop = Shop::with_yahoo(FixedClock::at(Utc::now()), SELLER).await;
+    shop.sandbox.set_stock("JP-TEA-100", 10);
+    let refused = shop.store().place(NewYahooOrder::card("tea-100", 1));
+    shop.advance(Duration::minutes(11));
+    shop.run(Stage::Receive).await;
+    shop.run(Stage::Check).await;
+    shop.run(Stage::Ship).await;
+    shop.sandbox.advance(Duration::hours(7));
+    shop.run(Stage::Monitor).await;
+
+    shop.store().faults().inject(Some("orderStatusChange"), Fault::Status(500), 1);
+    let report = shop.run(Stage::Notify).await;
+    assert_eq!(report[0].deferred, 1, "the completion failed and waits for the next cycle");
+    let state = shop.state(&key(&refused));
+    assert_eq!(state.write(OutsideWrite::YahooShipStatus), Some(&WriteState::Done));
+    assert_eq!(state.write(OutsideWrite::YahooCompletion), Some(&WriteState::Intended), "{:?}", state.writes);
+    assert_ne!(shop.store().order_state(&refused).unwrap().order_status, 5, "shipped, not completed");
+    let ship_calls = shop.store().calls("orderShipStatusChange");
+    shop.run(Stage::Notify).await;
+    assert_eq!(shop.store().order_state(&refused).unwrap().order_status, 5);
+    assert_eq!(shop.state(&key(&refused)).write(OutsideWrite::YahooCompletion), Some(&WriteState::Done));
+    assert_eq!(shop.store().calls("orderShipStatusChange"), ship_calls, "the shipping is not sent twice");
+    assert_eq!(shop.status(&key(&refused)), Status::Shipped);
+
+    let lost = shop.store().place(NewYahooOrder::card("tea-100", 1));
+    shop.advance(Duration::minutes(11));
+    shop.run(Stage::Receive).await;
+    shop.run(Stage::Check).await;
+    shop.run(Stage::Ship).await;
+    shop.sandbox.advance(Duration::hours(7));
+    shop.run(Stage::Monitor).await;
+    shop.store().faults().inject(Some("orderStatusChange"), Fault::ApplyThenHang(std::time::Duration::from_secs(3)), 1);
+    assert_eq!(shop.run(Stage::Notify).await[0].deferred, 1, "the answer was lost");
+    assert_eq!(shop.state(&key(&lost)).write(OutsideWrite::YahooCompletion), Some(&WriteState::Intended));
+    let completions = shop.store().calls("orderStatusChange");
+    shop.run(Stage::Notify).await;
+    assert_eq!(shop.store().calls("orderStatusChange"), completions, "read back, not sent again");
+    assert_eq!(shop.state(&key(&lost)).write(OutsideWrite::YahooCompletion), Some(&WriteState::Done));
+    assert_eq!(shop.store().order_state(&lost).unwrap().order_status, 5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

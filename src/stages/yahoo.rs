@@ -192,6 +192,8 @@ pub async fn notify(
     steps: &mut Steps<'_>,
 ) -> Result<StageReport, StageError> {
     let mut report = StageReport::new("notify:yahoo");
+    // An order written to in this pass waits for the next cycle before it is tried again.
+    let mut written = std::collections::HashSet::new();
     for key in super::marketplace_keys_in(ledger, Marketplace::Yahoo, &[Status::Shipping], super::may_report_shipment)?
     {
         if !steps.proceed(ledger, &mut report)? {
@@ -205,6 +207,7 @@ pub async fn notify(
         if report_shipment(ledger, client, &key, &state, &mut report).await? {
             complete(ledger, client, &key, &mut report).await?;
         }
+        written.insert(key);
     }
     // Completions still open: answers lost, or Yahoo failed them (od91001).
     for order in queries::orders_with_open_write(ledger.store().connection(), OutsideWrite::YahooCompletion)
@@ -214,7 +217,7 @@ pub async fn notify(
             break;
         }
         let Ok(key) = order.parse::<OrderKey>() else { continue };
-        if key.marketplace == Marketplace::Yahoo {
+        if key.marketplace == Marketplace::Yahoo && !written.contains(&key) {
             report.examined += 1;
             complete(ledger, client, &key, &mut report).await?;
         }
