@@ -939,6 +939,14 @@ fn mail_inspect_classifies_a_file_without_a_ledger() {
     assert_eq!(json["classification"]["kind"], "rakuten_order");
     assert_eq!(json["classification"]["order_number"], "123456-20261122-00000001");
     assert!(!dir.path().join("mcf-ledger.db").exists(), "no ledger was created");
+    let shipment = dir.path().join("shipment.eml");
+    let body = encoding_rs::SHIFT_JIS.encode("注文番号: RK-123456-20261122-00000001\r\nお問い合わせ伝票番号: 3690-1234-5678\r\n").0;
+    let mut raw = b"From: ship-confirm@amazon.co.jp\r\nSubject: shipped\r\nContent-Type: text/plain; charset=Shift_JIS\r\n\r\n".to_vec();
+    raw.extend(body.iter());
+    std::fs::write(&shipment, raw).unwrap();
+    let out = bin().args(["mail", "inspect"]).arg(&shipment).output().unwrap();
+    let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["classification"]["tracking_number"], "3690-1234-5678", "{json}");
     let missing = bin().args(["mail", "inspect", "/nonexistent.eml"]).output().unwrap();
     assert!(stderr(&missing).contains("cannot read /nonexistent.eml"));
 }

@@ -76,9 +76,57 @@ fn strip_tags(html: &str) -> String {
 fn value_after<'a>(body: &'a str, label: &str) -> Option<&'a str> {
     body.lines().find_map(|line| {
         let at = line.find(label)?;
-        let rest = line[at + label.len()..].trim_start_matches([' ', '\u{3000}', ':', '：', '\t']);
+        let rest = line[at + label.len()..].trim_start_matches(SEPARATORS);
         rest.split_whitespace().next().filter(|v| !v.is_empty())
     })
+}
+
+/// How Amazon's shipment mails label the tracking number, longest first so that a shorter label
+/// inside a longer one (伝票番号 in お問い合わせ伝票番号) finds the same value.
+const TRACKING_LABELS: [&str; 7] =
+    ["お問い合わせ伝票番号", "お問い合わせ番号", "伝票番号", "追跡番号", "トラッキングID", "Tracking number", "Tracking ID"];
+
+const CARRIER_LABELS: [&str; 4] = ["配送業者", "配送会社", "運送会社", "Carrier"];
+
+/// The tracking number after any of [`TRACKING_LABELS`], on the label's line or, when the label
+/// ends its line, on the next one. Only a token that looks like a number is taken (letters,
+/// digits and hyphens with at least one digit), so a sentence that mentions 追跡番号 is skipped;
+/// full-width digits are read as digits.
+fn tracking_number(body: &str) -> Option<String> {
+    let lines: Vec<&str> = body.lines().collect();
+    let looks_like_number = |token: &str| {
+        (4..=40).contains(&token.chars().count())
+            && token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && token.chars().any(|c| c.is_ascii_digit())
+    };
+    for label in TRACKING_LABELS {
+        for (n, line) in lines.iter().enumerate() {
+            let Some(at) = line.find(label) else { continue };
+            let rest = line[at + label.len()..].trim_start_matches(|c: char| SEPARATORS.contains(&c));
+            let candidate = if rest.trim().is_empty() {
+                lines[n + 1..].iter().find(|l| !l.trim().is_empty()).and_then(|l| l.split_whitespace().next())
+            } else {
+                rest.split_whitespace().next()
+            };
+            if let Some(number) = candidate.map(half_width).filter(|t| looks_like_number(t)) {
+                return Some(number);
+            }
+        }
+    }
+    None
+}
+
+const SEPARATORS: [char; 6] = [' ', '\u{3000}', ':', '：', '\t', '#'];
+
+/// Full-width ASCII (０-９, Ａ-Ｚ, －) as half-width, as mail bodies sometimes write numbers.
+fn half_width(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            'ー' | '‐' | '−' => '-',
+            _ => c,
+        })
+        .collect()
 }
 
 /// `^\d{6}-\d{8}-\d{8,10}$` (spec §11).
@@ -134,10 +182,8 @@ pub fn classify(subject: &str, from: &str, body: &str) -> Classification {
         return match id {
             Some(id) => Classification::McfShipment {
                 fulfillment_order_id: id.to_owned(),
-                tracking_number: value_after(body, "追跡番号")
-                    .or_else(|| value_after(body, "Tracking number"))
-                    .map(str::to_owned),
-                carrier: value_after(body, "配送業者").or_else(|| value_after(body, "Carrier")).map(str::to_owned),
+                tracking_number: tracking_number(body),
+                carrier: CARRIER_LABELS.iter().find_map(|label| value_after(body, label)).map(str::to_owned),
             },
             None => Classification::Other,
         };
@@ -219,6 +265,53 @@ mod tests {
                 carrier: Some("ヤマト運輸".into())
             }
         );
+    }
+
+    fn amazon_mail(charset: &str, subject: &str, body: &str) -> Vec<u8> {
+        let encoding = encoding_rs::Encoding::for_label(charset.as_bytes()).unwrap();
+        let mut raw = format!(
+            "From: Amazon.co.jp <ship-confirm@amazon.co.jp>\r\nSubject: {}\r\nMessage-ID: <s1@amazon.co.jp>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset={charset}\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
+            encoded_subject(subject)
+        )
+        .into_bytes();
+        raw.extend(encoding.encode(body).0.iter());
+        raw
+    }
+
+    /// Every label Amazon's Japanese and English shipment mails use, in each charset they come in.
+    #[test]
+    fn every_tracking_label_is_read_in_iso_2022_jp_shift_jis_and_utf_8() {
+        let labels = ["お問い合わせ伝票番号", "お問い合わせ番号", "伝票番号", "追跡番号", "トラッキングID", "Tracking number"];
+        for charset in ["ISO-2022-JP", "Shift_JIS", "UTF-8"] {
+            for label in labels {
+                let body = format!(
+                    "Amazon.co.jpをご利用いただき、ありがとうございます。\r\n注文番号：RK-123456-20261122-0000000123\r\n配送会社：ヤマト運輸\r\n{label}：4567-8901-2345\r\n"
+                );
+                let parsed = parse(&amazon_mail(charset, "Amazon.co.jp ご注文の商品を発送しました", &body));
+                assert_eq!(
+                    parsed.classification,
+                    Classification::McfShipment {
+                        fulfillment_order_id: "RK-123456-20261122-0000000123".into(),
+                        tracking_number: Some("4567-8901-2345".into()),
+                        carrier: Some("ヤマト運輸".into()),
+                    },
+                    "{charset} {label}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_tracking_number_on_the_next_line_or_in_full_width_is_read_and_a_sentence_is_not() {
+        let body = "ご注文 YH-green-tea-jp-10000123 を発送しました。追跡番号は下記のとおりです。\n\nお問い合わせ伝票番号:\n  ３６９０－１２３４－５６７８\n";
+        let parsed = parse(&amazon_mail("UTF-8", "ご注文の商品を出荷しました", body));
+        assert!(
+            matches!(&parsed.classification, Classification::McfShipment { tracking_number: Some(t), .. } if t == "3690-1234-5678"),
+            "{:?}",
+            parsed.classification
+        );
+        let without = classify("ご注文の商品を発送しました", "ship-confirm@amazon.co.jp", "RK-1 追跡番号はお届け後にお知らせします");
+        assert!(matches!(without, Classification::McfShipment { tracking_number: None, .. }), "{without:?}");
     }
 
     #[test]
