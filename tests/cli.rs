@@ -483,6 +483,10 @@ async fn the_demo_reaches_every_status_serves_the_admin_and_leaves_a_sound_ledge
     let mail_line = text.lines().find(|l| l.starts_with("mail: ")).unwrap_or_else(|| panic!("{text}"));
     let counts: Vec<u64> = mail_line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
     assert!(counts.len() == 2 && counts[0] >= 14 && counts[1] >= 1, "{mail_line}");
+    assert!(
+        text.contains("calls refused for coming faster than the quota: Amazon 0, RMS 0, Yahoo 0"),
+        "the strict sandboxes throttled nothing: {text}"
+    );
     let store = EventStore::open(&database, OpenMode::ReadOnly).unwrap();
     let events = store.read_all(0, 1_000_000).unwrap();
     let count =
@@ -940,8 +944,12 @@ fn mail_inspect_classifies_a_file_without_a_ledger() {
     assert_eq!(json["classification"]["order_number"], "123456-20261122-00000001");
     assert!(!dir.path().join("mcf-ledger.db").exists(), "no ledger was created");
     let shipment = dir.path().join("shipment.eml");
-    let body = encoding_rs::SHIFT_JIS.encode("注文番号: RK-123456-20261122-00000001\r\nお問い合わせ伝票番号: 3690-1234-5678\r\n").0;
-    let mut raw = b"From: ship-confirm@amazon.co.jp\r\nSubject: shipped\r\nContent-Type: text/plain; charset=Shift_JIS\r\n\r\n".to_vec();
+    let body = encoding_rs::SHIFT_JIS
+        .encode("注文番号: RK-123456-20261122-00000001\r\nお問い合わせ伝票番号: 3690-1234-5678\r\n")
+        .0;
+    let mut raw =
+        b"From: ship-confirm@amazon.co.jp\r\nSubject: shipped\r\nContent-Type: text/plain; charset=Shift_JIS\r\n\r\n"
+            .to_vec();
     raw.extend(body.iter());
     std::fs::write(&shipment, raw).unwrap();
     let out = bin().args(["mail", "inspect"]).arg(&shipment).output().unwrap();

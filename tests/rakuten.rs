@@ -9,8 +9,9 @@ use events::order::{EmailState, Status};
 use events::source::SourceEvent;
 use events::{Clock, FixedClock, Marketplace, OrderKey};
 use mcf_ledger::cycle::Stage;
+use mcf_ledger::rakuten::RakutenClient;
 use sandbox::faults::Fault;
-use sandbox::rakuten::NewRakutenOrder;
+use sandbox::rakuten::{NewRakutenOrder, RakutenSandboxConfig};
 use support::Shop;
 
 fn key(number: &str) -> OrderKey {
@@ -99,6 +100,27 @@ async fn a_card_order_goes_from_rms_to_mcf_and_its_tracking_back_to_rms_once() {
     assert_eq!(records[0].2.len(), 10, "YYYY-MM-DD");
     assert_eq!(shop.rms().progress(&number), Some(500));
     assert_eq!(shop.rms().calls("updateOrderShipping"), 1, "the retry read RMS and found its record");
+}
+
+/// Each cron cycle is a new process with new clients; RMS counts calls, not processes. A cycle
+/// started right after another never calls faster than the quota (the pace starts empty).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn back_to_back_processes_never_call_rms_faster_than_its_quota() {
+    let quota = sandbox::Quota::new(mcf_ledger::rakuten::PRODUCTION_RATE.0, 1);
+    let mut shop =
+        Shop::with_rakuten_config(now_clock(), RakutenSandboxConfig { quota: Some(quota), ..Default::default() }).await;
+    shop.rms().place(NewRakutenOrder::card("tea-100", 1));
+    for _ in 0..3 {
+        let config = mcf_ledger::rakuten::RakutenConfig {
+            rate: mcf_ledger::rakuten::PRODUCTION_RATE,
+            ..support::rakuten_config(shop.rms())
+        };
+        shop.services.rakuten = Some(RakutenClient::new(config).unwrap());
+        shop.run(Stage::Receive).await;
+    }
+    let calls: u64 = ["searchOrder", "getOrder", "confirmOrder"].iter().map(|op| shop.rms().calls(op)).sum();
+    assert!(calls >= 5, "three processes called RMS: {calls}");
+    assert_eq!(shop.rms().throttled(), 0, "no call came faster than one a second");
 }
 
 /// confirmOrder is a write: when its answer is lost, the next cycle reads the order (getOrder)

@@ -102,6 +102,35 @@ async fn premium_delivery_slots_and_tracking_go_through_both_sandboxes() {
     assert!(reparsed.differences.is_empty(), "{:?}", reparsed.differences);
 }
 
+/// Each cron cycle is a new process with new clients (and a new token); Yahoo counts calls per
+/// API, not processes. A cycle started right after another never calls faster than the quota.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn back_to_back_processes_never_call_yahoo_faster_than_its_quota() {
+    let clock = FixedClock::at(Utc::now());
+    let config = sandbox::yahoo::YahooSandboxConfig {
+        quota: Some(sandbox::Quota::new(mcf_ledger::yahoo::PRODUCTION_RATE.0, 1)),
+        ..sandbox::yahoo::YahooSandboxConfig::generate(SELLER)
+    };
+    let mut shop = Shop::with_yahoo_config(clock.clone(), config).await;
+    shop.store().place(NewYahooOrder::card("tea-100", 1));
+    shop.advance(Duration::minutes(11));
+    for _ in 0..3 {
+        let config = mcf_ledger::yahoo::YahooConfig {
+            rate: mcf_ledger::yahoo::PRODUCTION_RATE,
+            ..support::yahoo_config(
+                shop.store(),
+                &shop.store().config().public_key_pem(),
+                std::sync::Arc::new(clock.clone()),
+            )
+        };
+        shop.services.yahoo = Some(mcf_ledger::yahoo::YahooClient::new(config).unwrap());
+        shop.run(Stage::Receive).await;
+    }
+    assert!(shop.store().calls("orderList") >= 3, "each process listed the orders");
+    assert_eq!(shop.store().throttled(), 0, "no call came faster than the quota");
+    assert_eq!(shop.status(&key(&shop.store().order_ids()[0])), Status::Verified);
+}
+
 /// Yahoo does not complete an order by itself for every store: the completion is a write of its
 /// own, retried until Yahoo shows 5, and a lost answer is read back instead of sent again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,6 +11,7 @@ pub mod amazon;
 pub mod faults;
 pub mod mailbox;
 mod pacing;
+pub use pacing::Quota;
 pub mod rakuten;
 mod xml;
 pub mod yahoo;

@@ -54,6 +54,8 @@ pub struct DemoSummary {
     pub mail_received: usize,
     /// Mails the system sent: to buyers (payment guidance) and to the admin (alerts).
     pub mail_sent: usize,
+    /// Calls each sandbox refused for coming faster than its quota (Amazon, RMS, Yahoo).
+    pub throttled: [(&'static str, u64); 3],
 }
 
 fn demo_database(options: &DemoOptions) -> Result<PathBuf, String> {
@@ -121,12 +123,20 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, String> {
         amazon.set_stock(sku, stock);
     }
     let rakuten = RakutenSandbox::start(
-        RakutenSandboxConfig { processing_delay: ChronoDuration::seconds(10), ..RakutenSandboxConfig::default() },
+        RakutenSandboxConfig {
+            processing_delay: ChronoDuration::seconds(10),
+            quota: Some(sandbox::Quota::new(sandboxes::MARKETPLACE_RATE.0, sandboxes::MARKETPLACE_RATE.1)),
+            ..RakutenSandboxConfig::default()
+        },
         sandbox_clock(clock.clone()),
     )
     .await
     .map_err(|e| format!("starting the RMS sandbox: {e}"))?;
-    let yahoo = YahooSandbox::start(YahooSandboxConfig::generate("demo-green-tea"), sandbox_clock(clock.clone()))
+    let yahoo_store = YahooSandboxConfig {
+        quota: Some(sandbox::Quota::new(sandboxes::MARKETPLACE_RATE.0, sandboxes::MARKETPLACE_RATE.1)),
+        ..YahooSandboxConfig::generate("demo-green-tea")
+    };
+    let yahoo = YahooSandbox::start(yahoo_store, sandbox_clock(clock.clone()))
         .await
         .map_err(|e| format!("starting the Yahoo sandbox: {e}"))?;
 
@@ -197,6 +207,7 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, String> {
         reached,
         mail_received: mail.inbox(SHOP_MAIL).len(),
         mail_sent: mail.relayed().len() + mail.inbox(ADMIN_MAIL).len(),
+        throttled: [("Amazon", amazon.throttled()), ("RMS", rakuten.throttled()), ("Yahoo", yahoo.throttled())],
     })
 }
 
@@ -215,6 +226,8 @@ pub fn summary_text(summary: &DemoSummary) -> String {
         "mail: {} received by the shop (order and shipment notices), {} sent (payment guidance, alerts)\n",
         summary.mail_received, summary.mail_sent
     ));
+    let throttled: Vec<String> = summary.throttled.iter().map(|(api, n)| format!("{api} {n}")).collect();
+    text.push_str(&format!("calls refused for coming faster than the quota: {}\n", throttled.join(", ")));
     let missing: Vec<&str> =
         Status::ALL.into_iter().filter(|s| !summary.reached.contains(s)).map(|s| s.as_str()).collect();
     if missing.is_empty() {

@@ -23,6 +23,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The demo's marketplace sandboxes enforce this quota, and its clients keep to it: one call a
+/// second with a burst of five, so the demo's quick cycles are paced as production's are.
+pub(crate) const MARKETPLACE_RATE: (f64, u32) = (1.0, 5);
+
 /// The ledger's clock as the sandboxes take it (they share no types with the service).
 pub fn sandbox_clock(clock: Arc<dyn Clock>) -> Arc<dyn sandbox::Clock> {
     Arc::new(move || clock.now())
@@ -130,7 +134,7 @@ pub fn sandbox_services(
         license_key: Secret::new(rakuten.config().license_key.clone()),
         base_url: rakuten.base_url(),
         retry: retry.clone(),
-        rate: (1.0, 5),
+        rate: MARKETPLACE_RATE,
     })
     .map_err(|e| e.to_string())?;
     let yahoo_config = yahoo.config();
@@ -144,7 +148,7 @@ pub fn sandbox_services(
         api_base_url: yahoo.api_base_url(),
         auth_base_url: yahoo.auth_base_url(),
         retry: retry.clone(),
-        rate: (1.0, 5),
+        rate: MARKETPLACE_RATE,
         clock,
     })
     .map_err(|e| e.to_string())?;

@@ -83,8 +83,15 @@ fn value_after<'a>(body: &'a str, label: &str) -> Option<&'a str> {
 
 /// How Amazon's shipment mails label the tracking number, longest first so that a shorter label
 /// inside a longer one (伝票番号 in お問い合わせ伝票番号) finds the same value.
-const TRACKING_LABELS: [&str; 7] =
-    ["お問い合わせ伝票番号", "お問い合わせ番号", "伝票番号", "追跡番号", "トラッキングID", "Tracking number", "Tracking ID"];
+const TRACKING_LABELS: [&str; 7] = [
+    "お問い合わせ伝票番号",
+    "お問い合わせ番号",
+    "伝票番号",
+    "追跡番号",
+    "トラッキングID",
+    "Tracking number",
+    "Tracking ID",
+];
 
 const CARRIER_LABELS: [&str; 4] = ["配送業者", "配送会社", "運送会社", "Carrier"];
 
@@ -281,7 +288,8 @@ mod tests {
     /// Every label Amazon's Japanese and English shipment mails use, in each charset they come in.
     #[test]
     fn every_tracking_label_is_read_in_iso_2022_jp_shift_jis_and_utf_8() {
-        let labels = ["お問い合わせ伝票番号", "お問い合わせ番号", "伝票番号", "追跡番号", "トラッキングID", "Tracking number"];
+        let labels =
+            ["お問い合わせ伝票番号", "お問い合わせ番号", "伝票番号", "追跡番号", "トラッキングID", "Tracking number"];
         for charset in ["ISO-2022-JP", "Shift_JIS", "UTF-8"] {
             for label in labels {
                 let body = format!(
@@ -310,7 +318,11 @@ mod tests {
             "{:?}",
             parsed.classification
         );
-        let without = classify("ご注文の商品を発送しました", "ship-confirm@amazon.co.jp", "RK-1 追跡番号はお届け後にお知らせします");
+        let without = classify(
+            "ご注文の商品を発送しました",
+            "ship-confirm@amazon.co.jp",
+            "RK-1 追跡番号はお届け後にお知らせします",
+        );
         assert!(matches!(without, Classification::McfShipment { tracking_number: None, .. }), "{without:?}");
     }
 

@@ -28,6 +28,9 @@ pub struct RakutenConfig {
     pub rate: (f64, u32),
 }
 
+/// RMS publishes no rate; integrators keep to about one call a second, with no burst.
+pub const PRODUCTION_RATE: (f64, u32) = (1.0, 1);
+
 impl RakutenConfig {
     /// The production client: RMS's settings, about one call a second (no burst), the
     /// default retries, stopped by `shutdown`.
@@ -41,7 +44,7 @@ impl RakutenConfig {
             license_key: settings.license_key.clone(),
             base_url: base_url.to_owned(),
             retry: RetryPolicy::default().stopped_by(shutdown),
-            rate: (1.0, 1),
+            rate: PRODUCTION_RATE,
         }
     }
 }

@@ -5,7 +5,7 @@ mod client;
 pub mod mapping;
 pub mod model;
 
-pub use client::{RakutenClient, RakutenConfig, GET_ORDER_LIMIT};
+pub use client::{RakutenClient, RakutenConfig, GET_ORDER_LIMIT, PRODUCTION_RATE};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum RakutenError {

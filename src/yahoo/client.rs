@@ -32,6 +32,10 @@ pub struct YahooConfig {
     pub clock: Arc<dyn Clock>,
 }
 
+/// Yahoo's ceiling is 10 calls a second per API; stores are told to keep to 1–2 a second. One
+/// a second for the whole client, with no burst.
+pub const PRODUCTION_RATE: (f64, u32) = (1.0, 1);
+
 impl YahooConfig {
     /// The production client: the store's settings, one call a second (no burst), the default
     /// retries, stopped by `shutdown`.
@@ -49,7 +53,7 @@ impl YahooConfig {
             api_base_url: urls.yahoo_api.clone(),
             auth_base_url: urls.yahoo_auth.clone(),
             retry: RetryPolicy::default().stopped_by(shutdown),
-            rate: (1.0, 1),
+            rate: PRODUCTION_RATE,
             clock: Arc::new(SystemClock),
         })
     }

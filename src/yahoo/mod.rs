@@ -6,7 +6,7 @@ mod client;
 pub mod mapping;
 pub mod signature;
 
-pub use client::{ListedOrder, YahooClient, YahooConfig};
+pub use client::{ListedOrder, YahooClient, YahooConfig, PRODUCTION_RATE};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum YahooError {

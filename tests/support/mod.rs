@@ -137,18 +137,18 @@ impl Shop {
     /// A shop that also sells on Rakuten. The ledger and the RMS sandbox share `clock`, so a
     /// test can let hours pass (an outage) in an instant.
     pub async fn with_rakuten(clock: FixedClock) -> Self {
+        Self::with_rakuten_config(clock, RakutenSandboxConfig::default()).await
+    }
+
+    pub async fn with_rakuten_config(clock: FixedClock, config: RakutenSandboxConfig) -> Self {
         let mut shop = Self::open(AmazonSandboxConfig::default()).await;
         let path = shop.database();
         drop(std::mem::replace(
             &mut shop.ledger,
             Ledger::open_with_clock(&path, OpenMode::MustExist, Arc::new(clock.clone())).unwrap(),
         ));
-        let rakuten = RakutenSandbox::start(
-            RakutenSandboxConfig::default(),
-            mcf_ledger::demo::sandbox_clock(Arc::new(clock.clone())),
-        )
-        .await
-        .unwrap();
+        let rakuten =
+            RakutenSandbox::start(config, mcf_ledger::demo::sandbox_clock(Arc::new(clock.clone()))).await.unwrap();
         shop.services.rakuten = Some(RakutenClient::new(rakuten_config(&rakuten)).unwrap());
         shop.rakuten = Some(rakuten);
         shop.clock = Some(clock);
@@ -157,18 +157,18 @@ impl Shop {
 
     /// A shop that sells on Yahoo! Shopping as `seller_id` (which may contain dashes).
     pub async fn with_yahoo(clock: FixedClock, seller_id: &str) -> Self {
+        Self::with_yahoo_config(clock, YahooSandboxConfig::generate(seller_id)).await
+    }
+
+    pub async fn with_yahoo_config(clock: FixedClock, config: YahooSandboxConfig) -> Self {
         let mut shop = Self::open(AmazonSandboxConfig::default()).await;
         let path = shop.database();
         drop(std::mem::replace(
             &mut shop.ledger,
             Ledger::open_with_clock(&path, OpenMode::MustExist, Arc::new(clock.clone())).unwrap(),
         ));
-        let yahoo = YahooSandbox::start(
-            YahooSandboxConfig::generate(seller_id),
-            mcf_ledger::demo::sandbox_clock(Arc::new(clock.clone())),
-        )
-        .await
-        .unwrap();
+        let yahoo =
+            YahooSandbox::start(config, mcf_ledger::demo::sandbox_clock(Arc::new(clock.clone()))).await.unwrap();
         shop.services.yahoo = Some(
             YahooClient::new(yahoo_config(&yahoo, &yahoo.config().public_key_pem(), Arc::new(clock.clone()))).unwrap(),
         );

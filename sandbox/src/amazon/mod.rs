@@ -101,6 +101,8 @@ pub(crate) struct State {
     pub inventory_pages: HashMap<String, (Vec<String>, DateTime<Utc>)>,
     /// Calls answered per operation (faulted and throttled ones included).
     pub calls: BTreeMap<&'static str, u64>,
+    /// Calls answered 429 for coming faster than the operation's quota (injected 429s not counted).
+    pub throttled: u64,
 }
 
 pub(crate) struct Shared {
@@ -159,6 +161,7 @@ impl AmazonSandbox {
                 create_requests: 0,
                 inventory_pages: HashMap::new(),
                 calls: BTreeMap::new(),
+                throttled: 0,
             }),
             faults: Faults::default(),
             buckets,
@@ -217,6 +220,11 @@ impl AmazonSandbox {
     /// Calls per operation so far (a benchmark's count against the rate limits).
     pub fn calls(&self) -> BTreeMap<&'static str, u64> {
         self.shared.lock().calls.clone()
+    }
+
+    /// Calls refused with 429 for coming faster than the quota.
+    pub fn throttled(&self) -> u64 {
+        self.shared.lock().throttled
     }
 
     pub fn create_requests(&self) -> u64 {

@@ -105,6 +105,7 @@ async fn gate(shared: &Shared, operation: &'static str, headers: &HeaderMap) -> 
         None => {}
     }
     if shared.config.enforce_rate_limits && !shared.buckets.get(operation).is_none_or(|b| b.admit()) {
+        shared.lock().throttled += 1;
         return Err(fault_response(429));
     }
     let forbidden = |details: &str| {

@@ -7,6 +7,7 @@
 mod routes;
 
 use super::faults::Faults;
+use crate::pacing::{Meter, Quota};
 use crate::Clock;
 use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, Timelike, Utc};
 use serde_json::Value;
@@ -22,6 +23,9 @@ pub struct RakutenSandboxConfig {
     pub shop_id: String,
     /// Card orders leave 200 (楽天処理中) for 300 this long after confirmOrder.
     pub processing_delay: ChronoDuration,
+    /// RMS publishes no rate; integrators keep to about one call a second for the whole API.
+    /// With a quota, a call beyond it is answered 429 (`ES02-01`); None lets every call through.
+    pub quota: Option<Quota>,
 }
 
 impl Default for RakutenSandboxConfig {
@@ -32,6 +36,7 @@ impl Default for RakutenSandboxConfig {
             license_expires: NaiveDate::from_ymd_opt(2099, 12, 31).unwrap_or_default(),
             shop_id: "123456".into(),
             processing_delay: ChronoDuration::minutes(5),
+            quota: None,
         }
     }
 }
@@ -93,6 +98,8 @@ pub(crate) struct State {
     pub serial: u64,
     pub next_detail_id: i64,
     pub calls: BTreeMap<String, u64>,
+    /// Calls answered 429 because they came faster than the quota.
+    pub throttled: u64,
     pub license_expired: bool,
 }
 
@@ -101,6 +108,8 @@ pub(crate) struct Shared {
     pub clock: Arc<dyn Clock>,
     pub state: Mutex<State>,
     pub faults: Faults,
+    /// One meter for every operation: the limit is the API's.
+    pub meter: Option<Meter>,
 }
 
 impl Shared {
@@ -131,6 +140,7 @@ pub struct RakutenSandbox {
 
 impl RakutenSandbox {
     pub async fn start(config: RakutenSandboxConfig, clock: Arc<dyn Clock>) -> std::io::Result<Self> {
+        let config_quota = config.quota;
         let shared = Arc::new(Shared {
             config,
             clock,
@@ -139,9 +149,11 @@ impl RakutenSandbox {
                 serial: 0,
                 next_detail_id: 1,
                 calls: BTreeMap::new(),
+                throttled: 0,
                 license_expired: false,
             }),
             faults: Faults::default(),
+            meter: config_quota.map(Meter::new),
         });
         let (address, task) = super::serve(routes::router(shared.clone())).await?;
         Ok(Self { shared, address, task })
@@ -245,6 +257,11 @@ impl RakutenSandbox {
     /// Calls answered per operation (faulted ones included).
     pub fn calls(&self, operation: &str) -> u64 {
         self.shared.lock().calls.get(operation).copied().unwrap_or(0)
+    }
+
+    /// Calls refused with 429 for coming faster than the quota.
+    pub fn throttled(&self) -> u64 {
+        self.shared.lock().throttled
     }
 
     /// The order as getOrder shows it (for assertions).

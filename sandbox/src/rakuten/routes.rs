@@ -46,6 +46,14 @@ fn rejected(api: &str, number: &str, text: String) -> Rejection {
     Rejection(json!({"MessageModelList": [message("ERROR", format!("ORDER_EXT_API_{api}_ERROR_{number}"), text)]}))
 }
 
+/// The gateway's answer to a call beyond the quota (spec §10: the code is the gateway's form).
+fn too_many_requests() -> Response {
+    json_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        json!({"Results": {"errorCode": "ES02-01", "message": "Too Many Requests"}}),
+    )
+}
+
 fn unauthorised() -> Response {
     json_response(StatusCode::UNAUTHORIZED, json!({"Results": {"errorCode": "ES01-01", "message": "Un-Authorised"}}))
 }
@@ -59,6 +67,10 @@ async fn gate(
     json_body: bool,
 ) -> Result<Option<Fault>, Response> {
     *shared.lock().calls.entry(operation.to_owned()).or_default() += 1;
+    if shared.meter.as_ref().is_some_and(|meter| !meter.admit()) {
+        shared.lock().throttled += 1;
+        return Err(too_many_requests());
+    }
     let mut after = None;
     match shared.faults.take(operation) {
         // An outage or maintenance: the gateway answers with an HTML page.
@@ -70,12 +82,7 @@ async fn gate(
             )
                 .into_response())
         }
-        Some(Fault::Status(429)) => {
-            return Err(json_response(
-                StatusCode::TOO_MANY_REQUESTS,
-                json!({"Results": {"errorCode": "ES02-01", "message": "Too Many Requests"}}),
-            ))
-        }
+        Some(Fault::Status(429)) => return Err(too_many_requests()),
         Some(Fault::Status(status)) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             return Err(json_response(

@@ -3,6 +3,7 @@
 
 use super::{Shared, StoredOrder, CANCEL_WINDOW_MINUTES};
 use crate::faults::Fault;
+use crate::pacing::Meter;
 use crate::xml::{escape, Node};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -135,7 +136,22 @@ async fn gate(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<(Node, &'static str, Option<Fault>), Response> {
-    *shared.lock().calls.entry(operation.to_owned()).or_default() += 1;
+    {
+        let mut state = shared.lock();
+        *state.calls.entry(operation.to_owned()).or_default() += 1;
+        if let Some(quota) = shared.config.quota {
+            let meter = state.meters.entry(operation.to_owned()).or_insert_with(|| Meter::new(quota));
+            if !meter.admit() {
+                state.throttled += 1;
+                return Err((
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [("content-type", "text/xml; charset=UTF-8")],
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Message>Service unavailable. Too many users</Message></Error>",
+                )
+                    .into_response());
+            }
+        }
+    }
     let mut after = None;
     match shared.faults.take(operation) {
         Some(Fault::Status(503)) => {
