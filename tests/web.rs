@@ -425,6 +425,17 @@ async fn health_and_event_log_pages_read_the_streams() {
             stages: vec!["receive".into(), "check".into()],
         });
         ledger.append("system", ExpectedVersion::Any, &[started.to_new_event(Meta::by(Actor::system()))]).unwrap();
+        // A shipping registration whose answer was lost: pending until RMS is read back.
+        let pending = events::order::OrderEvent::WriteIntended(events::order::WriteIntended {
+            write: events::order::OutsideWrite::RakutenShipping,
+        });
+        ledger
+            .append(
+                "order-rakuten-123456-20261122-00000001",
+                ExpectedVersion::Any,
+                &[pending.to_new_event(Meta::by(Actor::reactor("notify")))],
+            )
+            .unwrap();
     }
     // The stale stage checks the expiry dates only the configuration knows.
     let today = events::Clock::now(&admin.clock).with_timezone(&events::clock::jst()).date_naive();
@@ -463,6 +474,14 @@ async fn health_and_event_log_pages_read_the_streams() {
     assert!(!health.contains(">poll-amazon<"), "Amazon's credentials are shown in its own row");
     assert!(health.contains("中断 (プロセス終了: process ended)"), "a dead cycle is not shown as running: {health}");
     assert!(health.contains("実行者 cron-host:999999") && health.contains("実行中のサイクルはありません"), "{health}");
+    let writes = &health[health.find("id=\"open-writes\"").expect("the open writes table")..];
+    assert!(
+        writes.contains("楽天への発送登録 (updateOrderShipping)")
+            && writes.contains("href=\"/orders/rakuten-123456-20261122-00000001\""),
+        "{writes}"
+    );
+    let order = admin.page("/orders/rakuten-123456-20261122-00000001").await;
+    assert!(order.contains("送信済み・結果未確認"), "the order shows its pending write");
     let events = admin.page("/events").await;
     assert!(events.contains("PollFailed") && events.contains("OrderDetected"));
     let filtered = admin.page("/events?stream=poll-rakuten").await;

@@ -33,11 +33,40 @@ pub struct CycleView {
     pub failures: Vec<String>,
 }
 
+/// One kind of marketplace write with orders still waiting for its outcome (or refused).
+pub struct OpenWriteView {
+    pub label: &'static str,
+    pub count: i64,
+    pub oldest: String,
+    /// The first few orders, to open from here.
+    pub orders: Vec<String>,
+}
+
+/// How many orders the health page names per kind of open write.
+const OPEN_WRITE_ORDERS_SHOWN: usize = 10;
+
+fn open_writes(conn: &Connection) -> WebResult<Vec<OpenWriteView>> {
+    let mut views = Vec::new();
+    for (name, count, oldest) in projections::queries::open_write_counts(conn)? {
+        let Some(write) = events::order::OutsideWrite::ALL.into_iter().find(|w| w.as_str() == name) else {
+            return Err(super::WebError::Internal(format!("unknown write {name:?} in the order_status projection")));
+        };
+        let mut orders = projections::queries::orders_with_open_write(conn, write)?;
+        orders.truncate(OPEN_WRITE_ORDERS_SHOWN);
+        let oldest = chrono::DateTime::parse_from_rfc3339(&oldest)
+            .map(|t| jst_time(t.with_timezone(&chrono::Utc)))
+            .unwrap_or(oldest);
+        views.push(OpenWriteView { label: write.label(), count, oldest, orders });
+    }
+    Ok(views)
+}
+
 #[derive(Template)]
 #[template(path = "web/health.html")]
 pub struct HealthPage {
     pub now: String,
     pub sources: Vec<SourceView>,
+    pub open_writes: Vec<OpenWriteView>,
     pub cycles: Vec<CycleView>,
     pub lease: String,
 }
@@ -230,7 +259,8 @@ pub async fn page(State(state): State<Arc<AppState>>) -> WebResult<Response> {
                 .map_err(|e| super::WebError::Internal(e.to_string()))?;
             let (cycles, amazon) = cycles(conn, amazon_credentials, running.as_ref())?;
             sources.push(amazon);
-            Ok(HealthPage { now, sources, cycles, lease: lease_text(running.as_ref()) })
+            let open_writes = open_writes(conn)?;
+            Ok(HealthPage { now, sources, open_writes, cycles, lease: lease_text(running.as_ref()) })
         })
         .await?;
     Ok(Html(page.render()?).into_response())

@@ -357,6 +357,8 @@ pub struct OrderPage {
     pub address_form: Option<AddressForm>,
     pub tasks: Vec<TaskView>,
     pub emails: Vec<Fact>,
+    /// The marketplace writes (confirmation, shipping, completion) and where each stands.
+    pub writes: Vec<Fact>,
     pub timeline: Vec<TimelineRow>,
 }
 
@@ -526,6 +528,11 @@ fn build_order_page(
             Fact { label: "顧客メール", value: format!("{} ({}): {text}", e.kind, e.email_id) }
         })
         .collect();
+    let writes = state
+        .writes
+        .iter()
+        .map(|(write, progress)| Fact { label: write.label(), value: write_progress_text(progress) })
+        .collect();
     let timeline = history
         .into_iter()
         .rev()
@@ -561,8 +568,21 @@ fn build_order_page(
         address_form,
         tasks: manual_tasks_due(state).into_iter().map(|t| TaskView { name: t.as_str(), label: t.label() }).collect(),
         emails,
+        writes,
         timeline,
     })
+}
+
+/// Where one marketplace write stands, in the operator's words.
+pub(crate) fn write_progress_text(progress: &events::order::WriteState) -> String {
+    use events::order::WriteState;
+    match progress {
+        WriteState::Done => "完了".to_owned(),
+        WriteState::Intended => {
+            "送信済み・結果未確認 — 次のサイクルでモール側の状態を確認し、未反映の場合のみ再送します".to_owned()
+        }
+        WriteState::Failed(message) => format!("モールが拒否しました。対応が必要です（モールのメッセージ: {message}）"),
+    }
 }
 
 #[derive(Debug, Deserialize, Default)]
