@@ -333,6 +333,8 @@ async fn an_address_correction_keeps_the_old_address_beside_the_new() {
     assert_eq!(state.details.as_ref().and_then(|d| d.ship_to.line2.as_deref()), Some("サンプルマンション101"));
     let page = admin.page(&format!("/orders/{error}")).await;
     assert!(page.contains("修正前の住所") && page.contains("サンプルマンション101"));
+    // The form counts what Amazon counts: 渋谷区 + 神宮前1-2-3 + 101 = 3 + 8 + 3.
+    assert!(page.contains(">5 / 15文字<") && page.contains(">14 / 40文字<"), "{page}");
     let shipping = rakuten(7);
     let version = admin.state_of(&shipping).version.to_string();
     let mut refused = form;
@@ -682,6 +684,21 @@ async fn an_operator_in_a_real_browser_logs_in_filters_opens_an_order_and_change
     browser.count_becomes("#timeline tbody tr", before + 1).await;
     assert!(browser.source().await.contains("operator:operator1"));
     let detail = browser.screenshot("order-detail-verified").await;
+    // The address form counts as Amazon does while the operator types (admin.js).
+    browser.click("#address-correction summary").await;
+    let name = browser.find("#address-correction input[name=name]").await;
+    name.clear().await.unwrap();
+    name.send_keys("株式会社サンプル商事 山田 太郎").await.unwrap();
+    browser.text_becomes("#name-counter", "16 / 15文字").await;
+    let class = browser.find("#name-counter").await.attr("class").await.unwrap();
+    assert_eq!(class.as_deref(), Some("refused"), "over the limit is marked");
+    let line2 = browser.find("#address-correction input[name=line2]").await;
+    let building = line2.value().await.unwrap().unwrap_or_default().chars().count();
+    let lines_text = browser.find("#lines-counter").await.text().await.unwrap();
+    let lines: usize = lines_text.split(' ').next().unwrap().parse().unwrap();
+    assert!(building > 0, "the sample order has a building");
+    line2.clear().await.unwrap();
+    browser.text_becomes("#lines-counter", &format!("{} / 40文字", lines - building)).await;
     browser.quit().await;
     assert_eq!(admin.state_of(&rakuten(10)).status, Some(Status::Verified));
     println!("screenshots: {} {}", list.display(), detail.display());

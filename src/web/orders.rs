@@ -328,6 +328,21 @@ pub struct AddressForm {
     pub line1: String,
     pub line2: String,
     pub phone: String,
+    /// The counters beside the fields, counted as the ship stage counts (admin.js keeps them
+    /// current while the operator types; the server checks again on submit).
+    pub name_length: usize,
+    pub lines_length: usize,
+    pub limits: events::order::address::AddressLimits,
+}
+
+impl AddressForm {
+    pub fn name_over(&self) -> bool {
+        self.name_length > self.limits.name
+    }
+
+    pub fn lines_over(&self) -> bool {
+        self.lines_length > self.limits.lines
+    }
 }
 
 pub struct TaskView {
@@ -407,6 +422,7 @@ fn build_order_page(
     state: &OrderState,
     history: Vec<HistoryRow>,
     notice: Option<String>,
+    address_limits: events::order::address::AddressLimits,
 ) -> WebResult<OrderPage> {
     let (Some(key), Some(status)) = (state.key.as_ref(), state.status) else {
         return Err(WebError::NotFound("no such order".into()));
@@ -505,6 +521,9 @@ fn build_order_page(
     });
     let address_editable = !status.is_final() && status != Status::Shipping && state.mcf_intent.is_none();
     let address_form = state.delivery_address().filter(|_| address_editable).map(|a: &Address| AddressForm {
+        name_length: events::order::address::lengths_for_amazon(a).0,
+        lines_length: events::order::address::lengths_for_amazon(a).1,
+        limits: address_limits,
         name: a.name.clone(),
         postal_code: a.postal_code.clone(),
         prefecture: a.prefecture.clone(),
@@ -613,7 +632,8 @@ pub async fn detail(
         "task" => Some("作業を完了にしました (task marked done)".to_owned()),
         _ => None,
     };
-    let page = build_order_page(state.csrf_token(&operator), &order_state, history, notice)?;
+    let page =
+        build_order_page(state.csrf_token(&operator), &order_state, history, notice, state.settings.address_limits)?;
     Ok(Html(page.render()?).into_response())
 }
 
@@ -724,7 +744,7 @@ pub async fn correct_address(
         phone: optional("phone"),
     };
     if [&address.name, &address.city, &address.line1].iter().any(|v| v.chars().count() > 200) {
-        return Err(WebError::BadRequest("an address field is longer than 200 characters".into()));
+        return Err(WebError::BadRequest("住所の項目が200文字を超えています".into()));
     }
     let reason = field(&form, "reason").to_owned();
     let target = key.clone();

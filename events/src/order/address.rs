@@ -157,11 +157,17 @@ fn company_and_person(name: &str) -> Option<(String, String)> {
     Some((company.join(" "), person.join(" ")))
 }
 
+/// The lengths Amazon's limits are about: the name's characters, and address lines 1–3's
+/// together (street and building as sent, the prefecture not counted).
+pub fn lengths_for_amazon(address: &Address) -> (usize, usize) {
+    let (street, building) = street_and_building(address);
+    (chars(address.name.trim()), chars(&street) + building.as_deref().map_or(0, chars))
+}
+
 /// What Amazon would refuse of `address`, with the lengths and the limits.
 pub fn problems_for_amazon(address: &Address, limits: AddressLimits) -> Vec<AddressProblem> {
     let mut problems = Vec::new();
-    let (street, building) = street_and_building(address);
-    let lines = chars(&street) + building.as_deref().map_or(0, chars);
+    let (_, lines) = lengths_for_amazon(address);
     let name = address.name.trim();
     if chars(name) > limits.name {
         let suggestion = company_and_person(name).and_then(|(company, person)| {
