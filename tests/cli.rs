@@ -494,6 +494,11 @@ async fn the_demo_reaches_every_status_serves_the_admin_and_leaves_a_sound_ledge
     assert!(count("MailReceived", "rakuten_order") >= 1 && count("MailReceived", "yahoo_order") >= 1);
     assert!(count("OrderDetected", "\"mail\"") >= 1, "orders were detected from their mail");
     assert!(count("CustomerEmailSent", "") >= 1, "the payment guidance went out");
+    assert!(
+        count("OrderFailed", "Amazonの上限は住所1〜3の合計40文字") >= 1,
+        "the long address stopped before any call, in Japanese"
+    );
+    assert!(count("WriteDone", "yahoo_completion") >= 1, "Yahoo orders were completed (OrderStatus 5)");
     drop(store);
     // The invariant checker finds nothing wrong with what the demo did.
     let audit = run(&database, &["audit"]);
