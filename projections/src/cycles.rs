@@ -2,7 +2,7 @@
 //! without a finish whose lease is gone was interrupted (its process died): the health page
 //! says so instead of "running".
 
-use crate::engine::{Projected, ProjectionError, Projector};
+use crate::projector::{Projected, ProjectionError, Projector};
 use events::store::{format_time, parse_time, SqlContext, StoreError};
 use events::system::{CycleFinished, SystemEvent};
 use events::upcast::Upcasters;

@@ -2,7 +2,8 @@
 //! right after every append, and order events checked against the state machine before they
 //! are appended.
 
-use crate::engine::{CatchUp, ProjectionError, Projections};
+use crate::engine::{CatchUp, Projections};
+use crate::projector::ProjectionError;
 use crate::rebuild::Swap;
 use crate::schema::{check_projections_not_newer, migrate_projections, projection_schema_version};
 use events::envelope::{AppendOutcome, ExpectedVersion, Meta, NewEvent};

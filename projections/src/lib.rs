@@ -2,6 +2,7 @@
 //!
 //! - [`engine`]: pulls events by position and hands them to each [`Projector`] in batches,
 //!   writing each projector's checkpoint in the same transaction as its rows.
+//! - [`projector`]: the contract every read model keeps, and the events it is given.
 //! - [`order_status`]: one row per order, and the counts per status.
 //! - [`order_history`]: the audit trail in words, projected on read from an order's stream.
 //! - [`source_status`]: one row per polled source (cursor, outage, credentials).
@@ -13,14 +14,16 @@ pub mod engine;
 pub mod ledger;
 pub mod order_history;
 pub mod order_status;
+pub mod projector;
 pub mod queries;
 pub mod rebuild;
 pub(crate) mod schema;
 pub mod source_status;
 
-pub use engine::{CatchUp, ProjectionError, Projections, Projector};
+pub use engine::{CatchUp, Projections};
 pub use ledger::{Ledger, LedgerError};
 pub use order_history::HistoryRow;
+pub use projector::{Projected, ProjectionError, Projector};
 pub use queries::{OrderFilter, OrderRow, OrderSort};
 pub use schema::{check_projections_not_newer, projection_schema_version, PROJECTION_TABLES};
 

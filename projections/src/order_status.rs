@@ -1,7 +1,7 @@
 //! One row per order (status, buyer, MCF id, tracking, current problem) and the counts per
 //! status, folded with the order state machine.
 
-use crate::engine::{Projected, ProjectionError, Projector};
+use crate::projector::{Projected, ProjectionError, Projector};
 use events::order::{OrderEvent, OrderState, Status};
 use events::store::{format_time, read_stream_until_in, SqlContext};
 use events::upcast::Upcasters;

@@ -4,7 +4,8 @@
 //! transaction. A damaged page, an event this build cannot read, a full disk: the live
 //! projections stay exactly as they were, and the error says so.
 
-use crate::engine::{CatchUp, ProjectionError, Projections};
+use crate::engine::{CatchUp, Projections};
+use crate::projector::ProjectionError;
 use crate::schema::{self, PROJECTION_MIGRATIONS};
 use events::store::SqlContext;
 use rusqlite::types::Value;

@@ -2,7 +2,7 @@
 //! folded with [`SourceState`]. The stages and the health page read one row instead of folding
 //! a stream that grows by an event every poll, for as long as the shop runs.
 
-use crate::engine::{Projected, ProjectionError, Projector};
+use crate::projector::{Projected, ProjectionError, Projector};
 use events::source::SourceState;
 use events::store::{SqlContext, StoreError};
 use events::upcast::Upcasters;
