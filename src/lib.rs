@@ -10,7 +10,6 @@ pub mod cycle;
 pub mod daemon;
 pub mod demo;
 pub mod dry_run;
-pub mod intake;
 pub mod lease;
 pub mod mail;
 pub mod rakuten;

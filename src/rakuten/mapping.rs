@@ -1,15 +1,12 @@
-//! From RMS's OrderModel to the ledger's facts, as pure functions: order details, settlement
-//! kind, holds, and the intake decision (which events an order's current RMS state adds to
-//! what the ledger already knows). The Rakuten two-step confirmation lives here.
+//! From RMS's OrderModel to the ledger's words, as pure functions: order details, settlement
+//! kind, holds, and the marketplace-neutral view the intake decision reads. It translates only:
+//! what a view means for the order is decided in `events::order::intake`.
 
 use super::model::{OrderModel, Person};
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
 use events::clock::jst;
-use events::order::{
-    Address, Buyer, CancelSource, CancellationRequested, CustomerEmailIntended, DeliveryRequest, DetectionSource, Note,
-    OrderDetails, OrderDetected, OrderEvent, OrderItem, OrderState, OutsideWrite, Reason, Settlement, SettlementKind,
-    Status, WriteDone, WriteState,
-};
+use events::order::intake::MarketplaceView;
+use events::order::{Address, Buyer, Carrier, DeliveryRequest, OrderDetails, OrderItem, Settlement, SettlementKind};
 use events::Marketplace;
 
 /// `2024-01-01T10:15:00+0900` (RMS's only accepted form: JST, offset without a colon).
@@ -167,150 +164,35 @@ pub fn hold_reason(model: &OrderModel) -> Option<String> {
     None
 }
 
-/// The email the Rakuten guide sends to prepaid buyers at first confirmation.
-pub const PAYMENT_GUIDANCE: &str = "payment_guidance";
-
-pub fn payment_guidance_email_id(order_number: &str) -> String {
-    format!("payment-guidance-rakuten-{order_number}")
-}
-
-/// Orders first seen this far along are not ours to ship (shipped or cancelled elsewhere).
-pub fn out_of_scope_at_first_sight(progress: i64) -> bool {
-    progress >= 500
-}
-
-/// What the order's RMS state adds to what the ledger knows, in order. Each event is valid
-/// after the ones before it (the state machine checks them on append).
-pub fn intake_events(state: &OrderState, model: &OrderModel) -> Vec<OrderEvent> {
-    let mut state = state.clone();
-    let mut events = Vec::new();
-    let mut push = |state: &mut OrderState, event: OrderEvent| {
-        state.apply(&event);
-        events.push(event);
-    };
-    if state.status.is_some_and(Status::is_final) {
-        return events;
+/// The order as RMS shows it, in the ledger's words (the intake decision is
+/// `events::order::intake::decide`). orderProgress: 100 注文確認待ち, 200 楽天処理中, 300 発送待ち,
+/// 500 発送済 and later, 800/900 cancelled.
+pub fn view(model: &OrderModel) -> MarketplaceView {
+    let progress = model.order_progress;
+    let cancelled = matches!(progress, 800 | 900).then(|| {
+        let label = if progress == 900 { "キャンセル確定" } else { "キャンセル確定待ち" };
+        format!("Rakuten orderProgress {progress} ({label})")
+    });
+    MarketplaceView {
+        marketplace: Marketplace::Rakuten,
+        order_number: model.order_number.clone(),
+        read_with: "searchOrder".into(),
+        details: details(model),
+        hold: hold_reason(model),
+        cancelled,
+        confirmed: matches!(progress, 200 | 300).then(|| format!("RMS shows orderProgress {progress}")),
+        ready_to_ship: (progress == 300).then(|| "Rakuten orderProgress 300 (発送待ち)".to_owned()),
+        closed_before_first_sight: progress >= 500,
     }
-    if !state.detected_via.contains(&DetectionSource::Api) {
-        let detected = OrderDetected {
-            marketplace: Marketplace::Rakuten,
-            order_number: model.order_number.clone(),
-            via: DetectionSource::Api,
-            reference: Some("searchOrder".into()),
-        };
-        push(&mut state, OrderEvent::OrderDetected(detected));
-    }
-    let editable = !matches!(state.status, Some(Status::Shipping | Status::Shipped) | None) || state.details.is_none();
-    match details(model) {
-        Ok(new) if editable && state.details.as_ref() != Some(&new) => {
-            let problem = crate::intake::settlement_problem(&new.settlement, "RMS");
-            let first = state.details.is_none();
-            push(&mut state, OrderEvent::OrderDetailsRecorded(new));
-            if first {
-                if let Some(message) = problem {
-                    push(&mut state, crate::intake::failed_at_receive("SETTLEMENT", message));
-                    return events;
-                }
-            }
-        }
-        Ok(_) => {}
-        Err(reason) if state.details.is_none() => {
-            let message = format!("the order from RMS cannot be used: {reason}");
-            if state.error.as_ref().is_none_or(|e| e.message != message) && state.status != Some(Status::Error) {
-                push(&mut state, crate::intake::failed_at_receive("RMS_ORDER", message));
-            }
-            return events;
-        }
-        Err(_) => {}
-    }
-    if state.status == Some(Status::Received) && state.details.is_some() {
-        push(
-            &mut state,
-            OrderEvent::AwaitingConfirmation(Reason {
-                reason: "楽天の2段階確認: waiting for Rakuten to make the order ready to ship".into(),
-            }),
-        );
-    }
-    if let Some(event) =
-        crate::intake::hold_change(state.hold.as_ref(), hold_reason(model), "Rakuten no longer flags the order")
-    {
-        push(&mut state, event);
-    }
-    if matches!(model.order_progress, 800 | 900)
-        && state.cancel_requested.is_none()
-        && !state.cancelled_by_marketplace
-        && !state.status.is_some_and(Status::is_final)
-    {
-        let label = if model.order_progress == 900 { "キャンセル確定" } else { "キャンセル確定待ち" };
-        push(
-            &mut state,
-            OrderEvent::CancellationRequested(CancellationRequested {
-                source: CancelSource::Marketplace,
-                reason: format!("Rakuten orderProgress {} ({label})", model.order_progress),
-            }),
-        );
-        return events;
-    }
-    // RMS has the order confirmed (our confirmOrder whose answer was lost, or the shop's own
-    // automatic confirmation): read, not asked again.
-    if state.status == Some(Status::AwaitingConfirmation)
-        && !state.marketplace_confirmed
-        && matches!(model.order_progress, 200 | 300)
-    {
-        let note = format!("RMS shows orderProgress {}", model.order_progress);
-        for event in confirmed_events(&state, &note) {
-            push(&mut state, event);
-        }
-    }
-    if state.status == Some(Status::AwaitingConfirmation) && model.order_progress == 300 && state.hold.is_none() {
-        let prepaid = state.details.as_ref().is_some_and(|d| d.settlement.kind == SettlementKind::Prepaid);
-        if prepaid && !state.payment_confirmed {
-            push(
-                &mut state,
-                OrderEvent::PaymentConfirmed(Note { note: "Rakuten shows the order paid (orderProgress 300)".into() }),
-            );
-        }
-        push(&mut state, OrderEvent::OrderVerified(Note { note: "Rakuten orderProgress 300 (発送待ち)".into() }));
-    }
-    events
-}
-
-/// Events recorded once RMS has the order confirmed (confirmOrder answered, or RMS read back):
-/// the confirm write done (or, when we never sent it, the confirmation seen), and for a prepaid
-/// order the intent to send the payment guidance email, once.
-pub fn confirmed_events(state: &OrderState, note: &str) -> Vec<OrderEvent> {
-    let confirmed = if state.write(OutsideWrite::RakutenConfirm) == Some(&WriteState::Intended) {
-        OrderEvent::WriteDone(WriteDone { write: OutsideWrite::RakutenConfirm, note: note.to_owned() })
-    } else {
-        OrderEvent::MarketplaceConfirmed(Note { note: note.to_owned() })
-    };
-    let mut events = vec![confirmed];
-    let prepaid = state.details.as_ref().is_some_and(|d| d.settlement.kind == SettlementKind::Prepaid);
-    let key = state.key.as_ref().map(|k| k.order_number.clone()).unwrap_or_default();
-    if prepaid && !state.emails.iter().any(|e| e.kind == PAYMENT_GUIDANCE) {
-        events.push(OrderEvent::CustomerEmailIntended(CustomerEmailIntended {
-            email_id: payment_guidance_email_id(&key),
-            kind: PAYMENT_GUIDANCE.into(),
-        }));
-    }
-    events
 }
 
 /// Rakuten's deliveryCompany code for Amazon's carrier text (spec §4.3, §8).
 pub fn delivery_company(carrier: &str) -> &'static str {
-    let carrier = carrier.to_lowercase();
-    if carrier.contains("yamato") || carrier.contains("ヤマト") {
-        "1001"
-    } else if carrier.contains("sagawa") || carrier.contains("佐川") {
-        "1002"
-    } else if carrier.contains("japan post")
-        || carrier.contains("jp post")
-        || carrier.contains("yubin")
-        || carrier.contains("日本郵便")
-    {
-        "1003"
-    } else {
-        "1000"
+    match Carrier::recognise(carrier) {
+        Carrier::Yamato => "1001",
+        Carrier::Sagawa => "1002",
+        Carrier::JapanPost => "1003",
+        Carrier::Other => "1000",
     }
 }
 
@@ -322,7 +204,6 @@ pub fn jst_date(time: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use events::OrderKey;
     use serde_json::json;
 
     fn model(progress: i64, settlement_code: i64) -> OrderModel {
@@ -343,141 +224,40 @@ mod tests {
         .unwrap()
     }
 
-    fn key() -> OrderKey {
-        OrderKey::new(Marketplace::Rakuten, "123456-20261122-0000000001").unwrap()
-    }
-
-    fn given(events: &[OrderEvent]) -> OrderState {
-        OrderState::fold(key(), events)
-    }
-
-    fn types(events: &[OrderEvent]) -> Vec<&'static str> {
-        events.iter().map(|e| e.event_type()).collect()
-    }
-
     #[test]
-    fn datetimes_use_rms_form_in_jst() {
-        let time = Utc.with_ymd_and_hms(2026, 11, 22, 1, 15, 0).unwrap();
-        assert_eq!(format_datetime(time), "2026-11-22T10:15:00+0900");
-        assert_eq!(parse_datetime("2026-11-22T10:15:00+0900").unwrap().with_timezone(&Utc), time);
-        assert!(parse_datetime("2026-11-22T10:15:00+09:00x").is_err());
-    }
-
-    #[test]
-    fn details_take_the_package_address_skus_and_skip_deleted_lines() {
-        let details = details(&model(100, 1)).unwrap();
-        assert_eq!(details.ship_to.name, "楽天 花子");
-        assert_eq!(details.ship_to.postal_code, "158-0094");
-        assert_eq!(details.ship_to.phone.as_deref(), Some("03-0000"));
-        assert_eq!(details.items.len(), 1);
-        assert_eq!(details.items[0].marketplace_sku, "TEE01-M-BK");
-        assert_eq!(details.settlement.kind, SettlementKind::CreditCard);
-        assert_eq!(details.buyer.name, "楽天 太郎");
-    }
-
-    #[test]
-    fn given_a_new_card_order_at_100_then_detected_recorded_and_awaiting_confirmation() {
-        let events = intake_events(&OrderState::new(key()), &model(100, 1));
-        assert_eq!(types(&events), ["OrderDetected", "OrderDetailsRecorded", "AwaitingConfirmation"]);
-        let state = given(&events);
-        assert_eq!(state.status, Some(Status::AwaitingConfirmation));
-        assert!(intake_events(&state, &model(100, 1)).is_empty(), "seeing it again adds nothing");
-    }
-
-    #[test]
-    fn given_awaiting_when_rakuten_shows_300_then_verified() {
-        let state = given(&intake_events(&OrderState::new(key()), &model(100, 1)));
-        assert_eq!(types(&intake_events(&state, &model(300, 1))), ["MarketplaceConfirmed", "OrderVerified"]);
-    }
-
-    #[test]
-    fn given_a_confirm_whose_answer_was_lost_when_rms_shows_200_then_the_write_is_done_and_not_sent_again() {
-        let mut events = intake_events(&OrderState::new(key()), &model(100, 9));
-        events.push(OrderEvent::WriteIntended(events::order::WriteIntended { write: OutsideWrite::RakutenConfirm }));
-        let state = given(&events);
-        let read_back = intake_events(&state, &model(200, 9));
-        assert_eq!(types(&read_back), ["WriteDone", "CustomerEmailIntended"]);
-        events.extend(read_back);
-        let state = given(&events);
-        assert!(state.marketplace_confirmed);
-        assert_eq!(state.write(OutsideWrite::RakutenConfirm), Some(&WriteState::Done));
-        assert!(intake_events(&state, &model(200, 9)).is_empty(), "read once, recorded once");
-    }
-
-    #[test]
-    fn given_a_prepaid_order_then_confirmation_intends_the_payment_email_once_and_300_means_paid() {
-        let state = given(&intake_events(&OrderState::new(key()), &model(100, 9)));
-        let confirmed = confirmed_events(&state, "confirmOrder");
-        assert_eq!(types(&confirmed), ["MarketplaceConfirmed", "CustomerEmailIntended"]);
-        let mut all = intake_events(&OrderState::new(key()), &model(100, 9));
-        all.extend(confirmed);
-        let state = given(&all);
+    fn the_view_reads_progress_flags_and_cancellation() {
+        let new = view(&model(100, 1));
         assert_eq!(
-            types(&confirmed_events(&state, "confirmOrder")),
-            ["MarketplaceConfirmed"],
-            "the guidance email is intended once"
+            (new.confirmed.as_deref(), new.ready_to_ship.as_deref(), new.cancelled.as_deref()),
+            (None, None, None)
         );
-        assert!(intake_events(&state, &model(200, 9)).is_empty(), "waiting for payment");
-        assert_eq!(types(&intake_events(&state, &model(300, 9))), ["PaymentConfirmed", "OrderVerified"]);
-    }
-
-    #[test]
-    fn given_a_flagged_order_then_held_with_the_reason_and_released_when_cleared() {
+        assert!(new.details.is_ok() && !new.closed_before_first_sight);
+        assert_eq!(view(&model(200, 1)).confirmed.as_deref(), Some("RMS shows orderProgress 200"));
+        assert_eq!(view(&model(200, 1)).ready_to_ship, None, "楽天処理中 is not ready yet");
+        assert_eq!(view(&model(300, 1)).ready_to_ship.as_deref(), Some("Rakuten orderProgress 300 (発送待ち)"));
+        assert_eq!(view(&model(900, 1)).cancelled.as_deref(), Some("Rakuten orderProgress 900 (キャンセル確定)"));
+        assert!(view(&model(500, 1)).closed_before_first_sight, "shipped before we saw it");
         let mut flagged = model(300, 1);
         flagged.rakuten_confirm_flag = Some(1);
-        let state = given(&intake_events(&OrderState::new(key()), &model(100, 1)));
-        let events = intake_events(&state, &flagged);
-        assert_eq!(types(&events), ["OrderHeld"]);
-        let mut history = intake_events(&OrderState::new(key()), &model(100, 1));
-        history.extend(events);
-        let state = given(&history);
-        assert_eq!(types(&intake_events(&state, &model(300, 1))), ["HoldReleased", "OrderVerified"]);
+        assert!(view(&flagged).hold.is_some());
     }
 
     #[test]
-    fn given_a_cancelled_order_then_cancellation_requested() {
-        let state = given(&intake_events(&OrderState::new(key()), &model(100, 1)));
-        let events = intake_events(&state, &model(900, 1));
-        assert_eq!(types(&events), ["CancellationRequested"]);
-        assert_eq!(
-            given(&[intake_events(&OrderState::new(key()), &model(100, 1)), events].concat()).status,
-            Some(Status::Cancelled)
+    fn given_a_cod_order_or_one_without_address_then_the_intake_decides_error() {
+        use events::order::intake::decide;
+        use events::order::testing::given_nothing;
+        let key = events::OrderKey::new(Marketplace::Rakuten, "123456-20261122-0000000001").unwrap();
+        let cod = given_nothing(&key).when(|s| decide(s, &view(&model(100, 2))));
+        assert!(
+            matches!(&cod.events()[2], events::order::OrderEvent::OrderFailed(f) if f.message.contains("代金引換"))
         );
-    }
-
-    #[test]
-    fn given_a_cancellation_amazon_refused_then_it_is_not_requested_again() {
-        let mut history = intake_events(&OrderState::new(key()), &model(300, 1));
-        history.push(events::order::sample::allotted());
-        history.extend(events::order::sample::mcf_created(&key()));
-        assert_eq!(given(&history).status, Some(Status::Shipping));
-        let cancel = intake_events(&given(&history), &model(900, 1));
-        assert_eq!(types(&cancel), ["CancellationRequested"]);
-        history.extend(cancel);
-        history.push(OrderEvent::McfCancelRefused(Reason { reason: "picking has started".into() }));
-        let state = given(&history);
-        assert_eq!(state.status, Some(Status::Error));
-        let again = intake_events(&state, &model(900, 1));
-        assert!(again.is_empty(), "the operator resolves it; no request every cycle: {:?}", types(&again));
-    }
-
-    #[test]
-    fn given_an_unknown_settlement_or_cod_then_error_with_the_reason() {
-        let events = intake_events(&OrderState::new(key()), &model(100, 99));
-        assert_eq!(types(&events), ["OrderDetected", "OrderDetailsRecorded", "OrderFailed"]);
-        let OrderEvent::OrderFailed(failed) = &events[2] else { panic!() };
-        assert!(failed.message.contains("unknown payment method 99"), "{}", failed.message);
-        let cod = intake_events(&OrderState::new(key()), &model(100, 2));
-        assert!(matches!(&cod[2], OrderEvent::OrderFailed(f) if f.message.contains("代金引換")));
-    }
-
-    #[test]
-    fn given_an_order_without_address_then_error_naming_the_field() {
         let mut broken = model(100, 1);
         broken.packages[0].sender = None;
-        let events = intake_events(&OrderState::new(key()), &broken);
-        assert_eq!(types(&events), ["OrderDetected", "OrderFailed"]);
-        assert!(matches!(&events[1], OrderEvent::OrderFailed(f) if f.message.contains("SenderModel")));
+        let then = given_nothing(&key).when(|s| decide(s, &view(&broken)));
+        assert!(
+            matches!(&then.events()[1], events::order::OrderEvent::OrderFailed(f) if f.message.contains("SenderModel"))
+        );
+        then.then_expect_types(&["OrderDetected", "OrderFailed"]);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 pub use super::sources::PollSettings;
 use super::sources::{record_credential_expiry, record_poll_outcome, source_state, Unread, Window};
 use super::{record, record_intake, Recorded, StageError, StageReport, Steps};
-use crate::rakuten::mapping::{self, confirmed_events, intake_events, out_of_scope_at_first_sight};
+use crate::rakuten::mapping;
 use crate::rakuten::model::{BasketShipping, MessageModel, OrderModel, ShippingModel, UpdateOrderShippingRequest};
 use crate::rakuten::{RakutenClient, RakutenError, GET_ORDER_LIMIT};
 use chrono::{DateTime, Utc};
@@ -100,11 +100,12 @@ fn record_order(
     let state = ledger.order_state(&key)?;
     let events = match serde_json::from_value::<OrderModel>(raw.clone()) {
         Ok(model) => {
-            if state.status.is_none() && (out_of_scope_at_first_sight(model.order_progress) || !first_sight_allowed) {
+            let view = mapping::view(&model);
+            if state.status.is_none() && (view.closed_before_first_sight || !first_sight_allowed) {
                 tracing::info!(order = %key, progress = model.order_progress, "first seen already shipped or cancelled; not imported");
                 return Ok(Recorded::default());
             }
-            intake_events(&state, &model)
+            events::order::intake::decide(&state, &view)
         }
         Err(error) if state.status.is_none() => {
             let message = format!("RMS returned an order this build cannot read: {error}");
@@ -261,7 +262,7 @@ fn record_confirmation(
                 ledger,
                 key,
                 "receive",
-                confirmed_events(&state, &format!("confirmOrder {}", m.message_code)),
+                events::order::intake::confirmed(&state, &format!("confirmOrder {}", m.message_code)),
             )?;
             report.advanced += 1;
         }

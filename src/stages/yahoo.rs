@@ -9,7 +9,7 @@
 use super::sources::{record_poll_outcome, record_source, source_state, PollSettings, Unread, Window};
 use super::{record, record_intake, Recorded, StageError, StageReport, Steps};
 use crate::transport::xml::Element;
-use crate::yahoo::mapping::{intake_events, ship_company_code, validate_invoice, ShipmentView};
+use crate::yahoo::mapping::{self, ship_company_code, validate_invoice, ShipmentView};
 use crate::yahoo::{YahooClient, YahooError};
 use events::order::{
     OrderEvent, OrderFailed, OutsideWrite, Status, Tracking, WriteDone, WriteFailed, WriteIntended, WriteState,
@@ -92,7 +92,8 @@ fn record_order(ledger: &mut Ledger, info: &Element, raw: &str) -> Result<Record
         return Ok(Recorded::default());
     };
     let state = ledger.order_state(&key)?;
-    record_intake(ledger, &key, &state, intake_events(&state, info), (raw.as_bytes(), "application/xml"))
+    let decided = events::order::intake::decide(&state, &mapping::view(info));
+    record_intake(ledger, &key, &state, decided, (raw.as_bytes(), "application/xml"))
 }
 
 /// Reads one order from Yahoo and records it (mail saw it first). An order Yahoo does not

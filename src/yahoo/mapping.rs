@@ -1,13 +1,12 @@
-//! From Yahoo's orderInfo to the ledger's facts, as pure functions: details, settlement,
-//! premium delivery deadline, delivery slot, holds, and the intake decision.
+//! From Yahoo's orderInfo to the ledger's words, as pure functions: details, settlement,
+//! premium delivery deadline, delivery slot, holds, and the marketplace-neutral view the
+//! intake decision (`events::order::intake`) reads. It translates only.
 
 use crate::transport::xml::Element;
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use events::clock::jst;
-use events::order::{
-    Address, Buyer, CancelSource, CancellationRequested, DeliveryRequest, DetectionSource, Note, OrderDetails,
-    OrderDetected, OrderEvent, OrderItem, OrderState, Settlement, SettlementKind, Status,
-};
+use events::order::intake::MarketplaceView;
+use events::order::{Address, Buyer, Carrier, DeliveryRequest, OrderDetails, OrderItem, Settlement, SettlementKind};
 use events::Marketplace;
 
 /// The fields orderInfo is asked for (unrequested fields are simply absent).
@@ -176,81 +175,25 @@ pub fn hold_reason(info: &Element) -> Option<String> {
     }
 }
 
-/// What orderInfo adds to what the ledger knows. A Yahoo order is VERIFIED once the API shows
-/// it out of the buyer's 10-minute cancel window, processing (2), shippable and not held.
-pub fn intake_events(state: &OrderState, info: &Element) -> Vec<OrderEvent> {
-    let mut state = state.clone();
-    let mut events = Vec::new();
-    let mut push = |state: &mut OrderState, event: OrderEvent| {
-        state.apply(&event);
-        events.push(event);
-    };
-    if state.status.is_some_and(Status::is_final) {
-        return events;
+/// The order as orderInfo shows it, in the ledger's words (the intake decision is
+/// `events::order::intake::decide`). Ready to ship: out of the buyer's 10-minute cancel window
+/// (IsReadOnly 0), processing (OrderStatus 2) and shippable (ShipStatus 1 or 2).
+pub fn view(info: &Element) -> MarketplaceView {
+    let status = text(info, "OrderStatus");
+    let ready = text(info, "IsReadOnly") != "1" && status == "2" && matches!(text(info, "Ship/ShipStatus"), "1" | "2");
+    MarketplaceView {
+        marketplace: Marketplace::Yahoo,
+        order_number: text(info, "OrderId").to_owned(),
+        read_with: "orderInfo".into(),
+        details: details(info),
+        hold: hold_reason(info),
+        cancelled: (status == "4").then(|| "Yahoo OrderStatus 4 (キャンセル)".to_owned()),
+        // Yahoo has no confirmation step of the shop's.
+        confirmed: None,
+        ready_to_ship: ready.then(|| "Yahoo: out of the cancel window, shippable".to_owned()),
+        // 完了 before this system saw it: shipped by the shop some other way.
+        closed_before_first_sight: status == "5",
     }
-    let order_id = text(info, "OrderId");
-    let number = state.key.as_ref().map_or_else(|| order_id.to_owned(), |k| k.order_number.clone());
-    if !state.detected_via.contains(&DetectionSource::Api) {
-        let detected = OrderDetected {
-            marketplace: Marketplace::Yahoo,
-            order_number: number,
-            via: DetectionSource::Api,
-            reference: Some("orderInfo".into()),
-        };
-        push(&mut state, OrderEvent::OrderDetected(detected));
-    }
-    let editable = state.details.is_none() || !matches!(state.status, Some(Status::Shipping | Status::Shipped));
-    match details(info) {
-        Ok(new) if editable && state.details.as_ref() != Some(&new) => {
-            let first = state.details.is_none();
-            let problem = crate::intake::settlement_problem(&new.settlement, "Store Creator");
-            push(&mut state, OrderEvent::OrderDetailsRecorded(new));
-            if first {
-                if let Some(message) = problem {
-                    push(&mut state, crate::intake::failed_at_receive("SETTLEMENT", message));
-                    return events;
-                }
-            }
-        }
-        Ok(_) => {}
-        Err(reason) if state.details.is_none() => {
-            if state.status != Some(Status::Error) {
-                let message = format!("the order from Yahoo cannot be used: {reason}");
-                push(&mut state, crate::intake::failed_at_receive("YAHOO_ORDER", message));
-            }
-            return events;
-        }
-        Err(_) => {}
-    }
-    if let Some(event) =
-        crate::intake::hold_change(state.hold.as_ref(), hold_reason(info), "Yahoo no longer holds the order")
-    {
-        push(&mut state, event);
-    }
-    if text(info, "OrderStatus") == "4" && state.cancel_requested.is_none() && !state.cancelled_by_marketplace {
-        push(
-            &mut state,
-            OrderEvent::CancellationRequested(CancellationRequested {
-                source: CancelSource::Marketplace,
-                reason: "Yahoo OrderStatus 4 (キャンセル)".into(),
-            }),
-        );
-        return events;
-    }
-    let ready = text(info, "IsReadOnly") != "1"
-        && text(info, "OrderStatus") == "2"
-        && matches!(text(info, "Ship/ShipStatus"), "1" | "2");
-    if state.status == Some(Status::Received) && ready && state.hold.is_none() {
-        let prepaid = state.details.as_ref().is_some_and(|d| d.settlement.kind == SettlementKind::Prepaid);
-        if prepaid && !state.payment_confirmed {
-            push(
-                &mut state,
-                OrderEvent::PaymentConfirmed(Note { note: "Yahoo shows the order shippable (paid)".into() }),
-            );
-        }
-        push(&mut state, OrderEvent::OrderVerified(Note { note: "Yahoo: out of the cancel window, shippable".into() }));
-    }
-    events
 }
 
 /// What Yahoo shows of an order's shipping and completion, read back after a write whose
@@ -283,9 +226,15 @@ impl ShipmentView {
     }
 }
 
-/// Yahoo's ShipCompanyCode for Amazon's carrier text (the same 4-digit codes as Rakuten's).
+/// Yahoo's ShipCompanyCode for Amazon's carrier text (4 digits since 2018-10; Amazon has no
+/// code of its own, so its own deliveries are その他).
 pub fn ship_company_code(carrier: &str) -> &'static str {
-    crate::rakuten::mapping::delivery_company(carrier)
+    match Carrier::recognise(carrier) {
+        Carrier::Yamato => "1001",
+        Carrier::Sagawa => "1002",
+        Carrier::JapanPost => "1003",
+        Carrier::Other => "1000",
+    }
 }
 
 /// Yahoo's rules for ShipInvoiceNumber: half-width letters, digits and '-'; Yamato digits and
@@ -308,7 +257,6 @@ pub fn validate_invoice(company_code: &str, invoice: &str) -> Result<(), String>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use events::OrderKey;
 
     fn info(order_status: &str, read_only: &str, ship_status: &str, pay_method: &str, extra_ship: &str) -> Element {
         Element::parse(&format!(
@@ -321,14 +269,6 @@ mod tests {
              <Item><LineId>1</LineId><ItemId>tea</ItemId><SubCode>tea-100</SubCode><Title>緑茶</Title><UnitPrice>3980</UnitPrice><Quantity>1</Quantity></Item></OrderInfo>"
         ))
         .unwrap()
-    }
-
-    fn key() -> OrderKey {
-        "yahoo-my-store-10000001".parse().unwrap()
-    }
-
-    fn types(events: &[OrderEvent]) -> Vec<&'static str> {
-        events.iter().map(|e| e.event_type()).collect()
     }
 
     #[test]
@@ -369,34 +309,34 @@ mod tests {
     }
 
     #[test]
-    fn given_an_order_in_the_cancel_window_then_received_and_verified_only_after() {
-        let events = intake_events(&OrderState::new(key()), &info("2", "1", "1", "payment_a1", ""));
-        assert_eq!(types(&events), ["OrderDetected", "OrderDetailsRecorded"]);
-        let state = OrderState::fold(key(), &events);
-        assert_eq!(state.status, Some(Status::Received));
-        assert_eq!(types(&intake_events(&state, &info("2", "0", "1", "payment_a1", ""))), ["OrderVerified"]);
+    fn the_view_is_ready_only_out_of_the_cancel_window_processing_and_shippable() {
+        assert_eq!(view(&info("2", "1", "1", "payment_a1", "")).ready_to_ship, None, "in the cancel window");
+        assert!(view(&info("2", "0", "1", "payment_a1", "")).ready_to_ship.is_some());
+        assert_eq!(view(&info("2", "0", "0", "payment_b1", "")).ready_to_ship, None, "prepaid, not paid");
+        assert!(view(&info("3", "0", "1", "payment_a1", "")).hold.is_some(), "保留");
+        assert!(view(&info("4", "0", "1", "payment_a1", "")).cancelled.is_some());
+        assert!(view(&info("5", "0", "3", "payment_a1", "")).closed_before_first_sight, "完了 elsewhere");
+        let plain = view(&info("2", "0", "1", "payment_a1", ""));
+        assert_eq!((plain.order_number.as_str(), plain.confirmed.as_deref()), ("my-store-10000001", None));
     }
 
     #[test]
-    fn given_an_unpaid_prepaid_order_then_it_waits_until_shippable() {
-        let state =
-            OrderState::fold(key(), &intake_events(&OrderState::new(key()), &info("2", "0", "0", "payment_b1", "")));
-        assert_eq!(state.status, Some(Status::Received));
-        assert_eq!(
-            types(&intake_events(&state, &info("2", "0", "1", "payment_b1", ""))),
-            ["PaymentConfirmed", "OrderVerified"]
+    fn given_an_order_in_the_cancel_window_when_it_leaves_it_then_verified() {
+        use events::order::intake::decide;
+        use events::order::testing::{given_nothing, Given};
+        let key: events::OrderKey = "yahoo-my-store-10000001".parse().unwrap();
+        let seen = given_nothing(&key)
+            .when(|s| decide(s, &view(&info("2", "1", "1", "payment_a1", ""))))
+            .then_expect_types(&["OrderDetected", "OrderDetailsRecorded"]);
+        Given::state(seen).when(|s| decide(s, &view(&info("2", "0", "1", "payment_b1", "")))).then_expect_types(&[
+            "OrderDetailsRecorded",
+            "PaymentConfirmed",
+            "OrderVerified",
+        ]);
+        let cod = given_nothing(&key).when(|s| decide(s, &view(&info("2", "0", "1", "payment_d1", ""))));
+        assert!(
+            matches!(&cod.events()[2], events::order::OrderEvent::OrderFailed(f) if f.message.contains("代金引換"))
         );
-    }
-
-    #[test]
-    fn given_holds_and_cancellations_then_the_state_machine_follows_yahoo() {
-        let state =
-            OrderState::fold(key(), &intake_events(&OrderState::new(key()), &info("2", "1", "1", "payment_a1", "")));
-        assert_eq!(types(&intake_events(&state, &info("3", "0", "1", "payment_a1", ""))), ["OrderHeld"]);
-        let cancelled = intake_events(&state, &info("4", "0", "1", "payment_a1", ""));
-        assert_eq!(types(&cancelled), ["CancellationRequested"]);
-        let cod = intake_events(&OrderState::new(key()), &info("2", "0", "1", "payment_d1", ""));
-        assert!(matches!(&cod[2], OrderEvent::OrderFailed(f) if f.message.contains("代金引換")));
     }
 
     #[test]

@@ -5,16 +5,20 @@
 //! from the operating guide. None of this does I/O.
 
 pub mod address;
+mod carrier;
 mod describe;
 mod event;
+pub mod intake;
 pub mod operator;
 pub mod sample;
 mod state;
 mod status;
 pub mod tasks;
+pub mod testing;
 #[cfg(test)]
 mod tests;
 
+pub use carrier::Carrier;
 pub use event::*;
 pub use state::{EmailState, OrderState, TransitionError, WriteState};
 pub use status::Status;
