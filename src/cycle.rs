@@ -2,17 +2,9 @@
 //! Each stage is a named variant with one dispatcher, so an operator can list them and run one
 //! by hand (`mcf-ledger cycle --stage ship`).
 
-use crate::amazon::{AmazonClient, AmazonConfig};
-use crate::config::Config;
-use crate::mail::imap::ImapConfig;
-use crate::mail::smtp::Mailer;
-use crate::rakuten::{RakutenClient, RakutenConfig};
-use crate::sku_master::SkuMaster;
-use crate::stages::alerts::AlertSettings;
-use crate::stages::rakuten::PollSettings;
 use crate::stages::steps::LeaseRenewal;
-use crate::stages::{self, ShippingSettings, StageContext, StageError, StageReport, Steps};
-use crate::yahoo::{YahooClient, YahooConfig};
+use crate::stages::{self, StageContext, StageError, StageReport, Steps};
+pub use crate::stages::{Services, ServicesError};
 use events::system::{CycleFinished, CycleStarted, SystemEvent};
 use projections::Ledger;
 use std::fmt;
@@ -64,87 +56,12 @@ impl FromStr for Stage {
 pub enum CycleError {
     #[error("stage {stage}: {source}")]
     Stage { stage: Stage, source: StageError },
-    #[error("Amazon is not configured: set {0} (see `mcf-ledger check-config`)")]
-    AmazonNotConfigured(String),
+    #[error(transparent)]
+    Services(#[from] ServicesError),
     #[error("no marketplace is configured: set the Rakuten or Yahoo variables (see `mcf-ledger check-config`)")]
     NoMarketplace,
     #[error("{0}")]
     Setup(String),
-}
-
-/// The clients and files the stages use, built once per process.
-pub struct Services {
-    pub amazon: AmazonClient,
-    pub rakuten: Option<RakutenClient>,
-    pub yahoo: Option<YahooClient>,
-    pub imap: Option<ImapConfig>,
-    /// None when SMTP is not configured: alerts and customer emails stay recorded, unsent.
-    pub mailer: Option<Mailer>,
-    pub alerts: AlertSettings,
-    pub sku_master: SkuMaster,
-    pub shipping: ShippingSettings,
-    pub poll: PollSettings,
-    /// The process's stop signal: it ends the clients' waits and stops a stage at its next step.
-    pub shutdown: crate::transport::Shutdown,
-}
-
-impl Services {
-    pub fn from_config(config: &Config) -> Result<Self, CycleError> {
-        let shutdown = crate::transport::Shutdown::new();
-        let setup = |e: &dyn std::fmt::Display| CycleError::Setup(e.to_string());
-        let amazon_settings = config.amazon.as_ref().ok_or_else(|| {
-            CycleError::AmazonNotConfigured("AMAZON_CLIENT_ID, AMAZON_CLIENT_SECRET, AMAZON_REFRESH_TOKEN".into())
-        })?;
-        let amazon = AmazonClient::new(AmazonConfig::from_settings(amazon_settings, &config.base_urls, &shutdown))
-            .map_err(|e| setup(&e))?;
-        let rakuten = match &config.rakuten {
-            Some(settings) => Some(
-                RakutenClient::new(RakutenConfig::from_settings(settings, &config.base_urls.rakuten, &shutdown))
-                    .map_err(|e| setup(&e))?,
-            ),
-            None => None,
-        };
-        let yahoo = match &config.yahoo {
-            Some(settings) => Some(
-                YahooClient::new(
-                    YahooConfig::from_settings(settings, &config.base_urls, &shutdown).map_err(|e| setup(&e))?,
-                )
-                .map_err(|e| setup(&e))?,
-            ),
-            None => None,
-        };
-        Ok(Self {
-            amazon,
-            rakuten,
-            yahoo,
-            imap: config.imap.clone(),
-            mailer: match &config.smtp {
-                Some(smtp) => Some(Mailer::new(smtp.clone()).map_err(|e| setup(&e))?),
-                None => None,
-            },
-            alerts: AlertSettings {
-                admin_email: config.admin_email.clone(),
-                stale_after: chrono::Duration::hours(i64::from(config.shipping_stale_hours)),
-                payment_guidance_template: config
-                    .payment_guidance_template
-                    .clone()
-                    .unwrap_or_else(|| stages::alerts::DEFAULT_PAYMENT_GUIDANCE.to_owned()),
-                credential_expiries: AlertSettings::expiries_from(&config.credential_dates),
-            },
-            sku_master: SkuMaster::new(config.sku_master.clone()),
-            shipping: ShippingSettings {
-                notification_email: amazon_settings.notification_email.clone(),
-                address_limits: config.address_limits,
-                ..ShippingSettings::default()
-            },
-            poll: PollSettings {
-                overlap: chrono::Duration::minutes(i64::from(config.poll_overlap_minutes)),
-                outage_after: chrono::Duration::minutes(i64::from(config.outage_alert_minutes)),
-                ..PollSettings::default()
-            },
-            shutdown,
-        })
-    }
 }
 
 /// Runs one stage against the ledger.
@@ -154,64 +71,19 @@ pub async fn run_stage(
     stage: Stage,
     steps: Steps<'_>,
 ) -> Result<Vec<StageReport>, CycleError> {
-    let mut ctx = StageContext {
-        ledger,
-        amazon: &services.amazon,
-        sku_master: &mut services.sku_master,
-        shipping: &services.shipping,
-        steps,
-    };
-    let steps = &mut ctx.steps;
-    let wrap = |source| CycleError::Stage { stage, source };
-    match stage {
-        Stage::Check => Ok(vec![stages::check::run(&mut ctx).await.map_err(wrap)?]),
-        Stage::Ship => Ok(vec![stages::ship::run(&mut ctx).await.map_err(wrap)?]),
-        Stage::Monitor => {
-            let mut reports = Vec::new();
-            if let Some(rakuten) = &services.rakuten {
-                reports.push(stages::rakuten::watch(ctx.ledger, rakuten, steps).await.map_err(wrap)?);
-            }
-            if let Some(yahoo) = &services.yahoo {
-                reports.push(stages::yahoo::watch(ctx.ledger, yahoo, steps).await.map_err(wrap)?);
-            }
-            reports.push(stages::cancel::run(&mut ctx).await.map_err(wrap)?);
-            reports.push(stages::tracking::run(&mut ctx).await.map_err(wrap)?);
-            Ok(reports)
-        }
-        Stage::Receive | Stage::Notify if services.rakuten.is_none() && services.yahoo.is_none() => {
-            Err(CycleError::NoMarketplace)
-        }
-        Stage::Receive => {
-            let mut reports = Vec::new();
-            if let Some(imap) = &services.imap {
-                let sources =
-                    stages::mail::MailSources { rakuten: services.rakuten.as_ref(), yahoo: services.yahoo.as_ref() };
-                reports
-                    .push(stages::mail::receive(ctx.ledger, imap, sources, &services.poll, steps).await.map_err(wrap)?);
-            }
-            if let Some(rakuten) = &services.rakuten {
-                reports.push(stages::rakuten::receive(ctx.ledger, rakuten, &services.poll, steps).await.map_err(wrap)?);
-            }
-            if let Some(yahoo) = &services.yahoo {
-                reports.push(stages::yahoo::receive(ctx.ledger, yahoo, &services.poll, steps).await.map_err(wrap)?);
-            }
-            Ok(reports)
-        }
-        Stage::Notify => {
-            let mut reports = Vec::new();
-            if let Some(rakuten) = &services.rakuten {
-                reports.push(stages::rakuten::notify(ctx.ledger, rakuten, steps).await.map_err(wrap)?);
-            }
-            if let Some(yahoo) = &services.yahoo {
-                reports.push(stages::yahoo::notify(ctx.ledger, yahoo, steps).await.map_err(wrap)?);
-            }
-            Ok(reports)
-        }
-        Stage::Stale => {
-            let mailer = services.mailer.as_ref();
-            Ok(vec![stages::alerts::run(ctx.ledger, mailer, &services.alerts, &services.poll).await.map_err(wrap)?])
-        }
+    if matches!(stage, Stage::Receive | Stage::Notify) && services.rakuten.is_none() && services.yahoo.is_none() {
+        return Err(CycleError::NoMarketplace);
     }
+    let mut ctx = StageContext { ledger, services, steps };
+    let reports = match stage {
+        Stage::Receive => stages::receive::run(&mut ctx).await,
+        Stage::Check => stages::check::run(&mut ctx).await.map(|report| vec![report]),
+        Stage::Ship => stages::ship::run(&mut ctx).await.map(|report| vec![report]),
+        Stage::Monitor => stages::monitor::run(&mut ctx).await,
+        Stage::Notify => stages::notify::run(&mut ctx).await,
+        Stage::Stale => stages::stale::run(&mut ctx).await,
+    };
+    reports.map_err(|source| CycleError::Stage { stage, source })
 }
 
 /// How long a cycle's lease lasts without renewal (renewed before every stage).

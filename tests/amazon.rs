@@ -116,7 +116,7 @@ async fn a_broken_master_is_rejected_and_the_last_good_mapping_stays_in_use() {
     assert_eq!(shop.status(&first), Status::ShippingRequested);
     std::fs::write(&shop.master, b"this is no workbook").unwrap();
     // A fresh process: the mapping comes back from the ledger's copy of the last good workbook.
-    shop.services.sku_master = mcf_ledger::sku_master::SkuMaster::new(shop.master.clone());
+    shop.services.sku_master = mcf_ledger::stages::check::SkuMaster::new(shop.master.clone());
     let second = shop.place("tea-100", 1, |_| {});
     shop.run(Stage::Check).await;
     assert_eq!(shop.status(&second), Status::ShippingRequested);

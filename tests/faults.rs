@@ -23,8 +23,8 @@ use mcf_ledger::cycle::{run_cycle, Services, Stage};
 use mcf_ledger::mail::imap::{ImapConfig, ImapSecurity};
 use mcf_ledger::mail::smtp::{Mailer, SmtpConfig, SmtpSecurity};
 use mcf_ledger::rakuten::{RakutenClient, RakutenConfig};
-use mcf_ledger::sku_master::SkuMaster;
-use mcf_ledger::stages::alerts::{AlertSettings, DEFAULT_PAYMENT_GUIDANCE};
+use mcf_ledger::stages::check::SkuMaster;
+use mcf_ledger::stages::stale::AlertSettings;
 use mcf_ledger::stages::ShippingSettings;
 use mcf_ledger::transport::RetryPolicy;
 use mcf_ledger::yahoo::{YahooClient, YahooConfig};
@@ -219,9 +219,9 @@ impl World {
             alerts: AlertSettings {
                 admin_email: Some("admin@example.jp".into()),
                 stale_after: ChronoDuration::hours(48),
-                payment_guidance_template: DEFAULT_PAYMENT_GUIDANCE.into(),
                 credential_expiries: vec![],
             },
+            customer_mail: Default::default(),
             sku_master: SkuMaster::new(self.master.clone()),
             shipping: ShippingSettings::default(),
             poll: Default::default(),

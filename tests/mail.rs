@@ -617,17 +617,11 @@ async fn a_customer_emails_outcome_is_recorded_even_when_an_operator_acted_durin
         timeout: Duration::from_secs(10),
     })
     .unwrap();
-    let settings = mcf_ledger::stages::alerts::AlertSettings {
-        admin_email: None,
-        stale_after: chrono::Duration::hours(48),
-        payment_guidance_template: mcf_ledger::stages::alerts::DEFAULT_PAYMENT_GUIDANCE.into(),
-        credential_expiries: vec![],
-    };
+    let settings = mcf_ledger::stages::receive::customer_mail::CustomerMailSettings::default();
     let stage_path = path.clone();
     let stage = tokio::spawn(async move {
         let mut ledger = projections::Ledger::open(&stage_path, OpenMode::MustExist).unwrap();
-        let poll = mcf_ledger::stages::sources::PollSettings::default();
-        mcf_ledger::stages::alerts::run(&mut ledger, Some(&mailer), &settings, &poll).await.unwrap();
+        mcf_ledger::stages::receive::customer_mail::send(&mut ledger, Some(&mailer), &settings).await.unwrap();
         ledger
     });
     // The mail is with the SMTP server; an operator acts on the order before it answers.

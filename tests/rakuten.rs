@@ -332,7 +332,8 @@ mod contract {
     use events::FixedClock;
     use mcf_ledger::config::Secret;
     use mcf_ledger::rakuten::{RakutenClient, RakutenError};
-    use mcf_ledger::stages::rakuten::{receive, PollSettings};
+    use mcf_ledger::stages::receive::rakuten::receive;
+    use mcf_ledger::stages::sources::PollSettings;
     use mcf_ledger::stages::Steps;
     use projections::Ledger;
     use sandbox::rakuten::{RakutenSandbox, RakutenSandboxConfig};

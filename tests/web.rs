@@ -446,18 +446,17 @@ async fn health_and_event_log_pages_read_the_streams() {
         yahoo_consent: Some(today - chrono::Duration::days(20)),
         amazon_client_secret_expires: Some(today + chrono::Duration::days(5)),
     };
-    let settings = mcf_ledger::stages::alerts::AlertSettings {
+    let settings = mcf_ledger::stages::stale::AlertSettings {
         admin_email: Some("admin@example.jp".into()),
         stale_after: chrono::Duration::hours(48),
-        payment_guidance_template: mcf_ledger::stages::alerts::DEFAULT_PAYMENT_GUIDANCE.into(),
-        credential_expiries: mcf_ledger::stages::alerts::AlertSettings::expiries_from(&dates),
+        credential_expiries: mcf_ledger::stages::stale::AlertSettings::expiries_from(&dates),
     };
     {
         let mut ledger =
             Ledger::open_with_clock(&admin.path, OpenMode::MustExist, Arc::new(admin.clock.clone())).unwrap();
         let poll = mcf_ledger::stages::sources::PollSettings::default();
         for _ in 0..2 {
-            mcf_ledger::stages::alerts::run(&mut ledger, None, &settings, &poll).await.unwrap();
+            mcf_ledger::stages::stale::alert(&mut ledger, None, &settings, &poll).await.unwrap();
         }
         let warned = ledger.store().read_stream_of_types("poll-amazon", &["CredentialExpiring"]).unwrap();
         assert_eq!(warned.len(), 1, "warned once a day");

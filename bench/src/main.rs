@@ -327,15 +327,24 @@ fn ship_benchmark(orders: usize) {
             rate_limits: RateLimits::default(),
         })
         .expect("client");
-        let mut sku_master = mcf_ledger::sku_master::SkuMaster::new(dir.path().join("unused.xlsx"));
-        let settings = ShippingSettings::default();
-        let mut ctx = StageContext {
-            ledger: &mut ledger,
-            amazon: &amazon,
-            sku_master: &mut sku_master,
-            shipping: &settings,
-            steps: Steps::unbounded(),
+        let mut services = mcf_ledger::stages::Services {
+            amazon,
+            rakuten: None,
+            yahoo: None,
+            imap: None,
+            mailer: None,
+            alerts: mcf_ledger::stages::stale::AlertSettings {
+                admin_email: None,
+                stale_after: chrono::Duration::hours(48),
+                credential_expiries: Vec::new(),
+            },
+            customer_mail: Default::default(),
+            sku_master: mcf_ledger::stages::check::SkuMaster::new(dir.path().join("unused.xlsx")),
+            shipping: ShippingSettings::default(),
+            poll: Default::default(),
+            shutdown: Default::default(),
         };
+        let mut ctx = StageContext { ledger: &mut ledger, services: &mut services, steps: Steps::unbounded() };
         let started = std::time::Instant::now();
         let report = ship::run(&mut ctx).await.expect("ship stage");
         let elapsed = started.elapsed().as_secs_f64();
@@ -681,13 +690,13 @@ fn cycle_benchmark(orders: usize) {
             ),
             imap: None,
             mailer: None,
-            alerts: mcf_ledger::stages::alerts::AlertSettings {
+            alerts: mcf_ledger::stages::stale::AlertSettings {
                 admin_email: None,
                 stale_after: Duration::hours(48),
-                payment_guidance_template: mcf_ledger::stages::alerts::DEFAULT_PAYMENT_GUIDANCE.into(),
                 credential_expiries: vec![],
             },
-            sku_master: mcf_ledger::sku_master::SkuMaster::new(master),
+            customer_mail: Default::default(),
+            sku_master: mcf_ledger::stages::check::SkuMaster::new(master),
             shipping: mcf_ledger::stages::ShippingSettings::default(),
             poll: Default::default(),
         };

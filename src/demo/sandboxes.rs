@@ -7,8 +7,9 @@ use crate::cycle::Services;
 use crate::mail::imap::{ImapConfig, ImapSecurity};
 use crate::mail::smtp::{Mailer, SmtpConfig, SmtpSecurity};
 use crate::rakuten::{RakutenClient, RakutenConfig};
-use crate::sku_master::SkuMaster;
-use crate::stages::alerts::{AlertSettings, ConfiguredExpiry, DEFAULT_PAYMENT_GUIDANCE};
+use crate::stages::check::SkuMaster;
+use crate::stages::receive::customer_mail::CustomerMailSettings;
+use crate::stages::stale::{AlertSettings, ConfiguredExpiry};
 use crate::stages::ShippingSettings;
 use crate::transport::RetryPolicy;
 use crate::yahoo::signature::PublicKey;
@@ -162,14 +163,14 @@ pub fn sandbox_services(
         alerts: AlertSettings {
             admin_email: Some(ADMIN_MAIL.into()),
             stale_after: ChronoDuration::hours(48),
-            payment_guidance_template: DEFAULT_PAYMENT_GUIDANCE.to_owned(),
             // The demo's Yahoo key is as fresh as Store Creator Pro issues it: a year.
             credential_expiries: vec![ConfiguredExpiry {
-                stream: crate::stages::yahoo::POLL_STREAM.into(),
+                stream: crate::stages::sources::YAHOO_POLL_STREAM.into(),
                 credential: "YAHOO_PUBLIC_KEY".into(),
                 expires_on: Utc::now().date_naive() + ChronoDuration::days(365),
             }],
         },
+        customer_mail: CustomerMailSettings::default(),
         sku_master: SkuMaster::new(master.to_path_buf()),
         shipping: ShippingSettings { notification_email: Some(SHOP_MAIL.into()), ..ShippingSettings::default() },
         poll: Default::default(),

@@ -1,21 +1,25 @@
-//! The stage reactors of a cycle. Each reads like the operating guide: find the orders in
-//! status X, decide (a pure function), act through an adapter, record what happened. Every
-//! stage is safe to re-run after a crash at any line.
+//! The stage reactors of a cycle, one per step of the operating guide, in its order:
+//! [`receive`] (注文受付), [`check`] (在庫確認), [`ship`] (出荷依頼), [`monitor`] (キャンセル監視と
+//! 出荷検知), [`notify`] (出荷通知), [`stale`] (滞留警告と管理者への通知). Each reads like the guide:
+//! find the orders in status X, decide (a pure function), act through an adapter, record what
+//! happened. Every stage is safe to re-run after a crash at any line. Marketplace helpers live
+//! beneath the stage that uses them; what two stages share is here ([`intake`], [`sources`]).
 
-pub mod alerts;
-pub mod allotment;
-pub mod cancel;
 pub mod check;
-pub mod mail;
-pub mod rakuten;
+pub(crate) mod intake;
+pub mod monitor;
+pub mod notify;
+pub mod receive;
+mod services;
 pub mod ship;
 pub mod sources;
+pub mod stale;
 pub mod steps;
-pub mod tracking;
-pub mod yahoo;
 
-use crate::amazon::{AmazonClient, AmazonError};
-use crate::sku_master::{NoMapping, SkuMaster};
+pub use services::{Services, ServicesError};
+
+use crate::amazon::AmazonError;
+use check::master::NoMapping;
 use events::envelope::{Actor, ExpectedVersion, Meta};
 use events::order::{OrderEvent, OrderState, Status};
 use events::OrderKey;
@@ -25,12 +29,10 @@ use projections::{Ledger, LedgerError};
 use serde::Serialize;
 pub use steps::Steps;
 
-/// What the stages need from the rest of the system.
+/// What a stage works with: the ledger, the process's services, and its steps.
 pub struct StageContext<'a> {
     pub ledger: &'a mut Ledger,
-    pub amazon: &'a AmazonClient,
-    pub sku_master: &'a mut SkuMaster,
-    pub shipping: &'a ShippingSettings,
+    pub services: &'a mut Services,
     /// Where the stage may stop (a graceful shutdown) and renews the cycle lease.
     pub steps: Steps<'a>,
 }
@@ -118,9 +120,9 @@ pub(crate) fn amazon_unread(
     error: &AmazonError,
 ) -> Result<(), LedgerError> {
     let unread = sources::Unread::of(error);
-    report.source_failed(alerts::AMAZON_HEALTH_STREAM, &unread);
+    report.source_failed(sources::AMAZON_HEALTH_STREAM, &unread);
     if unread.kind == crate::transport::FailureKind::Credentials {
-        sources::record_credential_refused(ledger, alerts::AMAZON_HEALTH_STREAM, &unread.error)?;
+        sources::record_credential_refused(ledger, sources::AMAZON_HEALTH_STREAM, &unread.error)?;
     }
     Ok(())
 }
@@ -237,50 +239,6 @@ pub(crate) fn record_outcome(
     }
     let appends: Vec<OrderAppend> = events.into_iter().map(OrderAppend::from).collect();
     ledger.append_order(key, ExpectedVersion::Any, appends, Meta::by(Actor::reactor(stage))).map(|_| ())
-}
-
-/// What recording a marketplace's view of an order did.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Recorded {
-    /// Something was appended.
-    pub appended: bool,
-    /// The order was new to the ledger.
-    pub new: bool,
-}
-
-/// Appends what a marketplace API says of an order: the first API detection is idempotent
-/// (mail may race it), the details reference the raw answer, kept as a blob. If the order
-/// changed meanwhile, nothing is appended; the next read decides again.
-pub(crate) fn record_intake(
-    ledger: &mut Ledger,
-    key: &OrderKey,
-    state: &OrderState,
-    events: Vec<OrderEvent>,
-    (raw, content_type): (&[u8], &str),
-) -> Result<Recorded, LedgerError> {
-    if events.is_empty() {
-        return Ok(Recorded::default());
-    }
-    let blob = ledger.store().put_blob(raw, content_type)?;
-    let appends: Vec<OrderAppend> = events
-        .into_iter()
-        .map(|event| match &event {
-            OrderEvent::OrderDetected(_) => OrderAppend::idempotent(event, format!("detect:api:{key}")),
-            OrderEvent::OrderDetailsRecorded(_) => {
-                OrderAppend { event, idempotency_key: None, blob: Some(blob.sha256.clone()) }
-            }
-            _ => OrderAppend::from(event),
-        })
-        .collect();
-    match ledger.append_order(key, ExpectedVersion::Exact(state.version), appends, Meta::by(Actor::reactor("receive")))
-    {
-        Ok(_) => {
-            tracing::info!(order = %key, new = state.status.is_none(), "recorded from the marketplace API");
-            Ok(Recorded { appended: true, new: state.status.is_none() })
-        }
-        Err(LedgerError::Store(events::StoreError::Conflict { .. })) => Ok(Recorded::default()),
-        Err(other) => Err(other),
-    }
 }
 
 /// A test-only crash point: when `MCF_FAILPOINT` names it, the process aborts right there,

@@ -9,6 +9,12 @@ use events::source::{CredentialChecked, CredentialExpiring, CredentialRefused, S
 use events::system::SourceFailure;
 use projections::{Ledger, LedgerError};
 
+/// The health streams of the outside systems: each marketplace's poll, and Amazon's (not polled
+/// by window, but its credentials are followed like the sources').
+pub const RAKUTEN_POLL_STREAM: &str = "poll-rakuten";
+pub const YAHOO_POLL_STREAM: &str = "poll-yahoo";
+pub const AMAZON_HEALTH_STREAM: &str = "poll-amazon";
+
 #[derive(Debug, Clone)]
 pub struct PollSettings {
     pub overlap: Duration,

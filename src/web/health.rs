@@ -4,7 +4,7 @@
 
 use super::views::jst_time;
 use super::{AppState, WebResult};
-use crate::stages::alerts::AMAZON_HEALTH_STREAM;
+use crate::stages::sources::AMAZON_HEALTH_STREAM;
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;

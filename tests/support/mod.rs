@@ -15,7 +15,7 @@ use mcf_ledger::amazon::{AmazonClient, AmazonConfig, LwaCredentials, RateLimits}
 use mcf_ledger::config::Secret;
 use mcf_ledger::cycle::{run_stage, Services, Stage};
 use mcf_ledger::rakuten::{RakutenClient, RakutenConfig};
-use mcf_ledger::sku_master::SkuMaster;
+use mcf_ledger::stages::check::SkuMaster;
 use mcf_ledger::stages::Steps;
 use mcf_ledger::stages::{ShippingSettings, StageReport};
 use mcf_ledger::transport::RetryPolicy;
@@ -118,12 +118,12 @@ impl Shop {
             yahoo: None,
             imap: None,
             mailer: None,
-            alerts: mcf_ledger::stages::alerts::AlertSettings {
+            alerts: mcf_ledger::stages::stale::AlertSettings {
                 admin_email: Some("admin@example.jp".into()),
                 stale_after: Duration::hours(48),
-                payment_guidance_template: mcf_ledger::stages::alerts::DEFAULT_PAYMENT_GUIDANCE.into(),
                 credential_expiries: vec![],
             },
+            customer_mail: Default::default(),
             sku_master: SkuMaster::new(master.clone()),
             shipping: ShippingSettings {
                 notification_email: Some("shop@example.jp".into()),

@@ -56,7 +56,7 @@ async fn ship_one(
     let id = FulfillmentOrderId::for_order(key);
     if let Some(intent) = state.mcf_intent.clone() {
         // An earlier attempt's outcome was never recorded: ask Amazon before anything else.
-        match ctx.amazon.get(id.as_str()).await {
+        match ctx.services.amazon.get(id.as_str()).await {
             Ok(existing) => return adopt(ctx, key, &id, existing.shipping_speed.as_deref(), intent.speed),
             Err(AmazonError::NotFound { .. }) => {
                 tracing::info!(order = %key, mcf = %id, "the earlier create never reached Amazon; creating now");
@@ -68,7 +68,7 @@ async fn ship_one(
             }
         }
     }
-    let plan = match plan::plan(key, &state, ctx.shipping.address_limits) {
+    let plan = match plan::plan(key, &state, ctx.services.shipping.address_limits) {
         Ok(plan) => plan,
         Err(failed) => {
             tracing::warn!(order = %key, code = failed.code, message = failed.message, "not sent to Amazon");
@@ -86,13 +86,13 @@ async fn ship_one(
         })
         .collect();
     let preview_request = PreviewRequest {
-        marketplace_id: ctx.amazon.marketplace_id().to_owned(),
+        marketplace_id: ctx.services.amazon.marketplace_id().to_owned(),
         address: destination.clone(),
         items: items.clone(),
         shipping_speed_categories: plan.speeds.iter().map(|s| s.as_str().to_owned()).collect(),
         include_delivery_windows: plan.promise.delivery_request.is_some(),
     };
-    let previews = match ctx.amazon.preview(&preview_request).await {
+    let previews = match ctx.services.amazon.preview(&preview_request).await {
         Ok(previews) => previews,
         Err(AmazonError::Api { code, message, status: 400, .. }) => {
             let failed = OrderFailed { stage: "amazon.getFulfillmentPreview".into(), code: Some(code), message };
@@ -119,20 +119,20 @@ async fn ship_one(
     let ordered_at =
         state.details.as_ref().map(|d| d.ordered_at.with_timezone(&chrono::Utc)).unwrap_or_else(chrono::Utc::now);
     let request = CreateRequest {
-        marketplace_id: ctx.amazon.marketplace_id().to_owned(),
+        marketplace_id: ctx.services.amazon.marketplace_id().to_owned(),
         seller_fulfillment_order_id: id.to_string(),
         displayable_order_id: displayable_order_id(&key.order_number),
         displayable_order_date: ordered_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        displayable_order_comment: ctx.shipping.packing_slip_comment.clone(),
+        displayable_order_comment: ctx.services.shipping.packing_slip_comment.clone(),
         shipping_speed_category: intent.speed.as_str().to_owned(),
         delivery_window: intent.delivery_window.map(|w| Window { start_date: w.start, end_date: w.end }),
         destination_address: destination,
         fulfillment_action: "Ship".into(),
         fulfillment_policy: "FillOrKill".into(),
-        notification_emails: ctx.shipping.notification_email.iter().cloned().collect(),
+        notification_emails: ctx.services.shipping.notification_email.iter().cloned().collect(),
         items,
     };
-    let created = ctx.amazon.create(&request).await;
+    let created = ctx.services.amazon.create(&request).await;
     failpoint("ship.after_create");
     created_outcome(ctx, key, &id, intent.speed, created, report).await
 }
@@ -158,7 +158,7 @@ async fn created_outcome(
             observed(ctx, key, event, Outcome::Advanced)
         }
         Err(AmazonError::Api { message, .. }) if message.contains("already exists") => {
-            match ctx.amazon.get(id.as_str()).await {
+            match ctx.services.amazon.get(id.as_str()).await {
                 Ok(existing) => adopt(ctx, key, id, existing.shipping_speed.as_deref(), speed),
                 Err(e) => {
                     tracing::warn!(order = %key, mcf = %id, error = %e, "Amazon says it exists but cannot show it; next cycle");

@@ -1,9 +1,14 @@
 //! check: VERIFIED orders -> map SKUs through master.xlsx -> read FBA stock (batched) ->
 //! SHIPPING_REQUESTED, OUT_OF_STOCK (naming what is short) or ERROR (SKU not in the master).
 
-use super::allotment::{allot, Allotment, Demand};
+pub mod allotment;
+pub mod master;
+
+pub use master::SkuMaster;
+
 use super::{order_keys_in, record, record_at, state_in, StageContext, StageError, StageReport};
 use crate::sku_master::map_lines;
+use allotment::{allot, Allotment, Demand};
 use events::order::{AllottedLine, OrderEvent, OrderFailed, OutOfStock, Status, StockAllotted};
 use events::SellerSku;
 use std::collections::{HashMap, HashSet};
@@ -16,7 +21,7 @@ pub async fn run(ctx: &mut StageContext<'_>) -> Result<StageReport, StageError> 
     if candidates.is_empty() {
         return Ok(report);
     }
-    let mapping = ctx.sku_master.mapping(ctx.ledger)?.clone();
+    let mapping = ctx.services.sku_master.mapping(ctx.ledger)?.clone();
     let mut demands = Vec::new();
     // The version each demand was decided on: the allotment is recorded against it.
     let mut versions = HashMap::new();
@@ -41,7 +46,7 @@ pub async fn run(ctx: &mut StageContext<'_>) -> Result<StageReport, StageError> 
                 let message = format!(
                     "SKU {} not in the SKU master in use, {} (sheet SKUMapping): add it, then set the order to VERIFIED",
                     missing.join(", "),
-                    ctx.sku_master.describe_in_use()
+                    ctx.services.sku_master.describe_in_use()
                 );
                 tracing::warn!(order = %key, %message, "SKU mapping error");
                 let failed = OrderEvent::OrderFailed(OrderFailed {
@@ -118,7 +123,7 @@ async fn available_stock(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let levels = ctx.amazon.inventory(&skus).await?;
+    let levels = ctx.services.amazon.inventory(&skus).await?;
     Ok(skus
         .into_iter()
         .map(|sku| {

@@ -2,7 +2,7 @@
 //! an MCF create was in doubt) is cancelled at Amazon first. Amazon refuses once picking has
 //! started: the order goes to ERROR telling the operator the parcel is on its way.
 
-use super::{StageContext, StageError, StageReport};
+use super::super::{StageContext, StageError, StageReport};
 use crate::amazon::AmazonError;
 use events::order::{McfOrderCancelled, OrderEvent, Reason};
 use events::{FulfillmentOrderId, OrderKey};
@@ -25,7 +25,7 @@ pub async fn run(ctx: &mut StageContext<'_>) -> Result<StageReport, StageError> 
         }
         report.examined += 1;
         let id = state.mcf_order_id.clone().unwrap_or_else(|| FulfillmentOrderId::for_order(&key));
-        let event = match ctx.amazon.cancel(id.as_str()).await {
+        let event = match ctx.services.amazon.cancel(id.as_str()).await {
             Ok(()) => {
                 tracing::info!(order = %key, mcf = %id, "MCF order cancelled: CANCELLED");
                 OrderEvent::McfOrderCancelled(McfOrderCancelled { fulfillment_order_id: id, never_created: false })
@@ -44,13 +44,13 @@ pub async fn run(ctx: &mut StageContext<'_>) -> Result<StageReport, StageError> 
             }
             Err(e) => {
                 tracing::warn!(order = %key, mcf = %id, error = %e, "cancel not confirmed; next cycle");
-                super::amazon_unread(ctx.ledger, &mut report, &e)?;
+                super::super::amazon_unread(ctx.ledger, &mut report, &e)?;
                 report.deferred += 1;
                 continue;
             }
         };
         let to_operator = matches!(event, OrderEvent::McfCancelRefused(_));
-        super::record_outcome(ctx.ledger, &key, STAGE, vec![event])?;
+        super::super::record_outcome(ctx.ledger, &key, STAGE, vec![event])?;
         if to_operator {
             report.needs_operator += 1;
         } else {

@@ -1,19 +1,18 @@
-//! stale (and the system's mail): raises alerts from what the ledger shows, then sends what is
-//! due. Every email is intended before it is sent and marked sending right before the SMTP
+//! stale (and the admin's mail): raises alerts from what the ledger shows, then sends what is
+//! due. Every alert is intended before it is sent and marked sending right before the SMTP
 //! call, so none goes out twice; without SMTP the alerts stay recorded and visible.
 //! - a source outage (started, and recovered with the count backfilled), a credential about
 //!   to expire, a signature the marketplace refused;
 //! - orders SHIPPING for longer than SHIPPING_STALE_HOURS (each order warned once);
-//! - the daily summary of orders waiting on an operator;
-//! - customers' emails (the Rakuten prepaid payment guidance), from an editable template.
+//! - the daily summary of orders waiting on an operator.
 
-use super::{record, StageError, StageReport};
+pub use super::sources::AMAZON_HEALTH_STREAM;
+use super::sources::YAHOO_POLL_STREAM;
+use super::{StageContext, StageError, StageReport};
 use crate::mail::smtp::Mailer;
 use chrono::{DateTime, Duration, Utc};
 use events::envelope::{Actor, ExpectedVersion, Meta, NewEvent};
-use events::order::{
-    CustomerEmailFailed, CustomerEmailSending, CustomerEmailSent, EmailState, OrderEvent, OrderState, Status,
-};
+use events::order::Status;
 use events::source::SourceEvent;
 use events::system::SystemEvent;
 use events::OrderKey;
@@ -27,8 +26,6 @@ pub use events::system::{AlertIntended, AlertOutcome, SYSTEM_STREAM};
 pub struct AlertSettings {
     pub admin_email: Option<String>,
     pub stale_after: Duration,
-    /// Text of the payment-guidance template: `Subject: …`, a blank line, the body.
-    pub payment_guidance_template: String,
     /// Expiry dates only the configuration knows (Yahoo's public key and consent, Amazon's
     /// client secret), checked every cycle like Rakuten's license key.
     pub credential_expiries: Vec<ConfiguredExpiry>,
@@ -44,10 +41,10 @@ impl AlertSettings {
         };
         let mut out = Vec::new();
         if let Some(on) = dates.yahoo_public_key_expires {
-            out.push(expiry(super::yahoo::POLL_STREAM, "YAHOO_PUBLIC_KEY", on));
+            out.push(expiry(YAHOO_POLL_STREAM, "YAHOO_PUBLIC_KEY", on));
         }
         if let Some(consent) = dates.yahoo_consent {
-            out.push(expiry(super::yahoo::POLL_STREAM, "YAHOO_REFRESH_TOKEN", consent + Duration::days(28)));
+            out.push(expiry(YAHOO_POLL_STREAM, "YAHOO_REFRESH_TOKEN", consent + Duration::days(28)));
         }
         if let Some(on) = dates.amazon_client_secret_expires {
             out.push(expiry(AMAZON_HEALTH_STREAM, "AMAZON_CLIENT_SECRET", on));
@@ -55,9 +52,6 @@ impl AlertSettings {
         out
     }
 }
-
-/// Amazon is not polled by window, but its credentials have a health stream like the sources.
-pub const AMAZON_HEALTH_STREAM: &str = "poll-amazon";
 
 /// A credential whose expiry date comes from the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,8 +62,6 @@ pub struct ConfiguredExpiry {
     pub credential: String,
     pub expires_on: chrono::NaiveDate,
 }
-
-pub const DEFAULT_PAYMENT_GUIDANCE: &str = include_str!("../../templates/mail/payment_guidance.txt");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AlertState {
@@ -242,23 +234,14 @@ fn raise_daily_summary(ledger: &mut Ledger) -> Result<usize, LedgerError> {
     Ok(usize::from(intend(ledger, intent)?))
 }
 
-fn render(template: &str, state: &OrderState) -> (String, String) {
-    let details = state.details.as_ref();
-    let fill = |text: &str| {
-        text.replace("{buyer_name}", details.map_or("", |d| d.buyer.name.as_str()))
-            .replace("{order_number}", state.key.as_ref().map_or("", |k| k.order_number.as_str()))
-            .replace("{total_yen}", &details.map_or(0, |d| d.total_yen).to_string())
-    };
-    let (subject, body) = match template.split_once('\n') {
-        Some((first, rest)) if first.starts_with("Subject:") => {
-            (first.trim_start_matches("Subject:").trim(), rest.trim_start_matches(['\r', '\n']))
-        }
-        _ => ("ご注文について", template),
-    };
-    (fill(subject), fill(body))
+/// The stale stage of a cycle.
+pub async fn run(ctx: &mut StageContext<'_>) -> Result<Vec<StageReport>, StageError> {
+    let services = &*ctx.services;
+    Ok(vec![alert(ctx.ledger, services.mailer.as_ref(), &services.alerts, &services.poll).await?])
 }
 
-pub async fn run(
+/// Raises the alerts due and sends them to the admin.
+pub async fn alert(
     ledger: &mut Ledger,
     mailer: Option<&Mailer>,
     settings: &AlertSettings,
@@ -274,7 +257,7 @@ pub async fn run(
     report.needs_operator += raise_stale(ledger, &known, settings.stale_after)?;
     report.advanced += raise_daily_summary(ledger)?;
     let Some(mailer) = mailer else {
-        tracing::info!("SMTP is not configured: alerts and customer emails stay recorded, unsent");
+        tracing::info!("SMTP is not configured: alerts stay recorded, unsent");
         return Ok(report);
     };
     if let Some(admin) = &settings.admin_email {
@@ -312,47 +295,5 @@ pub async fn run(
             }
         }
     }
-    send_customer_emails(ledger, mailer, settings, &mut report).await?;
     Ok(report)
-}
-
-async fn send_customer_emails(
-    ledger: &mut Ledger,
-    mailer: &Mailer,
-    settings: &AlertSettings,
-    report: &mut StageReport,
-) -> Result<(), StageError> {
-    for order in queries::orders_with_email_intent(ledger.store().connection()).map_err(LedgerError::from)? {
-        let Ok(key) = order.parse::<OrderKey>() else { continue };
-        let state = ledger.order_state(&key)?;
-        for email in state.emails.iter().filter(|e| e.state == EmailState::Intended) {
-            let to = state.details.as_ref().and_then(|d| d.buyer.email.clone());
-            let sending = OrderEvent::CustomerEmailSending(CustomerEmailSending { email_id: email.email_id.clone() });
-            if !record(ledger, &key, &state, "stale", vec![sending])? {
-                continue;
-            }
-            let outcome = match to {
-                None => Err("the order has no buyer email address".to_owned()),
-                Some(to) => {
-                    let (subject, body) = render(&settings.payment_guidance_template, &state);
-                    mailer.send(&to, &subject, &body).await.map_err(|e| e.to_string())
-                }
-            };
-            let event = match outcome {
-                Ok(()) => {
-                    tracing::info!(order = %key, kind = email.kind, "customer email sent");
-                    report.advanced += 1;
-                    OrderEvent::CustomerEmailSent(CustomerEmailSent { email_id: email.email_id.clone() })
-                }
-                Err(error) => {
-                    tracing::warn!(order = %key, kind = email.kind, error, "customer email failed; the operator decides");
-                    report.needs_operator += 1;
-                    OrderEvent::CustomerEmailFailed(CustomerEmailFailed { email_id: email.email_id.clone(), error })
-                }
-            };
-            super::record_outcome(ledger, &key, "stale", vec![event])?;
-            break; // one email per order per run; the state changed
-        }
-    }
-    Ok(())
 }

@@ -5,7 +5,7 @@
 //! listAllFulfillmentOrders (50 per call) finds which orders changed since the oldest open one
 //! was created; only those are read one by one, which keeps the calls within Amazon's rate.
 
-use super::{record, state_in, StageContext, StageError, StageReport};
+use super::super::{record, state_in, StageContext, StageError, StageReport};
 use crate::amazon::model::OrderStatus;
 use crate::amazon::AmazonError;
 use events::order::{OrderEvent, OrderFailed, Status, Tracking};
@@ -32,7 +32,7 @@ pub async fn run(ctx: &mut StageContext<'_>) -> Result<StageReport, StageError> 
     let oldest = open.iter().filter_map(|row| parse_time(&row.created_at).ok()).min().unwrap_or_else(chrono::Utc::now);
     let keys: Vec<OrderKey> = open.into_iter().filter_map(|row| row.order.parse().ok()).collect();
     let changed: HashMap<String, OrderStatus> =
-        ctx.amazon.list_since(oldest - chrono::Duration::hours(1)).await?.into_iter().collect();
+        ctx.services.amazon.list_since(oldest - chrono::Duration::hours(1)).await?.into_iter().collect();
     for key in keys {
         if !ctx.steps.proceed(ctx.ledger, &mut report)? {
             break;
@@ -60,7 +60,7 @@ pub async fn run(ctx: &mut StageContext<'_>) -> Result<StageReport, StageError> 
             report.deferred += 1;
             continue;
         }
-        let order = match ctx.amazon.get(id.as_str()).await {
+        let order = match ctx.services.amazon.get(id.as_str()).await {
             Ok(order) => order,
             Err(AmazonError::NotFound { .. }) => {
                 let failed = OrderFailed {
@@ -75,7 +75,7 @@ pub async fn run(ctx: &mut StageContext<'_>) -> Result<StageReport, StageError> 
             }
             Err(e) => {
                 tracing::warn!(order = %key, mcf = %id, error = %e, "cannot read the MCF order; next cycle");
-                super::amazon_unread(ctx.ledger, &mut report, &e)?;
+                super::super::amazon_unread(ctx.ledger, &mut report, &e)?;
                 report.deferred += 1;
                 continue;
             }

@@ -1,0 +1,23 @@
+//! monitor (キャンセル監視と出荷検知): every open order is read again at its marketplace
+//! (verification, holds, cancellations), pending cancellations are sent to Amazon, and Amazon's
+//! shipments bring their tracking numbers.
+
+pub mod cancel;
+pub mod rakuten;
+pub mod tracking;
+pub mod yahoo;
+
+use super::{StageContext, StageError, StageReport};
+
+pub async fn run(ctx: &mut StageContext<'_>) -> Result<Vec<StageReport>, StageError> {
+    let mut reports = Vec::new();
+    if let Some(client) = &ctx.services.rakuten {
+        reports.push(rakuten::watch(ctx.ledger, client, &mut ctx.steps).await?);
+    }
+    if let Some(client) = &ctx.services.yahoo {
+        reports.push(yahoo::watch(ctx.ledger, client, &mut ctx.steps).await?);
+    }
+    reports.push(cancel::run(ctx).await?);
+    reports.push(tracking::run(ctx).await?);
+    Ok(reports)
+}
