@@ -1,16 +1,14 @@
 //! The clients, files and settings the stages use, built once per process from the
 //! configuration (each adapter is handed its own typed section).
 
-use super::check::master::SkuMaster;
-use super::receive::customer_mail::CustomerMailSettings;
-use super::sources::PollSettings;
-use super::stale::AlertSettings;
-use super::ShippingSettings;
 use crate::amazon::{AmazonClient, AmazonConfig};
 use crate::config::Config;
 use crate::mail::imap::ImapConfig;
 use crate::mail::smtp::Mailer;
 use crate::rakuten::{RakutenClient, RakutenConfig};
+use crate::stages::settings::{AlertSettings, CustomerMailSettings, ShippingSettings};
+use crate::stages::sku_master::SkuMaster;
+use crate::stages::sources::PollSettings;
 use crate::yahoo::{YahooClient, YahooConfig};
 
 /// Why the services cannot be built from the configuration.

@@ -4,7 +4,7 @@
 //! own lease. Every step is whole on its own (its outside call and the append that records it),
 //! so stopping between two is what a crash there would do, minus the doubt.
 
-use super::{StageError, StageReport};
+use crate::stages::report::{StageError, StageReport};
 use projections::Ledger;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};

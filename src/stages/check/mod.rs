@@ -2,12 +2,13 @@
 //! SHIPPING_REQUESTED, OUT_OF_STOCK (naming what is short) or ERROR (SKU not in the master).
 
 pub mod allotment;
-pub mod master;
 
-pub use master::SkuMaster;
+pub use crate::stages::sku_master::SkuMaster;
 
-use super::{order_keys_in, record, record_at, state_in, StageContext, StageError, StageReport};
 use crate::sku_master::map_lines;
+use crate::stages::context::StageContext;
+use crate::stages::orders::{order_keys_in, record, record_at, state_in};
+use crate::stages::report::{StageError, StageReport};
 use allotment::{allot, Allotment, Demand};
 use events::order::{AllottedLine, OrderEvent, OrderFailed, OutOfStock, Status, StockAllotted};
 use events::SellerSku;

@@ -2,8 +2,9 @@
 //! an MCF create was in doubt) is cancelled at Amazon first. Amazon refuses once picking has
 //! started: the order goes to ERROR telling the operator the parcel is on its way.
 
-use super::super::{StageContext, StageError, StageReport};
 use crate::amazon::AmazonError;
+use crate::stages::context::StageContext;
+use crate::stages::report::{StageError, StageReport};
 use events::order::{McfOrderCancelled, OrderEvent, Reason};
 use events::{FulfillmentOrderId, OrderKey};
 use projections::queries;
@@ -44,13 +45,13 @@ pub async fn run(ctx: &mut StageContext<'_>) -> Result<StageReport, StageError> 
             }
             Err(e) => {
                 tracing::warn!(order = %key, mcf = %id, error = %e, "cancel not confirmed; next cycle");
-                super::super::amazon_unread(ctx.ledger, &mut report, &e)?;
+                crate::stages::orders::amazon_unread(ctx.ledger, &mut report, &e)?;
                 report.deferred += 1;
                 continue;
             }
         };
         let to_operator = matches!(event, OrderEvent::McfCancelRefused(_));
-        super::super::record_outcome(ctx.ledger, &key, STAGE, vec![event])?;
+        crate::stages::orders::record_outcome(ctx.ledger, &key, STAGE, vec![event])?;
         if to_operator {
             report.needs_operator += 1;
         } else {

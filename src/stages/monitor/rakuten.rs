@@ -1,10 +1,11 @@
 //! Rakuten at monitor: re-read every open order: 300 verifies, 800/900 cancels (at Amazon too
 //! when it ships), RMS's flags hold it.
 
-use super::super::intake::record_rakuten_order;
-use super::super::sources::{Unread, RAKUTEN_POLL_STREAM};
-use super::super::{StageError, StageReport, Steps};
 use crate::rakuten::{RakutenClient, GET_ORDER_LIMIT};
+use crate::stages::intake::record_rakuten_order;
+use crate::stages::report::{StageError, StageReport};
+use crate::stages::sources::{Unread, RAKUTEN_POLL_STREAM};
+use crate::stages::steps::Steps;
 use events::order::Status;
 use events::Marketplace;
 use projections::Ledger;
@@ -17,7 +18,7 @@ pub async fn watch(
     steps: &mut Steps<'_>,
 ) -> Result<StageReport, StageError> {
     let mut report = StageReport::new("monitor:rakuten");
-    let open = super::super::marketplace_keys_in(ledger, Marketplace::Rakuten, &Status::OPEN, |_| true)?;
+    let open = crate::stages::orders::marketplace_keys_in(ledger, Marketplace::Rakuten, &Status::OPEN, |_| true)?;
     let numbers: Vec<String> = open.into_iter().map(|k| k.order_number).collect();
     // One getOrder page at a time, recorded before the next is read: memory stays one page.
     for (index, page) in numbers.chunks(GET_ORDER_LIMIT).enumerate() {

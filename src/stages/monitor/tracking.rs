@@ -5,9 +5,11 @@
 //! listAllFulfillmentOrders (50 per call) finds which orders changed since the oldest open one
 //! was created; only those are read one by one, which keeps the calls within Amazon's rate.
 
-use super::super::{record, state_in, StageContext, StageError, StageReport};
 use crate::amazon::model::OrderStatus;
 use crate::amazon::AmazonError;
+use crate::stages::context::StageContext;
+use crate::stages::orders::{record, state_in};
+use crate::stages::report::{StageError, StageReport};
 use events::order::{OrderEvent, OrderFailed, Status, Tracking};
 use events::store::parse_time;
 use events::{FulfillmentOrderId, OrderKey};
@@ -75,7 +77,7 @@ pub async fn run(ctx: &mut StageContext<'_>) -> Result<StageReport, StageError> 
             }
             Err(e) => {
                 tracing::warn!(order = %key, mcf = %id, error = %e, "cannot read the MCF order; next cycle");
-                super::super::amazon_unread(ctx.ledger, &mut report, &e)?;
+                crate::stages::orders::amazon_unread(ctx.ledger, &mut report, &e)?;
                 report.deferred += 1;
                 continue;
             }

@@ -1,9 +1,10 @@
 //! Yahoo at monitor: re-read the open orders that may have changed (verification, holds,
 //! OrderStatus 4 cancels, at Amazon too when it ships).
 
-use super::super::intake::record_yahoo_order;
-use super::super::sources::{Unread, YAHOO_POLL_STREAM};
-use super::super::{StageError, StageReport, Steps};
+use crate::stages::intake::record_yahoo_order;
+use crate::stages::report::{StageError, StageReport};
+use crate::stages::sources::{Unread, YAHOO_POLL_STREAM};
+use crate::stages::steps::Steps;
 use crate::yahoo::YahooClient;
 use events::order::Status;
 use events::{Marketplace, OrderKey};

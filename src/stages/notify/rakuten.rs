@@ -2,11 +2,13 @@
 //! an existing record rather than adding a second one (a retry after a lost answer or a crash
 //! finds its own record).
 
-use super::super::sources::{Unread, RAKUTEN_POLL_STREAM};
-use super::super::{record, StageError, StageReport, Steps};
 use crate::rakuten::mapping;
 use crate::rakuten::model::{BasketShipping, OrderModel, ShippingModel, UpdateOrderShippingRequest};
 use crate::rakuten::{RakutenClient, RakutenError, GET_ORDER_LIMIT};
+use crate::stages::orders::record;
+use crate::stages::report::{StageError, StageReport};
+use crate::stages::sources::{Unread, RAKUTEN_POLL_STREAM};
+use crate::stages::steps::Steps;
 use events::order::{
     OrderEvent, OrderFailed, OrderState, OutsideWrite, Status, Tracking, WriteDone, WriteFailed, WriteIntended,
     WriteState,
@@ -29,11 +31,11 @@ pub async fn notify(
         Ok(due.then_some(state))
     };
     let mut due = Vec::new();
-    for key in super::super::marketplace_keys_in(
+    for key in crate::stages::orders::marketplace_keys_in(
         ledger,
         Marketplace::Rakuten,
         &[Status::Shipping],
-        super::super::may_report_shipment,
+        crate::stages::orders::may_report_shipment,
     )? {
         if due_state(ledger, &key)?.is_some() {
             due.push(key);
@@ -102,7 +104,7 @@ async fn report_shipment(
         package.shippings.iter().any(|s| s.shipping_number.as_deref() == Some(tracking.tracking_number.as_str()));
     if already {
         tracing::info!(order = %key, "RMS already has this tracking number; recording it as reported");
-        super::super::record_outcome(ledger, key, "notify", shipped("RMS showed it when read back"))?;
+        crate::stages::orders::record_outcome(ledger, key, "notify", shipped("RMS showed it when read back"))?;
         report.advanced += 1;
         return Ok(());
     }
@@ -130,7 +132,7 @@ async fn report_shipment(
             tracing::info!(order = %key, company, "tracking registered at Rakuten");
             let mut events = vec![OrderEvent::WriteDone(WriteDone { write, note: "updateOrderShipping".into() })];
             events.push(OrderEvent::ShipmentReported(reported));
-            super::super::record_outcome(ledger, key, "notify", events)?;
+            crate::stages::orders::record_outcome(ledger, key, "notify", events)?;
             report.advanced += 1;
         }
         Err(RakutenError::Api { messages, .. }) => {
@@ -141,7 +143,7 @@ async fn report_shipment(
                 OrderEvent::WriteFailed(WriteFailed { write, code: code.clone(), message: message.clone() }),
                 OrderEvent::OrderFailed(OrderFailed { stage: "notify".into(), code, message }),
             ];
-            super::super::record_outcome(ledger, key, "notify", events)?;
+            crate::stages::orders::record_outcome(ledger, key, "notify", events)?;
             report.needs_operator += 1;
         }
         Err(error) => {

@@ -1,8 +1,10 @@
 //! Yahoo at notify: orderShipStatusChange (ShipStatus 3, carrier, invoice number, ship date),
 //! then orderStatusChange to OrderStatus 5; each an outside write, read back after a lost answer.
 
-use super::super::sources::{Unread, YAHOO_POLL_STREAM};
-use super::super::{record, StageError, StageReport, Steps};
+use crate::stages::orders::record;
+use crate::stages::report::{StageError, StageReport};
+use crate::stages::sources::{Unread, YAHOO_POLL_STREAM};
+use crate::stages::steps::Steps;
 use crate::yahoo::mapping::{ship_company_code, validate_invoice, ShipmentView};
 use crate::yahoo::{YahooClient, YahooError};
 use events::order::{
@@ -24,11 +26,11 @@ pub async fn notify(
     let mut report = StageReport::new("notify:yahoo");
     // An order written to in this pass waits for the next cycle before it is tried again.
     let mut written = std::collections::HashSet::new();
-    for key in super::super::marketplace_keys_in(
+    for key in crate::stages::orders::marketplace_keys_in(
         ledger,
         Marketplace::Yahoo,
         &[Status::Shipping],
-        super::super::may_report_shipment,
+        crate::stages::orders::may_report_shipment,
     )? {
         if !steps.proceed(ledger, &mut report)? {
             return Ok(report);
@@ -92,7 +94,12 @@ async fn report_shipment(
         match client.order_info(&key.order_number).await {
             Ok((info, _)) if ShipmentView::of(&info).shipped_with(&tracking.tracking_number) => {
                 tracing::info!(order = %key, "Yahoo already shows the shipment: recorded as reported");
-                super::super::record_outcome(ledger, key, "notify", shipped("Yahoo showed it after a lost answer"))?;
+                crate::stages::orders::record_outcome(
+                    ledger,
+                    key,
+                    "notify",
+                    shipped("Yahoo showed it after a lost answer"),
+                )?;
                 report.advanced += 1;
                 return Ok(true);
             }
@@ -116,7 +123,7 @@ async fn report_shipment(
     match client.ship_status_change(&key.order_number, company, &tracking.tracking_number, &ship_date).await {
         Ok(()) => {
             tracing::info!(order = %key, company, "tracking registered at Yahoo");
-            super::super::record_outcome(ledger, key, "notify", shipped("orderShipStatusChange"))?;
+            crate::stages::orders::record_outcome(ledger, key, "notify", shipped("orderShipStatusChange"))?;
             report.advanced += 1;
             Ok(true)
         }
@@ -130,7 +137,7 @@ async fn report_shipment(
                 }),
                 OrderEvent::OrderFailed(OrderFailed { stage: "notify".into(), code: Some(code), message }),
             ];
-            super::super::record_outcome(ledger, key, "notify", events)?;
+            crate::stages::orders::record_outcome(ledger, key, "notify", events)?;
             report.needs_operator += 1;
             Ok(false)
         }
@@ -158,7 +165,7 @@ async fn complete(
         Some(WriteState::Intended) => match client.order_info(&key.order_number).await {
             Ok((info, _)) if ShipmentView::of(&info).completed() => {
                 let done = WriteDone { write, note: "Yahoo showed OrderStatus 5 after a lost answer".into() };
-                super::super::record_outcome(ledger, key, "notify", vec![OrderEvent::WriteDone(done)])?;
+                crate::stages::orders::record_outcome(ledger, key, "notify", vec![OrderEvent::WriteDone(done)])?;
                 report.advanced += 1;
                 return Ok(());
             }
@@ -194,6 +201,6 @@ async fn complete(
             return Ok(());
         }
     };
-    super::super::record_outcome(ledger, key, "notify", vec![outcome])?;
+    crate::stages::orders::record_outcome(ledger, key, "notify", vec![outcome])?;
     Ok(())
 }

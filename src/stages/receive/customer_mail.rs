@@ -3,27 +3,14 @@
 //! sends it, from an editable template. Every email is marked sending right before the SMTP
 //! call, so none goes out twice; an attempt whose outcome was lost is left for the operator.
 
-use super::super::{record, StageError, StageReport};
 use crate::mail::smtp::Mailer;
+use crate::stages::orders::record;
+use crate::stages::report::{StageError, StageReport};
+pub use crate::stages::settings::{CustomerMailSettings, DEFAULT_PAYMENT_GUIDANCE};
 use events::order::{CustomerEmailFailed, CustomerEmailSending, CustomerEmailSent, EmailState, OrderEvent, OrderState};
 use events::OrderKey;
 use projections::queries;
 use projections::{Ledger, LedgerError};
-
-/// The shop's texts for customer emails.
-#[derive(Debug, Clone)]
-pub struct CustomerMailSettings {
-    /// Text of the payment-guidance template: `Subject: …`, a blank line, the body.
-    pub payment_guidance_template: String,
-}
-
-impl Default for CustomerMailSettings {
-    fn default() -> Self {
-        Self { payment_guidance_template: DEFAULT_PAYMENT_GUIDANCE.to_owned() }
-    }
-}
-
-pub const DEFAULT_PAYMENT_GUIDANCE: &str = include_str!("../../../templates/mail/payment_guidance.txt");
 
 fn render(template: &str, state: &OrderState) -> (String, String) {
     let details = state.details.as_ref();
@@ -82,7 +69,7 @@ pub async fn send(
                     OrderEvent::CustomerEmailFailed(CustomerEmailFailed { email_id: email.email_id.clone(), error })
                 }
             };
-            super::super::record_outcome(ledger, &key, "receive", vec![event])?;
+            crate::stages::orders::record_outcome(ledger, &key, "receive", vec![event])?;
             break; // one email per order per run; the state changed
         }
     }

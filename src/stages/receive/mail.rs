@@ -2,11 +2,12 @@
 //! its raw bytes; an order number makes the order visible (RECEIVED) and asks the marketplace
 //! API for it; a shipment mail records tracking for its MCF order. Mail alone never verifies.
 
-use super::super::sources::{record_poll_outcome, source_state, PollSettings, Unread};
-use super::super::{StageError, StageReport, Steps};
 use crate::mail::imap::{fetch_new, ImapConfig};
 use crate::mail::parse::{parse, Classification, ParsedMail};
 use crate::rakuten::RakutenClient;
+use crate::stages::report::{StageError, StageReport};
+use crate::stages::sources::{record_poll_outcome, source_state, PollSettings, Unread};
+use crate::stages::steps::Steps;
 use crate::yahoo::YahooClient;
 use events::envelope::{Actor, ExpectedVersion, Meta};
 use events::mailbox::MailboxEvent;
@@ -189,5 +190,5 @@ fn record_tracking(
         return Ok(false);
     }
     let tracking = Tracking { carrier: carrier.to_owned(), tracking_number: number.to_owned(), shipped_at: None };
-    super::super::record(ledger, &key, &state, "receive", vec![OrderEvent::TrackingRecorded(tracking)])
+    crate::stages::orders::record(ledger, &key, &state, "receive", vec![OrderEvent::TrackingRecorded(tracking)])
 }

@@ -7,7 +7,8 @@ pub mod mail;
 pub mod rakuten;
 pub mod yahoo;
 
-use super::{StageContext, StageError, StageReport};
+use crate::stages::context::StageContext;
+use crate::stages::report::{StageError, StageReport};
 
 pub async fn run(ctx: &mut StageContext<'_>) -> Result<Vec<StageReport>, StageError> {
     let services = &*ctx.services;

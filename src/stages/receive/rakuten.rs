@@ -3,13 +3,15 @@
 //! the whole window was recorded. Then the first step of the two-step confirmation: confirmOrder
 //! the orders awaiting it. The license key's expiry is read and recorded.
 
-use super::super::intake::{record_rakuten_order, Recorded};
-use super::super::sources::{
-    record_credential_expiry, record_poll_outcome, source_state, PollSettings, Unread, Window, RAKUTEN_POLL_STREAM,
-};
-use super::super::{record, StageError, StageReport, Steps};
 use crate::rakuten::model::MessageModel;
 use crate::rakuten::{RakutenClient, RakutenError, GET_ORDER_LIMIT};
+use crate::stages::intake::{record_rakuten_order, Recorded};
+use crate::stages::orders::record;
+use crate::stages::report::{StageError, StageReport};
+use crate::stages::sources::{
+    record_credential_expiry, record_poll_outcome, source_state, PollSettings, Unread, Window, RAKUTEN_POLL_STREAM,
+};
+use crate::stages::steps::Steps;
 use chrono::{DateTime, Utc};
 use events::order::{OrderEvent, OrderState, OutsideWrite, Status, WriteFailed, WriteIntended, WriteState};
 use events::{Marketplace, OrderKey};
@@ -176,9 +178,12 @@ async fn confirm_awaiting(
 /// Rakuten orders awaiting our confirmation, with their states.
 fn waiting_for_confirmation(ledger: &Ledger) -> Result<Vec<(OrderKey, OrderState)>, LedgerError> {
     let mut waiting = Vec::new();
-    for key in
-        super::super::marketplace_keys_in(ledger, Marketplace::Rakuten, &[Status::AwaitingConfirmation], |_| true)?
-    {
+    for key in crate::stages::orders::marketplace_keys_in(
+        ledger,
+        Marketplace::Rakuten,
+        &[Status::AwaitingConfirmation],
+        |_| true,
+    )? {
         let state = ledger.order_state(&key)?;
         if state.status == Some(Status::AwaitingConfirmation) && !state.marketplace_confirmed && state.hold.is_none() {
             waiting.push((key, state));
@@ -204,7 +209,7 @@ fn record_confirmation(
     match mine.or(batch) {
         Some(m) if m.message_type == "INFO" || m.message_code.ends_with("ERROR_103") => {
             tracing::info!(order = %key, code = m.message_code, "confirmed at Rakuten");
-            super::super::record_outcome(
+            crate::stages::orders::record_outcome(
                 ledger,
                 key,
                 "receive",
@@ -219,7 +224,7 @@ fn record_confirmation(
                 code: Some(m.message_code.clone()),
                 message: m.message.clone(),
             };
-            super::super::record_outcome(ledger, key, "receive", vec![OrderEvent::WriteFailed(failed)])?;
+            crate::stages::orders::record_outcome(ledger, key, "receive", vec![OrderEvent::WriteFailed(failed)])?;
             report.needs_operator += 1;
         }
         _ => {

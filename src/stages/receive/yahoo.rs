@@ -3,11 +3,12 @@
 //! what is new; the cursor advances only after the whole window was recorded. A signature Yahoo
 //! did not accept is recorded for an alert.
 
-use super::super::intake::record_yahoo_order;
-use super::super::sources::{
+use crate::stages::intake::record_yahoo_order;
+use crate::stages::report::{StageError, StageReport};
+use crate::stages::sources::{
     record_poll_outcome, record_source, source_state, PollSettings, Unread, Window, YAHOO_POLL_STREAM,
 };
-use super::super::{StageError, StageReport, Steps};
+use crate::stages::steps::Steps;
 use crate::yahoo::YahooClient;
 use events::source::{SignatureRejected, SourceEvent};
 use events::Marketplace;
@@ -60,7 +61,7 @@ async fn poll_window(
         report.examined += 1;
         // Known from the API already: the watch re-reads it while it is open. The overlap of
         // windows would otherwise read every recent order again at one call a second.
-        if super::super::known_to_api(ledger, Marketplace::Yahoo, &order.order_id)? {
+        if crate::stages::orders::known_to_api(ledger, Marketplace::Yahoo, &order.order_id)? {
             continue;
         }
         let (info, raw) = match client.order_info(&order.order_id).await {

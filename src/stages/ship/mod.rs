@@ -8,10 +8,12 @@
 pub mod plan;
 pub mod speed;
 
-use super::{failpoint, order_keys_in, record, state_in, StageContext, StageError, StageReport};
 use crate::amazon::address::{destination, displayable_order_id};
 use crate::amazon::model::{CreateRequest, OrderItemRequest, PreviewRequest, Window};
 use crate::amazon::AmazonError;
+use crate::stages::context::StageContext;
+use crate::stages::orders::{failpoint, order_keys_in, record, state_in};
+use crate::stages::report::{StageError, StageReport};
 use events::order::{
     DeliveryWindow, McfCreateRejected, McfOrderCreated, OrderEvent, OrderFailed, OrderState, ShippingSpeed, Status,
 };
@@ -63,7 +65,7 @@ async fn ship_one(
             }
             Err(e) => {
                 tracing::warn!(order = %key, mcf = %id, error = %e, "cannot confirm an earlier create; retrying next cycle");
-                super::amazon_unread(ctx.ledger, report, &e)?;
+                crate::stages::orders::amazon_unread(ctx.ledger, report, &e)?;
                 return Ok(Outcome::Deferred);
             }
         }
@@ -100,7 +102,7 @@ async fn ship_one(
         }
         Err(e) => {
             tracing::warn!(order = %key, error = %e, "preview failed; retrying next cycle");
-            super::amazon_unread(ctx.ledger, report, &e)?;
+            crate::stages::orders::amazon_unread(ctx.ledger, report, &e)?;
             return Ok(Outcome::Deferred);
         }
     };
@@ -162,7 +164,7 @@ async fn created_outcome(
                 Ok(existing) => adopt(ctx, key, id, existing.shipping_speed.as_deref(), speed),
                 Err(e) => {
                     tracing::warn!(order = %key, mcf = %id, error = %e, "Amazon says it exists but cannot show it; next cycle");
-                    super::amazon_unread(ctx.ledger, report, &e)?;
+                    crate::stages::orders::amazon_unread(ctx.ledger, report, &e)?;
                     Ok(Outcome::Deferred)
                 }
             }
@@ -176,7 +178,7 @@ async fn created_outcome(
         Err(e) => {
             // The create may or may not have happened: the intent stays, the next cycle asks Amazon.
             tracing::warn!(order = %key, mcf = %id, error = %e, "create outcome unknown; reconciling next cycle");
-            super::amazon_unread(ctx.ledger, report, &e)?;
+            crate::stages::orders::amazon_unread(ctx.ledger, report, &e)?;
             Ok(Outcome::Deferred)
         }
     }
@@ -253,7 +255,7 @@ fn observed(
     event: OrderEvent,
     outcome: Outcome,
 ) -> Result<Outcome, StageError> {
-    super::record_outcome(ctx.ledger, key, STAGE, vec![event])?;
+    crate::stages::orders::record_outcome(ctx.ledger, key, STAGE, vec![event])?;
     Ok(outcome)
 }
 

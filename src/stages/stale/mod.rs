@@ -6,10 +6,11 @@
 //! - orders SHIPPING for longer than SHIPPING_STALE_HOURS (each order warned once);
 //! - the daily summary of orders waiting on an operator.
 
-pub use super::sources::AMAZON_HEALTH_STREAM;
-use super::sources::YAHOO_POLL_STREAM;
-use super::{StageContext, StageError, StageReport};
 use crate::mail::smtp::Mailer;
+use crate::stages::context::StageContext;
+use crate::stages::report::{StageError, StageReport};
+pub use crate::stages::settings::{AlertSettings, ConfiguredExpiry};
+pub use crate::stages::sources::AMAZON_HEALTH_STREAM;
 use chrono::{DateTime, Duration, Utc};
 use events::envelope::{Actor, ExpectedVersion, Meta, NewEvent};
 use events::order::Status;
@@ -21,47 +22,6 @@ use projections::{Ledger, LedgerError};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use events::system::{AlertIntended, AlertOutcome, SYSTEM_STREAM};
-
-#[derive(Debug, Clone)]
-pub struct AlertSettings {
-    pub admin_email: Option<String>,
-    pub stale_after: Duration,
-    /// Expiry dates only the configuration knows (Yahoo's public key and consent, Amazon's
-    /// client secret), checked every cycle like Rakuten's license key.
-    pub credential_expiries: Vec<ConfiguredExpiry>,
-}
-
-impl AlertSettings {
-    /// The configured expiry dates, each in its source's health stream.
-    pub fn expiries_from(dates: &crate::config::CredentialDates) -> Vec<ConfiguredExpiry> {
-        let expiry = |stream: &str, credential: &str, expires_on: chrono::NaiveDate| ConfiguredExpiry {
-            stream: stream.into(),
-            credential: credential.into(),
-            expires_on,
-        };
-        let mut out = Vec::new();
-        if let Some(on) = dates.yahoo_public_key_expires {
-            out.push(expiry(YAHOO_POLL_STREAM, "YAHOO_PUBLIC_KEY", on));
-        }
-        if let Some(consent) = dates.yahoo_consent {
-            out.push(expiry(YAHOO_POLL_STREAM, "YAHOO_REFRESH_TOKEN", consent + Duration::days(28)));
-        }
-        if let Some(on) = dates.amazon_client_secret_expires {
-            out.push(expiry(AMAZON_HEALTH_STREAM, "AMAZON_CLIENT_SECRET", on));
-        }
-        out
-    }
-}
-
-/// A credential whose expiry date comes from the configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfiguredExpiry {
-    /// The source's health stream (`poll-yahoo`, `poll-amazon`).
-    pub stream: String,
-    /// The variable it concerns, as alerts and the health page name it.
-    pub credential: String,
-    pub expires_on: chrono::NaiveDate,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AlertState {
@@ -245,12 +205,12 @@ pub async fn alert(
     ledger: &mut Ledger,
     mailer: Option<&Mailer>,
     settings: &AlertSettings,
-    poll: &super::sources::PollSettings,
+    poll: &crate::stages::sources::PollSettings,
 ) -> Result<StageReport, StageError> {
     let mut report = StageReport::new("stale");
     for expiry in &settings.credential_expiries {
         let ConfiguredExpiry { stream, credential, expires_on } = expiry;
-        super::sources::record_credential_expiry(ledger, stream, credential, *expires_on, poll)?;
+        crate::stages::sources::record_credential_expiry(ledger, stream, credential, *expires_on, poll)?;
     }
     report.advanced += raise_source_alerts(ledger)?;
     let known = alerts(ledger)?;
