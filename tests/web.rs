@@ -499,6 +499,32 @@ async fn health_and_event_log_pages_read_the_streams() {
     assert_eq!(admin.get("/blobs/zz").await.status(), StatusCode::NOT_FOUND);
 }
 
+/// An internal error tells the operator that nothing recorded was lost and gives a reference
+/// to the server's log, never the system's own detail (tables, paths, SQL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_internal_error_shows_a_reference_not_the_systems_detail() {
+    let admin = Admin::start().await;
+    {
+        let mut ledger = admin.ledger();
+        let failed = events::source::SourceEvent::PollFailed(events::source::PollFailed {
+            window_start: Utc::now(),
+            window_end: Utc::now(),
+            error: "RMS 503".into(),
+            kind: events::system::FailureKind::Outage,
+        });
+        ledger
+            .append("poll-rakuten", ExpectedVersion::Any, &[failed.to_new_event(Meta::by(Actor::reactor("receive")))])
+            .unwrap();
+        // A damaged projection row: the page cannot be built from it.
+        ledger.store().connection().execute("UPDATE source_status SET state = '{not json'", []).unwrap();
+    }
+    let response = admin.get("/health").await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("記録済みの内容は失われていません") && page.contains("参照番号"), "{page}");
+    assert!(!page.contains("source_status") && !page.contains("poll-rakuten") && !page.contains("json"), "{page}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_failed_logins_block_the_ip_for_fifteen_minutes_even_across_a_restart() {
     let mut admin = Admin::start().await;

@@ -268,14 +268,7 @@ impl EventStore {
 
     /// The stream's newest event of type `event_type`, read backwards from its head.
     pub fn last_of_type(&self, stream: &str, event_type: &str) -> Result<Option<RecordedEvent>, StoreError> {
-        let sql =
-            format!("SELECT {EVENT_COLUMNS} FROM events WHERE stream = ?1 AND type = ?2 ORDER BY version DESC LIMIT 1");
-        let mut statement = self.conn.prepare_cached(&sql).context(|| "preparing a last-event read".into())?;
-        let row = statement
-            .query_row(params![stream, event_type], raw_row)
-            .optional()
-            .context(|| format!("reading the last {event_type} of {stream}"))?;
-        row.map(RawRow::into_event).transpose()
+        last_of_type_in(&self.conn, stream, event_type)
     }
 
     /// Up to `limit` events after `after_position`, in global order.
@@ -391,6 +384,18 @@ pub fn read_stream_until_in(
     let rows =
         statement.query_map(params![stream, max_position], raw_row).context(|| format!("reading stream {stream}"))?;
     rows.map(|row| row.context(|| format!("reading stream {stream}")).and_then(RawRow::into_event)).collect()
+}
+
+/// The newest event of `event_type` in `stream`, on any connection to a ledger.
+pub fn last_of_type_in(conn: &Connection, stream: &str, event_type: &str) -> Result<Option<RecordedEvent>, StoreError> {
+    let sql =
+        format!("SELECT {EVENT_COLUMNS} FROM events WHERE stream = ?1 AND type = ?2 ORDER BY version DESC LIMIT 1");
+    let mut statement = conn.prepare_cached(&sql).context(|| "preparing a last-event read".into())?;
+    let row = statement
+        .query_row(params![stream, event_type], raw_row)
+        .optional()
+        .context(|| format!("reading the last {event_type} of {stream}"))?;
+    row.map(RawRow::into_event).transpose()
 }
 
 pub fn for_each_after_in(

@@ -285,3 +285,95 @@ pub fn open_write_counts(conn: &Connection) -> Result<Vec<(String, i64, String)>
     }
     Ok(counts.into_iter().map(|(write, (n, oldest))| (write, n, oldest)).collect())
 }
+
+/// What the event log page filters on; empty strings filter nothing.
+#[derive(Debug, Clone, Default)]
+pub struct EventLogFilter {
+    /// Events before this position (the page's start); `i64::MAX` for the newest.
+    pub before: i64,
+    pub stream: String,
+    pub event_type: String,
+    /// An actor or its prefix (`operator:` lists every operator's actions).
+    pub actor: String,
+    pub limit: usize,
+}
+
+/// One event as the event log lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventLogRow {
+    pub position: i64,
+    pub stream: String,
+    pub event_type: String,
+    pub data: String,
+    pub actor: Option<String>,
+    pub blob: Option<String>,
+    pub recorded_at: String,
+}
+
+/// The log, newest first, filtered (the log itself is the record; this only reads it).
+pub fn event_log(conn: &Connection, filter: &EventLogFilter) -> Result<Vec<EventLogRow>, StoreError> {
+    let mut sql = "SELECT position, stream, type, data, json_extract(meta, '$.actor'), blob, recorded_at FROM events \
+                   WHERE position < ?"
+        .to_owned();
+    let mut values = vec![Value::Integer(filter.before)];
+    if !filter.stream.is_empty() {
+        sql.push_str(" AND stream = ?");
+        values.push(Value::Text(filter.stream.clone()));
+    }
+    if !filter.event_type.is_empty() {
+        sql.push_str(" AND type = ?");
+        values.push(Value::Text(filter.event_type.clone()));
+    }
+    if !filter.actor.is_empty() {
+        values.push(Value::Text(filter.actor.clone()));
+        let n = values.len();
+        sql.push_str(&format!(" AND substr(json_extract(meta, '$.actor'), 1, length(?{n})) = ?{n}"));
+    }
+    sql.push_str(&format!(" ORDER BY position DESC LIMIT {}", filter.limit));
+    let mut statement = conn.prepare(&sql).context(|| "preparing the event log".into())?;
+    let rows = statement
+        .query_map(params_from_iter(values), |row| {
+            Ok(EventLogRow {
+                position: row.get(0)?,
+                stream: row.get(1)?,
+                event_type: row.get(2)?,
+                data: row.get(3)?,
+                actor: row.get(4)?,
+                blob: row.get(5)?,
+                recorded_at: row.get(6)?,
+            })
+        })
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .context(|| "reading the event log".into())?;
+    Ok(rows)
+}
+
+/// A kept raw input (an email, an API answer): its content type and bytes.
+pub fn raw_record(conn: &Connection, sha256: &str) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+    conn.query_row("SELECT content_type, data FROM blobs WHERE sha256 = ?1", [sha256], |row| {
+        Ok((row.get(0)?, row.get(1)?))
+    })
+    .optional()
+    .context(|| format!("reading the raw record {sha256}"))
+}
+
+/// The mailbox's last recorded cursor (UIDVALIDITY, last UID), decoded.
+pub fn mailbox_cursor(
+    conn: &Connection,
+    mailbox_stream: &str,
+) -> Result<Option<events::mailbox::MailboxCursor>, StoreError> {
+    let last: Option<events::RecordedEvent> = events::store::last_of_type_in(conn, mailbox_stream, "MailboxCursor")?;
+    let Some(last) = last else { return Ok(None) };
+    match events::mailbox::MailboxEvent::decode(&last, &events::ledger_event::upcasters()) {
+        Ok(events::mailbox::MailboxEvent::MailboxCursor(cursor)) => Ok(Some(cursor)),
+        Ok(_) => Ok(None),
+        Err(error) => Err(StoreError::CorruptRow { position: last.position, reason: error.to_string() }),
+    }
+}
+
+/// Whether the ledger answers a query at all (the unauthenticated probe).
+pub fn ledger_answers(conn: &Connection) -> Result<(), StoreError> {
+    conn.query_row("SELECT count(*) FROM projection_checkpoints", [], |row| row.get::<_, i64>(0))
+        .map(|_| ())
+        .context(|| "probing the ledger".into())
+}

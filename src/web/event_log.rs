@@ -7,7 +7,7 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
-use rusqlite::types::Value;
+use projections::queries::{self, EventLogFilter};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -57,66 +57,34 @@ pub async fn page(State(state): State<Arc<AppState>>, Query(query): Query<EventQ
     let stream = query.stream.trim().chars().take(200).collect::<String>();
     let event_type = query.event_type.trim().chars().take(100).collect::<String>();
     let actor = query.actor.trim().chars().take(100).collect::<String>();
-    let (s, t, a) = (stream.clone(), event_type.clone(), actor.clone());
-    let mut rows = state
-        .db
-        .read(move |conn| {
-            let mut sql = "SELECT position, stream, type, data, json_extract(meta, '$.actor'), blob, recorded_at FROM events WHERE position < ?".to_owned();
-            let mut values = vec![Value::Integer(before)];
-            if !s.is_empty() {
-                sql.push_str(" AND stream = ?");
-                values.push(Value::Text(s));
-            }
-            if !t.is_empty() {
-                sql.push_str(" AND type = ?");
-                values.push(Value::Text(t));
-            }
-            if !a.is_empty() {
-                // A prefix matches too: `operator:` lists every operator's actions.
-                sql.push_str(" AND substr(json_extract(meta, '$.actor'), 1, length(?1000)) = ?1000");
-                values.push(Value::Text(a));
-            }
-            sql.push_str(" ORDER BY position DESC LIMIT ");
-            sql.push_str(&(PAGE_SIZE + 1).to_string());
-            let sql = sql.replace("?1000", &format!("?{}", values.len()));
-            let mut statement = conn.prepare(&sql)?;
-            let rows = statement
-                .query_map(rusqlite::params_from_iter(values), |row| {
-                    Ok((
-                        row.get::<_, i64>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, String>(3)?,
-                        row.get::<_, Option<String>>(4)?,
-                        row.get::<_, Option<String>>(5)?,
-                        row.get::<_, String>(6)?,
-                    ))
-                })
-                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                ?;
-            Ok(rows)
-        })
-        .await?;
+    let filter = EventLogFilter {
+        before,
+        stream: stream.clone(),
+        event_type: event_type.clone(),
+        actor: actor.clone(),
+        limit: PAGE_SIZE + 1,
+    };
+    let mut rows = state.db.read(move |conn| Ok(queries::event_log(conn, &filter)?)).await?;
     let has_next = rows.len() > PAGE_SIZE;
     rows.truncate(PAGE_SIZE);
     let next_href = has_next.then(|| {
-        let last = rows.last().map_or(0, |r| r.0).to_string();
+        let last = rows.last().map_or(0, |r| r.position).to_string();
         href("/events", &[("stream", &stream), ("type", &event_type), ("actor", &actor), ("before", &last)])
     });
     let first_href =
         (before != i64::MAX).then(|| href("/events", &[("stream", &stream), ("type", &event_type), ("actor", &actor)]));
     let rows = rows
         .into_iter()
-        .map(|(position, stream, event_type, data, actor, blob, recorded_at)| EventRow {
-            position,
-            time: jst(&recorded_at),
-            stream_href: href("/events", &[("stream", &stream)]),
-            order_href: stream.strip_prefix("order-").map(|key| format!("/orders/{key}")),
-            stream,
-            event_type,
-            actor: actor.unwrap_or_default(),
-            data,
-            blob,
+        .map(|row| EventRow {
+            position: row.position,
+            time: jst(&row.recorded_at),
+            stream_href: href("/events", &[("stream", &row.stream)]),
+            order_href: row.stream.strip_prefix("order-").map(|key| format!("/orders/{key}")),
+            stream: row.stream,
+            event_type: row.event_type,
+            actor: row.actor.unwrap_or_default(),
+            data: row.data,
+            blob: row.blob,
         })
         .collect();
     let page = EventsPage { stream, event_type, actor, rows, next_href, first_href };
@@ -129,19 +97,7 @@ pub async fn blob(State(state): State<Arc<AppState>>, Path(sha256): Path<String>
         return Err(WebError::NotFound("no such raw record".into()));
     }
     let name = sha256.clone();
-    let found = state
-        .db
-        .read(move |conn| {
-            conn.query_row("SELECT content_type, data FROM blobs WHERE sha256 = ?1", [&name], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?))
-            })
-            .map(Some)
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                other => Err(WebError::Internal(other.to_string())),
-            })
-        })
-        .await?;
+    let found = state.db.read(move |conn| Ok(queries::raw_record(conn, &name)?)).await?;
     let Some((content_type, data)) = found else {
         return Err(WebError::NotFound(format!("no raw record {sha256}")));
     };

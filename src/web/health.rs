@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use chrono::NaiveDate;
 use events::source::SourceState;
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use std::sync::Arc;
 
 pub struct SourceView {
@@ -83,18 +83,6 @@ fn source_name(stream: &str) -> String {
     }
 }
 
-fn mailbox_cursor(conn: &Connection, poll_stream: &str) -> rusqlite::Result<Option<String>> {
-    let Some(mailbox_stream) = poll_stream.strip_prefix("poll-") else {
-        return Ok(None);
-    };
-    conn.query_row(
-        "SELECT data FROM events WHERE stream = ?1 AND type = 'MailboxCursor' ORDER BY version DESC LIMIT 1",
-        [mailbox_stream],
-        |row| row.get::<_, String>(0),
-    )
-    .optional()
-}
-
 /// Every known expiry date, with the days left; the one being warned about first.
 fn credentials_text(state: &SourceState, today: NaiveDate) -> String {
     let mut parts: Vec<String> = state
@@ -117,11 +105,12 @@ fn credentials_text(state: &SourceState, today: NaiveDate) -> String {
 }
 
 fn source_view(conn: &Connection, stream: &str, state: &SourceState, today: NaiveDate) -> WebResult<SourceView> {
-    let cursor = match mailbox_cursor(conn, stream)? {
-        Some(data) => {
-            let value: serde_json::Value = serde_json::from_str(&data).unwrap_or_default();
-            format!("UIDVALIDITY {} / 最終UID {}", value["uid_validity"], value["last_uid"])
-        }
+    let mailbox = match stream.strip_prefix("poll-").filter(|s| s.starts_with("mailbox-")) {
+        Some(mailbox_stream) => projections::queries::mailbox_cursor(conn, mailbox_stream)?,
+        None => None,
+    };
+    let cursor = match mailbox {
+        Some(cursor) => format!("UIDVALIDITY {} / 最終UID {}", cursor.uid_validity, cursor.last_uid),
         None => state.cursor.map(jst_time).unwrap_or_else(|| "—".into()),
     };
     Ok(SourceView {
@@ -268,13 +257,7 @@ pub async fn page(State(state): State<Arc<AppState>>) -> WebResult<Response> {
 
 /// 200 when the ledger answers a query, 503 otherwise. No login, no personal data.
 pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
-    let probe = state
-        .db
-        .read(|conn| {
-            conn.query_row("SELECT count(*) FROM projection_checkpoints", [], |row| row.get::<_, i64>(0))
-                .map_err(super::WebError::from)
-        })
-        .await;
+    let probe = state.db.read(|conn| projections::queries::ledger_answers(conn).map_err(super::WebError::from)).await;
     match probe {
         Ok(_) => (StatusCode::OK, "ok\n").into_response(),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "ledger unavailable\n").into_response(),

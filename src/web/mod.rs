@@ -185,8 +185,7 @@ impl IntoResponse for WebError {
                 m,
             ),
             Self::Internal(m) => {
-                tracing::error!(error = %m, "web request failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "内部エラー (internal error)", m)
+                (StatusCode::INTERNAL_SERVER_ERROR, "内部エラー (internal error)", internal_error_text(&m))
             }
         };
         let page = views::MessagePage { title: title.to_owned(), message, back: None };
@@ -199,6 +198,18 @@ impl IntoResponse for WebError {
 
 pub type WebResult<T> = Result<T, WebError>;
 
+/// What an operator reads of an internal error: no detail of the system (paths, SQL, the
+/// ledger's layout), but a reference that finds the detail in the server's log.
+fn internal_error_text(detail: &str) -> String {
+    let reference = uuid::Uuid::now_v7().simple().to_string();
+    let reference = &reference[reference.len() - 8..];
+    tracing::error!(reference, error = %detail, "web request failed");
+    format!(
+        "処理中に内部エラーが発生しました。記録済みの内容は失われていません。時間をおいて再度お試しください。\
+         続く場合は管理者に参照番号 {reference} をお伝えください（詳細はサーバーのログにあります）。"
+    )
+}
+
 impl From<rusqlite::Error> for WebError {
     fn from(error: rusqlite::Error) -> Self {
         Self::Internal(error.to_string())
@@ -209,7 +220,8 @@ impl WebError {
     /// The message alone, for a row of a result table.
     pub fn message(&self) -> String {
         match self {
-            Self::NotFound(m) | Self::BadRequest(m) | Self::Forbidden(m) | Self::Internal(m) => m.clone(),
+            Self::NotFound(m) | Self::BadRequest(m) | Self::Forbidden(m) => m.clone(),
+            Self::Internal(m) => internal_error_text(m),
             Self::Conflict(m) => format!("この注文は変更されました。再読み込みしてください: {m}"),
         }
     }
