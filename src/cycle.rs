@@ -126,11 +126,12 @@ impl CycleReport {
     }
 }
 
-fn record_system(ledger: &mut Ledger, event: SystemEvent) -> Result<(), CycleError> {
+/// Records a cycle event; returns its id.
+fn record_system(ledger: &mut Ledger, event: SystemEvent) -> Result<Option<uuid::Uuid>, CycleError> {
     use events::envelope::{Actor, ExpectedVersion, Meta};
     ledger
         .append(events::system::SYSTEM_STREAM, ExpectedVersion::Any, &[event.to_new_event(Meta::by(Actor::system()))])
-        .map(|_| ())
+        .map(|outcome| outcome.appended.first().map(|a| a.event_id))
         .map_err(|e| CycleError::Setup(e.to_string()))
 }
 
@@ -168,7 +169,9 @@ pub async fn run_cycle_until(
     take(ledger)?;
     let names: Vec<&str> = stages.iter().map(|s| s.name()).collect();
     let started_event = CycleStarted { holder: holder.clone(), stages: names.iter().map(|s| s.to_string()).collect() };
-    record_system(ledger, SystemEvent::CycleStarted(started_event))?;
+    // Everything the cycle appends carries its CycleStarted as correlation id.
+    let cycle_id = record_system(ledger, SystemEvent::CycleStarted(started_event))?;
+    ledger.correlate_with(cycle_id);
     tracing::info!(holder, stages = ?names, "cycle started");
     let mut report = CycleReport::default();
     for stage in stages {
@@ -198,6 +201,7 @@ pub async fn run_cycle_until(
     }
     report.duration_ms = started.elapsed().as_millis();
     record_system(ledger, SystemEvent::CycleFinished(report.finished_event(&holder)))?;
+    ledger.correlate_with(None);
     crate::lease::release(ledger.store().connection(), LEASE, &holder).map_err(|e| CycleError::Setup(e.to_string()))?;
     tracing::info!(
         duration_ms = report.duration_ms as u64,

@@ -461,6 +461,33 @@ async fn whole_cycles_alone_take_an_order_from_rms_to_shipped_and_release_the_le
     assert_eq!(held, 0, "the lease is released after each cycle");
     let audit = replay::audit::audit(shop.ledger.store()).unwrap();
     assert!(audit.anomalies.is_empty(), "{:?}", audit.anomalies);
+    // Every event a cycle appended names the cycle (correlation), and every reactor's order
+    // event names the event its decision was made on (causation).
+    let all = shop.ledger.store().read_all(0, 10_000).unwrap();
+    let mut cycle = None;
+    for event in &all {
+        if event.event_type == "CycleStarted" {
+            assert_eq!(event.meta.correlation_id, None, "a cycle starts outside any other");
+            cycle = Some(event.event_id);
+            continue;
+        }
+        assert_eq!(event.meta.correlation_id, cycle, "{} at {} names its cycle", event.event_type, event.position);
+        if event.event_type == "CycleFinished" {
+            cycle = None;
+        }
+    }
+    let order_events = shop.ledger.store().read_stream(&order.stream()).unwrap();
+    let first_batch = order_events.iter().take_while(|e| e.meta.causation_id.is_none()).count();
+    assert!(first_batch >= 1, "the order's first events were decided on nothing before them");
+    for event in &order_events[first_batch..] {
+        assert!(
+            order_events.iter().any(|e| Some(e.event_id) == event.meta.causation_id && e.version < event.version),
+            "{} (v{}) names an earlier event of the order as its cause",
+            event.event_type,
+            event.version
+        );
+    }
+    assert_eq!(order_events[0].meta.causation_id, None, "the first event has no cause in the order");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

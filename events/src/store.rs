@@ -267,6 +267,23 @@ impl EventStore {
     }
 
     /// The stream's newest event of type `event_type`, read backwards from its head.
+    /// The id of the event at `version` of `stream` (None before the stream's first event).
+    pub fn event_id_at(&self, stream: &str, version: i64) -> Result<Option<Uuid>, StoreError> {
+        let id: Option<String> = self
+            .conn
+            .prepare_cached("SELECT event_id FROM events WHERE stream = ?1 AND version = ?2")
+            .and_then(|mut s| s.query_row(params![stream, version], |row| row.get(0)).optional())
+            .context(|| format!("reading the id of {stream} version {version}"))?;
+        id.map(|id| {
+            Uuid::parse_str(&id).map_err(|e| StoreError::Invalid {
+                stream: stream.to_owned(),
+                event_type: "?".into(),
+                reason: format!("event_id {id:?}: {e}"),
+            })
+        })
+        .transpose()
+    }
+
     pub fn last_of_type(&self, stream: &str, event_type: &str) -> Result<Option<RecordedEvent>, StoreError> {
         last_of_type_in(&self.conn, stream, event_type)
     }

@@ -54,6 +54,9 @@ pub struct Ledger {
     store: EventStore,
     projections: Projections,
     read_only: bool,
+    /// The cycle under way (its `CycleStarted` event): every event appended meanwhile carries it
+    /// as its correlation id, so an admin finds all that one cycle did.
+    correlation: Option<uuid::Uuid>,
 }
 
 /// One order event to append, with the key that makes a repeated observation a no-op.
@@ -93,7 +96,7 @@ impl Ledger {
         let path = store.path().to_owned();
         let found = check_projections_not_newer(store.connection())
             .map_err(|source| LedgerError::Schema { path: path.clone(), source: Box::new(source) })?;
-        let mut ledger = Self { store, projections: Projections::standard(), read_only: false };
+        let mut ledger = Self { store, projections: Projections::standard(), read_only: false, correlation: None };
         if found == 0 {
             migrate_projections(ledger.store.connection_mut())
                 .map_err(|source| LedgerError::Schema { path, source: Box::new(source) })?;
@@ -106,11 +109,11 @@ impl Ledger {
         let schema_error = |source| LedgerError::Schema { path: path.clone(), source: Box::new(source) };
         if read_only {
             check_projections_not_newer(store.connection()).map_err(schema_error)?;
-            return Ok(Self { store, projections: Projections::standard(), read_only });
+            return Ok(Self { store, projections: Projections::standard(), read_only, correlation: None });
         }
         let found = check_projections_not_newer(store.connection()).map_err(schema_error)?;
         let head = store.head_position()?;
-        let mut ledger = Self { store, projections: Projections::standard(), read_only };
+        let mut ledger = Self { store, projections: Projections::standard(), read_only, correlation: None };
         if found > 0 && found < projection_schema_version() && head > 0 {
             // An older projection schema over a log: the new tables are built beside the old
             // ones and swapped in with the migration, or not at all.
@@ -193,8 +196,22 @@ impl Ledger {
         Ok(state)
     }
 
+    /// Events appended from now on carry `cycle` (a `CycleStarted` event's id) as their
+    /// correlation id; None when the cycle is over.
+    pub fn correlate_with(&mut self, cycle: Option<uuid::Uuid>) {
+        self.correlation = cycle;
+    }
+
+    /// The meta of an append: the cycle under way as correlation, unless given.
+    fn with_context(&self, mut meta: Meta) -> Meta {
+        meta.correlation_id = meta.correlation_id.or(self.correlation);
+        meta
+    }
+
     /// Appends order events after checking each against the state machine, atomically with
     /// the version the decision was made on (`expected`; `Any` means the version just read).
+    /// Unless the meta names one, the causation id is the order's event that version stands at:
+    /// the last thing the decision (or the operator) saw.
     pub fn append_order(
         &mut self,
         key: &OrderKey,
@@ -207,6 +224,10 @@ impl Ledger {
             ExpectedVersion::Any => ExpectedVersion::Exact(state.version),
             other => other,
         };
+        let mut meta = self.with_context(meta);
+        if let (None, ExpectedVersion::Exact(seen)) = (meta.causation_id, expected) {
+            meta.causation_id = self.store.event_id_at(&key.stream(), seen)?;
+        }
         let mut envelopes = Vec::with_capacity(events.len());
         for append in &events {
             let repeated = match &append.idempotency_key {
@@ -233,6 +254,21 @@ impl Ledger {
         expected: ExpectedVersion,
         events: &[NewEvent],
     ) -> Result<AppendOutcome, LedgerError> {
+        let correlated: Vec<NewEvent>;
+        let events = match self.correlation {
+            Some(_) => {
+                correlated = events
+                    .iter()
+                    .cloned()
+                    .map(|mut event| {
+                        event.meta = self.with_context(event.meta);
+                        event
+                    })
+                    .collect();
+                &correlated[..]
+            }
+            None => events,
+        };
         let outcome = self.store.append(stream, expected, events)?;
         self.after_append(outcome)
     }
