@@ -39,6 +39,42 @@ pub struct Shop {
     pub rakuten: Option<RakutenSandbox>,
     pub yahoo: Option<YahooSandbox>,
     pub clock: Option<FixedClock>,
+    /// Why this test ends with an outside write in doubt on purpose (None: it must not).
+    leaves_open: Option<&'static str>,
+}
+
+/// Every test world is checked when it ends (after the crates.io test app's drop check): the
+/// audit finds nothing, and no outside write is left in doubt (an email marked sending, a
+/// marketplace write or an MCF create intended with no outcome), unless the test says why.
+impl Drop for Shop {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let audit = replay::audit::audit(self.ledger.store()).expect("the audit runs on the test's ledger");
+        assert!(audit.anomalies.is_empty(), "the test left a ledger the audit refuses: {:?}", audit.anomalies);
+        if self.leaves_open.is_some() {
+            return;
+        }
+        let mut in_doubt = Vec::new();
+        for stream in self.ledger.store().streams_in_category("order").unwrap() {
+            let key = OrderKey::from_stream(&stream).unwrap();
+            let state = self.ledger.order_state(&key).unwrap();
+            for email in state.emails.iter().filter(|e| e.state == order::EmailState::Sending) {
+                in_doubt.push(format!("{key}: email {} sending", email.email_id));
+            }
+            for (write, _) in state.writes.iter().filter(|(_, s)| **s == order::WriteState::Intended) {
+                in_doubt.push(format!("{key}: {} intended", write.as_str()));
+            }
+            if state.mcf_intent.is_some()
+                && state.mcf_order_id.is_none()
+                && state.status == Some(order::Status::ShippingRequested)
+            {
+                in_doubt.push(format!("{key}: MCF create intended"));
+            }
+        }
+        assert!(in_doubt.is_empty(), "the test ended with outside writes in doubt: {in_doubt:?}");
+    }
 }
 
 pub fn yahoo_config(sandbox: &YahooSandbox, public_key_pem: &str, clock: Arc<dyn events::Clock>) -> YahooConfig {
@@ -131,7 +167,18 @@ impl Shop {
             },
             poll: Default::default(),
         };
-        Self { dir, ledger, sandbox, services, master, next_order: 0, rakuten: None, yahoo: None, clock: None }
+        Self {
+            dir,
+            ledger,
+            sandbox,
+            services,
+            master,
+            next_order: 0,
+            rakuten: None,
+            yahoo: None,
+            clock: None,
+            leaves_open: None,
+        }
     }
 
     /// A shop that also sells on Rakuten. The ledger and the RMS sandbox share `clock`, so a
@@ -175,6 +222,11 @@ impl Shop {
         shop.yahoo = Some(yahoo);
         shop.clock = Some(clock);
         shop
+    }
+
+    /// This test ends with an outside write in doubt on purpose (`why` says so).
+    pub fn leaves_open(&mut self, why: &'static str) {
+        self.leaves_open = Some(why);
     }
 
     pub fn store(&self) -> &YahooSandbox {
