@@ -425,54 +425,102 @@ fn build_order_page(
     address_limits: events::order::address::AddressLimits,
 ) -> WebResult<OrderPage> {
     let (Some(key), Some(status)) = (state.key.as_ref(), state.status) else {
-        return Err(WebError::NotFound("no such order".into()));
+        return Err(WebError::NotFound("この注文は台帳にありません".into()));
     };
-    let details = state.details.as_ref();
-    let mut buyer = vec![];
-    let mut delivery = vec![];
-    let mut settlement = vec![];
-    if let Some(d) = details {
-        buyer.push(fact("注文日時", d.ordered_at.format("%Y-%m-%d %H:%M").to_string()));
-        buyer.push(fact("注文者", d.buyer.name.clone()));
-        buyer.push(fact("メール", d.buyer.email.clone().unwrap_or_default()));
-        buyer.push(fact("電話", d.buyer.phone.clone().unwrap_or_default()));
-        settlement.push(fact("決済方法", format!("{} ({})", d.settlement.name, settlement_kind(d.settlement.kind))));
-        settlement.push(fact("入金確認", if state.payment_confirmed { "済み" } else { "—" }));
-        settlement.push(fact("合計", format!("¥{}", d.total_yen)));
-        if let Some(request) = &d.delivery_request {
-            delivery.push(fact(
-                "配送日時指定",
-                format!("{} {}", request.date, request.slot.clone().unwrap_or_else(|| "時間指定なし".into())),
-            ));
+    let (buyer, settlement) = buyer_and_settlement_facts(state);
+    let targets = allowed_targets(status)
+        .iter()
+        .filter(|t| **t != Status::Cancelled)
+        .map(|t| Choice { value: t.as_str().into(), label: format!("{} {}", t.as_str(), t.label()), selected: false })
+        .collect();
+    let can_cancel = allowed_targets(status).contains(&Status::Cancelled) && state.cancel_requested.is_none();
+    let cancel_note = (can_cancel && (status == Status::Shipping || state.mcf_intent.is_some())).then(|| {
+        "この注文はAmazon MCFに出荷依頼済みです。キャンセルするとMCFの出荷も取り消されます (確認画面があります)"
+            .to_owned()
+    });
+    Ok(OrderPage {
+        csrf,
+        key: key.to_string(),
+        marketplace: marketplace_label(key.marketplace.as_str()),
+        badge: Badge::of(status),
+        version: state.version,
+        notice,
+        buyer,
+        delivery: delivery_facts(state),
+        settlement,
+        mcf: mcf_facts(state),
+        items: item_views(state),
+        problem: projections::order_status::problem(state),
+        advice: recovery_advice(state),
+        targets,
+        can_cancel,
+        cancel_note,
+        address_form: address_form(state, status, address_limits),
+        tasks: manual_tasks_due(state).into_iter().map(|t| TaskView { name: t.as_str(), label: t.label() }).collect(),
+        emails: email_facts(state),
+        writes: state
+            .writes
+            .iter()
+            .map(|(write, progress)| Fact { label: write.label(), value: write_progress_text(progress) })
+            .collect(),
+        timeline: timeline_rows(history),
+    })
+}
+
+/// Who ordered and how it is paid (or that only the mail has been seen).
+fn buyer_and_settlement_facts(state: &OrderState) -> (Vec<Fact>, Vec<Fact>) {
+    let (mut buyer, mut settlement) = (vec![], vec![]);
+    match &state.details {
+        Some(d) => {
+            buyer.push(fact("注文日時", jst_time(d.ordered_at.with_timezone(&chrono::Utc))));
+            buyer.push(fact("注文者", d.buyer.name.clone()));
+            buyer.push(fact("メール", d.buyer.email.clone().unwrap_or_default()));
+            buyer.push(fact("電話", d.buyer.phone.clone().unwrap_or_default()));
+            settlement
+                .push(fact("決済方法", format!("{} ({})", d.settlement.name, settlement_kind(d.settlement.kind))));
+            settlement.push(fact("入金確認", if state.payment_confirmed { "済み" } else { "—" }));
+            settlement.push(fact("合計", format!("¥{}", d.total_yen)));
         }
-        if let Some(deadline) = d.premium_deadline {
-            delivery.push(fact("優良配送 お届け期限", deadline.to_string()));
-        }
-        if state.delivery_slot_dropped {
-            delivery.push(fact("日時指定", "オペレーターにより解除 (通常配送)"));
-        }
-    } else {
-        buyer.push(fact("注文者", "マーケットプレイスAPIで未確認 (メールのみ)"));
-    }
-    if let Some(address) = state.delivery_address() {
-        delivery.insert(0, fact("お届け先", format!("{} 様", address.name)));
-        delivery.insert(1, fact("住所", address.one_line()));
-        delivery.insert(2, fact("電話", address.phone.clone().unwrap_or_default()));
-        if let (Some(_), Some(d)) = (&state.corrected_address, details) {
-            delivery.push(fact("修正前の住所", d.ship_to.one_line()));
-        }
+        None => buyer.push(fact("注文者", "マーケットプレイスAPIで未確認 (メールのみ)")),
     }
     if let Some(hold) = &state.hold {
         settlement.push(fact("保留", hold.clone()));
     }
-    let mut mcf = vec![];
-    match (&state.mcf_order_id, &state.mcf_intent) {
-        (Some(id), _) => mcf.push(fact("MCF注文ID", id.as_str())),
-        (None, Some(intent)) => {
-            mcf.push(fact("MCF注文ID", format!("{} (依頼中)", intent.fulfillment_order_id.as_str())))
-        }
-        (None, None) => mcf.push(fact("MCF注文ID", "—")),
+    (buyer, settlement)
+}
+
+/// Where it goes, and the marketplace's delivery promise.
+fn delivery_facts(state: &OrderState) -> Vec<Fact> {
+    let mut delivery = vec![];
+    if let Some(address) = state.delivery_address() {
+        delivery.push(fact("お届け先", format!("{} 様", address.name)));
+        delivery.push(fact("住所", address.one_line()));
+        delivery.push(fact("電話", address.phone.clone().unwrap_or_default()));
     }
+    let Some(d) = &state.details else { return delivery };
+    if let Some(request) = &d.delivery_request {
+        let slot = request.slot.clone().unwrap_or_else(|| "時間指定なし".into());
+        delivery.push(fact("配送日時指定", format!("{} {slot}", request.date)));
+    }
+    if let Some(deadline) = d.premium_deadline {
+        delivery.push(fact("優良配送 お届け期限", deadline.to_string()));
+    }
+    if state.delivery_slot_dropped {
+        delivery.push(fact("日時指定", "オペレーターにより解除 (通常配送)"));
+    }
+    if state.corrected_address.is_some() {
+        delivery.push(fact("修正前の住所", d.ship_to.one_line()));
+    }
+    delivery
+}
+
+/// The MCF order: its id, speed and why, tracking, a pending cancellation.
+fn mcf_facts(state: &OrderState) -> Vec<Fact> {
+    let mut mcf = vec![match (&state.mcf_order_id, &state.mcf_intent) {
+        (Some(id), _) => fact("MCF注文ID", id.as_str()),
+        (None, Some(intent)) => fact("MCF注文ID", format!("{} (依頼中)", intent.fulfillment_order_id.as_str())),
+        (None, None) => fact("MCF注文ID", "—"),
+    }];
     if let Some(speed) = state.shipping_speed {
         mcf.push(fact("配送速度", speed.as_str()));
     }
@@ -489,41 +537,43 @@ fn build_order_page(
     if let Some(cancel) = &state.cancel_requested {
         mcf.push(fact("キャンセル", format!("処理中: {}", cancel.reason)));
     }
-    let items = details
-        .map(|d| {
-            d.items
-                .iter()
-                .map(|item| ItemView {
-                    marketplace_sku: item.marketplace_sku.clone(),
-                    title: item.title.clone(),
-                    quantity: item.quantity,
-                    price: format!("¥{}", item.unit_price_yen),
-                    amazon_sku: state
-                        .allotted
-                        .iter()
-                        .filter(|line| line.marketplace_sku == item.marketplace_sku)
-                        .map(|line| line.seller_sku.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let targets = allowed_targets(status)
+    mcf
+}
+
+/// The order's lines, with the Amazon SKUs check allotted to each.
+fn item_views(state: &OrderState) -> Vec<ItemView> {
+    let Some(d) = &state.details else { return Vec::new() };
+    d.items
         .iter()
-        .filter(|t| **t != Status::Cancelled)
-        .map(|t| Choice { value: t.as_str().into(), label: format!("{} {}", t.as_str(), t.label()), selected: false })
-        .collect();
-    let can_cancel = allowed_targets(status).contains(&Status::Cancelled) && state.cancel_requested.is_none();
-    let cancel_note = (can_cancel && (status == Status::Shipping || state.mcf_intent.is_some())).then(|| {
-        "この注文はAmazon MCFに出荷依頼済みです。キャンセルするとMCFの出荷も取り消されます (確認画面があります)"
-            .to_owned()
-    });
-    let address_editable = !status.is_final() && status != Status::Shipping && state.mcf_intent.is_none();
-    let address_form = state.delivery_address().filter(|_| address_editable).map(|a: &Address| AddressForm {
-        name_length: events::order::address::lengths_for_amazon(a).0,
-        lines_length: events::order::address::lengths_for_amazon(a).1,
-        limits: address_limits,
+        .map(|item| ItemView {
+            marketplace_sku: item.marketplace_sku.clone(),
+            title: item.title.clone(),
+            quantity: item.quantity,
+            price: format!("¥{}", item.unit_price_yen),
+            amazon_sku: state
+                .allotted
+                .iter()
+                .filter(|line| line.marketplace_sku == item.marketplace_sku)
+                .map(|line| line.seller_sku.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+        .collect()
+}
+
+/// The correction form, while the address can still change (not once Amazon has the order).
+fn address_form(
+    state: &OrderState,
+    status: Status,
+    limits: events::order::address::AddressLimits,
+) -> Option<AddressForm> {
+    let editable = !status.is_final() && status != Status::Shipping && state.mcf_intent.is_none();
+    let a: &Address = state.delivery_address().filter(|_| editable)?;
+    let (name_length, lines_length) = events::order::address::lengths_for_amazon(a);
+    Some(AddressForm {
+        name_length,
+        lines_length,
+        limits,
         name: a.name.clone(),
         postal_code: a.postal_code.clone(),
         prefecture: a.prefecture.clone(),
@@ -531,8 +581,11 @@ fn build_order_page(
         line1: a.line1.clone(),
         line2: a.line2.clone().unwrap_or_default(),
         phone: a.phone.clone().unwrap_or_default(),
-    });
-    let emails = state
+    })
+}
+
+fn email_facts(state: &OrderState) -> Vec<Fact> {
+    state
         .emails
         .iter()
         .map(|e| {
@@ -546,13 +599,12 @@ fn build_order_page(
             };
             Fact { label: "顧客メール", value: format!("{} ({}): {text}", e.kind, e.email_id) }
         })
-        .collect();
-    let writes = state
-        .writes
-        .iter()
-        .map(|(write, progress)| Fact { label: write.label(), value: write_progress_text(progress) })
-        .collect();
-    let timeline = history
+        .collect()
+}
+
+/// The order's history, newest first.
+fn timeline_rows(history: Vec<HistoryRow>) -> Vec<TimelineRow> {
+    history
         .into_iter()
         .rev()
         .map(|row| TimelineRow {
@@ -566,30 +618,7 @@ fn build_order_page(
             blob: row.blob,
             position: row.position,
         })
-        .collect();
-    Ok(OrderPage {
-        csrf,
-        key: key.to_string(),
-        marketplace: marketplace_label(key.marketplace.as_str()),
-        badge: Badge::of(status),
-        version: state.version,
-        notice,
-        buyer,
-        delivery,
-        settlement,
-        mcf,
-        items,
-        problem: projections::order_status::problem(state),
-        advice: recovery_advice(state),
-        targets,
-        can_cancel,
-        cancel_note,
-        address_form,
-        tasks: manual_tasks_due(state).into_iter().map(|t| TaskView { name: t.as_str(), label: t.label() }).collect(),
-        emails,
-        writes,
-        timeline,
-    })
+        .collect()
 }
 
 /// Where one marketplace write stands, in the operator's words.

@@ -7,13 +7,13 @@ use events::order::Status;
 /// A stored UTC time (RFC 3339) as the operator reads it: Japan time, to the minute.
 pub fn jst(stored: &str) -> String {
     match chrono::DateTime::parse_from_rfc3339(stored) {
-        Ok(time) => time.with_timezone(&events::clock::jst()).format("%Y-%m-%d %H:%M").to_string(),
+        Ok(time) => time.with_timezone(&events::clock::jst()).format("%Y-%m-%d %H:%M JST").to_string(),
         Err(_) => stored.to_owned(),
     }
 }
 
 pub fn jst_time(time: chrono::DateTime<chrono::Utc>) -> String {
-    time.with_timezone(&events::clock::jst()).format("%Y-%m-%d %H:%M:%S").to_string()
+    time.with_timezone(&events::clock::jst()).format("%Y-%m-%d %H:%M:%S JST").to_string()
 }
 
 /// A status as a colour badge: the code, the guide's Japanese label, and its CSS class.
