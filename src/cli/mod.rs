@@ -9,6 +9,19 @@ macro_rules! say {
     };
 }
 
+/// A stored time (RFC 3339) as the human output shows every time: `2026-12-02 13:50 JST`.
+/// `--json` keeps the stored form, with its offset.
+pub(crate) fn jst_text(stored: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(stored) {
+        Ok(time) => jst(time.with_timezone(&chrono::Utc)),
+        Err(_) => stored.to_owned(),
+    }
+}
+
+pub(crate) fn jst(time: chrono::DateTime<chrono::Utc>) -> String {
+    time.with_timezone(&events::clock::jst()).format("%Y-%m-%d %H:%M JST").to_string()
+}
+
 mod order;
 mod replay;
 

@@ -97,7 +97,7 @@ fn list(database: &Path, filter: OrderFilter, as_json: bool) -> CommandResult {
             truncate(row.buyer_name.as_deref().unwrap_or("-"), 14),
             row.mcf_order_id.as_deref().unwrap_or("-"),
             row.tracking_number.as_deref().unwrap_or("-"),
-            row.updated_at
+            super::jst_text(&row.updated_at)
         );
     }
     let counts = queries::status_counts(conn)?;
@@ -146,7 +146,7 @@ fn show(database: &Path, order: &OrderKey, as_json: bool) -> CommandResult {
     print_order(&row, &state, &allowed);
     say!("timeline:");
     for entry in history {
-        say!("  #{:<6} {}  {:<18} {}", entry.position, entry.recorded_at, entry.actor, entry.summary);
+        say!("  #{:<6} {}  {:<18} {}", entry.position, super::jst_text(&entry.recorded_at), entry.actor, entry.summary);
     }
     Ok(())
 }
@@ -166,7 +166,7 @@ fn print_order(row: &OrderRow, state: &OrderState, allowed: &[&str]) {
         say!("held       {hold}");
     }
     if let Some(details) = &state.details {
-        say!("ordered    {}", details.ordered_at);
+        say!("ordered    {}", super::jst(details.ordered_at.with_timezone(&chrono::Utc)));
         say!("buyer      {}", details.buyer.name);
         say!("settlement {}", details.settlement.name);
         for item in &details.items {

@@ -70,77 +70,8 @@ pub fn run(command: ReplayCommand, database: &Path, config: &crate::config::Conf
             );
             Ok(())
         }
-        ReplayCommand::Verify => {
-            let report = replay::verify::verify(database)?;
-            if report.is_clean() {
-                say!(
-                    "verified: a rebuild up to position {} equals the live projections ({} tables), and every event up to the head ({}) folds",
-                    report.position, report.tables_compared, report.head
-                );
-                if report.head > report.position {
-                    say!(
-                        "  (the live projections had not yet caught up with positions {}..{}: another process was appending)",
-                        report.position + 1,
-                        report.head
-                    );
-                }
-                return Ok(());
-            }
-            for difference in &report.differences {
-                say!(
-                    "{}: {} rows only live, {} rows only rebuilt",
-                    difference.table,
-                    difference.only_live_count,
-                    difference.only_rebuilt_count
-                );
-                for row in &difference.only_live {
-                    say!("  live:    {row}");
-                }
-                for row in &difference.only_rebuilt {
-                    say!("  rebuilt: {row}");
-                }
-            }
-            Err(Failure::new(format!(
-                "the live projections differ from a rebuild in {} table(s); `mcf-ledger replay rebuild` repairs them",
-                report.differences.len()
-            )))
-        }
-        ReplayCommand::Order { order, at, json } => {
-            let at = match at {
-                None => At::Head,
-                Some(text) => parse_at(&text)?,
-            };
-            let ledger = open_ledger(database, OpenMode::ReadOnly)?;
-            let view = order_at(&ledger, &order, at)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&view)?);
-                return Ok(());
-            }
-            let status = view
-                .state
-                .status
-                .map_or_else(|| "(not yet in the ledger)".to_owned(), |s| format!("{s} {}", s.label()));
-            say!("order {} as of position {}: {status}", view.order, view.as_of_position);
-            if let Some(id) = &view.state.mcf_order_id {
-                say!("mcf order {id}");
-            }
-            if let Some(tracking) = &view.state.tracking {
-                say!("tracking {} {}", tracking.carrier, tracking.tracking_number);
-            }
-            for entry in &view.timeline {
-                say!(
-                    "  #{:<6} {}  {:<18} {}",
-                    entry.position,
-                    entry.recorded_at.format("%Y-%m-%d %H:%M:%S"),
-                    entry.actor,
-                    entry.summary
-                );
-            }
-            if view.later_events > 0 {
-                say!("  ({} later events not included)", view.later_events);
-            }
-            Ok(())
-        }
+        ReplayCommand::Verify => verify(database),
+        ReplayCommand::Order { order, at, json } => order_as_of(database, &order, at, json),
         ReplayCommand::Export { from, stream } => {
             let store = replay::open_for_examination(database)?;
             let stdout = std::io::stdout();
@@ -242,6 +173,73 @@ fn incident(
         for line in report.text().lines() {
             say!("{line}");
         }
+    }
+    Ok(())
+}
+
+/// `replay verify`: a rebuild compared with the live projections.
+fn verify(database: &Path) -> CommandResult {
+    let report = replay::verify::verify(database)?;
+    if report.is_clean() {
+        say!(
+            "verified: a rebuild up to position {} equals the live projections ({} tables), and every event up to the head ({}) folds",
+            report.position, report.tables_compared, report.head
+        );
+        if report.head > report.position {
+            say!(
+                "  (the live projections had not yet caught up with positions {}..{}: another process was appending)",
+                report.position + 1,
+                report.head
+            );
+        }
+        return Ok(());
+    }
+    for difference in &report.differences {
+        say!(
+            "{}: {} rows only live, {} rows only rebuilt",
+            difference.table,
+            difference.only_live_count,
+            difference.only_rebuilt_count
+        );
+        for row in &difference.only_live {
+            say!("  live:    {row}");
+        }
+        for row in &difference.only_rebuilt {
+            say!("  rebuilt: {row}");
+        }
+    }
+    Err(Failure::new(format!(
+        "the live projections differ from a rebuild in {} table(s); `mcf-ledger replay rebuild` repairs them",
+        report.differences.len()
+    )))
+}
+
+/// `replay order`: one order as it stood at a position or time.
+fn order_as_of(database: &Path, order: &events::OrderKey, at: Option<String>, json: bool) -> CommandResult {
+    let at = match at {
+        None => At::Head,
+        Some(text) => parse_at(&text)?,
+    };
+    let ledger = open_ledger(database, OpenMode::ReadOnly)?;
+    let view = order_at(&ledger, order, at)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+        return Ok(());
+    }
+    let status =
+        view.state.status.map_or_else(|| "(not yet in the ledger)".to_owned(), |s| format!("{s} {}", s.label()));
+    say!("order {} as of position {}: {status}", view.order, view.as_of_position);
+    if let Some(id) = &view.state.mcf_order_id {
+        say!("mcf order {id}");
+    }
+    if let Some(tracking) = &view.state.tracking {
+        say!("tracking {} {}", tracking.carrier, tracking.tracking_number);
+    }
+    for entry in &view.timeline {
+        say!("  #{:<6} {}  {:<18} {}", entry.position, super::jst(entry.recorded_at), entry.actor, entry.summary);
+    }
+    if view.later_events > 0 {
+        say!("  ({} later events not included)", view.later_events);
     }
     Ok(())
 }
