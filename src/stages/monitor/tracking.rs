@@ -5,7 +5,7 @@
 //! listAllFulfillmentOrders (50 per call) finds which orders changed since the oldest open one
 //! was created; only those are read one by one, which keeps the calls within Amazon's rate.
 
-use crate::amazon::model::OrderStatus;
+use crate::amazon::model::{FulfillmentOrder, OrderStatus};
 use crate::amazon::AmazonError;
 use crate::stages::context::StageContext;
 use crate::stages::orders::{record, state_in};
@@ -68,7 +68,7 @@ pub async fn run(ctx: &mut StageContext<'_>) -> Result<StageReport, StageError> 
                 let failed = OrderFailed {
                     stage: STAGE.into(),
                     code: Some("NotFound".into()),
-                    message: format!("Amazon has no MCF order {id}"),
+                    message: format!("AmazonにMCF注文 {id} がありません。セラーセントラルで確認してください"),
                 };
                 if record(ctx.ledger, &key, &state, STAGE, vec![OrderEvent::OrderFailed(failed)])? {
                     report.needs_operator += 1;
@@ -82,38 +82,16 @@ pub async fn run(ctx: &mut StageContext<'_>) -> Result<StageReport, StageError> 
                 continue;
             }
         };
-        if let Some(package) = order.packages.first() {
-            tracing::info!(order = %key, mcf = %id, carrier = package.carrier_code, "tracking number received");
-            let tracking = Tracking {
-                carrier: package.carrier_code.clone(),
-                tracking_number: package.tracking_number.clone(),
-                shipped_at: package.shipped_at,
-            };
-            if record(ctx.ledger, &key, &state, STAGE, vec![OrderEvent::TrackingRecorded(tracking)])? {
-                report.advanced += 1;
+        match outcome(&order, &id) {
+            Some(event @ OrderEvent::TrackingRecorded(_)) => {
+                tracing::info!(order = %key, mcf = %id, "tracking number received");
+                if record(ctx.ledger, &key, &state, STAGE, vec![event])? {
+                    report.advanced += 1;
+                }
             }
-            continue;
-        }
-        let problem = match &order.status {
-            OrderStatus::Unfulfillable => {
-                Some("Amazon reports the MCF order Unfulfillable: nothing will ship (check FBA stock)")
-            }
-            OrderStatus::Invalid => {
-                Some("Amazon reports the MCF order Invalid: it failed Amazon's validation and nothing will ship")
-            }
-            OrderStatus::Cancelled => {
-                Some("the MCF order was cancelled at Amazon (not by mcf-ledger): nothing will ship")
-            }
-            _ => None,
-        };
-        match problem {
-            Some(message) => {
-                let failed = OrderFailed {
-                    stage: STAGE.into(),
-                    code: Some(format!("{:?}", order.status)),
-                    message: format!("{message} ({id})"),
-                };
-                if record(ctx.ledger, &key, &state, STAGE, vec![OrderEvent::OrderFailed(failed)])? {
+            Some(event) => {
+                tracing::warn!(order = %key, mcf = %id, status = ?order.status, "the MCF order will not ship");
+                if record(ctx.ledger, &key, &state, STAGE, vec![event])? {
                     report.needs_operator += 1;
                 }
             }
@@ -121,4 +99,65 @@ pub async fn run(ctx: &mut StageContext<'_>) -> Result<StageReport, StageError> 
         }
     }
     Ok(report)
+}
+
+/// What Amazon's answer for a SHIPPING order means: its tracking number once a package has
+/// one; ERROR when Amazon will not ship it (Unfulfillable, Invalid, cancelled at Amazon);
+/// nothing while it is on its way.
+fn outcome(order: &FulfillmentOrder, id: &FulfillmentOrderId) -> Option<OrderEvent> {
+    if let Some(package) = order.packages.first() {
+        return Some(OrderEvent::TrackingRecorded(Tracking {
+            carrier: package.carrier_code.clone(),
+            tracking_number: package.tracking_number.clone(),
+            shipped_at: package.shipped_at,
+        }));
+    }
+    let message = match &order.status {
+        OrderStatus::Unfulfillable => {
+            "AmazonがこのMCF注文を出荷不可 (Unfulfillable) としました。出荷されません。FBA在庫を確認してください"
+        }
+        OrderStatus::Invalid => "AmazonがこのMCF注文を無効 (Invalid) としました。Amazonの検証に通らず、出荷されません",
+        OrderStatus::Cancelled => {
+            "MCF注文がAmazon側でキャンセルされました (mcf-ledgerによるものではありません)。出荷されません"
+        }
+        _ => return None,
+    };
+    Some(OrderEvent::OrderFailed(OrderFailed {
+        stage: STAGE.into(),
+        code: Some(format!("{:?}", order.status)),
+        message: format!("{message} ({id})"),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::amazon::model::PackageTracking;
+
+    fn order(status: OrderStatus, packages: Vec<PackageTracking>) -> FulfillmentOrder {
+        FulfillmentOrder { id: "YH-shop-10000001".into(), status, shipping_speed: None, packages }
+    }
+
+    #[test]
+    fn a_package_brings_its_tracking_a_refusal_is_an_error_and_progress_is_nothing() {
+        let id = FulfillmentOrderId::for_order(&"yahoo-shop-10000001".parse().unwrap());
+        let package = PackageTracking {
+            carrier_code: "YAMATO".into(),
+            tracking_number: "1234-5678-9012".into(),
+            shipped_at: None,
+        };
+        assert!(matches!(
+            outcome(&order(OrderStatus::Complete, vec![package]), &id),
+            Some(OrderEvent::TrackingRecorded(t)) if t.tracking_number == "1234-5678-9012"
+        ));
+        let Some(OrderEvent::OrderFailed(failed)) = outcome(&order(OrderStatus::Unfulfillable, vec![]), &id) else {
+            panic!("Unfulfillable is an error")
+        };
+        assert!(
+            failed.message.contains("出荷不可") && failed.message.contains("YH-shop-10000001"),
+            "{}",
+            failed.message
+        );
+        assert_eq!(outcome(&order(OrderStatus::Processing, vec![]), &id), None);
+    }
 }
