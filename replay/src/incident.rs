@@ -128,7 +128,6 @@ pub fn incident(
     if to <= from {
         return Err(ReplayError::Invalid(format!("the window ends ({to}) before it starts ({from})")));
     }
-    let upcasters = events::ledger_event::upcasters();
     let mut report = IncidentReport {
         from,
         to,
@@ -140,10 +139,42 @@ pub fn incident(
         side_effects: vec![],
         operator_actions: vec![],
     };
-    let mut open: BTreeMap<String, FailingPeriod> = BTreeMap::new();
-    let mut closed: Vec<FailingPeriod> = Vec::new();
-    let mut alerts: BTreeMap<String, AlertRow> = BTreeMap::new();
-    let mut orders: BTreeMap<String, OrderTrace> = BTreeMap::new();
+    let Reading { open, mut closed, alerts, orders } = read_log(conn, &mut report)?;
+    closed.extend(open.into_values());
+    closed.retain(|p| p.first_failure <= to && p.recovered_at.unwrap_or(p.last_failure) >= from);
+    closed.sort_by_key(|p| (p.first_failure, p.source.clone()));
+    report.failing = closed;
+    report.alerts = alerts.into_values().collect();
+    report.alerts.sort_by_key(|a| a.at);
+    let threshold = stuck_threshold(cycle_interval);
+    for (stream, trace) in &orders {
+        let order = stream.trim_start_matches("order-").to_owned();
+        arrived(&mut report, &order, trace);
+        stuck(&mut report, &order, trace, threshold);
+        left_in_doubt(&mut report, &order, trace, to - threshold);
+    }
+    report.side_effects.sort_by_key(|s| s.at);
+    report.arrived.sort_by_key(|o| (o.ordered_at.unwrap_or(o.first_seen_at), o.order.clone()));
+    report.stuck.sort_by_key(|s| (s.from, s.order.clone()));
+    report.operator_actions.sort_by_key(|a| a.at);
+    Ok(report)
+}
+
+/// What the log says up to the window's end: each source's failing periods, the alerts, and
+/// every order's trace.
+struct Reading {
+    open: BTreeMap<String, FailingPeriod>,
+    closed: Vec<FailingPeriod>,
+    alerts: BTreeMap<String, AlertRow>,
+    orders: BTreeMap<String, OrderTrace>,
+}
+
+/// Folds the log up to `report.to`, counting the window's events and noting what happened in it.
+fn read_log(conn: &rusqlite::Connection, report: &mut IncidentReport) -> Result<Reading, ReplayError> {
+    let (from, to) = (report.from, report.to);
+    let upcasters = events::ledger_event::upcasters();
+    let mut reading =
+        Reading { open: BTreeMap::new(), closed: Vec::new(), alerts: BTreeMap::new(), orders: BTreeMap::new() };
     let in_window = |at: DateTime<Utc>| at >= from && at <= to;
     let mut failure: Option<ReplayError> = None;
     events::store::for_each_after_in(conn, 0, None, &mut |recorded| {
@@ -163,12 +194,12 @@ pub fn incident(
         }
         match event {
             LedgerEvent::Source(source) => {
-                follow_source(&mut open, &mut closed, &recorded.stream, &source, at);
+                follow_source(&mut reading.open, &mut reading.closed, &recorded.stream, &source, at);
             }
-            LedgerEvent::System(system) => follow_alerts(&mut alerts, system, at, in_window(at)),
+            LedgerEvent::System(system) => follow_alerts(&mut reading.alerts, system, at, in_window(at)),
             LedgerEvent::Order(order) => {
                 let Ok(key) = OrderKey::from_stream(&recorded.stream) else { return Ok(()) };
-                let trace = orders.entry(recorded.stream.clone()).or_insert_with(|| OrderTrace {
+                let trace = reading.orders.entry(recorded.stream.clone()).or_insert_with(|| OrderTrace {
                     state: OrderState::new(key.clone()),
                     first_seen_at: at,
                     mail_at: None,
@@ -177,48 +208,37 @@ pub fn incident(
                     create_pending: None,
                 });
                 let actor = recorded.meta.actor.as_str().to_owned();
-                follow_order(trace, &order, recorded.version, at, &actor, in_window(at), &mut report, &key);
+                follow_order(trace, &order, recorded.version, at, &actor, in_window(at), report, &key);
             }
             _ => {}
         }
         Ok(())
     })?;
-    if let Some(error) = failure {
-        return Err(error);
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(reading),
     }
-    closed.extend(open.into_values());
-    closed.retain(|p| p.first_failure <= to && p.recovered_at.unwrap_or(p.last_failure) >= from);
-    closed.sort_by_key(|p| (p.first_failure, p.source.clone()));
-    report.failing = closed;
-    report.alerts = alerts.into_values().collect();
-    report.alerts.sort_by_key(|a| a.at);
-    let threshold = stuck_threshold(cycle_interval);
-    for (stream, trace) in &orders {
-        let order = stream.trim_start_matches("order-").to_owned();
-        arrived(&mut report, &order, trace);
-        stuck(&mut report, &order, trace, threshold);
-        if let Some(since) = trace.create_pending.filter(|since| *since <= to - threshold) {
-            report.side_effects.push(SideEffect {
-                order: order.clone(),
-                at: since,
-                what: "MCF出荷依頼の結果が未確認のまま (次のサイクルがAmazonに確認します)".into(),
-                for_operator: false,
-            });
-        }
-        for email in trace.state.emails.iter().filter(|e| e.state == EmailState::Sending) {
-            report.side_effects.push(SideEffect {
-                order: order.clone(),
-                at: trace.statuses.last().map_or(trace.first_seen_at, |(since, _)| *since),
-                what: format!("顧客メール {} の送信結果が不明: 二重送信しないよう自動では再送しません", email.kind),
-                for_operator: true,
-            });
-        }
+}
+
+/// Outside writes of the order still in doubt at the window's end (an MCF create for longer
+/// than a cycle should take, a customer email whose outcome is unknown).
+fn left_in_doubt(report: &mut IncidentReport, order: &str, trace: &OrderTrace, pending_before: DateTime<Utc>) {
+    if let Some(since) = trace.create_pending.filter(|since| *since <= pending_before) {
+        report.side_effects.push(SideEffect {
+            order: order.to_owned(),
+            at: since,
+            what: "MCF出荷依頼の結果が未確認のまま (次のサイクルがAmazonに確認します)".into(),
+            for_operator: false,
+        });
     }
-    report.side_effects.sort_by_key(|s| s.at);
-    report.arrived.sort_by_key(|o| (o.ordered_at.unwrap_or(o.first_seen_at), o.order.clone()));
-    report.stuck.sort_by_key(|s| (s.from, s.order.clone()));
-    report.operator_actions.sort_by_key(|a| a.at);
-    Ok(report)
+    for email in trace.state.emails.iter().filter(|e| e.state == EmailState::Sending) {
+        report.side_effects.push(SideEffect {
+            order: order.to_owned(),
+            at: trace.statuses.last().map_or(trace.first_seen_at, |(since, _)| *since),
+            what: format!("顧客メール {} の送信結果が不明: 二重送信しないよう自動では再送しません", email.kind),
+            for_operator: true,
+        });
+    }
 }
 
 fn follow_source(
@@ -458,6 +478,17 @@ impl IncidentReport {
     pub fn text(&self) -> String {
         let mut out =
             format!("インシデント報告: {} 〜 {} ({} 件のイベント)\n", jst(self.from), jst(self.to), self.events);
+        self.push_failing(&mut out);
+        self.push_alerts(&mut out);
+        self.push_arrived(&mut out);
+        self.push_stuck(&mut out);
+        self.push_side_effects(&mut out);
+        self.push_operator_actions(&mut out);
+        out
+    }
+
+    /// Each source's failing periods, its outage alert and its recovery.
+    fn push_failing(&self, out: &mut String) {
         out.push_str("\n■ 取得元の失敗\n");
         if self.failing.is_empty() {
             out.push_str("  なし: どの取得元も読めていました\n");
@@ -483,6 +514,10 @@ impl IncidentReport {
                 (None, _) => out.push_str("    まだ復旧していません\n"),
             }
         }
+    }
+
+    /// The alerts the admin was sent (or not).
+    fn push_alerts(&self, out: &mut String) {
         out.push_str("\n■ 管理者への通知\n");
         if self.alerts.is_empty() {
             out.push_str("  なし\n");
@@ -495,6 +530,10 @@ impl IncidentReport {
             };
             out.push_str(&format!("  {} {} — {outcome}\n", jst(alert.at), alert.subject));
         }
+    }
+
+    /// Orders that arrived in the window, and how each was seen.
+    fn push_arrived(&self, out: &mut String) {
         out.push_str(&format!(
             "\n■ この間に入った注文: {} 件 (うちバックフィル {} 件)\n",
             self.arrived.len(),
@@ -512,6 +551,10 @@ impl IncidentReport {
                 order.status_now.map_or("—", |s| s.as_str())
             ));
         }
+    }
+
+    /// Orders that did not move for longer than the cycle allows.
+    fn push_stuck(&self, out: &mut String) {
         out.push_str("\n■ サイクルの間隔を超えて動かなかった注文\n");
         if self.stuck.is_empty() {
             out.push_str("  なし\n");
@@ -532,6 +575,10 @@ impl IncidentReport {
                 until
             ));
         }
+    }
+
+    /// Outside writes retried, or waiting for an operator.
+    fn push_side_effects(&self, out: &mut String) {
         out.push_str("\n■ 再試行された・運用者を待つ外部への書き込み\n");
         if self.side_effects.is_empty() {
             out.push_str("  なし\n");
@@ -545,6 +592,10 @@ impl IncidentReport {
                 if effect.for_operator { " [要対応]" } else { "" }
             ));
         }
+    }
+
+    /// What operators did.
+    fn push_operator_actions(&self, out: &mut String) {
         out.push_str("\n■ 運用者の操作\n");
         if self.operator_actions.is_empty() {
             out.push_str("  なし\n");
@@ -552,7 +603,6 @@ impl IncidentReport {
         for action in &self.operator_actions {
             out.push_str(&format!("  {} {} {} {}\n", jst(action.at), action.actor, action.order, action.what));
         }
-        out
     }
 }
 

@@ -110,36 +110,7 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, String> {
     let ledger = Ledger::open(&database, OpenMode::CreateIfMissing).map_err(|e| e.to_string())?;
     drop(ledger);
 
-    // The outside world, faithful to the specs, on loopback; MCF orders move on in seconds.
-    let amazon = AmazonSandbox::start(AmazonSandboxConfig {
-        to_planning: ChronoDuration::seconds(5),
-        to_processing: ChronoDuration::seconds(10),
-        to_complete: ChronoDuration::seconds(20),
-        ..AmazonSandboxConfig::default()
-    })
-    .await
-    .map_err(|e| format!("starting the SP-API sandbox: {e}"))?;
-    for (sku, stock) in [("JP-TEA-100", 100_000), ("JP-CUP-ARITA", 100_000), ("JP-MATCHA-30", 0)] {
-        amazon.set_stock(sku, stock);
-    }
-    let rakuten = RakutenSandbox::start(
-        RakutenSandboxConfig {
-            processing_delay: ChronoDuration::seconds(10),
-            quota: Some(sandbox::Quota::new(sandboxes::MARKETPLACE_RATE.0, sandboxes::MARKETPLACE_RATE.1)),
-            ..RakutenSandboxConfig::default()
-        },
-        sandbox_clock(clock.clone()),
-    )
-    .await
-    .map_err(|e| format!("starting the RMS sandbox: {e}"))?;
-    let yahoo_store = YahooSandboxConfig {
-        quota: Some(sandbox::Quota::new(sandboxes::MARKETPLACE_RATE.0, sandboxes::MARKETPLACE_RATE.1)),
-        ..YahooSandboxConfig::generate("demo-green-tea")
-    };
-    let yahoo = YahooSandbox::start(yahoo_store, sandbox_clock(clock.clone()))
-        .await
-        .map_err(|e| format!("starting the Yahoo sandbox: {e}"))?;
-
+    let (amazon, rakuten, yahoo) = start_marketplaces(clock.clone()).await?;
     let password = demo_password(options.seed);
     let mail = start_mail_sandbox(&password).await?;
     let services = sandbox_services(&amazon, &rakuten, &yahoo, &mail, &master, clock.clone())?;
@@ -150,24 +121,8 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, String> {
     let state = AppState::new(web_ledger, WebSettings::new("demo", &password, false).map_err(|e| e.to_string())?)
         .map_err(|e| e.to_string())?;
 
-    println!("mcf-ledger demo");
-    println!("  ledger:      {}", database.display());
-    println!("  master.xlsx: {}", master.display());
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    println!("  admin:       http://{address}/  (user: demo  password: {password})");
-    println!("  sandboxes:   SP-API {}  RMS {}  Yahoo {}", amazon.base_url(), rakuten.base_url(), yahoo.api_base_url());
-    println!(
-        "  mail:        IMAP {host}:{}  SMTP {host}:{}  (users shop and admin, with the admin password)",
-        mail.imap_port(),
-        mail.smtp_port(),
-        host = mail.host()
-    );
-    println!(
-        "  orders:      {} (seed {}), a cycle every {} s; Ctrl-C stops",
-        options.orders,
-        options.seed,
-        options.cycle_every.as_secs()
-    );
+    print_banner(&options, &database, &master, address, &password, (&amazon, &rakuten, &yahoo), &mail);
 
     let shutdown = services.shutdown.clone();
     let web_stop = shutdown.clone();
@@ -209,6 +164,69 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, String> {
         mail_sent: mail.relayed().len() + mail.inbox(ADMIN_MAIL).len(),
         throttled: [("Amazon", amazon.throttled()), ("RMS", rakuten.throttled()), ("Yahoo", yahoo.throttled())],
     })
+}
+
+/// The outside world, faithful to the specs, on loopback; MCF orders move on in seconds, and
+/// the marketplaces enforce the quota the demo's clients keep to.
+async fn start_marketplaces(clock: Arc<dyn Clock>) -> Result<(AmazonSandbox, RakutenSandbox, YahooSandbox), String> {
+    let amazon = AmazonSandbox::start(AmazonSandboxConfig {
+        to_planning: ChronoDuration::seconds(5),
+        to_processing: ChronoDuration::seconds(10),
+        to_complete: ChronoDuration::seconds(20),
+        ..AmazonSandboxConfig::default()
+    })
+    .await
+    .map_err(|e| format!("starting the SP-API sandbox: {e}"))?;
+    for (sku, stock) in [("JP-TEA-100", 100_000), ("JP-CUP-ARITA", 100_000), ("JP-MATCHA-30", 0)] {
+        amazon.set_stock(sku, stock);
+    }
+    let rakuten = RakutenSandbox::start(
+        RakutenSandboxConfig {
+            processing_delay: ChronoDuration::seconds(10),
+            quota: Some(sandbox::Quota::new(sandboxes::MARKETPLACE_RATE.0, sandboxes::MARKETPLACE_RATE.1)),
+            ..RakutenSandboxConfig::default()
+        },
+        sandbox_clock(clock.clone()),
+    )
+    .await
+    .map_err(|e| format!("starting the RMS sandbox: {e}"))?;
+    let yahoo_store = YahooSandboxConfig {
+        quota: Some(sandbox::Quota::new(sandboxes::MARKETPLACE_RATE.0, sandboxes::MARKETPLACE_RATE.1)),
+        ..YahooSandboxConfig::generate("demo-green-tea")
+    };
+    let yahoo = YahooSandbox::start(yahoo_store, sandbox_clock(clock.clone()))
+        .await
+        .map_err(|e| format!("starting the Yahoo sandbox: {e}"))?;
+
+    Ok((amazon, rakuten, yahoo))
+}
+
+fn print_banner(
+    options: &DemoOptions,
+    database: &std::path::Path,
+    master: &std::path::Path,
+    address: std::net::SocketAddr,
+    password: &str,
+    (amazon, rakuten, yahoo): (&AmazonSandbox, &RakutenSandbox, &YahooSandbox),
+    mail: &sandbox::mailbox::MailSandbox,
+) {
+    println!("mcf-ledger demo");
+    println!("  ledger:      {}", database.display());
+    println!("  master.xlsx: {}", master.display());
+    println!("  admin:       http://{address}/  (user: demo  password: {password})");
+    println!("  sandboxes:   SP-API {}  RMS {}  Yahoo {}", amazon.base_url(), rakuten.base_url(), yahoo.api_base_url());
+    println!(
+        "  mail:        IMAP {host}:{}  SMTP {host}:{}  (users shop and admin, with the admin password)",
+        mail.imap_port(),
+        mail.smtp_port(),
+        host = mail.host()
+    );
+    println!(
+        "  orders:      {} (seed {}), a cycle every {} s; Ctrl-C stops",
+        options.orders,
+        options.seed,
+        options.cycle_every.as_secs()
+    );
 }
 
 /// The lines printed when the demo stops.
