@@ -166,9 +166,12 @@ async fn an_empty_master_or_one_dropping_skus_of_open_orders_is_refused_and_erro
     );
     // The order's error names the workbook actually in use, and why the file on disk is not.
     let error = shop.state(&unmapped).error.unwrap().message;
-    assert!(error.contains("SKU matcha-50 not in the SKU master in use,"), "{error}");
-    assert!(error.contains("loaded ") && error.contains(" JST, sha256 "), "{error}");
-    assert!(error.contains("the file on disk was rejected:") && error.contains("drops SKUs"), "{error}");
+    assert!(error.contains("SKU matcha-50 が使用中のSKUマスター"), "{error}");
+    assert!(error.contains(" JST 読込、sha256 "), "{error}");
+    assert!(
+        error.contains("ディスク上のファイルは受け付けられませんでした:") && error.contains("drops SKUs"),
+        "{error}"
+    );
 
     // Dropping a SKU no open order needs is an ordinary change.
     write_master(&shop.master, &[("tea-100", "JP-TEA-100", 1), ("matcha-50", "JP-MATCHA", 1)]);
@@ -412,8 +415,14 @@ async fn cancelling_a_shipping_order_cancels_at_amazon_until_picking_starts() {
     shop.run(Stage::Monitor).await;
     assert_eq!(shop.status(&late), Status::Error);
     let message = shop.state(&late).error.unwrap().message;
-    assert!(message.contains("the parcel is on its way"), "{message}");
+    assert!(message.contains("荷物は届きます") && message.contains("Amazonのメッセージ:"), "{message}");
     assert_eq!(shop.sandbox.order(&mcf_id(2)).unwrap().status, "Processing");
+    // The way on: the parcel's return, then the order is CANCELLED; nothing else is allowed.
+    let state = shop.state(&late);
+    assert!(events::order::operator::allowed_targets_for(&state).is_empty());
+    let handled = events::order::operator::decide_return_handled(&state, "返品受領、Yahooでキャンセル済み").unwrap();
+    shop.append(&late, vec![handled], events::envelope::Actor::operator("sato"));
+    assert_eq!(shop.status(&late), Status::Cancelled);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -92,7 +92,7 @@ fn order_list_and_show_give_the_json_fields_scripts_rely_on() {
     let filtered: Vec<Value> =
         serde_json::from_str(&stdout(&run(&path, &["order", "list", "--status", "out_of_stock", "--json"]))).unwrap();
     assert_eq!(filtered.len(), 1);
-    assert!(filtered[0]["error"].as_str().unwrap().contains("JP-TEA-100 needs 2, 1 in stock"));
+    assert!(filtered[0]["error"].as_str().unwrap().contains("在庫不足: JP-TEA-100 必要 2 / 在庫 1"));
 
     let output = run(&path, &["order", "show", &key(Status::Error).to_string(), "--json"]);
     let shown: Value = serde_json::from_str(&stdout(&output)).unwrap();
@@ -102,7 +102,7 @@ fn order_list_and_show_give_the_json_fields_scripts_rely_on() {
     assert!(shown["history"].as_array().unwrap().len() >= 5);
 
     let human = stdout(&run(&path, &["order", "show", &key(Status::Error).to_string()]));
-    assert!(human.contains("problem    check: SKU tea-100 is not in master.xlsx"), "{human}");
+    assert!(human.contains("problem    在庫確認: [SKU_NOT_IN_MASTER] SKU tea-100 が master.xlsx"), "{human}");
     assert!(human.contains("may change to: VERIFIED, RECEIVED, CANCELLED"), "{human}");
     let table = stdout(&run(&path, &["order", "list"]));
     assert!(table.contains("10 shown; all orders: RECEIVED 1,"), "{table}");
@@ -115,11 +115,11 @@ fn set_status_records_the_os_user_and_refuses_what_the_guide_does_not_allow() {
     let order = key(Status::OutOfStock).to_string();
     let refused = run(&path, &["order", "set-status", &order, "SHIPPED", "--reason", "急ぎ"]);
     assert_eq!(refused.status.code(), Some(1));
-    assert!(stderr(&refused).contains("allowed from OUT_OF_STOCK: VERIFIED, CANCELLED"), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("OUT_OF_STOCK から変更できるのは: VERIFIED, CANCELLED"), "{}", stderr(&refused));
 
     let stale =
         run(&path, &["order", "set-status", &order, "VERIFIED", "--reason", "在庫補充", "--expect-version", "2"]);
-    assert!(stderr(&stale).contains("changed since you saw it"), "{}", stderr(&stale));
+    assert!(stderr(&stale).contains("表示後に変更されました"), "{}", stderr(&stale));
 
     let done = run(&path, &["order", "set-status", &order, "VERIFIED", "--reason", "在庫補充済み"]);
     assert!(done.status.success(), "{}", stderr(&done));
@@ -251,7 +251,7 @@ fn bad_databases_orders_statuses_and_events_get_one_clear_line_and_change_nothin
 
     let path = sample_ledger(&dir);
     let unknown = run(&path, &["order", "show", "rakuten-999"]);
-    assert_eq!(stderr(&unknown).trim(), "mcf-ledger: error: order rakuten-999 is not in the ledger");
+    assert_eq!(stderr(&unknown).trim(), "mcf-ledger: error: 注文 rakuten-999 は台帳にありません");
     let bad_key = run(&path, &["order", "show", "amazon-1"]);
     assert!(stderr(&bad_key).contains("unknown marketplace"), "{}", stderr(&bad_key));
     let bad_status = run(&path, &["order", "list", "--status", "DONE"]);
@@ -424,7 +424,7 @@ fn the_web_admin_refuses_to_start_without_a_password() {
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(1), "{command}");
-        assert!(stderr(&out).contains("will not start without a password"), "{}", stderr(&out));
+        assert!(stderr(&out).contains("will not start without a login"), "{}", stderr(&out));
     }
 }
 

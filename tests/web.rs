@@ -200,7 +200,8 @@ async fn the_detail_page_shows_the_order_its_advice_its_actions_and_its_timeline
     assert!(shipped.contains("reactor:test"), "the timeline names the actor");
     assert!(shipped.contains("ShipmentReported"), "with the raw event a click away");
     let error = admin.page("/orders/rakuten-123456-20261122-00000010").await;
-    assert!(error.contains("VERIFIED または RECEIVED"), "the guide's advice for ERROR");
+    assert!(error.contains("SKUMapping シートに追加後、VERIFIED に変更"), "the guide's advice for ERROR");
+    assert!(error.contains("RMSで開く") && error.contains("orderNumber=123456-20261122-00000010"), "a link to RMS");
     let out_of_stock = admin.page("/orders/rakuten-123456-20261122-00000004").await;
     assert!(out_of_stock.contains("Amazonセラーセントラルで在庫補充"));
     assert!(out_of_stock.contains("value=\"VERIFIED\""), "OUT_OF_STOCK may go to VERIFIED");
@@ -363,7 +364,11 @@ async fn bulk_actions_apply_per_row_and_refuse_the_rest_with_reasons() {
     assert_eq!(response.status(), StatusCode::OK);
     let text = response.text().await.unwrap();
     assert!(text.contains("適用 2 件 / 拒否 2 件"), "{text}");
-    assert!(text.contains("cannot change order rakuten-123456-20261122-00000008 from SHIPPED"));
+    assert!(
+        text.contains("注文 rakuten-123456-20261122-00000008 を SHIPPED から VERIFIED には変更できません"),
+        "{text}"
+    );
+    assert!(!text.contains("cannot"), "refusals are Japanese: {text}");
     assert!(text.contains("再読み込み"), "the stale row says reload");
     assert_eq!(admin.state_of(&rakuten(4)).status, Some(Status::Verified));
     assert_eq!(admin.state_of(&rakuten(10)).status, Some(Status::Verified));
@@ -698,7 +703,7 @@ async fn an_operator_in_a_real_browser_logs_in_filters_opens_an_order_and_change
     // Open it.
     browser.click("#orders a[href='/orders/rakuten-123456-20261122-00000010']").await;
     browser.text_becomes("#status-badge", "ERROR").await;
-    browser.text_becomes("#problem", "VERIFIED または RECEIVED").await;
+    browser.text_becomes("#problem", "SKUMapping シートに追加後、VERIFIED に変更").await;
     let before = browser.count("#timeline tbody tr").await;
     browser.screenshot("order-detail-error").await;
     // Change the status with a reason; the page comes back with a notice and a longer timeline.

@@ -24,9 +24,9 @@ pub enum LedgerError {
     Transition(Box<TransitionError>),
     #[error(transparent)]
     Refused(#[from] Refusal),
-    #[error("order {order} changed since you saw it (you saw version {seen}, it is now at version {actual}); reload and try again")]
+    #[error("注文 {order} は表示後に変更されました（表示時の版 {seen}、現在の版 {actual}）。再読み込みしてやり直してください")]
     Stale { order: String, seen: i64, actual: i64 },
-    #[error("order {0} is not in the ledger")]
+    #[error("注文 {0} は台帳にありません")]
     UnknownOrder(String),
     #[error("{0}")]
     Decode(Box<events::order::LocatedDecodeError>),
@@ -319,6 +319,20 @@ impl Ledger {
     ) -> Result<AppendOutcome, LedgerError> {
         let state = self.state_as_seen(key, seen_version)?;
         let event = operator::decide_address_correction(&state, new, reason, limits)?;
+        self.append_stale_aware(key, state.version, vec![event.into()], meta)
+    }
+
+    /// Any other operator action: `decide` (one of `events::order::operator`'s decisions) on the
+    /// order as the operator saw it, appended only if it has not changed since.
+    pub fn operator_act(
+        &mut self,
+        key: &OrderKey,
+        seen_version: Option<i64>,
+        meta: Meta,
+        decide: impl FnOnce(&OrderState) -> Result<OrderEvent, Refusal>,
+    ) -> Result<AppendOutcome, LedgerError> {
+        let state = self.state_as_seen(key, seen_version)?;
+        let event = decide(&state)?;
         self.append_stale_aware(key, state.version, vec![event.into()], meta)
     }
 

@@ -73,14 +73,14 @@ impl Projector for OrderStatusProjector {
             let mut upsert = tx
                 .prepare_cached(
                     "INSERT INTO order_status (order_key, marketplace, order_number, status, buyer_name, item_summary, ordered_at,
-                         mcf_order_id, shipping_speed, tracking_number, carrier, error, hold, cancel_pending, email_intent, email_sending, tasks_due, version, created_at, updated_at, writes_open)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
+                         mcf_order_id, shipping_speed, tracking_number, carrier, error, hold, cancel_pending, email_intent, email_sending, tasks_due, version, created_at, updated_at, writes_open, search_text)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)
                      ON CONFLICT (order_key) DO UPDATE SET
                          status = excluded.status, buyer_name = excluded.buyer_name, item_summary = excluded.item_summary,
                          ordered_at = excluded.ordered_at, mcf_order_id = excluded.mcf_order_id,
                          shipping_speed = excluded.shipping_speed, tracking_number = excluded.tracking_number,
                          carrier = excluded.carrier, error = excluded.error, hold = excluded.hold,
-                         cancel_pending = excluded.cancel_pending, email_intent = excluded.email_intent, email_sending = excluded.email_sending, tasks_due = excluded.tasks_due, version = excluded.version, updated_at = excluded.updated_at, writes_open = excluded.writes_open",
+                         cancel_pending = excluded.cancel_pending, email_intent = excluded.email_intent, email_sending = excluded.email_sending, tasks_due = excluded.tasks_due, version = excluded.version, updated_at = excluded.updated_at, writes_open = excluded.writes_open, search_text = excluded.search_text",
                 )
                 .context(|| "preparing the order_status upsert".into())?;
             for (stream, before) in &touched {
@@ -120,6 +120,7 @@ impl Projector for OrderStatusProjector {
                         state.created_at.map(format_time),
                         state.updated_at.map(format_time),
                         writes_open(state),
+                        search_text(state),
                     ])
                     .context(|| format!("writing the status row of {key}"))?;
             }
@@ -171,26 +172,83 @@ fn tasks_due(state: &OrderState) -> Option<String> {
     (!due.is_empty()).then(|| due.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(" "))
 }
 
-/// What is wrong with the order right now, for the operator.
+/// Everything on the order's label a search may be for: buyer, phones and email, the delivery
+/// address (and the corrected one), items and SKUs, MCF id, tracking number, memos. Phones and
+/// tracking numbers also without their hyphens, as people type them either way.
+pub fn search_text(state: &OrderState) -> String {
+    let mut terms: Vec<String> = Vec::new();
+    let digits = |text: &str| text.chars().filter(char::is_ascii_digit).collect::<String>();
+    let with_digits = |terms: &mut Vec<String>, text: &str| {
+        terms.push(text.to_owned());
+        let only = digits(text);
+        if only.len() >= 4 && only != text {
+            terms.push(only);
+        }
+    };
+    if let Some(d) = &state.details {
+        terms.push(d.buyer.name.clone());
+        terms.extend(d.buyer.email.clone());
+        if let Some(phone) = &d.buyer.phone {
+            with_digits(&mut terms, phone);
+        }
+        for item in &d.items {
+            terms.push(item.title.clone());
+            terms.push(item.marketplace_sku.clone());
+        }
+    }
+    for address in state.details.iter().map(|d| &d.ship_to).chain(&state.corrected_address) {
+        terms.push(address.name.clone());
+        terms.push(address.postal_code.clone());
+        terms.push(address.one_line());
+        if let Some(phone) = &address.phone {
+            with_digits(&mut terms, phone);
+        }
+    }
+    terms.extend(state.allotted.iter().map(|line| line.seller_sku.to_string()));
+    terms.extend(state.mcf_order_id.iter().map(|id| id.as_str().to_owned()));
+    if let Some(tracking) = &state.tracking {
+        with_digits(&mut terms, &tracking.tracking_number);
+        terms.push(tracking.carrier.clone());
+    }
+    terms.extend(state.memos.iter().cloned());
+    terms.join(" ")
+}
+
+/// Where a problem arose, in the operator's words.
+fn stage_label(stage: &str) -> &str {
+    match stage {
+        "receive" => "受付",
+        "check" => "在庫確認",
+        "ship" | "amazon.getFulfillmentPreview" => "出荷依頼",
+        "monitor" => "監視",
+        "notify" => "出荷通知",
+        "cancel" => "キャンセル",
+        other => other,
+    }
+}
+
+/// What is wrong with the order right now, for the operator (in Japanese; an outside system's
+/// own message is shown beside it, marked as theirs).
 pub fn problem(state: &OrderState) -> Option<String> {
     match state.status? {
         Status::Error => state.error.as_ref().map(|e| match &e.code {
-            Some(code) => format!("{}: [{code}] {}", e.stage, e.message),
-            None => format!("{}: {}", e.stage, e.message),
+            Some(code) => format!("{}: [{code}] {}", stage_label(&e.stage), e.message),
+            None => format!("{}: {}", stage_label(&e.stage), e.message),
         }),
-        Status::OutOfStock => Some(
+        Status::OutOfStock => Some(format!(
+            "在庫不足: {}",
             state
                 .shortage
                 .iter()
-                .map(|s| format!("{} needs {}, {} in stock", s.seller_sku, s.needed, s.available))
+                .map(|s| format!("{} 必要 {} / 在庫 {}", s.seller_sku, s.needed, s.available))
                 .collect::<Vec<_>>()
-                .join("; "),
-        ),
+                .join("、")
+        )),
         Status::DateUnavailable => state.delivery_slot_unavailable.as_ref().map(|u| {
             format!(
-                "delivery slot {} is not offered (offered: {})",
+                "指定の配送枠 {} はAmazonで選べません（Amazonが提示した枠: {}）",
                 u.requested,
-                if u.offered.is_empty() { "none".to_owned() } else { u.offered.join(", ") }
+                if u.offered.is_empty() { "なし".to_owned() } else { u.offered.join(", ") }
             )
         }),
         _ => None,

@@ -67,8 +67,12 @@ fn order_row(row: &Row<'_>) -> rusqlite::Result<OrderRow> {
 pub struct OrderFilter {
     pub status: Option<Status>,
     pub marketplace: Option<Marketplace>,
-    /// Matches the order number, buyer name or MCF id (substring).
+    /// Any part of what is on the order's label (substring): order number, buyer, phone, email,
+    /// address, item name or SKU, MCF id, tracking number, memo.
     pub search: Option<String>,
+    /// Orders placed on or after this day, and on or before that one (JST).
+    pub ordered_from: Option<chrono::NaiveDate>,
+    pub ordered_to: Option<chrono::NaiveDate>,
     pub sort: OrderSort,
     pub limit: Option<usize>,
     pub offset: usize,
@@ -122,8 +126,8 @@ impl OrderSort {
     }
 }
 
-/// Orders, most recently changed first.
-pub fn list_orders(conn: &Connection, filter: &OrderFilter) -> Result<Vec<OrderRow>, StoreError> {
+/// The list's SQL and its values for `filter`.
+fn list_sql(filter: &OrderFilter) -> (String, Vec<Value>) {
     let mut sql = format!("SELECT {ROW_COLUMNS} FROM order_status WHERE 1 = 1");
     let mut values: Vec<Value> = Vec::new();
     if let Some(status) = filter.status {
@@ -136,25 +140,70 @@ pub fn list_orders(conn: &Connection, filter: &OrderFilter) -> Result<Vec<OrderR
     }
     if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         if search.chars().count() >= 3 {
-            // The trigram index finds any substring of three characters or more (a quoted
+            // The trigram index finds any substring of three characters or more (each a quoted
             // phrase, so the operator's text is never read as query syntax).
             sql.push_str(" AND id IN (SELECT rowid FROM order_search WHERE order_search MATCH ?)");
-            values.push(Value::Text(format!("\"{}\"", search.replace('"', "\"\""))));
+            values.push(Value::Text(search_phrases(search)));
         } else {
-            sql.push_str(" AND (instr(order_key, ?) > 0 OR instr(coalesce(buyer_name, ''), ?) > 0 OR instr(coalesce(mcf_order_id, ''), ?) > 0)");
-            for _ in 0..3 {
-                values.push(Value::Text(search.to_owned()));
-            }
+            sql.push_str(" AND (instr(order_key, ?) > 0 OR instr(coalesce(search_text, ''), ?) > 0)");
+            values.push(Value::Text(search.to_owned()));
+            values.push(Value::Text(search.to_owned()));
         }
+    }
+    // Order times are stored as the marketplace wrote them, in JST (`…+09:00`).
+    if let Some(from) = filter.ordered_from {
+        sql.push_str(" AND ordered_at >= ?");
+        values.push(Value::Text(format!("{from}T00:00:00+09:00")));
+    }
+    if let Some(to) = filter.ordered_to.and_then(|to| to.succ_opt()) {
+        sql.push_str(" AND ordered_at < ?");
+        values.push(Value::Text(format!("{to}T00:00:00+09:00")));
     }
     sql.push_str(" ORDER BY ");
     sql.push_str(filter.sort.sql());
     sql.push_str(" LIMIT ? OFFSET ?");
     values.push(Value::Integer(filter.limit.map_or(-1, |l| l as i64)));
     values.push(Value::Integer(filter.offset as i64));
+    (sql, values)
+}
+
+/// Orders in the filter's sort order, a page at a time (`limit`, `offset`).
+pub fn list_orders(conn: &Connection, filter: &OrderFilter) -> Result<Vec<OrderRow>, StoreError> {
+    let mut rows = Vec::new();
+    for_each_order(conn, filter, |row| {
+        rows.push(row);
+        Ok::<(), StoreError>(())
+    })?;
+    Ok(rows)
+}
+
+/// Every order the filter selects, one row at a time (an export of 100,000 orders holds one
+/// row, not the list); `each` may stop the walk with an error.
+pub fn for_each_order<E: From<StoreError>>(
+    conn: &Connection,
+    filter: &OrderFilter,
+    mut each: impl FnMut(OrderRow) -> Result<(), E>,
+) -> Result<(), E> {
+    let (sql, values) = list_sql(filter);
     let mut statement = conn.prepare_cached(&sql).context(|| "preparing the order list".into())?;
-    let rows = statement.query_map(params_from_iter(values), order_row).context(|| "listing orders".into())?;
-    rows.map(|r| r.context(|| "listing orders".into())).collect()
+    let mut rows = statement.query(params_from_iter(values)).context(|| "listing orders".into())?;
+    while let Some(row) = rows.next().context(|| "listing orders".into())? {
+        each(order_row(row).context(|| "reading an order row".into())?)?;
+    }
+    Ok(())
+}
+
+/// The search as an FTS5 query: the text as one quoted phrase, and when it is a number written
+/// with separators (a phone, a tracking number), its digits alone too.
+fn search_phrases(search: &str) -> String {
+    let quote = |text: &str| format!("\"{}\"", text.replace('"', "\"\""));
+    let digits: String = search.chars().filter(char::is_ascii_digit).collect();
+    let numeric = search.chars().all(|c| c.is_ascii_digit() || matches!(c, '-' | ' ' | '(' | ')' | '+'));
+    if numeric && digits.len() >= 3 && digits != search {
+        format!("{} OR {}", quote(search), quote(&digits))
+    } else {
+        quote(search)
+    }
 }
 
 /// Keys of the orders in `status` with their order time (RFC 3339, None before the details

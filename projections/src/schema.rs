@@ -184,9 +184,9 @@ pub fn ensure_secondary_indexes(conn: &Connection) -> rusqlite::Result<()> {
     ensure_search_index(conn)
 }
 
-/// What a search matches: the order key, the buyer's name and the MCF order id.
+/// What a search matches: the order key and everything on the order's label.
 fn search_terms(row: &str) -> String {
-    format!("{row}.order_key || ' ' || coalesce({row}.buyer_name, '') || ' ' || coalesce({row}.mcf_order_id, '')")
+    format!("{row}.order_key || ' ' || coalesce({row}.search_text, '')")
 }
 
 /// The search index follows `order_status` through triggers. Their presence means the index is
@@ -209,7 +209,7 @@ fn ensure_search_index(conn: &Connection) -> rusqlite::Result<()> {
          CREATE TRIGGER order_search_on_insert AFTER INSERT ON order_status BEGIN
              INSERT INTO order_search (rowid, terms) VALUES (new.id, {new});
          END;
-         CREATE TRIGGER order_search_on_update AFTER UPDATE OF buyer_name, mcf_order_id ON order_status
+         CREATE TRIGGER order_search_on_update AFTER UPDATE OF search_text ON order_status
              WHEN {old} IS NOT {new} BEGIN
              UPDATE order_search SET terms = {new} WHERE rowid = new.id;
          END;
@@ -267,8 +267,21 @@ const CREATE_V7: &str = "
     DELETE FROM status_counts;
 ";
 
+/// 8: `search_text`, everything on an order's label (buyer, phone, email, address, items and
+/// SKUs, MCF id, tracking number, memos) for the list's search; the search index follows it
+/// (its triggers are made again, on the new column). The rows are refilled by the catch-up.
+const CREATE_V8: &str = "
+    ALTER TABLE order_status ADD COLUMN search_text TEXT;
+    DROP TRIGGER IF EXISTS order_search_on_insert;
+    DROP TRIGGER IF EXISTS order_search_on_update;
+    DROP TRIGGER IF EXISTS order_search_on_delete;
+    DELETE FROM projection_checkpoints;
+    DELETE FROM order_status;
+    DELETE FROM status_counts;
+";
+
 pub const PROJECTION_MIGRATIONS: &[&str] =
-    &[CREATE_V1, CREATE_V2, CREATE_V3, CREATE_V4, CREATE_V5, CREATE_V6, CREATE_V7];
+    &[CREATE_V1, CREATE_V2, CREATE_V3, CREATE_V4, CREATE_V5, CREATE_V6, CREATE_V7, CREATE_V8];
 
 /// Drops and recreates every projection table at the current shape (used by `replay verify`
 /// on its scratch copy). Version 4 recreates every table it knows; later steps build on it.

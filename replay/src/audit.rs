@@ -54,7 +54,8 @@ pub fn audit(store: &EventStore) -> Result<AuditReport, ReplayError> {
                         anomaly("mcf_shared", format!("MCF order {} also belongs to {other}", c.fulfillment_order_id));
                     }
                 }
-                OrderEvent::McfOrderCancelled(_) => cancelled_at_amazon = true,
+                // Amazon cancelled it, or it shipped anyway and the operator handled its return.
+                OrderEvent::McfOrderCancelled(_) | OrderEvent::ReturnHandled(_) => cancelled_at_amazon = true,
                 OrderEvent::CustomerEmailSent(s) => *sent.entry(s.email_id.clone()).or_default() += 1,
                 OrderEvent::ShipmentReported(_) => reports += 1,
                 _ => {}
@@ -92,7 +93,7 @@ pub fn audit(store: &EventStore) -> Result<AuditReport, ReplayError> {
             anomaly(
                 "cancelled_with_live_mcf",
                 format!(
-                    "CANCELLED but MCF order {} was never cancelled at Amazon",
+                    "CANCELLED but MCF order {} was never cancelled at Amazon (nor its return handled)",
                     created.iter().next().cloned().unwrap_or_default()
                 ),
             );

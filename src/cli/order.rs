@@ -122,7 +122,7 @@ fn show(database: &Path, order: &OrderKey, as_json: bool) -> CommandResult {
     let ledger = open_ledger(database, OpenMode::MustExist)?;
     let conn = ledger.store().connection();
     let Some(row) = queries::get_order(conn, &order.to_string())? else {
-        return Err(Failure::new(format!("order {order} is not in the ledger")));
+        return Err(Failure::new(format!("注文 {order} は台帳にありません")));
     };
     let state = ledger.order_state(order)?;
     let history = projections::order_history::order_history(conn, order)?;

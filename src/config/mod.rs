@@ -5,7 +5,7 @@
 //! replaced by a default in silence.
 
 mod report;
-mod variables;
+pub(crate) mod variables;
 
 pub use variables::{Feature, Variable, VARIABLES};
 
@@ -112,6 +112,9 @@ pub struct WebConfig {
     pub port: u16,
     pub username: Option<String>,
     pub password: Option<Secret>,
+    pub users_file: Option<PathBuf>,
+    pub rakuten_order_page: String,
+    pub yahoo_order_page: String,
     pub trust_forwarded_for: bool,
 }
 
@@ -458,6 +461,9 @@ impl Config {
             port: read.port("PORT"),
             username: env.get("WEB_USERNAME"),
             password: env.get("WEB_PASSWORD").map(Secret),
+            users_file: env.get("WEB_USERS_FILE").filter(|v| !v.trim().is_empty()).map(PathBuf::from),
+            rakuten_order_page: read.text("RAKUTEN_ORDER_PAGE_URL"),
+            yahoo_order_page: read.text("YAHOO_ORDER_PAGE_URL"),
             trust_forwarded_for: read.boolean("TRUST_X_FORWARDED_FOR"),
         };
         let config = Self {

@@ -37,14 +37,14 @@ impl SkuMapping {
         self.entries.get(marketplace_sku.trim())
     }
 
-    /// The workbook, as an operator finds it again: `master.xlsx (loaded 2026-12-02 10:15 JST,
-    /// sha256 1a2b3c4d…)`.
+    /// The workbook, as an operator finds it again: `master.xlsx（2026-12-02 10:15 JST 読込、
+    /// sha256 1a2b3c4d…）`.
     pub fn describe(&self) -> String {
         let loaded = self
             .loaded_at
-            .map(|at| format!("loaded {}, ", at.with_timezone(&events::clock::jst()).format("%Y-%m-%d %H:%M JST")))
+            .map(|at| format!("{} 読込、", at.with_timezone(&events::clock::jst()).format("%Y-%m-%d %H:%M JST")))
             .unwrap_or_default();
-        format!("{} ({loaded}sha256 {}…)", self.path, &self.sha256[..self.sha256.len().min(8)])
+        format!("{}（{loaded}sha256 {}…）", self.path, &self.sha256[..self.sha256.len().min(8)])
     }
 
     /// The marketplace SKUs this mapping has and `other` lacks.

@@ -93,7 +93,7 @@ impl SkuMaster {
         match (&self.current, &self.problem) {
             (Some(mapping), None) => mapping.describe(),
             (Some(mapping), Some(problem)) => {
-                format!("{} (the file on disk was rejected: {problem})", mapping.describe())
+                format!("{}（ディスク上のファイルは受け付けられませんでした: {problem}）", mapping.describe())
             }
             (None, _) => self.path.display().to_string(),
         }

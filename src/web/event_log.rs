@@ -94,12 +94,12 @@ pub async fn page(State(state): State<Arc<AppState>>, Query(query): Query<EventQ
 /// A kept raw email or API response, as a download (never rendered as a page).
 pub async fn blob(State(state): State<Arc<AppState>>, Path(sha256): Path<String>) -> WebResult<Response> {
     if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(WebError::NotFound("no such raw record".into()));
+        return Err(WebError::NotFound("その元データはありません".into()));
     }
     let name = sha256.clone();
     let found = state.db.read(move |conn| Ok(queries::raw_record(conn, &name)?)).await?;
     let Some((content_type, data)) = found else {
-        return Err(WebError::NotFound(format!("no raw record {sha256}")));
+        return Err(WebError::NotFound(format!("元データ {sha256} はありません")));
     };
     let extension = if content_type.contains("rfc822") { "eml" } else { "txt" };
     Ok((

@@ -10,6 +10,7 @@ pub mod incidents;
 mod orders;
 mod security;
 mod todo;
+pub mod users;
 mod views;
 
 use crate::config::Config;
@@ -24,11 +25,37 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+/// Where an order's own page is in each marketplace's admin (`{order_number}`, `{seller_id}`,
+/// `{order_id}` are replaced).
+#[derive(Debug, Clone)]
+pub struct MarketplaceLinks {
+    pub rakuten: String,
+    pub yahoo: String,
+}
+
+impl Default for MarketplaceLinks {
+    fn default() -> Self {
+        let default = |name| {
+            crate::config::variables::VARIABLES
+                .iter()
+                .find(|v| v.name == name)
+                .and_then(|v| v.default)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        Self { rakuten: default("RAKUTEN_ORDER_PAGE_URL"), yahoo: default("YAHOO_ORDER_PAGE_URL") }
+    }
+}
+
 /// Who may log in, and whether a reverse proxy's X-Forwarded-For is believed.
 #[derive(Clone)]
 pub struct WebSettings {
+    /// The guide's single login (WEB_USERNAME / WEB_PASSWORD); None with a users file alone.
     pub username: String,
     password: String,
+    /// Named operators, beside the single login.
+    pub users: Option<Arc<users::Users>>,
+    pub marketplace_links: MarketplaceLinks,
     pub trust_forwarded_for: bool,
     /// How often cycles run: an order standing still longer than two of them is worth a look.
     pub cycle_interval: chrono::Duration,
@@ -48,8 +75,10 @@ impl std::fmt::Debug for WebSettings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebSetupError {
-    #[error("the web admin will not start without a password: set WEB_PASSWORD (and WEB_USERNAME)")]
+    #[error("the web admin will not start without a login: set WEB_USERNAME and WEB_PASSWORD, or WEB_USERS_FILE")]
     NoPassword,
+    #[error("{0}")]
+    Users(#[from] users::UsersError),
     #[error("the web admin needs WEB_USERNAME")]
     NoUsername,
     #[error("no randomness for the CSRF key: {0}")]
@@ -69,16 +98,44 @@ impl WebSettings {
         Ok(Self {
             username: username.to_owned(),
             password: password.to_owned(),
+            users: None,
+            marketplace_links: MarketplaceLinks::default(),
             trust_forwarded_for,
             cycle_interval: chrono::Duration::minutes(10),
             address_limits: Default::default(),
         })
     }
 
+    /// Named operators from a users file, alone or beside the single login.
+    pub fn with_users_file(mut self, path: &std::path::Path) -> Result<Self, WebSetupError> {
+        let users = users::Users::load(path)?;
+        tracing::info!(path = %path.display(), operators = users.count(), "named operators loaded");
+        self.users = Some(Arc::new(users));
+        Ok(self)
+    }
+
     pub fn from_config(config: &Config) -> Result<Self, WebSetupError> {
         let password = config.web.password.as_ref().map(|p| p.expose().to_owned()).unwrap_or_default();
-        let mut settings =
-            Self::new(config.web.username.as_deref().unwrap_or(""), &password, config.web.trust_forwarded_for)?;
+        let username = config.web.username.as_deref().unwrap_or("");
+        let mut settings = match (&config.web.users_file, password.is_empty()) {
+            // A users file alone: the single login is off (nobody matches an empty password).
+            (Some(path), true) if username.trim().is_empty() => Self {
+                username: String::new(),
+                password: String::new(),
+                users: None,
+                marketplace_links: MarketplaceLinks::default(),
+                trust_forwarded_for: config.web.trust_forwarded_for,
+                cycle_interval: chrono::Duration::minutes(10),
+                address_limits: Default::default(),
+            }
+            .with_users_file(path)?,
+            (Some(path), _) => Self::new(username, &password, config.web.trust_forwarded_for)?.with_users_file(path)?,
+            (None, _) => Self::new(username, &password, config.web.trust_forwarded_for)?,
+        };
+        settings.marketplace_links = MarketplaceLinks {
+            rakuten: config.web.rakuten_order_page.clone(),
+            yahoo: config.web.yahoo_order_page.clone(),
+        };
         settings.cycle_interval = chrono::Duration::minutes(i64::from(config.cycle_minutes));
         settings.address_limits = config.address_limits;
         Ok(settings)
@@ -108,11 +165,15 @@ impl AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(orders::list))
+        .route("/orders.csv", get(orders::csv))
         .route("/orders/bulk", post(orders::bulk))
         .route("/orders/{order}", get(orders::detail))
         .route("/orders/{order}/status", post(orders::change_status))
         .route("/orders/{order}/cancel", post(orders::cancel))
         .route("/orders/{order}/address", post(orders::correct_address))
+        .route("/orders/{order}/return", post(orders::return_handled))
+        .route("/orders/{order}/slot", post(orders::choose_slot))
+        .route("/orders/{order}/memo", post(orders::memo))
         .route("/orders/{order}/tasks", post(todo::mark_done))
         .route("/todo", get(todo::page))
         .route("/health", get(health::page))
@@ -237,7 +298,8 @@ pub fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
 
 /// The order named in a path; an unparseable name is a page that does not exist.
 pub fn parse_order_key(text: &str) -> WebResult<events::OrderKey> {
-    text.parse().map_err(|e| WebError::NotFound(format!("no such order {text:?}: {e}")))
+    text.parse()
+        .map_err(|_| WebError::NotFound(format!("注文「{}」はありません", text.chars().take(80).collect::<String>())))
 }
 
 /// A `page` query value: 1 when empty.
@@ -248,6 +310,6 @@ pub fn parse_page(text: &str) -> WebResult<usize> {
             .parse()
             .ok()
             .filter(|p| (1..=1_000_000).contains(p))
-            .ok_or_else(|| WebError::BadRequest(format!("page {text:?} is not a page number"))),
+            .ok_or_else(|| WebError::BadRequest("ページ番号が正しくありません".into())),
     }
 }

@@ -1,7 +1,8 @@
 //! The to-do list: the guide's manual emails per order, each with a button that records it
 //! done, and the orders that wait on a human.
 
-use super::orders::{TaskView, PAGE_SIZE};
+use super::orders::page::TaskView;
+use super::orders::PAGE_SIZE;
 use super::security::Operator;
 use super::views::{href, jst, Badge};
 use super::{field, parse_order_key, parse_page, AppState, FormPairs, WebError, WebResult};
@@ -128,7 +129,7 @@ pub async fn mark_done(
     let key = parse_order_key(&order)?;
     let task_name = field(&form, "task");
     let task = ManualTask::parse(task_name).ok_or_else(|| {
-        WebError::BadRequest(format!("unknown task {:?}", task_name.chars().take(60).collect::<String>()))
+        WebError::BadRequest(format!("作業「{}」はありません", task_name.chars().take(60).collect::<String>()))
     })?;
     let back_to_order = field(&form, "back") == "order";
     let target = key.clone();
@@ -137,12 +138,12 @@ pub async fn mark_done(
         .write(move |ledger| {
             let current = ledger.order_state(&target)?;
             if current.status.is_none() {
-                return Err(WebError::NotFound(format!("order {target} is not in the ledger")));
+                return Err(WebError::NotFound(format!("注文 {target} は台帳にありません")));
             }
             if !manual_tasks_due(&current).contains(&task) {
                 return Err(WebError::BadRequest(format!(
-                    "order {target} has no open task {:?} (already done, or not due)",
-                    task.as_str()
+                    "注文 {target} に未完了の作業「{}」はありません（完了済み、またはまだ不要です）",
+                    task.label()
                 )));
             }
             let event = OrderEvent::ManualTaskDone(ManualTaskDone { task: task.as_str().into(), note: String::new() });

@@ -73,7 +73,7 @@ mod tests {
 
     #[test]
     fn times_show_in_japan_time() {
-        assert_eq!(jst("2026-11-22T01:15:00.000000Z"), "2026-11-22 10:15");
+        assert_eq!(jst("2026-11-22T01:15:00.000000Z"), "2026-11-22 10:15 JST");
         assert_eq!(jst("not a time"), "not a time");
     }
 

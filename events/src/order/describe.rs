@@ -74,6 +74,9 @@ impl OrderEvent {
             E::ManualTaskDone(t) => with_note(&format!("手動作業を完了: {}", t.task), &t.note),
             E::WriteIntended(w) => format!("{}を送信します", w.write.label()),
             E::WriteDone(w) => with_note(&format!("{}が完了しました", w.write.label()), &w.note),
+            E::ReturnHandled(n) => with_note("返品対応済み: 注文をキャンセル済みにしました", &n.note),
+            E::DeliverySlotChosen(c) => format!("配送枠をお客様と調整しました: {}（理由: {}）", c.slot, c.reason),
+            E::MemoAdded(n) => format!("メモ: {}", n.note),
             E::WriteFailed(w) => match &w.code {
                 Some(code) => {
                     format!("{}が拒否されました（相手側のメッセージ: [{code}] {}）", w.write.label(), w.message)

@@ -234,6 +234,14 @@ pub struct DeliverySlotUnavailable {
     pub offered: Vec<String>,
 }
 
+/// The operator agreed another slot with the customer: one of those Amazon offered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliverySlotChosen {
+    /// `2026-11-25 14-16`, as Amazon's preview offered it.
+    pub slot: String,
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tracking {
     pub carrier: String,
@@ -410,6 +418,9 @@ crate::event_enum! {
         WriteIntended(WriteIntended) = 1,
         WriteDone(WriteDone) = 1,
         WriteFailed(WriteFailed) = 1,
+        ReturnHandled(Note) = 1,
+        DeliverySlotChosen(DeliverySlotChosen) = 1,
+        MemoAdded(Note) = 1,
     }
 }
 

@@ -20,5 +20,5 @@ mod tests;
 
 pub use carrier::Carrier;
 pub use event::*;
-pub use state::{EmailState, OrderState, TransitionError, WriteState};
+pub use state::{EmailState, OrderState, TransitionError, WriteState, CANCEL_REFUSED};
 pub use status::Status;

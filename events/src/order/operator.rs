@@ -19,6 +19,17 @@ pub fn allowed_targets(from: Status) -> &'static [Status] {
     }
 }
 
+/// The statuses this order may be moved to. An order whose cancellation Amazon refused has one
+/// way on only, the return (`decide_return_handled`): putting it back on the shipping path or
+/// cancelling it again would change nothing at Amazon.
+pub fn allowed_targets_for(state: &OrderState) -> &'static [Status] {
+    match state.status {
+        Some(_) if state.cancel_refused.is_some() => &[],
+        Some(status) => allowed_targets(status),
+        None => &[],
+    }
+}
+
 /// The most characters a reason or a note may have: a sentence or two an operator types, and
 /// never a pasted document.
 pub const TEXT_LIMIT: usize = 500;
@@ -39,7 +50,7 @@ pub struct Refusal(pub String);
 
 fn names(statuses: &[Status]) -> String {
     if statuses.is_empty() {
-        "none (final status)".to_owned()
+        "なし".to_owned()
     } else {
         statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
     }
@@ -49,31 +60,44 @@ fn order_name(state: &OrderState) -> String {
     state.key.as_ref().map_or_else(|| "?".to_owned(), |k| k.to_string())
 }
 
+/// The order as the operator's action finds it: it exists, with a reason that is not empty
+/// and not too long.
+fn present<'a>(state: &OrderState, reason: &'a str, action: &str) -> Result<(Status, &'a str), Refusal> {
+    let order = order_name(state);
+    let Some(status) = state.status else {
+        return Err(Refusal(format!("注文 {order} は台帳にありません")));
+    };
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(Refusal(format!("{action}には理由が必要です（注文 {order}）")));
+    }
+    check_text_length("理由", reason)?;
+    Ok((status, reason))
+}
+
 /// Decides an operator's status change. CANCELLED becomes a cancellation request, which
 /// cancels the MCF order first when one may exist.
 pub fn decide_status_change(state: &OrderState, to: Status, reason: &str) -> Result<OrderEvent, Refusal> {
     let order = order_name(state);
-    let Some(from) = state.status else {
-        return Err(Refusal(format!("order {order} is not in the ledger")));
-    };
-    let reason = reason.trim();
-    if reason.is_empty() {
-        return Err(Refusal(format!("changing order {order} needs a reason")));
-    }
-    check_text_length("理由", reason)?;
+    let (from, reason) = present(state, reason, "ステータスの変更")?;
     if from == to {
-        return Err(Refusal(format!("order {order} is already {to}")));
+        return Err(Refusal(format!("注文 {order} はすでに {to} です")));
     }
-    let allowed = allowed_targets(from);
+    if state.cancel_refused.is_some() {
+        return Err(Refusal(format!(
+            "注文 {order} はAmazonが取り消しを受け付けなかった注文です。荷物の返品を手配し、戻ったら「返品対応済み」を記録してください"
+        )));
+    }
+    let allowed = allowed_targets_for(state);
     if !allowed.contains(&to) {
         return Err(Refusal(format!(
-            "cannot change order {order} from {from} to {to}; allowed from {from}: {}",
+            "注文 {order} を {from} から {to} には変更できません（{from} から変更できるのは: {}）",
             names(allowed)
         )));
     }
     if to == Status::Cancelled {
         if state.cancel_requested.is_some() {
-            return Err(Refusal(format!("order {order} already has a cancellation in progress")));
+            return Err(Refusal(format!("注文 {order} はすでにキャンセル処理中です")));
         }
         return Ok(OrderEvent::CancellationRequested(CancellationRequested {
             source: CancelSource::Operator,
@@ -82,10 +106,58 @@ pub fn decide_status_change(state: &OrderState, to: Status, reason: &str) -> Res
     }
     if to == Status::Verified && state.details.is_none() {
         return Err(Refusal(format!(
-            "order {order} has not been confirmed by the marketplace API yet, so it cannot be VERIFIED; set RECEIVED to fetch it again"
+            "注文 {order} はまだモールAPIで確認できていないため VERIFIED にできません。RECEIVED にすると再取得します"
         )));
     }
     Ok(OrderEvent::OperatorStatusChanged(OperatorStatusChanged { from, to, reason: reason.to_owned() }))
+}
+
+/// The return of an order Amazon shipped although it was cancelled has been handled (the
+/// parcel came back, the marketplace order is cancelled or refunded): the order is CANCELLED.
+pub fn decide_return_handled(state: &OrderState, note: &str) -> Result<OrderEvent, Refusal> {
+    let (_, note) = present(state, note, "返品対応の記録")?;
+    if state.cancel_refused.is_none() {
+        return Err(Refusal(format!(
+            "注文 {} は取り消しを拒否された注文ではありません。返品対応の記録は不要です",
+            order_name(state)
+        )));
+    }
+    Ok(OrderEvent::ReturnHandled(Note { note: note.to_owned() }))
+}
+
+/// A DATE_UNAVAILABLE order ships in another slot the operator agreed with the customer: one of
+/// those Amazon offered.
+pub fn decide_slot_choice(state: &OrderState, slot: &str, reason: &str) -> Result<OrderEvent, Refusal> {
+    let order = order_name(state);
+    let (status, reason) = present(state, reason, "配送枠の選択")?;
+    let Some(unavailable) = state.delivery_slot_unavailable.as_ref().filter(|_| status == Status::DateUnavailable)
+    else {
+        return Err(Refusal(format!(
+            "注文 {order} は {status} です。配送枠を選べるのは DATE_UNAVAILABLE の注文だけです"
+        )));
+    };
+    let slot = slot.trim();
+    if !unavailable.offered.iter().any(|offered| offered == slot) {
+        return Err(Refusal(format!(
+            "配送枠「{slot}」はAmazonが提示した枠ではありません（提示された枠: {}）",
+            if unavailable.offered.is_empty() { "なし".to_owned() } else { unavailable.offered.join(", ") }
+        )));
+    }
+    Ok(OrderEvent::DeliverySlotChosen(DeliverySlotChosen { slot: slot.to_owned(), reason: reason.to_owned() }))
+}
+
+/// An operator's memo on the order (any status, final ones too).
+pub fn decide_memo(state: &OrderState, text: &str) -> Result<OrderEvent, Refusal> {
+    let order = order_name(state);
+    if state.status.is_none() {
+        return Err(Refusal(format!("注文 {order} は台帳にありません")));
+    }
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(Refusal("メモが空です".into()));
+    }
+    check_text_length("メモ", text)?;
+    Ok(OrderEvent::MemoAdded(Note { note: text.to_owned() }))
 }
 
 /// Decides an operator's address correction (e.g. a line too long for Amazon). The old
@@ -97,14 +169,12 @@ pub fn decide_address_correction(
     limits: super::address::AddressLimits,
 ) -> Result<OrderEvent, Refusal> {
     let order = order_name(state);
-    let Some(status) = state.status else {
-        return Err(Refusal(format!("order {order} is not in the ledger")));
-    };
+    let (status, reason) = present(state, reason, "住所の修正")?;
     if status.is_final() || status == Status::Shipping || state.mcf_intent.is_some() {
-        return Err(Refusal(format!("order {order} is {status}: the address can no longer be changed")));
+        return Err(Refusal(format!("注文 {order} は {status} のため、住所はもう変更できません")));
     }
     let Some(old) = state.delivery_address().cloned() else {
-        return Err(Refusal(format!("order {order} has no address yet: the marketplace API has not been read")));
+        return Err(Refusal(format!("注文 {order} にはまだ住所がありません（モールAPIが未取得です）")));
     };
     let problems = super::address::problems_of_correction(&new, limits);
     if !problems.is_empty() {
@@ -112,12 +182,7 @@ pub fn decide_address_correction(
         return Err(Refusal(format!("修正後の住所を受け付けられません: {}", lines.join(" / "))));
     }
     if old == new {
-        return Err(Refusal(format!("the corrected address of order {order} is the same as the current one")));
+        return Err(Refusal(format!("注文 {order} の修正後の住所が現在の住所と同じです")));
     }
-    let reason = reason.trim();
-    if reason.is_empty() {
-        return Err(Refusal(format!("correcting the address of order {order} needs a reason")));
-    }
-    check_text_length("理由", reason)?;
     Ok(OrderEvent::AddressCorrected(AddressCorrected { old, new, reason: reason.to_owned() }))
 }

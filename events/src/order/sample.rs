@@ -120,8 +120,8 @@ pub fn lifecycle_to(key: &OrderKey, status: Status) -> Vec<OrderEvent> {
         })),
         S::Error => events.push(OrderEvent::OrderFailed(OrderFailed {
             stage: "check".into(),
-            code: None,
-            message: "SKU tea-100 is not in master.xlsx (sheet SKUMapping)".into(),
+            code: Some("SKU_NOT_IN_MASTER".into()),
+            message: "SKU tea-100 が master.xlsx（SKUMapping シート）にありません".into(),
         })),
         S::ShippingRequested => events.push(allotted()),
         S::DateUnavailable => {

@@ -27,6 +27,9 @@ pub enum WriteState {
     Failed(String),
 }
 
+/// The error code of an order whose cancellation Amazon refused (its own recovery path).
+pub const CANCEL_REFUSED: &str = "CANCEL_REFUSED";
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EmailRecord {
     pub email_id: String,
@@ -60,6 +63,13 @@ pub struct OrderState {
     pub delivery_slot_unavailable: Option<DeliverySlotUnavailable>,
     /// Set by the operator's DATE_UNAVAILABLE -> SHIPPING_REQUESTED: ship normally, no slot.
     pub delivery_slot_dropped: bool,
+    /// The slot the operator agreed with the customer instead (one Amazon offered).
+    pub delivery_slot_chosen: Option<String>,
+    /// Amazon refused to cancel (the parcel is picked or on its way): the operator arranges its
+    /// return, then records it; until then the order waits in ERROR for nothing else.
+    pub cancel_refused: Option<String>,
+    /// The operators' memos, oldest first.
+    pub memos: Vec<String>,
     pub tracking: Option<Tracking>,
     pub shipment_reported: bool,
     /// A cancellation waiting for the MCF order to be cancelled first.
@@ -215,8 +225,27 @@ impl OrderState {
             E::McfCancelRefused(refused) => {
                 self.status = Some(Status::Error);
                 self.cancel_requested = None;
-                self.error = Some(OrderFailed { stage: "cancel".into(), code: None, message: refused.reason.clone() });
+                self.cancel_refused = Some(refused.reason.clone());
+                self.error = Some(OrderFailed {
+                    stage: "cancel".into(),
+                    code: Some(CANCEL_REFUSED.into()),
+                    message: format!(
+                        "Amazonが取り消しを受け付けませんでした（ピッキング済み・発送済みの可能性）。荷物は届きます: 返品を手配し、戻ったらモールでキャンセル・返金して「返品対応済み」を記録してください。Amazonのメッセージ: {}",
+                        refused.reason
+                    ),
+                });
             }
+            E::ReturnHandled(_) => {
+                self.status = Some(Status::Cancelled);
+                self.cancel_refused = None;
+                self.error = None;
+            }
+            E::DeliverySlotChosen(chosen) => {
+                self.status = Some(Status::ShippingRequested);
+                self.delivery_slot_chosen = Some(chosen.slot.clone());
+                self.delivery_slot_dropped = false;
+            }
+            E::MemoAdded(memo) => self.memos.push(memo.note.clone()),
             E::OperatorStatusChanged(change) => {
                 self.status = Some(change.to);
                 match (change.from, change.to) {
@@ -295,6 +324,7 @@ impl OrderState {
                 event,
                 E::OrderDetected(_)
                     | E::ManualTaskDone(_)
+                    | E::MemoAdded(_)
                     | E::CustomerEmailSent(_)
                     | E::CustomerEmailFailed(_)
                     | E::TrackingRecorded(_)
@@ -350,8 +380,14 @@ impl OrderState {
             {
                 refuse("that write was not intended, or already has its outcome")
             }
+            E::ReturnHandled(_) if self.cancel_refused.is_none() => {
+                refuse("only an order whose cancellation Amazon refused has a return to handle")
+            }
+            E::DeliverySlotChosen(_) if !is(&[S::DateUnavailable]) => {
+                refuse("a slot is chosen only for a DATE_UNAVAILABLE order")
+            }
             E::OperatorStatusChanged(change) if Some(change.from) != status => refuse("the order changed meanwhile"),
-            E::OperatorStatusChanged(change) if !super::operator::allowed_targets(change.from).contains(&change.to) => {
+            E::OperatorStatusChanged(change) if !super::operator::allowed_targets_for(self).contains(&change.to) => {
                 refuse("the operating guide does not allow this change")
             }
             _ => Ok(()),

@@ -1,7 +1,10 @@
 //! Given events / when a decision / then events (or a refusal): the state machine's rules.
 
 use super::address::AddressLimits;
-use super::operator::{allowed_targets, decide_address_correction, decide_status_change};
+use super::operator::{
+    allowed_targets, allowed_targets_for, decide_address_correction, decide_memo, decide_return_handled,
+    decide_slot_choice, decide_status_change,
+};
 use super::sample::{self, lifecycle_to};
 use super::*;
 use crate::ids::{Marketplace, OrderKey};
@@ -80,11 +83,11 @@ fn operator_transitions_follow_the_guide_and_every_other_is_refused_naming_the_a
                 let refusal = decision.expect_err(&format!("{from} -> {to} should be refused"));
                 if from != to {
                     let listed = if allowed.is_empty() {
-                        "none (final status)".to_owned()
+                        "なし".to_owned()
                     } else {
                         allowed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
                     };
-                    assert!(refusal.0.contains(&format!("allowed from {from}: {listed}")), "{refusal}");
+                    assert!(refusal.0.contains(&format!("{from} から変更できるのは: {listed}")), "{refusal}");
                 }
             }
         }
@@ -134,16 +137,16 @@ fn error_of_a_mail_only_order_cannot_be_verified_by_hand() {
         }),
     ]);
     let refusal = decide_status_change(&state, Status::Verified, "確認した").unwrap_err();
-    assert!(refusal.0.contains("not been confirmed by the marketplace API"), "{refusal}");
+    assert!(refusal.0.contains("まだモールAPIで確認できていない"), "{refusal}");
     assert!(decide_status_change(&state, Status::Received, "再取得").is_ok());
 }
 
 #[test]
 fn operator_changes_need_a_reason_and_a_known_order() {
     let state = given_status(Status::OutOfStock);
-    assert!(decide_status_change(&state, Status::Verified, "  ").unwrap_err().0.contains("needs a reason"));
+    assert!(decide_status_change(&state, Status::Verified, "  ").unwrap_err().0.contains("理由が必要です"));
     let unknown = OrderState::new(key());
-    assert!(decide_status_change(&unknown, Status::Cancelled, "x").unwrap_err().0.contains("not in the ledger"));
+    assert!(decide_status_change(&unknown, Status::Cancelled, "x").unwrap_err().0.contains("台帳にありません"));
 }
 
 #[test]
@@ -154,10 +157,7 @@ fn cancelling_a_shipping_order_waits_for_amazon_then_cancels() {
     state.apply(&request);
     assert_eq!(state.status, Some(Status::Shipping));
     assert!(state.cancel_requested.is_some());
-    assert!(decide_status_change(&state, Status::Cancelled, "again")
-        .unwrap_err()
-        .0
-        .contains("already has a cancellation"));
+    assert!(decide_status_change(&state, Status::Cancelled, "again").unwrap_err().0.contains("すでにキャンセル処理中"));
     let cancelled = OrderEvent::McfOrderCancelled(McfOrderCancelled {
         fulfillment_order_id: state.mcf_order_id.clone().unwrap(),
         never_created: false,
@@ -275,7 +275,7 @@ fn address_correction_keeps_old_and_new_and_is_refused_once_shipping() {
     assert!(decide_address_correction(&shipping, new.clone(), "x", AddressLimits::default())
         .unwrap_err()
         .0
-        .contains("can no longer"));
+        .contains("もう変更できません"));
     let mut empty = new;
     empty.city = " ".into();
     let refused = decide_address_correction(&given_status(Status::Error), empty, "x", AddressLimits::default());
@@ -392,4 +392,52 @@ mod manual_tasks {
         assert_eq!(ManualTask::parse("shipping_notice_email"), Some(ManualTask::ShippingNoticeEmail));
         assert_eq!(ManualTask::parse("<script>"), None);
     }
+}
+
+#[test]
+fn a_refused_cancellation_has_one_way_on_the_return_and_nothing_puts_it_back_on_the_shipping_path() {
+    let mut state = given_status(Status::Shipping);
+    state.apply(&decide_status_change(&state, Status::Cancelled, "購入者の依頼").unwrap());
+    state.apply(&OrderEvent::McfCancelRefused(Reason { reason: "picking has started".into() }));
+    assert_eq!(state.status, Some(Status::Error));
+    assert!(state.error.as_ref().unwrap().message.contains("返品を手配"), "the problem says what to do");
+    assert!(allowed_targets_for(&state).is_empty(), "no VERIFIED, no RECEIVED: the parcel is on its way");
+    let refusal = decide_status_change(&state, Status::Verified, "戻す").unwrap_err();
+    assert!(refusal.0.contains("返品対応済み"), "{refusal}");
+    assert!(decide_return_handled(&state, " ").is_err(), "a note is needed");
+    let handled = decide_return_handled(&state, "返品受領、楽天でキャンセル済み").unwrap();
+    state.check(&handled).unwrap();
+    state.apply(&handled);
+    assert_eq!(state.status, Some(Status::Cancelled));
+    assert!(decide_return_handled(&given_status(Status::Error), "x").is_err(), "only after a refused cancellation");
+}
+
+#[test]
+fn a_date_unavailable_order_ships_in_a_slot_amazon_offered_and_no_other() {
+    let mut state = given_status(Status::ShippingRequested);
+    state.apply(&OrderEvent::DeliverySlotUnavailable(DeliverySlotUnavailable {
+        requested: "2026-11-25 12-14".into(),
+        offered: vec!["2026-11-25 14-16".into(), "2026-11-26 08-12".into()],
+    }));
+    assert_eq!(state.status, Some(Status::DateUnavailable));
+    let refusal = decide_slot_choice(&state, "2026-11-25 19-21", "お客様と調整").unwrap_err();
+    assert!(refusal.0.contains("提示された枠: 2026-11-25 14-16, 2026-11-26 08-12"), "{refusal}");
+    assert!(decide_slot_choice(&state, "2026-11-25 14-16", "").is_err(), "a reason is needed");
+    let chosen = decide_slot_choice(&state, "2026-11-25 14-16", "お客様と電話で調整").unwrap();
+    state.check(&chosen).unwrap();
+    state.apply(&chosen);
+    assert_eq!(state.status, Some(Status::ShippingRequested));
+    assert_eq!(state.delivery_slot_chosen.as_deref(), Some("2026-11-25 14-16"));
+    assert!(decide_slot_choice(&state, "2026-11-25 14-16", "again").is_err(), "only from DATE_UNAVAILABLE");
+}
+
+#[test]
+fn a_memo_is_kept_on_any_order_even_a_final_one() {
+    let mut state = given_status(Status::Shipped);
+    assert!(decide_memo(&state, "  ").is_err());
+    assert!(decide_memo(&state, &"長".repeat(501)).is_err());
+    let memo = decide_memo(&state, "お客様から電話: 受取日の確認").unwrap();
+    state.check(&memo).unwrap();
+    state.apply(&memo);
+    assert_eq!(state.memos, ["お客様から電話: 受取日の確認"]);
 }

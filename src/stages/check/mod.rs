@@ -45,7 +45,7 @@ pub async fn run(ctx: &mut StageContext<'_>) -> Result<StageReport, StageError> 
             }
             Err(missing) => {
                 let message = format!(
-                    "SKU {} not in the SKU master in use, {} (sheet SKUMapping): add it, then set the order to VERIFIED",
+                    "SKU {} が使用中のSKUマスター {} の SKUMapping シートにありません。追加してから注文を VERIFIED にしてください",
                     missing.join(", "),
                     ctx.services.sku_master.describe_in_use()
                 );

@@ -37,11 +37,8 @@ pub async fn run(ctx: &mut StageContext<'_>) -> Result<StageReport, StageError> 
             }
             Err(AmazonError::Api { status: 400, message, .. }) => {
                 tracing::warn!(order = %key, mcf = %id, message, "Amazon refused the cancellation");
-                OrderEvent::McfCancelRefused(Reason {
-                    reason: format!(
-                        "Amazon could not cancel MCF order {id}: picking has started, the parcel is on its way. Arrange a return with the customer. (Amazon: {message})"
-                    ),
-                })
+                // Amazon's own words; the order's problem text says what the operator does.
+                OrderEvent::McfCancelRefused(Reason { reason: format!("{message} ({id})") })
             }
             Err(e) => {
                 tracing::warn!(order = %key, mcf = %id, error = %e, "cancel not confirmed; next cycle");

@@ -65,10 +65,11 @@ pub fn plan(key: &OrderKey, state: &OrderState, limits: AddressLimits) -> Result
     let details = state.details.as_ref();
     let promise = Promise {
         premium_deadline: details.and_then(|d| d.premium_deadline),
-        delivery_request: if state.delivery_slot_dropped {
-            None
-        } else {
-            details.and_then(|d| d.delivery_request.clone())
+        delivery_request: match (&state.delivery_slot_chosen, state.delivery_slot_dropped) {
+            (_, true) => None,
+            // The slot the operator agreed with the customer (`2026-11-25 14-16`, as offered).
+            (Some(chosen), false) => chosen_slot(chosen).or_else(|| details.and_then(|d| d.delivery_request.clone())),
+            (None, false) => details.and_then(|d| d.delivery_request.clone()),
         },
     };
     let mut speeds = PREVIEWED.to_vec();
@@ -76,6 +77,13 @@ pub fn plan(key: &OrderKey, state: &OrderState, limits: AddressLimits) -> Result
         speeds.push(ShippingSpeed::ScheduledDelivery);
     }
     Ok(Plan { id, address, lines, promise, speeds })
+}
+
+/// A slot as the preview offered it (`2026-11-25 14-16`) as a delivery request.
+fn chosen_slot(label: &str) -> Option<events::order::DeliveryRequest> {
+    let (date, slot) = label.split_once(' ')?;
+    let date = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    Some(events::order::DeliveryRequest { date, slot: Some(slot.to_owned()) })
 }
 
 /// What Amazon's previews decide: the intent to create (with the speed, its reason and every
