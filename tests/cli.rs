@@ -1130,3 +1130,37 @@ async fn web_admin_cron_cycles_and_cli_actions_share_the_ledger_without_lost_upd
     }
     assert!(run(&database, &["audit"]).status.success());
 }
+
+#[test]
+fn user_add_reads_the_password_from_stdin_and_writes_an_argon2id_line() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users");
+    let add = |name: &str, password: &str| {
+        let mut child = bin()
+            .args(["user", "add", name, "--users-file"])
+            .arg(&users)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(password.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let added = add("sato", "sakura-2026\n");
+    assert!(added.status.success(), "{}", stderr(&added));
+    assert!(stdout(&added).contains("added sato"), "{}", stdout(&added));
+    let text = std::fs::read_to_string(&users).unwrap();
+    assert!(text.starts_with("sato:$argon2id$") && !text.contains("sakura"), "{text}");
+    let again = add("sato", "momiji\n");
+    assert!(stdout(&again).contains("changed the password of sato"), "{}", stdout(&again));
+    assert_eq!(std::fs::read_to_string(&users).unwrap().lines().count(), 1);
+    let bad = add("sato san", "x\n");
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("is not allowed"), "{}", stderr(&bad));
+    let empty = add("suzuki", "\n");
+    assert!(stderr(&empty).contains("the password is empty"), "{}", stderr(&empty));
+    let nowhere = bin().args(["user", "add", "kato"]).env_remove("WEB_USERS_FILE").output().unwrap();
+    assert!(stderr(&nowhere).contains("--users-file"), "{}", stderr(&nowhere));
+}

@@ -61,8 +61,16 @@ fn seed(ledger: &mut Ledger) {
 }
 
 async fn start_server(path: &Path, clock: &FixedClock) -> (String, tokio::task::JoinHandle<()>) {
+    start_server_with(path, clock, WebSettings::new(USER, PASSWORD, false).unwrap()).await
+}
+
+async fn start_server_with(
+    path: &Path,
+    clock: &FixedClock,
+    settings: WebSettings,
+) -> (String, tokio::task::JoinHandle<()>) {
     let ledger = Ledger::open_with_clock(path, OpenMode::MustExist, Arc::new(clock.clone())).unwrap();
-    let state = AppState::new(ledger, WebSettings::new(USER, PASSWORD, false).unwrap()).unwrap();
+    let state = AppState::new(ledger, settings).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let server = tokio::spawn(async move {
@@ -504,6 +512,215 @@ async fn health_and_event_log_pages_read_the_streams() {
     assert_eq!(admin.get("/blobs/zz").await.status(), StatusCode::NOT_FOUND);
 }
 
+/// The CSV of the filtered list: Japanese headers, JST times, UTF-8 with a BOM for Excel, or
+/// Shift_JIS; the same filters as the list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_csv_export_follows_the_lists_filters_in_utf8_with_a_bom_or_shift_jis() {
+    let admin = Admin::start().await;
+    let response = admin.get("/orders.csv?status=SHIPPED").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/csv; charset=utf-8");
+    assert!(response.headers()["content-disposition"].to_str().unwrap().starts_with("attachment; filename=\"orders-"));
+    let bytes = response.bytes().await.unwrap();
+    assert!(bytes.starts_with("\u{feff}".as_bytes()), "a BOM for Excel");
+    let mut reader = csv::Reader::from_reader(&bytes[3..]);
+    let headers: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+    assert_eq!(&headers[..3], ["注文番号", "マーケット", "注文日 (JST)"]);
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 1, "only the SHIPPED order");
+    assert_eq!(&rows[0][0], "123456-20261122-00000008");
+    assert_eq!(&rows[0][5], "SHIPPED");
+    assert_eq!(&rows[0][10], "123456789012", "the tracking number");
+    assert!(rows[0][2].ends_with(" JST"), "{}", &rows[0][2]);
+
+    let sjis = admin.get("/orders.csv?encoding=sjis").await;
+    assert_eq!(sjis.headers()["content-type"], "text/csv; charset=Shift_JIS");
+    let sjis_bytes = sjis.bytes().await.unwrap();
+    let (text, _, malformed) = encoding_rs::SHIFT_JIS.decode(&sjis_bytes);
+    assert!(!malformed && text.starts_with("注文番号,マーケット"), "{text}");
+    assert!(text.contains("山田 太郎") && text.lines().count() >= 12, "every order: {text}");
+    assert!(text.contains("'=HYPERLINK") || !text.contains(",=HYPERLINK"), "no formula starts a cell");
+
+    let bad = admin.get("/orders.csv?encoding=latin1").await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad.text().await.unwrap().contains("文字コード"));
+}
+
+/// Search by anything on the label, and the order-date range.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_list_finds_an_order_by_tracking_number_phone_address_or_sku_and_by_date() {
+    let admin = Admin::start().await;
+    let rows = |html: &str| html.matches("name=\"order\" value=").count();
+    let by_tracking = admin.page("/?q=123456789012").await;
+    assert_eq!(rows(&by_tracking), 1, "the shipped order's tracking number");
+    assert!(by_tracking.contains("123456-20261122-00000008"));
+    let by_phone = admin.page("/?q=0312345678").await;
+    assert!(rows(&by_phone) >= 10, "every sample buyer's phone, typed without hyphens");
+    assert!(rows(&admin.page("/?q=%E7%A5%9E%E5%AE%AE%E5%89%8D").await) >= 10, "an address (神宮前)");
+    assert_eq!(rows(&admin.page("/?q=no-such-thing-anywhere").await), 0);
+    // The sample orders were placed on 2026-11-22 (JST).
+    assert!(rows(&admin.page("/?from=2026-11-22&to=2026-11-22").await) >= 10);
+    assert_eq!(rows(&admin.page("/?from=2026-11-23").await), 0);
+    let bad = admin.get("/?from=22/11/2026").await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad.text().await.unwrap().contains("2026-12-01 の形"));
+    let page = admin.page("/?q=123456789012").await;
+    assert!(page.contains("/orders.csv?q=123456789012"), "the export link carries the filters");
+}
+
+/// A cancellation Amazon refused has one way on: the parcel's return, recorded by the operator;
+/// DATE_UNAVAILABLE may take a slot Amazon offered; a memo goes into the history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exceptions_have_a_way_on_the_return_a_slot_amazon_offered_and_a_memo() {
+    let admin = Admin::start().await;
+    let shipping = rakuten(7);
+    {
+        let mut ledger = admin.ledger();
+        place(
+            &mut ledger,
+            &shipping,
+            vec![
+                OrderEvent::CancellationRequested(order::CancellationRequested {
+                    source: order::CancelSource::Operator,
+                    reason: "購入者の依頼".into(),
+                }),
+                OrderEvent::McfCancelRefused(order::Reason { reason: "OrderNotCancellable".into() }),
+            ],
+        );
+    }
+    let page = admin.page(&format!("/orders/{shipping}")).await;
+    assert!(page.contains("id=\"return-form\"") && page.contains("返品を手配"), "the way on is offered");
+    assert!(!page.contains("id=\"status-form\""), "no status change puts it back on the shipping path");
+    let csrf = admin.csrf().await;
+    let version = admin.state_of(&shipping).version.to_string();
+    let to_verified = admin
+        .post(
+            &format!("/orders/{shipping}/status"),
+            &[("csrf", &csrf), ("version", &version), ("to", "VERIFIED"), ("reason", "x")],
+        )
+        .await;
+    assert_eq!(to_verified.status(), StatusCode::BAD_REQUEST);
+    assert!(to_verified.text().await.unwrap().contains("返品対応済み"));
+    let no_note = admin
+        .post(&format!("/orders/{shipping}/return"), &[("csrf", &csrf), ("version", &version), ("note", " ")])
+        .await;
+    assert_eq!(no_note.status(), StatusCode::BAD_REQUEST);
+    let handled = admin
+        .post(
+            &format!("/orders/{shipping}/return"),
+            &[("csrf", &csrf), ("version", &version), ("note", "返品受領、楽天でキャンセル済み")],
+        )
+        .await;
+    assert_eq!(handled.status(), StatusCode::SEE_OTHER);
+    assert_eq!(admin.state_of(&shipping).status, Some(Status::Cancelled));
+
+    let unavailable = rakuten(6);
+    let version = admin.state_of(&unavailable).version.to_string();
+    let page = admin.page(&format!("/orders/{unavailable}")).await;
+    assert!(page.contains("id=\"slot-form\"") && page.contains("2026-11-25 18-20"), "Amazon's slots offered");
+    let invented = admin
+        .post(
+            &format!("/orders/{unavailable}/slot"),
+            &[("csrf", &csrf), ("version", &version), ("slot", "2026-11-25 08-12"), ("reason", "x")],
+        )
+        .await;
+    assert_eq!(invented.status(), StatusCode::BAD_REQUEST);
+    assert!(invented.text().await.unwrap().contains("Amazonが提示した枠ではありません"));
+    let chosen = admin
+        .post(
+            &format!("/orders/{unavailable}/slot"),
+            &[("csrf", &csrf), ("version", &version), ("slot", "2026-11-25 18-20"), ("reason", "お客様と電話で調整")],
+        )
+        .await;
+    assert_eq!(chosen.status(), StatusCode::SEE_OTHER);
+    let state = admin.state_of(&unavailable);
+    assert_eq!(
+        (state.status, state.delivery_slot_chosen.as_deref()),
+        (Some(Status::ShippingRequested), Some("2026-11-25 18-20"))
+    );
+
+    let shipped = rakuten(8);
+    let memo =
+        admin.post(&format!("/orders/{shipped}/memo"), &[("csrf", &csrf), ("memo", "お客様から電話: 受取済み")]).await;
+    assert_eq!(memo.status(), StatusCode::SEE_OTHER);
+    let page = admin.page(&format!("/orders/{shipped}")).await;
+    assert!(page.contains("メモ: お客様から電話: 受取済み") && page.contains("operator:operator1"), "in the timeline");
+}
+
+/// Named operators from a users file: each action is recorded as who did it; the single login
+/// still works, and a wrong password is refused like any other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_operators_log_in_from_the_users_file_and_their_actions_carry_their_names() {
+    let mut admin = Admin::start().await;
+    let users = admin.path.with_file_name("users");
+    mcf_ledger::web::users::add_user(&users, "sato", "sakura-2026").unwrap();
+    admin.server.abort();
+    let settings = WebSettings::new(USER, PASSWORD, false).unwrap().with_users_file(&users).unwrap();
+    let (base, server) = start_server_with(&admin.path, &admin.clock, settings).await;
+    admin.base = base;
+    admin.server = server;
+    let as_sato = |path: &str| admin.http.get(format!("{}{path}", admin.base)).basic_auth("sato", Some("sakura-2026"));
+    let page = as_sato("/").send().await.unwrap().text().await.unwrap();
+    let csrf = csrf_in(&page);
+    let shipped = rakuten(8);
+    let memo = admin
+        .http
+        .post(format!("{}/orders/{shipped}/memo", admin.base))
+        .basic_auth("sato", Some("sakura-2026"))
+        .form(&[("csrf", csrf.as_str()), ("memo", "佐藤が確認")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(memo.status(), StatusCode::SEE_OTHER);
+    let events = admin.ledger().store().read_stream(&shipped.stream()).unwrap();
+    assert_eq!(events.last().unwrap().meta.actor.as_str(), "operator:sato");
+    let wrong = admin.http.get(format!("{}/", admin.base)).basic_auth("sato", Some("wrong")).send().await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(admin.get("/").await.status(), StatusCode::OK, "the single login still works");
+}
+
+/// What operators looked up elsewhere: the SKU master in use with the last FBA stock, and the
+/// held Rakuten orders with the days RMS leaves before it cancels them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_master_page_and_the_held_orders_on_the_todo_list() {
+    let admin = Admin::start().await;
+    let master = admin.path.with_file_name("master.xlsx");
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet().set_name("SKUMapping").unwrap();
+    for (c, title) in ["marketplace_sku", "seller_sku", "quantity"].iter().enumerate() {
+        sheet.write_string(0, c as u16, *title).unwrap();
+    }
+    sheet.write_string(1, 0, "tea-100").unwrap();
+    sheet.write_string(1, 1, "JP-TEA-100").unwrap();
+    sheet.write_number(1, 2, 1).unwrap();
+    workbook.save(&master).unwrap();
+    {
+        let mut ledger = admin.ledger();
+        mcf_ledger::stages::check::SkuMaster::new(&master).mapping(&mut ledger).unwrap();
+        let read = events::stock::StockEvent::FbaStockRead(events::stock::FbaStockRead {
+            by: "check".into(),
+            whole: false,
+            levels: vec![events::stock::FbaLevel { seller_sku: "JP-TEA-100".into(), fulfillable: 37 }],
+        });
+        ledger
+            .append(
+                events::stock::FBA_STOCK_STREAM,
+                ExpectedVersion::Any,
+                &[read.to_new_event(Meta::by(Actor::reactor("check")))],
+            )
+            .unwrap();
+        let held = rakuten(2);
+        place(&mut ledger, &held, vec![OrderEvent::OrderHeld(order::Reason { reason: "楽天確認中".into() })]);
+    }
+    let page = admin.page("/master").await;
+    assert!(page.contains("master.xlsx") && page.contains("tea-100") && page.contains("JP-TEA-100"), "{page}");
+    assert!(page.contains(">37<"), "the last FBA stock: {page}");
+    let todo = admin.page("/todo").await;
+    let held = &todo[todo.find("id=\"held\"").unwrap()..];
+    // Ordered 2026-11-22, the test's clock says 2026-11-22 10:00 JST: 14 days left.
+    assert!(held.contains("楽天確認中") && held.contains("あと14日"), "{held}");
+}
+
 /// An internal error tells the operator that nothing recorded was lost and gives a reference
 /// to the server's log, never the system's own detail (tables, paths, SQL).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -558,6 +775,8 @@ struct Browser {
     driver: thirtyfour::WebDriver,
     chromedriver: tokio::process::Child,
     _profile: tempfile::TempDir,
+    /// Where the browser saves downloads.
+    downloads: tempfile::TempDir,
 }
 
 /// How long a step may wait for the page to show what it should.
@@ -604,8 +823,18 @@ impl Browser {
         ] {
             capabilities.add_arg(arg).unwrap();
         }
+        let downloads = tempfile::tempdir().unwrap();
+        capabilities
+            .add_experimental_option(
+                "prefs",
+                serde_json::json!({
+                    "download.default_directory": downloads.path(),
+                    "download.prompt_for_download": false,
+                }),
+            )
+            .unwrap();
         let driver = thirtyfour::WebDriver::new(format!("http://127.0.0.1:{port}"), capabilities).await.unwrap();
-        Self { driver, chromedriver, _profile: profile }
+        Self { driver, chromedriver, _profile: profile, downloads }
     }
 
     async fn goto(&self, url: &str) {
@@ -667,6 +896,24 @@ impl Browser {
         }
     }
 
+    /// The bytes of the first file that finished downloading (Chromium writes `.crdownload` first).
+    async fn downloaded(&self) -> (String, Vec<u8>) {
+        let deadline = std::time::Instant::now() + STEP_DEADLINE;
+        loop {
+            let done = std::fs::read_dir(self.downloads.path())
+                .unwrap()
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|x| x == "csv"));
+            if let Some(path) = done {
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                return (name, std::fs::read(path).unwrap());
+            }
+            assert!(std::time::Instant::now() < deadline, "no download finished");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     async fn source(&self) -> String {
         self.driver.source().await.unwrap()
     }
@@ -690,7 +937,28 @@ impl Browser {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_in_a_real_browser_logs_in_filters_opens_an_order_and_changes_its_status() {
-    let admin = Admin::start().await;
+    let mut admin = Admin::start().await;
+    // Named operators beside the single login.
+    let users = admin.path.with_file_name("users");
+    mcf_ledger::web::users::add_user(&users, "sato", "sakura-2026").unwrap();
+    admin.server.abort();
+    let settings = WebSettings::new(USER, PASSWORD, false).unwrap().with_users_file(&users).unwrap();
+    (admin.base, admin.server) = start_server_with(&admin.path, &admin.clock, settings).await;
+    {
+        // An order whose cancellation Amazon refused: the parcel is on its way.
+        let mut ledger = admin.ledger();
+        place(
+            &mut ledger,
+            &rakuten(7),
+            vec![
+                OrderEvent::CancellationRequested(order::CancellationRequested {
+                    source: order::CancelSource::Operator,
+                    reason: "購入者の依頼".into(),
+                }),
+                OrderEvent::McfCancelRefused(order::Reason { reason: "OrderNotCancellable".into() }),
+            ],
+        );
+    }
     let browser = Browser::start().await;
     let host = admin.base.trim_start_matches("http://");
     browser.goto(&format!("http://{USER}:{}@{host}/", PASSWORD.replace(' ', "%20"))).await;
@@ -699,7 +967,7 @@ async fn an_operator_in_a_real_browser_logs_in_filters_opens_an_order_and_change
     let list = browser.screenshot("order-list").await;
     // Filter: the ERROR tab.
     browser.click("#status-tabs a[href='/?status=ERROR']").await;
-    browser.count_becomes("#orders tbody tr", 1).await;
+    browser.count_becomes("#orders tbody tr", 2).await;
     // Open it.
     browser.click("#orders a[href='/orders/rakuten-123456-20261122-00000010']").await;
     browser.text_becomes("#status-badge", "ERROR").await;
@@ -729,7 +997,43 @@ async fn an_operator_in_a_real_browser_logs_in_filters_opens_an_order_and_change
     assert!(building > 0, "the sample order has a building");
     line2.clear().await.unwrap();
     browser.text_becomes("#lines-counter", &format!("{} / 40文字", lines - building)).await;
+
+    // Search by a tracking number, then export what the list shows.
+    browser.goto(&format!("http://{USER}:{}@{host}/", PASSWORD.replace(' ', "%20"))).await;
+    browser.type_into("#filters input[name=q]", "123456789012").await;
+    browser.click("#apply-filters").await;
+    browser.count_becomes("#orders tbody tr", 1).await;
+    browser.text_becomes("#orders tbody", "123456-20261122-00000008").await;
+    browser.click("#export-csv").await;
+    let (name, csv) = browser.downloaded().await;
+    assert!(name.starts_with("orders-") && name.ends_with(".csv"), "{name}");
+    let text = String::from_utf8(csv[3..].to_vec()).unwrap();
+    assert!(csv.starts_with("\u{feff}".as_bytes()) && text.starts_with("注文番号,"), "{text}");
+    assert_eq!(text.lines().count(), 2, "the header and the one order found: {text}");
+
+    // A cancellation Amazon refused, walked to "return handled".
+    browser.goto(&format!("http://{USER}:{}@{host}/orders/{}", PASSWORD.replace(' ', "%20"), rakuten(7))).await;
+    browser.text_becomes("#problem", "返品を手配").await;
+    assert_eq!(browser.count("#status-form").await, 0, "nothing puts it back on the shipping path");
+    let exception = browser.screenshot("order-detail-exception").await;
+    browser.type_into("#return-form input[name=note]", "返品受領、楽天でキャンセル済み").await;
+    browser.click("#return-handled").await;
+    browser.text_becomes("#notice", "返品対応済み").await;
+    browser.text_becomes("#status-badge", "CANCELLED").await;
+
+    // A named operator's memo carries her name in the timeline.
+    browser.goto(&format!("http://sato:sakura-2026@{host}/orders/{}", rakuten(8))).await;
+    browser.type_into("#memo-form input[name=memo]", "佐藤: お客様に発送済みと連絡").await;
+    browser.click("#add-memo").await;
+    browser.text_becomes("#notice", "メモを記録しました").await;
+    browser.text_becomes("#timeline", "operator:sato").await;
+
+    // The to-do page, for the README.
+    browser.goto(&format!("http://{USER}:{}@{host}/todo", PASSWORD.replace(' ', "%20"))).await;
+    browser.text_becomes("h1", "To-Do").await;
+    let todo = browser.screenshot("todo").await;
     browser.quit().await;
+    println!("screenshots: {} {}", exception.display(), todo.display());
     assert_eq!(admin.state_of(&rakuten(10)).status, Some(Status::Verified));
     println!("screenshots: {} {}", list.display(), detail.display());
 }

@@ -9,6 +9,7 @@ use crate::order::OrderEvent;
 use crate::security::SecurityEvent;
 use crate::sku_master::SkuMasterEvent;
 use crate::source::SourceEvent;
+use crate::stock::StockEvent;
 use crate::system::SystemEvent;
 use crate::upcast::Upcasters;
 
@@ -23,6 +24,7 @@ pub enum LedgerEvent {
     Mailbox(MailboxEvent),
     SkuMaster(SkuMasterEvent),
     Security(SecurityEvent),
+    Stock(StockEvent),
 }
 
 impl LedgerEvent {
@@ -36,6 +38,7 @@ impl LedgerEvent {
             "mailbox" => MailboxEvent::decode_parts(event_type, schema, data, upcasters).map(Self::Mailbox),
             "sku" => SkuMasterEvent::decode_parts(event_type, schema, data, upcasters).map(Self::SkuMaster),
             "security" => SecurityEvent::decode_parts(event_type, schema, data, upcasters).map(Self::Security),
+            "stock" => StockEvent::decode_parts(event_type, schema, data, upcasters).map(Self::Stock),
             other => Err(DecodeError::UnknownCategory(other.to_owned())),
         };
         decoded.map_err(|source| LocatedDecodeError::at(event, source))

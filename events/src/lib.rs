@@ -20,6 +20,7 @@ pub mod schema;
 pub mod security;
 pub mod sku_master;
 pub mod source;
+pub mod stock;
 pub mod store;
 #[cfg(test)]
 mod store_tests;

@@ -46,6 +46,7 @@ impl Projections {
                 Box::new(crate::order_status::OrderStatusProjector::default()),
                 Box::new(crate::source_status::SourceStatusProjector),
                 Box::new(crate::cycles::CycleProjector),
+                Box::new(crate::stock::FbaStockProjector),
             ],
             upcasters: events::ledger_event::upcasters(),
             batch_size: 5_000,

@@ -19,6 +19,7 @@ pub mod queries;
 pub mod rebuild;
 pub(crate) mod schema;
 pub mod source_status;
+pub mod stock;
 
 pub use engine::{CatchUp, Projections};
 pub use ledger::{Ledger, LedgerError};

@@ -290,6 +290,19 @@ pub fn orders_needing_operator(conn: &Connection) -> Result<Vec<OrderRow>, Store
     rows.map(|r| r.context(|| "listing orders needing an operator".into())).collect()
 }
 
+/// Orders a marketplace holds (not final), oldest order first: Rakuten cancels an order the
+/// shop has not confirmed within 14 days of it.
+pub fn held_orders(conn: &Connection) -> Result<Vec<OrderRow>, StoreError> {
+    let mut statement = conn
+        .prepare_cached(&format!(
+            "SELECT {ROW_COLUMNS} FROM order_status WHERE hold IS NOT NULL AND status NOT IN ('SHIPPED', 'CANCELLED')
+             ORDER BY ordered_at LIMIT 1000"
+        ))
+        .context(|| "preparing the held orders query".into())?;
+    let rows = statement.query_map([], order_row).context(|| "listing held orders".into())?;
+    rows.map(|r| r.context(|| "listing held orders".into())).collect()
+}
+
 /// Keys of the orders with `write` sent without an outcome or refused, oldest change first.
 pub fn orders_with_open_write(
     conn: &Connection,
@@ -425,4 +438,48 @@ pub fn ledger_answers(conn: &Connection) -> Result<(), StoreError> {
     conn.query_row("SELECT count(*) FROM projection_checkpoints", [], |row| row.get::<_, i64>(0))
         .map(|_| ())
         .context(|| "probing the ledger".into())
+}
+
+/// One load or rejection of the SKU master, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkuMasterRecord {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub path: String,
+    pub sha256: String,
+    /// Rows of a loaded workbook; None for a rejected one.
+    pub rows: Option<usize>,
+    /// Why a workbook was rejected.
+    pub rejected: Option<String>,
+    /// The kept workbook (loaded ones only).
+    pub blob: Option<String>,
+}
+
+/// The SKU master's last `limit` loads and rejections, newest first (read from its stream).
+pub fn sku_master_history(conn: &Connection, limit: usize) -> Result<Vec<SkuMasterRecord>, StoreError> {
+    use events::sku_master::{SkuMasterEvent, SKU_MASTER_STREAM};
+    let upcasters = events::ledger_event::upcasters();
+    let mut records = Vec::new();
+    for event in events::store::read_stream_until_in(conn, SKU_MASTER_STREAM, i64::MAX)?.into_iter().rev().take(limit) {
+        let record = match SkuMasterEvent::decode(&event, &upcasters) {
+            Ok(SkuMasterEvent::SkuMasterLoaded(loaded)) => SkuMasterRecord {
+                at: event.recorded_at,
+                path: loaded.path,
+                sha256: loaded.sha256,
+                rows: Some(loaded.rows),
+                rejected: None,
+                blob: event.blob,
+            },
+            Ok(SkuMasterEvent::SkuMasterRejected(rejected)) => SkuMasterRecord {
+                at: event.recorded_at,
+                path: rejected.path,
+                sha256: rejected.sha256,
+                rows: None,
+                rejected: Some(rejected.error),
+                blob: None,
+            },
+            Err(error) => return Err(StoreError::CorruptRow { position: event.position, reason: error.to_string() }),
+        };
+        records.push(record);
+    }
+    Ok(records)
 }

@@ -10,6 +10,7 @@ pub const PROJECTION_TABLES: &[(&str, &str)] = &[
     ("status_counts", "status"),
     ("source_status", "stream"),
     ("cycles", "started_position"),
+    ("fba_stock", "seller_sku"),
 ];
 
 const CREATE_V1: &str = "
@@ -175,6 +176,7 @@ const SECONDARY_INDEXES: &[(&str, &str)] = &[
     ("order_status_by_ordered", "order_status (ordered_at)"),
     ("cycles_unfinished", "cycles (holder) WHERE finished_at IS NULL"),
     ("order_status_by_open_writes", "order_status (updated_at) WHERE writes_open IS NOT NULL"),
+    ("order_status_held", "order_status (ordered_at) WHERE hold IS NOT NULL"),
 ];
 
 pub fn ensure_secondary_indexes(conn: &Connection) -> rusqlite::Result<()> {
@@ -280,8 +282,20 @@ const CREATE_V8: &str = "
     DELETE FROM status_counts;
 ";
 
+/// 9: `fba_stock`, the last FBA reading per seller SKU (check's, or the stock stage's).
+const CREATE_V9: &str = "
+    DROP TABLE IF EXISTS fba_stock;
+    CREATE TABLE fba_stock (
+        seller_sku  TEXT PRIMARY KEY,
+        fulfillable INTEGER NOT NULL,
+        read_at     TEXT NOT NULL,
+        read_by     TEXT NOT NULL
+    ) STRICT;
+    DELETE FROM projection_checkpoints WHERE projector = 'fba_stock';
+";
+
 pub const PROJECTION_MIGRATIONS: &[&str] =
-    &[CREATE_V1, CREATE_V2, CREATE_V3, CREATE_V4, CREATE_V5, CREATE_V6, CREATE_V7, CREATE_V8];
+    &[CREATE_V1, CREATE_V2, CREATE_V3, CREATE_V4, CREATE_V5, CREATE_V6, CREATE_V7, CREATE_V8, CREATE_V9];
 
 /// Drops and recreates every projection table at the current shape (used by `replay verify`
 /// on its scratch copy). Version 4 recreates every table it knows; later steps build on it.

@@ -110,12 +110,27 @@ pub enum Command {
     /// Mail tools.
     #[command(subcommand)]
     Mail(MailCommand),
+    /// Named operators of the web admin (WEB_USERS_FILE).
+    #[command(subcommand)]
+    User(UserCommand),
     /// Check the ledger against the promises (one MCF order per order, no email or shipment
     /// report twice, no live MCF order for a cancelled order, nothing past RECEIVED without the
     /// marketplace API) and verify the projections; exit 1 on any anomaly.
     Audit {
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add an operator, or set a new password: the password is read from stdin (asked twice,
+    /// unseen, on a terminal) and stored as an argon2id hash.
+    Add {
+        name: String,
+        /// The users file (default: $WEB_USERS_FILE).
+        #[arg(long)]
+        users_file: Option<PathBuf>,
     },
 }
 
@@ -198,6 +213,13 @@ pub fn run(cli: Cli) -> CommandResult {
             config()?;
             audit(&database, json)
         }
+        Command::User(UserCommand::Add { name, users_file }) => {
+            let config = config()?;
+            let path = users_file.or(config.web.users_file).ok_or_else(|| {
+                Failure::new("no users file: give --users-file PATH or set WEB_USERS_FILE".to_owned())
+            })?;
+            add_user(&path, &name)
+        }
         Command::Mail(MailCommand::Inspect { file }) => {
             config()?;
             let raw = std::fs::read(&file).map_err(|e| Failure::new(format!("cannot read {}: {e}", file.display())))?;
@@ -205,6 +227,34 @@ pub fn run(cli: Cli) -> CommandResult {
             Ok(())
         }
     }
+}
+
+/// Reads the new operator's password (twice and unseen on a terminal; one line from a pipe)
+/// and writes it to the users file.
+fn add_user(path: &std::path::Path, name: &str) -> CommandResult {
+    use std::io::IsTerminal;
+    if !crate::web::users::valid_name(name) {
+        return Err(Failure::new(crate::web::users::UsersError::BadName(name.to_owned())));
+    }
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("{name} のパスワード: ")).map_err(Failure::new)?;
+        let second = rpassword::prompt_password("もう一度: ").map_err(Failure::new)?;
+        if first != second {
+            return Err(Failure::new(crate::web::users::UsersError::Mismatch));
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map_err(Failure::new)?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    let replaced = crate::web::users::add_user(path, name, &password)?;
+    say!(
+        "{} {name} in {} (the web admin reads the file again on the next login)",
+        if replaced { "changed the password of" } else { "added" },
+        path.display()
+    );
+    Ok(())
 }
 
 fn init(database: &std::path::Path) -> CommandResult {

@@ -7,6 +7,7 @@ mod db;
 mod event_log;
 mod health;
 pub mod incidents;
+mod master;
 mod orders;
 mod security;
 mod todo;
@@ -176,6 +177,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/orders/{order}/memo", post(orders::memo))
         .route("/orders/{order}/tasks", post(todo::mark_done))
         .route("/todo", get(todo::page))
+        .route("/master", get(master::page))
         .route("/health", get(health::page))
         .route("/events", get(event_log::page))
         .route("/incidents", get(incidents::page))

@@ -27,6 +27,46 @@ pub struct TodoRow {
     pub tasks: Vec<TaskView>,
 }
 
+/// An order the marketplace holds; Rakuten's with the days left before RMS cancels it.
+pub struct HeldRow {
+    pub order: String,
+    pub href: String,
+    pub why: String,
+    pub ordered_at: String,
+    pub deadline: String,
+    /// Five days or fewer left.
+    pub urgent: bool,
+}
+
+/// RMS cancels an order the shop has not confirmed within this many days of it.
+const RAKUTEN_CONFIRM_DAYS: i64 = 14;
+
+fn held_row(row: &projections::OrderRow, today: chrono::NaiveDate) -> HeldRow {
+    let ordered = row.ordered_at.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+    let (deadline, urgent) = match (row.marketplace.as_str(), ordered) {
+        ("rakuten", Some(at)) => {
+            let last_day =
+                at.with_timezone(&events::clock::jst()).date_naive() + chrono::Duration::days(RAKUTEN_CONFIRM_DAYS);
+            let left = (last_day - today).num_days();
+            let text = if left >= 0 {
+                format!("あと{left}日（{last_day} までに確認しないと楽天が自動キャンセル）")
+            } else {
+                format!("期限切れ（{last_day}）: RMSで状態を確認してください")
+            };
+            (text, left <= 5)
+        }
+        _ => ("—".to_owned(), false),
+    };
+    HeldRow {
+        order: row.order.clone(),
+        href: format!("/orders/{}", row.order),
+        why: row.hold.clone().unwrap_or_default(),
+        ordered_at: row.ordered_at.as_deref().map(jst).unwrap_or_default(),
+        deadline,
+        urgent,
+    }
+}
+
 pub struct WaitingRow {
     pub order: String,
     pub href: String,
@@ -42,6 +82,7 @@ pub struct TodoPage {
     pub total: i64,
     pub rows: Vec<TodoRow>,
     pub waiting: Vec<WaitingRow>,
+    pub held: Vec<HeldRow>,
     pub page: usize,
     pub prev_href: Option<String>,
     pub next_href: Option<String>,
@@ -59,16 +100,19 @@ pub async fn page(
     Query(query): Query<TodoQuery>,
 ) -> WebResult<Response> {
     let page = parse_page(&query.page)?;
-    let (mut tasks, total, waiting) = state
+    let (mut tasks, total, waiting, held) = state
         .db
         .read(move |conn| {
             Ok((
                 queries::orders_with_tasks_due(conn, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)?,
                 queries::count_tasks_due(conn)?,
                 queries::orders_needing_operator(conn)?,
+                queries::held_orders(conn)?,
             ))
         })
         .await?;
+    let today = state.db.now().with_timezone(&events::clock::jst()).date_naive();
+    let held = held.iter().map(|row| held_row(row, today)).collect();
     let has_next = tasks.len() > PAGE_SIZE;
     tasks.truncate(PAGE_SIZE);
     let rows = tasks
@@ -111,6 +155,7 @@ pub async fn page(
         total,
         rows,
         waiting,
+        held,
         page,
         prev_href: (page > 1).then(|| link(page - 1)),
         next_href: has_next.then(|| link(page + 1)),

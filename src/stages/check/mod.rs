@@ -125,6 +125,7 @@ async fn available_stock(
         .into_iter()
         .collect();
     let levels = ctx.services.amazon.inventory(&skus).await?;
+    record_reading(ctx.ledger, &skus, &levels)?;
     Ok(skus
         .into_iter()
         .map(|sku| {
@@ -133,4 +134,23 @@ async fn available_stock(
             (sku, fulfillable.saturating_sub(held))
         })
         .collect())
+}
+
+/// What FBA said, kept in `stock-fba` (the SKU master page, the stock page and the stock plan
+/// read it from there).
+fn record_reading(
+    ledger: &mut projections::Ledger,
+    skus: &[SellerSku],
+    levels: &HashMap<SellerSku, crate::amazon::InventoryLevel>,
+) -> Result<(), projections::LedgerError> {
+    use events::envelope::{Actor, ExpectedVersion, Meta};
+    use events::stock::{FbaLevel, FbaStockRead, StockEvent, FBA_STOCK_STREAM};
+    let mut levels: Vec<FbaLevel> = skus
+        .iter()
+        .map(|sku| FbaLevel { seller_sku: sku.to_string(), fulfillable: levels.get(sku).map_or(0, |l| l.fulfillable) })
+        .collect();
+    levels.sort_by(|a, b| a.seller_sku.cmp(&b.seller_sku));
+    let read = StockEvent::FbaStockRead(FbaStockRead { by: STAGE.into(), whole: false, levels });
+    ledger.append(FBA_STOCK_STREAM, ExpectedVersion::Any, &[read.to_new_event(Meta::by(Actor::reactor(STAGE)))])?;
+    Ok(())
 }
