@@ -120,7 +120,7 @@ async fn a_broken_master_is_rejected_and_the_last_good_mapping_stays_in_use() {
     let second = shop.place("tea-100", 1, |_| {});
     shop.run(Stage::Check).await;
     assert_eq!(shop.status(&second), Status::ShippingRequested);
-    assert!(shop.services.sku_master.problem.as_deref().unwrap().contains("cannot read the SKU master"));
+    assert!(shop.services.sku_master.problem.as_deref().unwrap().contains("を読めません"));
     let rejected = shop.ledger.store().read_stream("sku-master").unwrap();
     assert!(rejected.iter().any(|e| e.event_type == "SkuMasterRejected"));
 }
@@ -140,7 +140,7 @@ async fn an_empty_master_or_one_dropping_skus_of_open_orders_is_refused_and_erro
     assert_eq!(shop.status(&second), Status::ShippingRequested, "the last good workbook stays in use");
     let problem = shop.services.sku_master.problem.clone().unwrap();
     assert!(
-        problem.ends_with("no mapping rows below the header; a master without rows would stop every order"),
+        problem.ends_with("見出しの下にマッピングの行がありません（行のないマスターではすべての注文が止まります）"),
         "{problem}"
     );
 
@@ -160,16 +160,13 @@ async fn an_empty_master_or_one_dropping_skus_of_open_orders_is_refused_and_erro
     let unmapped = shop.place("matcha-50", 1, |_| {});
     shop.run(Stage::Check).await;
     let problem = shop.services.sku_master.problem.clone().unwrap();
-    assert!(
-        problem.contains("drops SKUs that open orders still need: tea-100 (orders yahoo-shop-waiting-1)"),
-        "{problem}"
-    );
+    assert!(problem.contains("未完了の注文が使うSKUがありません: tea-100（注文 yahoo-shop-waiting-1）"), "{problem}");
     // The order's error names the workbook actually in use, and why the file on disk is not.
     let error = shop.state(&unmapped).error.unwrap().message;
     assert!(error.contains("SKU matcha-50 が使用中のSKUマスター"), "{error}");
     assert!(error.contains(" JST 読込、sha256 "), "{error}");
     assert!(
-        error.contains("ディスク上のファイルは受け付けられませんでした:") && error.contains("drops SKUs"),
+        error.contains("ディスク上のファイルは受け付けられませんでした:") && error.contains("未完了の注文が使うSKU"),
         "{error}"
     );
 
@@ -200,7 +197,10 @@ async fn next_day_premium_delivery_considers_priority_and_a_promise_no_speed_kee
     assert_eq!(shop.sandbox.order(&mcf_id(1)).unwrap().speed, "Priority");
     let reason = state.speed_reason.unwrap();
     assert!(
-        reason.contains("Standard by") && reason.contains("Expedited by") && reason.contains("Priority by"),
+        reason.contains("Standard ")
+            && reason.contains("Expedited ")
+            && reason.contains("Priority ")
+            && reason.contains(" 着"),
         "every estimate: {reason}"
     );
     // Nothing arrives today: the fastest, and the operator tells the customer.
@@ -231,9 +231,7 @@ async fn premium_delivery_and_delivery_slots_choose_the_speed() {
     assert_eq!(state.shipping_speed, Some(ShippingSpeed::Expedited));
     let reason = state.speed_reason.unwrap();
     assert!(
-        reason.contains("Expedited is the cheapest in time")
-            && reason.contains("(450 yen)")
-            && reason.contains("Priority by"),
+        reason.contains("間に合う中で最も安い Expedited") && reason.contains("(450円)") && reason.contains("Priority "),
         "{reason}"
     );
     assert_eq!(shop.sandbox.order(&mcf_id(1)).unwrap().speed, "Expedited");

@@ -316,7 +316,7 @@ async fn bad_rms_answers_and_bad_orders_never_lose_anything() {
     shop.run(Stage::Receive).await;
     assert_eq!(shop.status(&key(&good)), Status::AwaitingConfirmation, "the same window, fetched again");
     let error = shop.state(&key(&strange)).error.unwrap();
-    assert!(error.message.contains("unknown payment method 99 (未来の決済)"), "{}", error.message);
+    assert!(error.message.contains("不明な決済方法 99（未来の決済）"), "{}", error.message);
     assert!(shop.state(&key(&cod)).error.unwrap().message.contains("代金引換"));
     let raw = shop.ledger.store().read_stream(&key(&good).stream()).unwrap();
     let blob = raw.iter().find_map(|e| e.blob.clone()).expect("the RMS answer is kept");

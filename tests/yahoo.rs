@@ -69,7 +69,7 @@ async fn premium_delivery_slots_and_tracking_go_through_both_sandboxes() {
     let premium_state = shop.state(&key(&premium));
     assert_eq!(premium_state.shipping_speed, Some(ShippingSpeed::Expedited));
     let reason = premium_state.speed_reason.unwrap();
-    assert!(reason.contains("Expedited is the cheapest in time"), "{reason}");
+    assert!(reason.contains("間に合う中で最も安い Expedited"), "{reason}");
     assert_eq!(shop.sandbox.order(&format!("YH-{premium}")).unwrap().speed, "Expedited");
     assert_eq!(shop.state(&key(&slotted)).shipping_speed, Some(ShippingSpeed::ScheduledDelivery));
     assert_eq!(shop.status(&key(&no_slot)), Status::DateUnavailable);

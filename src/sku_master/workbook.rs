@@ -9,21 +9,21 @@ use std::io::Cursor;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SkuMasterError {
-    #[error("cannot read the SKU master {path}: {reason}")]
+    #[error("SKUマスター {path} を読めません: {reason}")]
     Unreadable { path: String, reason: String },
-    #[error("{path} has no sheet named {SHEET} (sheets: {sheets})")]
+    #[error("{path} に {SHEET} シートがありません（シート: {sheets}）")]
     NoSheet { path: String, sheets: String },
-    #[error("{path}, sheet {SHEET}: row 1 must name the columns; missing {column} (e.g. \"marketplace_sku\", \"seller_sku\", \"quantity\")")]
+    #[error("{path}、{SHEET} シート: 1行目に列名が必要です。{column} がありません（例: \"marketplace_sku\", \"seller_sku\", \"quantity\"）")]
     MissingColumn { path: String, column: &'static str },
-    #[error("{path}, sheet {SHEET}, cell {cell}: empty {column}")]
+    #[error("{path}、{SHEET} シート、セル {cell}: {column} が空です")]
     EmptyKey { path: String, cell: String, column: &'static str },
-    #[error("{path}, sheet {SHEET}, cell {cell}: marketplace SKU {sku:?} is listed again (first in row {first_row})")]
+    #[error("{path}、{SHEET} シート、セル {cell}: モールSKU「{sku}」が重複しています（最初は {first_row} 行目）")]
     Duplicate { path: String, cell: String, sku: String, first_row: usize },
-    #[error("{path}, sheet {SHEET}, cell {cell}: {value:?} is not a whole number of at least 1")]
+    #[error("{path}、{SHEET} シート、セル {cell}: 「{value}」は1以上の整数ではありません")]
     BadNumber { path: String, cell: String, value: String },
-    #[error("{path}, sheet {SHEET}: no mapping rows below the header; a master without rows would stop every order")]
+    #[error("{path}、{SHEET} シート: 見出しの下にマッピングの行がありません（行のないマスターではすべての注文が止まります）")]
     NoRows { path: String },
-    #[error("{path} drops SKUs that open orders still need: {skus}; add them back (or settle those orders first)")]
+    #[error("{path} には未完了の注文が使うSKUがありません: {skus}。戻すか、先にそれらの注文を片付けてください")]
     DropsSkusOfOpenOrders { path: String, skus: String },
 }
 
@@ -176,7 +176,7 @@ mod tests {
     #[test]
     fn broken_sheets_are_refused_naming_sheet_row_and_cell() {
         let no_sheet = parse_workbook(&workbook("Sheet1", &[&["a"]]), "m.xlsx").unwrap_err();
-        assert_eq!(no_sheet.to_string(), "m.xlsx has no sheet named SKUMapping (sheets: Sheet1)");
+        assert_eq!(no_sheet.to_string(), "m.xlsx に SKUMapping シートがありません（シート: Sheet1）");
         let duplicate = parse_workbook(
             &workbook("SKUMapping", &[&["marketplace_sku", "seller_sku"], &["a", "A"], &["a", "B"]]),
             "m.xlsx",
@@ -184,18 +184,18 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             duplicate.to_string(),
-            "m.xlsx, sheet SKUMapping, cell A3: marketplace SKU \"a\" is listed again (first in row 2)"
+            "m.xlsx、SKUMapping シート、セル A3: モールSKU「a」が重複しています（最初は 2 行目）"
         );
         let empty =
             parse_workbook(&workbook("SKUMapping", &[&["marketplace_sku", "seller_sku"], &["a", ""]]), "m.xlsx")
                 .unwrap_err();
-        assert_eq!(empty.to_string(), "m.xlsx, sheet SKUMapping, cell B2: empty seller_sku");
+        assert_eq!(empty.to_string(), "m.xlsx、SKUMapping シート、セル B2: seller_sku が空です");
         let bad = parse_workbook(
             &workbook("SKUMapping", &[&["marketplace_sku", "seller_sku", "quantity"], &["a", "A", "two"]]),
             "m.xlsx",
         )
         .unwrap_err();
-        assert_eq!(bad.to_string(), "m.xlsx, sheet SKUMapping, cell C2: \"two\" is not a whole number of at least 1");
+        assert_eq!(bad.to_string(), "m.xlsx、SKUMapping シート、セル C2: 「two」は1以上の整数ではありません");
         let zero = parse_workbook(
             &workbook("SKUMapping", &[&["marketplace_sku", "seller_sku", "quantity"], &["a", "A", "0"]]),
             "m.xlsx",
@@ -203,12 +203,12 @@ mod tests {
         .unwrap_err();
         assert!(matches!(zero, SkuMasterError::BadNumber { .. }));
         let no_column = parse_workbook(&workbook("SKUMapping", &[&["sku", "seller_sku"]]), "m.xlsx").unwrap_err();
-        assert!(no_column.to_string().contains("missing marketplace_sku"), "{no_column}");
+        assert!(no_column.to_string().contains("marketplace_sku がありません"), "{no_column}");
         let header_only =
             parse_workbook(&workbook("SKUMapping", &[&["marketplace_sku", "seller_sku"], &[]]), "m.xlsx").unwrap_err();
         assert_eq!(
             header_only.to_string(),
-            "m.xlsx, sheet SKUMapping: no mapping rows below the header; a master without rows would stop every order"
+            "m.xlsx、SKUMapping シート: 見出しの下にマッピングの行がありません（行のないマスターではすべての注文が止まります）"
         );
         let garbage = parse_workbook(b"not a workbook", "m.xlsx").unwrap_err();
         assert!(matches!(garbage, SkuMasterError::Unreadable { .. }));

@@ -34,7 +34,7 @@ pub(crate) fn record_rakuten_order(
             events::order::intake::decide(&state, &view)
         }
         Err(error) if state.status.is_none() => {
-            let message = format!("RMS returned an order this build cannot read: {error}");
+            let message = format!("RMSの注文データをこのバージョンでは読めません（{error}）");
             vec![
                 rakuten_detected(&number),
                 OrderEvent::OrderFailed(OrderFailed {

@@ -140,8 +140,8 @@ fn refuse_dropped_skus(
     let skus = needed
         .iter()
         .map(|(sku, orders)| {
-            let more = if orders.len() > 3 { format!(" and {} more", orders.len() - 3) } else { String::new() };
-            format!("{sku} (orders {}{more})", orders.iter().take(3).cloned().collect::<Vec<_>>().join(", "))
+            let more = if orders.len() > 3 { format!(" ほか{}件", orders.len() - 3) } else { String::new() };
+            format!("{sku}（注文 {}{more}）", orders.iter().take(3).cloned().collect::<Vec<_>>().join(", "))
         })
         .collect::<Vec<_>>()
         .join("; ");

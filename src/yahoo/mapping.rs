@@ -241,14 +241,14 @@ pub fn ship_company_code(carrier: &str) -> &'static str {
 /// '-' within 14 bytes; Japan Post 11 to 13 characters without hyphens.
 pub fn validate_invoice(company_code: &str, invoice: &str) -> Result<(), String> {
     if invoice.is_empty() || invoice.len() > 30 || !invoice.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        return Err(format!("tracking number {invoice:?} is not half-width letters, digits and '-' (at most 30)"));
+        return Err(format!("追跡番号「{invoice}」が半角英数字と「-」の30文字以内ではありません"));
     }
     match company_code {
         "1001" if invoice.len() > 14 || !invoice.chars().all(|c| c.is_ascii_digit() || c == '-') => {
-            Err(format!("Yamato tracking number {invoice:?} must be digits and '-' within 14 characters"))
+            Err(format!("ヤマト運輸の追跡番号「{invoice}」は数字と「-」で14文字以内です"))
         }
         "1003" if !(11..=13).contains(&invoice.chars().filter(|c| *c != '-').count()) => {
-            Err(format!("Japan Post tracking number {invoice:?} must have 11 to 13 characters without hyphens"))
+            Err(format!("日本郵便の追跡番号「{invoice}」は「-」を除いて11〜13文字です"))
         }
         _ => Ok(()),
     }

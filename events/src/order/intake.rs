@@ -174,11 +174,11 @@ pub fn confirmed(state: &OrderState, note: &str) -> Vec<OrderEvent> {
 pub fn settlement_problem(settlement: &Settlement, admin_screen: &str) -> Option<String> {
     match settlement.kind {
         SettlementKind::Other => Some(format!(
-            "unknown payment method {} ({}): check the payment in {admin_screen}, then set VERIFIED",
+            "不明な決済方法 {}（{}）: {admin_screen}で入金を確認してから VERIFIED にしてください",
             settlement.code, settlement.name
         )),
         SettlementKind::CashOnDelivery => {
-            Some("代金引換 (cash on delivery): Amazon MCF cannot collect payment; ship this order by hand".into())
+            Some("代金引換: Amazon MCFは代金を回収できません。この注文は手作業で出荷してください".into())
         }
         SettlementKind::CreditCard | SettlementKind::Prepaid => None,
     }
@@ -229,7 +229,7 @@ impl Decision {
                 }
             }
             Err(reason) if first => {
-                let message = format!("the order from {} cannot be used: {reason}", rules.api);
+                let message = format!("{}の注文データを使えません（{}の応答: {reason}）", rules.api, rules.api);
                 let told = self.state.error.as_ref().is_some_and(|e| e.message == message);
                 if !told && self.state.status != Some(Status::Error) {
                     self.push(failed_at_receive(rules.unusable_code, message));
@@ -385,7 +385,7 @@ mod tests {
         }
         let then = given_nothing(&yahoo()).when(|s| decide(s, &unknown));
         let OrderEvent::OrderFailed(failed) = &then.events()[2] else { panic!("{:?}", then.events()) };
-        assert!(failed.message.contains("check the payment in Store Creator"), "{}", failed.message);
+        assert!(failed.message.contains("Store Creatorで入金を確認"), "{}", failed.message);
         let state = then.then_expect_types(&["OrderDetected", "OrderDetailsRecorded", "OrderFailed"]);
         assert_eq!(state.status, Some(Status::Error));
     }
@@ -396,7 +396,7 @@ mod tests {
         broken.details = Err("no package".into());
         let state =
             given_nothing(&rakuten()).when(|s| decide(s, &broken)).then_expect_types(&["OrderDetected", "OrderFailed"]);
-        assert!(state.error.as_ref().unwrap().message.contains("the order from RMS cannot be used: no package"));
+        assert!(state.error.as_ref().unwrap().message.contains("RMSの注文データを使えません（RMSの応答: no package）"));
         Given::state(state).when(|s| decide(s, &broken)).then_expect_nothing();
     }
 

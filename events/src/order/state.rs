@@ -194,7 +194,10 @@ impl OrderState {
                 self.error = Some(OrderFailed {
                     stage: "ship".into(),
                     code: Some(rejected.code.clone()),
-                    message: rejected.message.clone(),
+                    message: format!(
+                        "Amazonが出荷依頼を受け付けませんでした。Amazonのメッセージ: {}",
+                        rejected.message
+                    ),
                 });
             }
             E::DeliverySlotUnavailable(unavailable) => {

@@ -141,7 +141,13 @@ async fn report_shipment(
             let code = messages.first().map(|(c, _)| c.clone());
             let events = vec![
                 OrderEvent::WriteFailed(WriteFailed { write, code: code.clone(), message: message.clone() }),
-                OrderEvent::OrderFailed(OrderFailed { stage: "notify".into(), code, message }),
+                OrderEvent::OrderFailed(OrderFailed {
+                    stage: "notify".into(),
+                    code,
+                    message: format!(
+                        "楽天RMSが発送登録を受け付けませんでした。RMSで登録してください。RMSのメッセージ: {message}"
+                    ),
+                }),
             ];
             crate::stages::orders::record_outcome(ledger, key, "notify", events)?;
             report.needs_operator += 1;

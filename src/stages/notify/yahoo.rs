@@ -75,7 +75,7 @@ async fn report_shipment(
         let failed = OrderFailed {
             stage: "notify".into(),
             code: Some("INVOICE".into()),
-            message: format!("{problem}: register it in Store Creator by hand"),
+            message: format!("{problem}。ストアクリエイターProで手動で登録してください"),
         };
         if record(ledger, key, state, "notify", vec![OrderEvent::OrderFailed(failed)])? {
             report.needs_operator += 1;
@@ -135,7 +135,13 @@ async fn report_shipment(
                     code: Some(code.clone()),
                     message: message.clone(),
                 }),
-                OrderEvent::OrderFailed(OrderFailed { stage: "notify".into(), code: Some(code), message }),
+                OrderEvent::OrderFailed(OrderFailed {
+                    stage: "notify".into(),
+                    code: Some(code),
+                    message: format!(
+                        "Yahoo!が出荷登録を受け付けませんでした。ストアクリエイターProで登録してください。Yahoo!のメッセージ: {message}"
+                    ),
+                }),
             ];
             crate::stages::orders::record_outcome(ledger, key, "notify", events)?;
             report.needs_operator += 1;

@@ -97,7 +97,11 @@ async fn ship_one(
     let previews = match ctx.services.amazon.preview(&preview_request).await {
         Ok(previews) => previews,
         Err(AmazonError::Api { code, message, status: 400, .. }) => {
-            let failed = OrderFailed { stage: "amazon.getFulfillmentPreview".into(), code: Some(code), message };
+            let failed = OrderFailed {
+                stage: "amazon.getFulfillmentPreview".into(),
+                code: Some(code),
+                message: format!("Amazonが出荷プレビューを受け付けませんでした。Amazonのメッセージ: {message}"),
+            };
             return decided(ctx, key, &state, OrderEvent::OrderFailed(failed), Outcome::NeedsOperator);
         }
         Err(e) => {

@@ -58,7 +58,7 @@ fn jst_date(time: DateTime<Utc>) -> NaiveDate {
 }
 
 fn show(time: Option<DateTime<Utc>>) -> String {
-    time.map_or_else(|| "unknown".to_owned(), |t| t.with_timezone(&jst()).format("%Y-%m-%d %H:%M JST").to_string())
+    time.map_or_else(|| "不明".to_owned(), |t| t.with_timezone(&jst()).format("%Y-%m-%d %H:%M JST").to_string())
 }
 
 pub use events::order::parse_slot;
@@ -85,9 +85,9 @@ fn premium(deadline: NaiveDate, options: &[PreviewOption]) -> Option<SpeedDecisi
         .iter()
         .filter(|o| PREVIEWED.contains(&o.speed))
         .map(|o| match (o.fulfillable, o.fee_yen) {
-            (true, Some(fee)) => format!("{} by {} ({fee} yen)", o.speed.as_str(), show(o.latest_arrival)),
-            (true, None) => format!("{} by {}", o.speed.as_str(), show(o.latest_arrival)),
-            (false, _) => format!("{} not offered", o.speed.as_str()),
+            (true, Some(fee)) => format!("{} {} 着 ({fee}円)", o.speed.as_str(), show(o.latest_arrival)),
+            (true, None) => format!("{} {} 着", o.speed.as_str(), show(o.latest_arrival)),
+            (false, _) => format!("{} 提供なし", o.speed.as_str()),
         })
         .collect::<Vec<_>>()
         .join(", ");
@@ -97,7 +97,7 @@ fn premium(deadline: NaiveDate, options: &[PreviewOption]) -> Option<SpeedDecisi
             speed: chosen.speed,
             window: None,
             reason: format!(
-                "premium delivery by {deadline}: {} is the cheapest in time ({estimates})",
+                "優良配送 {deadline} まで: 間に合う中で最も安い {} を選択（{estimates}）",
                 chosen.speed.as_str()
             ),
             late: None,
@@ -108,7 +108,7 @@ fn premium(deadline: NaiveDate, options: &[PreviewOption]) -> Option<SpeedDecisi
         speed: fastest.speed,
         window: None,
         reason: format!(
-            "premium delivery by {deadline}: no speed arrives in time; {} is the fastest offered ({estimates})",
+            "優良配送 {deadline} まで: 間に合う配送方法がないため最速の {} を選択（{estimates}）",
             fastest.speed.as_str()
         ),
         late: Some(format!(
@@ -137,10 +137,7 @@ pub fn choose_speed(promise: &Promise, options: &[PreviewOption]) -> SpeedDecisi
             Some(window) => SpeedDecision::Ship {
                 speed: ShippingSpeed::ScheduledDelivery,
                 window: Some(window.clone()),
-                reason: format!(
-                    "delivery slot {requested} requested: ScheduledDelivery window {}",
-                    window_label(window)
-                ),
+                reason: format!("配送枠 {requested} の指定: ScheduledDelivery の枠 {}", window_label(window)),
                 late: None,
             },
             None => {
@@ -163,20 +160,20 @@ pub fn choose_speed(promise: &Promise, options: &[PreviewOption]) -> SpeedDecisi
         (Some(o), _) => SpeedDecision::Ship {
             speed: ShippingSpeed::Standard,
             window: None,
-            reason: format!("no delivery promise: Standard, arriving by {}", show(o.latest_arrival)),
+            reason: format!("お届け指定なし: Standard（{} 着）", show(o.latest_arrival)),
             late: None,
         },
         (None, Some(o)) => SpeedDecision::Ship {
             speed: ShippingSpeed::Expedited,
             window: None,
-            reason: format!("Standard not offered; Expedited, arriving by {}", show(o.latest_arrival)),
+            reason: format!("Standard の提供がないため Expedited（{} 着）", show(o.latest_arrival)),
             late: None,
         },
         (None, None) => {
             let reasons: Vec<String> = options.iter().flat_map(|o| o.reasons.iter().cloned()).collect();
             SpeedDecision::Unfulfillable {
                 reason: if reasons.is_empty() {
-                    "Amazon offers no speed for this order".to_owned()
+                    "Amazonがこの注文に提供できる配送方法がありません".to_owned()
                 } else {
                     reasons.join(", ")
                 },
@@ -254,7 +251,7 @@ mod tests {
         assert_eq!((speed, late), (ShippingSpeed::Expedited, None));
         assert_eq!(
             reason,
-            "premium delivery by 2026-11-24: Expedited is the cheapest in time (Standard by 2026-11-25 21:00 JST (450 yen), Expedited by 2026-11-23 21:00 JST (650 yen), Priority by 2026-11-22 21:00 JST (900 yen))"
+            "優良配送 2026-11-24 まで: 間に合う中で最も安い Expedited を選択（Standard 2026-11-25 21:00 JST 着 (450円), Expedited 2026-11-23 21:00 JST 着 (650円), Priority 2026-11-22 21:00 JST 着 (900円)）"
         );
     }
 
@@ -289,7 +286,7 @@ mod tests {
             late.as_deref(),
             Some("優良配送のお届け期限 2026-11-22 に間に合いません（最速のExpeditedで 2026-11-23 21:00 JST 着予定）")
         );
-        assert!(reason.contains("Priority not offered"), "{reason}");
+        assert!(reason.contains("Priority 提供なし"), "{reason}");
     }
 
     #[test]

@@ -334,7 +334,10 @@ fn address_form(
     status: Status,
     limits: events::order::address::AddressLimits,
 ) -> Option<AddressForm> {
-    let editable = !status.is_final() && status != Status::Shipping && state.mcf_intent.is_none();
+    let editable = !status.is_final()
+        && status != Status::Shipping
+        && state.mcf_intent.is_none()
+        && state.cancel_refused.is_none();
     let a: &Address = state.delivery_address().filter(|_| editable)?;
     let (name_length, lines_length) = events::order::address::lengths_for_amazon(a);
     Some(AddressForm {
