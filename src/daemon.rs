@@ -32,9 +32,9 @@ pub async fn termination_signal() {
 
 /// Runs a whole cycle every `every` until the shutdown. A cycle already held by another
 /// process (cron) is skipped, not waited for.
-pub async fn cycle_timer(mut ledger: Ledger, mut services: Services, every: Duration, shutdown: Shutdown) {
+pub async fn cycle_timer(mut ledger: Ledger, services: Services, every: Duration, shutdown: Shutdown) {
     loop {
-        match run_cycle_until(&mut ledger, &mut services, &Stage::ALL, shutdown.flag()).await {
+        match run_cycle_until(&mut ledger, &services, &Stage::ALL, shutdown.flag()).await {
             Ok(report) if report.failures.is_empty() => {
                 tracing::info!(duration_ms = report.duration_ms as u64, "timer cycle done")
             }

@@ -46,13 +46,13 @@ pub async fn dry_run(database: &Path, sku_master: &Path) -> Result<DryRun, Strin
             .map_err(|e| e.to_string())?;
     // Mail the cycle sends goes to a sandbox mail server too, never to a real one.
     let mail = crate::demo::start_mail_sandbox("dry-run").await?;
-    let mut services = crate::demo::sandbox_services(&amazon, &rakuten, &yahoo, &mail, sku_master, clock)?;
+    let services = crate::demo::sandbox_services(&amazon, &rakuten, &yahoo, &mail, sku_master, clock)?;
     if let Ok(mapping) = services.sku_master.mapping(&mut ledger) {
         for mapped in mapping.entries.values() {
             amazon.set_stock(&mapped.seller_sku.0, SANDBOX_STOCK);
         }
     }
-    let report = run_cycle(&mut ledger, &mut services, &Stage::ALL).await.map_err(|e| e.to_string())?;
+    let report = run_cycle(&mut ledger, &services, &Stage::ALL).await.map_err(|e| e.to_string())?;
     let appended = ledger.store().read_all(before, 1_000_000).map_err(|e| e.to_string())?;
     Ok(DryRun {
         scratch_events_before: before,

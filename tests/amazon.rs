@@ -120,7 +120,7 @@ async fn a_broken_master_is_rejected_and_the_last_good_mapping_stays_in_use() {
     let second = shop.place("tea-100", 1, |_| {});
     shop.run(Stage::Check).await;
     assert_eq!(shop.status(&second), Status::ShippingRequested);
-    assert!(shop.services.sku_master.problem.as_deref().unwrap().contains("を読めません"));
+    assert!(shop.services.sku_master.problem().unwrap().contains("を読めません"));
     let rejected = shop.ledger.store().read_stream("sku-master").unwrap();
     assert!(rejected.iter().any(|e| e.event_type == "SkuMasterRejected"));
 }
@@ -138,7 +138,7 @@ async fn an_empty_master_or_one_dropping_skus_of_open_orders_is_refused_and_erro
     let second = shop.place("tea-100", 1, |_| {});
     shop.run(Stage::Check).await;
     assert_eq!(shop.status(&second), Status::ShippingRequested, "the last good workbook stays in use");
-    let problem = shop.services.sku_master.problem.clone().unwrap();
+    let problem = shop.services.sku_master.problem().unwrap();
     assert!(
         problem.ends_with("見出しの下にマッピングの行がありません（行のないマスターではすべての注文が止まります）"),
         "{problem}"
@@ -159,7 +159,7 @@ async fn an_empty_master_or_one_dropping_skus_of_open_orders_is_refused_and_erro
     write_master(&shop.master, &[("cup", "JP-CUP", 1)]);
     let unmapped = shop.place("matcha-50", 1, |_| {});
     shop.run(Stage::Check).await;
-    let problem = shop.services.sku_master.problem.clone().unwrap();
+    let problem = shop.services.sku_master.problem().unwrap();
     assert!(problem.contains("未完了の注文が使うSKUがありません: tea-100（注文 yahoo-shop-waiting-1）"), "{problem}");
     // The order's error names the workbook actually in use, and why the file on disk is not.
     let error = shop.state(&unmapped).error.unwrap().message;
@@ -174,7 +174,7 @@ async fn an_empty_master_or_one_dropping_skus_of_open_orders_is_refused_and_erro
     write_master(&shop.master, &[("tea-100", "JP-TEA-100", 1), ("matcha-50", "JP-MATCHA", 1)]);
     let third = shop.place("tea-100", 1, |_| {});
     shop.run(Stage::Check).await;
-    assert_eq!(shop.services.sku_master.problem, None);
+    assert_eq!(shop.services.sku_master.problem(), None);
     assert_eq!(shop.status(&third), Status::ShippingRequested);
     let kinds: Vec<String> =
         shop.ledger.store().read_stream("sku-master").unwrap().into_iter().map(|e| e.event_type).collect();
@@ -383,8 +383,7 @@ async fn an_amazon_outage_defers_everything_and_the_next_cycle_resumes() {
     let report = shop.run(Stage::Ship).await;
     assert_eq!(report[0].deferred, 1);
     assert_eq!(shop.ledger.store().head_position().unwrap(), head, "nothing recorded while Amazon is down");
-    let stage =
-        mcf_ledger::cycle::run_stage(&mut shop.ledger, &mut shop.services, Stage::Check, Steps::unbounded()).await;
+    let stage = mcf_ledger::cycle::run_stage(&mut shop.ledger, &shop.services, Stage::Check, Steps::unbounded()).await;
     assert!(stage.is_ok(), "no VERIFIED orders: check has nothing to ask Amazon");
     shop.sandbox.faults().lift();
     shop.run(Stage::Ship).await;

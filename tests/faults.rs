@@ -425,7 +425,7 @@ async fn one_run(seed: u64, sink: &SmtpSink, tally: &mut Tally) {
         let kill_after = (world.rng.u8(0..3) == 0).then(|| Duration::from_millis(world.rng.u64(0..400)));
         tally.cycles += 1;
         let finished = {
-            let cycle = run_cycle(&mut ledger, &mut services, &Stage::ALL);
+            let cycle = run_cycle(&mut ledger, &services, &Stage::ALL);
             match kill_after {
                 Some(after) => tokio::select! {
                     report = cycle => Some(report),
@@ -483,7 +483,7 @@ async fn one_run(seed: u64, sink: &SmtpSink, tally: &mut Tally) {
         world.buyers_follow_up(ledger.store(), true);
         world.advance(ChronoDuration::minutes(30));
         let before = order_events(&ledger);
-        let report = run_cycle(&mut ledger, &mut services, &Stage::ALL).await.unwrap();
+        let report = run_cycle(&mut ledger, &services, &Stage::ALL).await.unwrap();
         tally.cycles += 1;
         assert!(report.failures.is_empty(), "seed {seed}: a stage failed with no faults: {:?}", report.failures);
         quiet = if order_events(&ledger) == before && !parcels_on_the_way(&ledger) { quiet + 1 } else { 0 };

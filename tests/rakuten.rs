@@ -446,7 +446,7 @@ async fn whole_cycles_alone_take_an_order_from_rms_to_shipped_and_release_the_le
     let order = key(&number);
     let mut statuses = Vec::new();
     for _ in 0..4 {
-        let report = run_cycle(&mut shop.ledger, &mut shop.services, &S::ALL).await.unwrap();
+        let report = run_cycle(&mut shop.ledger, &shop.services, &S::ALL).await.unwrap();
         assert!(report.failures.is_empty(), "{:?}", report.failures);
         statuses.push(shop.status(&order));
         shop.advance(Duration::minutes(10));

@@ -644,7 +644,7 @@ fn cycle_benchmark(orders: usize) {
         let master = dir.path().join("master.xlsx");
         mcf_ledger::demo::write_sample_master(&master).expect("master");
         let yahoo_config = yahoo.config();
-        let mut services = mcf_ledger::cycle::Services {
+        let services = mcf_ledger::cycle::Services {
             shutdown: Default::default(),
             amazon: AmazonClient::new(AmazonConfig {
                 credentials: LwaCredentials {
@@ -724,7 +724,7 @@ fn cycle_benchmark(orders: usize) {
             for (stage, time, bound) in per_stage.iter_mut() {
                 let before = Calls::read(&amazon, &rakuten, &yahoo);
                 let stage_started = Instant::now();
-                if let Err(error) = run_stage(&mut ledger, &mut services, *stage, Steps::unbounded()).await {
+                if let Err(error) = run_stage(&mut ledger, &services, *stage, Steps::unbounded()).await {
                     println!("  cycle {cycles} stage {stage}: {error}");
                 }
                 *time += stage_started.elapsed().as_secs_f64();

@@ -334,7 +334,7 @@ fn cycle(config: &Config, database: &std::path::Path, stage: Option<&str>) -> Co
         None => Stage::ALL.to_vec(),
     };
     let mut ledger = open_ledger(database, OpenMode::MustExist)?;
-    let mut services = crate::cycle::Services::from_config(config)?;
+    let services = crate::cycle::Services::from_config(config)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Failure::new)?;
     let shutdown = services.shutdown.clone();
     let report = runtime.block_on(async {
@@ -343,7 +343,7 @@ fn cycle(config: &Config, database: &std::path::Path, stage: Option<&str>) -> Co
             crate::daemon::termination_signal().await;
             on_signal.trigger();
         });
-        crate::cycle::run_cycle_until(&mut ledger, &mut services, &stages, shutdown.flag()).await
+        crate::cycle::run_cycle_until(&mut ledger, &services, &stages, shutdown.flag()).await
     })?;
     for stage in &report.reports {
         say!(

@@ -7,7 +7,7 @@ use projections::Ledger;
 /// What a stage works with: the ledger, the process's services, and its steps.
 pub struct StageContext<'a> {
     pub ledger: &'a mut Ledger,
-    pub services: &'a mut Services,
+    pub services: &'a Services,
     /// Where the stage may stop (a graceful shutdown) and renews the cycle lease.
     pub steps: Steps<'a>,
 }

@@ -20,77 +20,96 @@ pub enum NoMapping {
     Ledger(#[from] LedgerError),
 }
 
-/// Keeps the mapping current: re-reads the file when its content changes.
+/// Keeps the mapping current: re-reads the file when its content changes. Shared by the
+/// stages that run at once (its state is behind a lock; a load is recorded once).
 #[derive(Debug)]
 pub struct SkuMaster {
     path: PathBuf,
+    state: std::sync::Mutex<Keeper>,
+}
+
+#[derive(Debug, Default)]
+struct Keeper {
     current: Option<SkuMapping>,
     /// Hash of the file content last looked at (good or bad), so a bad file is reported once.
     last_seen: Option<String>,
     /// The newest problem with the file on disk, while the last good mapping is in use.
-    pub problem: Option<String>,
+    problem: Option<String>,
 }
 
 impl SkuMaster {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into(), current: None, last_seen: None, problem: None }
+        Self { path: path.into(), state: std::sync::Mutex::new(Keeper::default()) }
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    fn keeper(&self) -> std::sync::MutexGuard<'_, Keeper> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The newest problem with the file on disk, while the last good mapping is in use.
+    pub fn problem(&self) -> Option<String> {
+        self.keeper().problem.clone()
+    }
+
     /// The mapping to use now. Loads or reloads the file when it changed, recording the load or
     /// the rejection; falls back to the last good workbook recorded in the ledger. A workbook
     /// is rejected when it is broken, has no rows, or drops SKUs that open orders still need.
-    pub fn mapping(&mut self, ledger: &mut Ledger) -> Result<&SkuMapping, NoMapping> {
+    pub fn mapping(&self, ledger: &mut Ledger) -> Result<SkuMapping, NoMapping> {
         let shown = self.path.display().to_string();
         let bytes = std::fs::read(&self.path);
         let sha = bytes.as_ref().ok().map(|b| sha256_hex(b));
-        if sha.is_none() || sha != self.last_seen {
-            self.last_seen = sha.clone();
-            if self.current.is_none() {
-                self.current = last_good(ledger)?;
+        let mut keeper = self.keeper();
+        if sha.is_none() || sha != keeper.last_seen {
+            keeper.last_seen = sha.clone();
+            if keeper.current.is_none() {
+                keeper.current = last_good(ledger)?;
             }
             let parsed = match &bytes {
                 Ok(bytes) => parse_workbook(bytes, &shown),
                 Err(e) => Err(SkuMasterError::Unreadable { path: shown.clone(), reason: e.to_string() }),
             };
-            let parsed = match (parsed, &self.current) {
+            let parsed = match (parsed, &keeper.current) {
                 (Ok(new), Some(current)) if current.sha256 != new.sha256 => refuse_dropped_skus(ledger, current, new)?,
                 (parsed, _) => parsed,
             };
             match parsed {
-                Ok(mapping) if self.current.as_ref().is_some_and(|c| c.sha256 == mapping.sha256) => self.problem = None,
+                Ok(mapping) if keeper.current.as_ref().is_some_and(|c| c.sha256 == mapping.sha256) => {
+                    keeper.problem = None
+                }
                 Ok(mut mapping) => {
                     let bytes = bytes.as_deref().unwrap_or_default();
                     mapping.loaded_at = Some(record_load(ledger, &mapping, bytes, &shown)?);
                     tracing::info!(path = %shown, rows = mapping.entries.len(), "SKU master loaded");
-                    self.current = Some(mapping);
-                    self.problem = None;
+                    keeper.current = Some(mapping);
+                    keeper.problem = None;
                 }
                 Err(error) => {
                     record_rejection(ledger, sha.as_deref().unwrap_or("missing"), &error, &shown)?;
                     tracing::warn!(path = %shown, %error, "SKU master rejected; the last good mapping stays in use");
-                    self.problem = Some(error.to_string());
-                    if self.current.is_none() {
+                    keeper.problem = Some(error.to_string());
+                    if keeper.current.is_none() {
                         return Err(NoMapping::NeverLoaded(error));
                     }
                 }
             }
         }
-        match &self.current {
-            Some(mapping) => Ok(mapping),
+        match &keeper.current {
+            Some(mapping) => Ok(mapping.clone()),
             None => Err(NoMapping::NeverLoaded(SkuMasterError::Unreadable {
                 path: shown,
-                reason: self.problem.clone().unwrap_or_else(|| "not loaded".into()),
+                reason: keeper.problem.clone().unwrap_or_else(|| "not loaded".into()),
             })),
         }
     }
 
     /// The workbook in use, and why the file on disk is not, for an operator's message.
     pub fn describe_in_use(&self) -> String {
-        match (&self.current, &self.problem) {
+        let keeper = self.keeper();
+        match (&keeper.current, &keeper.problem) {
             (Some(mapping), None) => mapping.describe(),
             (Some(mapping), Some(problem)) => {
                 format!("{}（ディスク上のファイルは受け付けられませんでした: {problem}）", mapping.describe())

@@ -273,7 +273,7 @@ impl Shop {
     }
 
     pub async fn run(&mut self, stage: Stage) -> Vec<StageReport> {
-        run_stage(&mut self.ledger, &mut self.services, stage, Steps::unbounded())
+        run_stage(&mut self.ledger, &self.services, stage, Steps::unbounded())
             .await
             .unwrap_or_else(|e| panic!("{stage}: {e}"))
     }

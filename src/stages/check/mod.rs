@@ -22,7 +22,7 @@ pub async fn run(ctx: &mut StageContext<'_>) -> Result<StageReport, StageError> 
     if candidates.is_empty() {
         return Ok(report);
     }
-    let mapping = ctx.services.sku_master.mapping(ctx.ledger)?.clone();
+    let mapping = ctx.services.sku_master.mapping(ctx.ledger)?;
     let mut demands = Vec::new();
     // The version each demand was decided on: the allotment is recorded against it.
     let mut versions = HashMap::new();

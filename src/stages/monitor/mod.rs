@@ -11,6 +11,13 @@ use crate::stages::context::StageContext;
 use crate::stages::report::{StageError, StageReport};
 
 pub async fn run(ctx: &mut StageContext<'_>) -> Result<Vec<StageReport>, StageError> {
+    let mut reports = run_marketplaces(ctx).await?;
+    reports.extend(run_amazon(ctx).await?);
+    Ok(reports)
+}
+
+/// The marketplaces' side: every open order read again.
+pub async fn run_marketplaces(ctx: &mut StageContext<'_>) -> Result<Vec<StageReport>, StageError> {
     let mut reports = Vec::new();
     if let Some(client) = &ctx.services.rakuten {
         reports.push(rakuten::watch(ctx.ledger, client, &mut ctx.steps).await?);
@@ -18,7 +25,10 @@ pub async fn run(ctx: &mut StageContext<'_>) -> Result<Vec<StageReport>, StageEr
     if let Some(client) = &ctx.services.yahoo {
         reports.push(yahoo::watch(ctx.ledger, client, &mut ctx.steps).await?);
     }
-    reports.push(cancel::run(ctx).await?);
-    reports.push(tracking::run(ctx).await?);
     Ok(reports)
+}
+
+/// Amazon's side: pending cancellations sent, shipments' tracking numbers read.
+pub async fn run_amazon(ctx: &mut StageContext<'_>) -> Result<Vec<StageReport>, StageError> {
+    Ok(vec![cancel::run(ctx).await?, tracking::run(ctx).await?])
 }

@@ -11,7 +11,7 @@ use crate::stages::context::StageContext;
 use crate::stages::report::{StageError, StageReport};
 
 pub async fn run(ctx: &mut StageContext<'_>) -> Result<Vec<StageReport>, StageError> {
-    let services = &*ctx.services;
+    let services = ctx.services;
     let mut reports = Vec::new();
     if let Some(imap) = &services.imap {
         let sources = mail::MailSources { rakuten: services.rakuten.as_ref(), yahoo: services.yahoo.as_ref() };

@@ -196,7 +196,7 @@ fn raise_daily_summary(ledger: &mut Ledger) -> Result<usize, LedgerError> {
 
 /// The stale stage of a cycle.
 pub async fn run(ctx: &mut StageContext<'_>) -> Result<Vec<StageReport>, StageError> {
-    let services = &*ctx.services;
+    let services = ctx.services;
     Ok(vec![alert(ctx.ledger, services.mailer.as_ref(), &services.alerts, &services.poll).await?])
 }
 

@@ -2,6 +2,8 @@
 //! Each stage is a named variant with one dispatcher, so an operator can list them and run one
 //! by hand (`mcf-ledger cycle --stage ship`).
 
+mod lanes;
+
 use crate::stages::steps::LeaseRenewal;
 use crate::stages::{self, StageContext, StageError, StageReport, Steps};
 pub use crate::stages::{Services, ServicesError};
@@ -67,7 +69,7 @@ pub enum CycleError {
 /// Runs one stage against the ledger.
 pub async fn run_stage(
     ledger: &mut Ledger,
-    services: &mut Services,
+    services: &Services,
     stage: Stage,
     steps: Steps<'_>,
 ) -> Result<Vec<StageReport>, CycleError> {
@@ -109,6 +111,29 @@ pub struct CycleReport {
 }
 
 impl CycleReport {
+    /// Adds stage reports, noting each outside system that could not be read (once).
+    fn add(&mut self, reports: Vec<StageReport>) {
+        self.interrupted |= reports.iter().any(|r| r.interrupted);
+        for failure in reports.iter().flat_map(|r| &r.failed_sources) {
+            if !self.failed_sources.iter().any(|f| f.source == failure.source) {
+                tracing::warn!(source = failure.source, kind = ?failure.kind, error = failure.error, "source could not be read");
+                self.failed_sources.push(failure.clone());
+            }
+        }
+        self.reports.extend(reports);
+    }
+
+    /// A stage's outcome: its reports, or its failure (the other stages still run).
+    fn add_stage(&mut self, stage: Stage, outcome: Result<Vec<StageReport>, CycleError>) {
+        match outcome {
+            Ok(reports) => self.add(reports),
+            Err(error) => {
+                tracing::error!(stage = stage.name(), %error, "stage failed; the cycle goes on");
+                self.failures.push(StageFailure { stage: stage.name(), error: error.to_string() });
+            }
+        }
+    }
+
     /// The cycle as the `system` stream records it.
     fn finished_event(&self, holder: &str) -> CycleFinished {
         CycleFinished {
@@ -137,11 +162,7 @@ fn record_system(ledger: &mut Ledger, event: SystemEvent) -> Result<Option<uuid:
 
 /// Runs `stages` in order under the cycle lease. A stage that fails is recorded and the next
 /// one still runs (they are independent); the lease is released at the end.
-pub async fn run_cycle(
-    ledger: &mut Ledger,
-    services: &mut Services,
-    stages: &[Stage],
-) -> Result<CycleReport, CycleError> {
+pub async fn run_cycle(ledger: &mut Ledger, services: &Services, stages: &[Stage]) -> Result<CycleReport, CycleError> {
     run_cycle_until(ledger, services, stages, &std::sync::atomic::AtomicBool::new(false)).await
 }
 
@@ -149,7 +170,7 @@ pub async fn run_cycle(
 /// under way (one order, one page) finishes and is recorded, and so is the interruption.
 pub async fn run_cycle_until(
     ledger: &mut Ledger,
-    services: &mut Services,
+    services: &Services,
     stages: &[Stage],
     stop: &std::sync::atomic::AtomicBool,
 ) -> Result<CycleReport, CycleError> {
@@ -174,31 +195,32 @@ pub async fn run_cycle_until(
     ledger.correlate_with(cycle_id);
     tracing::info!(holder, stages = ?names, "cycle started");
     let mut report = CycleReport::default();
-    for stage in stages {
-        if stop.load(std::sync::atomic::Ordering::SeqCst) {
-            tracing::warn!(next = stage.name(), "shutting down: the cycle stops before this stage");
-            report.interrupted = true;
-            break;
-        }
+    if stages == Stage::ALL {
+        // A whole cycle: the stages that wait on different APIs run at once (see `lanes`).
         take(ledger)?;
-        let lease = LeaseRenewal::taken(LEASE, holder.clone(), chrono::Duration::minutes(LEASE_TTL_MINUTES));
-        match run_stage(ledger, services, *stage, Steps::new(stop, Some(lease))).await {
-            Ok(reports) => {
-                report.interrupted |= reports.iter().any(|r| r.interrupted);
-                for failure in reports.iter().flat_map(|r| &r.failed_sources) {
-                    if !report.failed_sources.iter().any(|f| f.source == failure.source) {
-                        tracing::warn!(source = failure.source, kind = ?failure.kind, error = failure.error, "source could not be read");
-                        report.failed_sources.push(failure.clone());
-                    }
-                }
-                report.reports.extend(reports);
+        let lease =
+            lanes::LeaseSpec { name: LEASE, holder: holder.clone(), ttl: chrono::Duration::minutes(LEASE_TTL_MINUTES) };
+        let outcome = lanes::run(&lanes::LedgerFile::of(ledger), services, cycle_id, &lease, stop).await;
+        report.add(outcome.reports);
+        report.failures.extend(outcome.failures);
+        if !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            take(ledger)?;
+            let steps = Steps::new(stop, Some(LeaseRenewal::taken(LEASE, holder.clone(), lease.ttl)));
+            report.add_stage(Stage::Stale, run_stage(ledger, services, Stage::Stale, steps).await);
+        }
+    } else {
+        for stage in stages {
+            if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                tracing::warn!(next = stage.name(), "shutting down: the cycle stops before this stage");
+                report.interrupted = true;
+                break;
             }
-            Err(error) => {
-                tracing::error!(stage = stage.name(), %error, "stage failed; the cycle goes on");
-                report.failures.push(StageFailure { stage: stage.name(), error: error.to_string() });
-            }
+            take(ledger)?;
+            let lease = LeaseRenewal::taken(LEASE, holder.clone(), chrono::Duration::minutes(LEASE_TTL_MINUTES));
+            report.add_stage(*stage, run_stage(ledger, services, *stage, Steps::new(stop, Some(lease))).await);
         }
     }
+    report.interrupted |= stop.load(std::sync::atomic::Ordering::SeqCst);
     report.duration_ms = started.elapsed().as_millis();
     record_system(ledger, SystemEvent::CycleFinished(report.finished_event(&holder)))?;
     ledger.correlate_with(None);
