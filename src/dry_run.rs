@@ -46,7 +46,12 @@ pub async fn dry_run(database: &Path, sku_master: &Path) -> Result<DryRun, Strin
             .map_err(|e| e.to_string())?;
     // Mail the cycle sends goes to a sandbox mail server too, never to a real one.
     let mail = crate::demo::start_mail_sandbox("dry-run").await?;
-    let services = crate::demo::sandbox_services(&amazon, &rakuten, &yahoo, &mail, sku_master, clock)?;
+    let services = crate::demo::sandbox_services(
+        (&amazon, &rakuten, &yahoo, &mail),
+        sku_master,
+        crate::demo::MARKETPLACE_RATE,
+        clock,
+    )?;
     if let Ok(mapping) = services.sku_master.mapping(&mut ledger) {
         for mapped in mapping.entries.values() {
             amazon.set_stock(&mapped.seller_sku.0, SANDBOX_STOCK);

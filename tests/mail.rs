@@ -651,3 +651,95 @@ async fn a_customer_emails_outcome_is_recorded_even_when_an_operator_acted_durin
         ledger.store().read_stream(&key.stream()).unwrap().into_iter().map(|e| e.event_type).collect();
     assert_eq!(types[types.len() - 3..], ["CustomerEmailSending", "ManualTaskDone", "CustomerEmailSent"]);
 }
+
+/// `mcf-ledger run` with a timer far away: only new mail can start the second cycle, and it
+/// does within seconds (MAIL_CHECK_SECONDS), reading the order the mail announced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_run_new_mail_starts_a_cycle_at_once_instead_of_at_the_next_timer() {
+    use events::store::OpenMode;
+    use events::EventStore;
+    use tokio::io::AsyncBufReadExt;
+    let dovecot = Dovecot::start();
+    let plain = imap(dovecot.plain_port, ImapSecurity::Plain);
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("shop.db");
+    let init = std::process::Command::new(env!("CARGO_BIN_EXE_mcf-ledger"))
+        .env_remove("DATABASE")
+        .arg("--database")
+        .arg(&database)
+        .arg("init")
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let amazon = sandbox::amazon::AmazonSandbox::start(Default::default()).await.unwrap();
+    let rms = sandbox::rakuten::RakutenSandbox::start(Default::default(), std::sync::Arc::new(sandbox::WallClock))
+        .await
+        .unwrap();
+    let amazon_config = amazon.config();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcf-ledger"))
+        .env_remove("DATABASE")
+        .env("RUST_LOG", "warn")
+        .env("WEB_USERNAME", "admin")
+        .env("WEB_PASSWORD", "s3cret-daemon")
+        .env("AMAZON_CLIENT_ID", &amazon_config.client_id)
+        .env("AMAZON_CLIENT_SECRET", &amazon_config.client_secret)
+        .env("AMAZON_REFRESH_TOKEN", &amazon_config.refresh_token)
+        .env("AMAZON_SP_API_BASE_URL", amazon.base_url())
+        .env("AMAZON_LWA_TOKEN_URL", amazon.token_url())
+        .env("RAKUTEN_SERVICE_SECRET", &rms.config().service_secret)
+        .env("RAKUTEN_LICENSE_KEY", &rms.config().license_key)
+        .env("RAKUTEN_API_BASE_URL", rms.base_url())
+        .env("IMAP_HOST", "127.0.0.1")
+        .env("IMAP_PORT", dovecot.plain_port.to_string())
+        .env("IMAP_SECURITY", "none")
+        .env("IMAP_USERNAME", USER)
+        .env("IMAP_PASSWORD", PASSWORD)
+        .env("SKU_MASTER_PATH", dir.path().join("missing-master.xlsx"))
+        .env("CYCLE_MINUTES", "60")
+        .env("MAIL_CHECK_SECONDS", "1")
+        .arg("--database")
+        .arg(&database)
+        .args(["run", "--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if line.contains("web admin on") {
+            break;
+        }
+    }
+    let count = |event_type: &str| {
+        let store = EventStore::open(&database, OpenMode::ReadOnly).unwrap();
+        store.read_stream("system").unwrap().iter().filter(|e| e.event_type == event_type).count()
+    };
+    let detected = |number: &str| {
+        let store = EventStore::open(&database, OpenMode::ReadOnly).unwrap();
+        let stream = format!("order-rakuten-{number}");
+        store.read_stream(&stream).unwrap().iter().any(|e| e.event_type == "OrderDetected")
+    };
+    // Generous deadlines: a busy machine is slow, and only new mail can start cycle 2 here.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while count("CycleFinished") < 1 {
+        assert!(std::time::Instant::now() < deadline, "the first cycle did not finish");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let before = mcf_ledger::mail::imap::mark(&plain).await.unwrap();
+    assert_eq!(before.exists, 0, "{before:?}");
+    let number = "123456-20261122-0000000077";
+    append(&plain, &rakuten_order_mail(number)).await.unwrap();
+    let after = mcf_ledger::mail::imap::mark(&plain).await.unwrap();
+    assert_eq!((after.exists, after.uid_validity), (1, before.uid_validity), "{after:?}");
+    assert!(after.uid_next > before.uid_next, "{before:?} then {after:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !detected(number) {
+        assert!(std::time::Instant::now() < deadline, "the mail did not start a cycle");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(count("CycleStarted"), 2, "one cycle at start, one for the mail; the timer is an hour away");
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "a graceful stop exits 0");
+}

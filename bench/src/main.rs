@@ -13,6 +13,9 @@ use rusqlite::{params, Connection};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+mod latency;
+mod peak;
+
 const SINGLE_APPENDS: usize = 20_000;
 const BATCH: usize = 1_000;
 const BATCHES: usize = 200;
@@ -22,6 +25,14 @@ fn main() {
     if args.get(1).map(String::as_str) == Some("--rebuild-child") {
         let path = args.get(2).expect("--rebuild-child needs a path");
         rebuild_child(Path::new(path));
+        return;
+    }
+    if args.iter().any(|a| a == "--latency-only") {
+        latency::latency_benchmark();
+        return;
+    }
+    if let Some(orders) = arg_value(&args, "--peak-only") {
+        peak::peak_benchmark(orders);
         return;
     }
     if let Some(orders) = arg_value(&args, "--ship-only") {
@@ -583,7 +594,8 @@ impl Calls {
     /// APIs') rate limits, each bucket starting full: the shops' buckets one after the other (a
     /// stage calls them in turn), Amazon's operations side by side (each has its own bucket).
     fn lower_bound_since(&self, before: &Calls, latency: std::time::Duration) -> f64 {
-        let shop = |now: u64, then: u64| lower_bound(1.0, 2, (now - then) as u32).as_secs_f64();
+        let (rate, burst) = mcf_ledger::rakuten::PRODUCTION_RATE;
+        let shop = |now: u64, then: u64| lower_bound(rate, burst, (now - then) as u32).as_secs_f64();
         let amazon = self
             .amazon
             .iter()
@@ -606,108 +618,15 @@ impl Calls {
 /// all are shipped and reported, against the sandboxes with SP-API's 50 ms latency and the real
 /// rate limits of all three APIs: time per stage against the rate-limit lower bound.
 fn cycle_benchmark(orders: usize) {
-    use mcf_ledger::amazon::{AmazonClient, AmazonConfig, LwaCredentials, RateLimits};
-    use mcf_ledger::config::Secret;
     use mcf_ledger::cycle::{run_stage, Stage};
-    use mcf_ledger::rakuten::{RakutenClient, RakutenConfig};
     use mcf_ledger::stages::Steps;
-    use mcf_ledger::transport::RetryPolicy;
-    use mcf_ledger::yahoo::{YahooClient, YahooConfig};
-    use sandbox::amazon::{AmazonSandbox, AmazonSandboxConfig};
-    use sandbox::rakuten::{NewRakutenOrder, RakutenSandbox, RakutenSandboxConfig};
-    use sandbox::yahoo::{NewYahooOrder, YahooSandbox, YahooSandboxConfig};
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     runtime.block_on(async {
-        let dir = tempfile::Builder::new()
-            .prefix("mcf-bench-cycle")
-            .tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| ".".into()))
-            .expect("scratch folder");
-        let clock: std::sync::Arc<dyn events::Clock> = std::sync::Arc::new(events::SystemClock);
+        let shop = peak::BenchShop::start("mcf-bench-cycle").await;
+        let (amazon, rakuten, yahoo, services) = (&shop.amazon, &shop.rakuten, &shop.yahoo, &shop.services);
         let latency = std::time::Duration::from_millis(50);
-        let amazon = AmazonSandbox::start(AmazonSandboxConfig {
-            latency,
-            to_planning: Duration::seconds(1),
-            to_processing: Duration::seconds(2),
-            to_complete: Duration::seconds(3),
-            ..AmazonSandboxConfig::default()
-        })
-        .await
-        .expect("SP-API sandbox");
-        amazon.set_stock("JP-TEA-100", 1_000_000);
-        let rakuten = RakutenSandbox::start(
-            RakutenSandboxConfig { processing_delay: Duration::seconds(1), ..RakutenSandboxConfig::default() },
-            mcf_ledger::demo::sandbox_clock(clock.clone()),
-        )
-        .await
-        .expect("RMS sandbox");
-        let yahoo = YahooSandbox::start(YahooSandboxConfig::generate("bench-store"), mcf_ledger::demo::sandbox_clock(clock.clone())).await.expect("Yahoo");
-        let master = dir.path().join("master.xlsx");
-        mcf_ledger::demo::write_sample_master(&master).expect("master");
-        let yahoo_config = yahoo.config();
-        let services = mcf_ledger::cycle::Services {
-            shutdown: Default::default(),
-            amazon: AmazonClient::new(AmazonConfig {
-                credentials: LwaCredentials {
-                    client_id: amazon.config().client_id.clone(),
-                    client_secret: Secret::new(amazon.config().client_secret.clone()),
-                    refresh_token: Secret::new(amazon.config().refresh_token.clone()),
-                },
-                marketplace_id: "A1VC38T7YXB528".into(),
-                sp_api_base_url: amazon.base_url(),
-                lwa_token_url: amazon.token_url(),
-                retry: RetryPolicy::default(),
-                rate_limits: RateLimits::default(),
-            })
-            .expect("Amazon client"),
-            rakuten: Some(
-                RakutenClient::new(RakutenConfig {
-                    service_secret: Secret::new(rakuten.config().service_secret.clone()),
-                    license_key: Secret::new(rakuten.config().license_key.clone()),
-                    base_url: rakuten.base_url(),
-                    retry: RetryPolicy::default(),
-                    rate: (1.0, 2),
-                })
-                .expect("Rakuten client"),
-            ),
-            yahoo: Some(
-                YahooClient::new(YahooConfig {
-                    client_id: yahoo_config.client_id.clone(),
-                    client_secret: Secret::new(yahoo_config.client_secret.clone()),
-                    seller_id: yahoo_config.seller_id.clone(),
-                    refresh_token: Secret::new(yahoo_config.refresh_token.clone()),
-                    public_key: mcf_ledger::yahoo::signature::PublicKey::load(
-                        &yahoo_config.public_key_pem(),
-                        &yahoo_config.key_version,
-                    )
-                    .expect("public key"),
-                    api_base_url: yahoo.api_base_url(),
-                    auth_base_url: yahoo.auth_base_url(),
-                    retry: RetryPolicy::default(),
-                    rate: (1.0, 2),
-                    clock: clock.clone(),
-                })
-                .expect("Yahoo client"),
-            ),
-            imap: None,
-            mailer: None,
-            alerts: mcf_ledger::stages::stale::AlertSettings {
-                admin_email: None,
-                stale_after: Duration::hours(48),
-                credential_expiries: vec![],
-            },
-            customer_mail: Default::default(),
-            sku_master: mcf_ledger::stages::check::SkuMaster::new(master),
-            shipping: mcf_ledger::stages::ShippingSettings::default(),
-            poll: Default::default(),
-        };
-        for n in 0..orders {
-            if n % 2 == 0 {
-                rakuten.place(NewRakutenOrder::card("tea-100", 1));
-            } else {
-                yahoo.place_at(NewYahooOrder::card("tea-100", 1), Utc::now() - Duration::minutes(11));
-            }
-        }
-        let mut ledger = Ledger::open(&dir.path().join("cycle.db"), OpenMode::CreateIfMissing).expect("ledger");
+        shop.place(orders);
+        let mut ledger = shop.ledger();
         let mut per_stage: Vec<(Stage, f64, f64)> = Stage::ALL.iter().map(|s| (*s, 0.0, 0.0)).collect();
         let started = Instant::now();
         let mut cycles = 0;
@@ -722,20 +641,20 @@ fn cycle_benchmark(orders: usize) {
             cycles += 1;
             let cycle_started = Instant::now();
             for (stage, time, bound) in per_stage.iter_mut() {
-                let before = Calls::read(&amazon, &rakuten, &yahoo);
+                let before = Calls::read(amazon, rakuten, yahoo);
                 let stage_started = Instant::now();
-                if let Err(error) = run_stage(&mut ledger, &services, *stage, Steps::unbounded()).await {
+                if let Err(error) = run_stage(&mut ledger, services, *stage, Steps::unbounded()).await {
                     println!("  cycle {cycles} stage {stage}: {error}");
                 }
                 *time += stage_started.elapsed().as_secs_f64();
-                *bound += Calls::read(&amazon, &rakuten, &yahoo).lower_bound_since(&before, latency);
+                *bound += Calls::read(amazon, rakuten, yahoo).lower_bound_since(&before, latency);
             }
             // Let the marketplaces and Amazon move on when a cycle had little to do.
             if cycle_started.elapsed() < std::time::Duration::from_secs(2) {
                 tokio::time::sleep(std::time::Duration::from_secs(2)).await;
             }
         }
-        let calls = Calls::read(&amazon, &rakuten, &yahoo);
+        let calls = Calls::read(amazon, rakuten, yahoo);
         println!(
             "cycle, {orders} new orders to shipped and reported (50 ms SP-API latency, real limits): {cycles} cycles, {:.0}s, {} of {orders} shipped, {} API calls",
             started.elapsed().as_secs_f64(),

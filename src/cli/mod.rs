@@ -436,7 +436,11 @@ fn run_daemon(config: &Config, database: &std::path::Path, port: Option<u16>) ->
     let web_ledger = open_ledger(database, OpenMode::MustExist)?;
     let cycle_ledger = open_ledger(database, OpenMode::MustExist)?;
     let services = crate::cycle::Services::from_config(config)?;
-    let every = std::time::Duration::from_secs(u64::from(config.cycle_minutes) * 60);
+    let timer = crate::daemon::Timer {
+        every: std::time::Duration::from_secs(u64::from(config.cycle_minutes) * 60),
+        mail_check: (config.mail_check_seconds > 0)
+            .then(|| std::time::Duration::from_secs(u64::from(config.mail_check_seconds))),
+    };
     runtime()?.block_on(async {
         let listener = listen(config, port).await?;
         let state = crate::web::AppState::new(web_ledger, settings)?;
@@ -449,7 +453,7 @@ fn run_daemon(config: &Config, database: &std::path::Path, port: Option<u16>) ->
         let shutdown = services.shutdown.clone();
         let web_stop = shutdown.clone();
         let web = tokio::spawn(crate::web::serve(listener, state, async move { web_stop.wait().await }));
-        let timer = tokio::spawn(crate::daemon::cycle_timer(cycle_ledger, services, every, shutdown.clone()));
+        let timer = tokio::spawn(crate::daemon::cycle_timer(cycle_ledger, services, timer, shutdown.clone()));
         crate::daemon::termination_signal().await;
         shutdown.trigger();
         let _ = timer.await;

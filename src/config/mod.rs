@@ -203,6 +203,8 @@ pub struct Config {
     pub database: PathBuf,
     pub sku_master: PathBuf,
     pub cycle_minutes: u32,
+    /// Between cycles of `run`, the mailbox is looked at this often; 0: never.
+    pub mail_check_seconds: u32,
     pub shipping_stale_hours: u32,
     pub poll_overlap_minutes: u32,
     pub outage_alert_minutes: u32,
@@ -470,6 +472,7 @@ impl Config {
             database: PathBuf::from(read.text("DATABASE")),
             sku_master: PathBuf::from(read.text("SKU_MASTER_PATH")),
             cycle_minutes: read.number("CYCLE_MINUTES", 1),
+            mail_check_seconds: read.number("MAIL_CHECK_SECONDS", 0),
             shipping_stale_hours: read.number("SHIPPING_STALE_HOURS", 1),
             poll_overlap_minutes: read.number("POLL_OVERLAP_MINUTES", 0),
             outage_alert_minutes: read.number("OUTAGE_ALERT_MINUTES", 1),

@@ -54,6 +54,14 @@ pub const VARIABLES: &[Variable] = &[
     var("DATABASE", Core, false, false, Some("mcf-ledger.db"), "Path of the SQLite ledger file (also --database)."),
     var("SKU_MASTER_PATH", Core, false, false, Some("master.xlsx"), "The SKU master workbook (sheet SKUMapping)."),
     var("CYCLE_MINUTES", Core, false, false, Some("10"), "Minutes between cycles in `mcf-ledger run`."),
+    var(
+        "MAIL_CHECK_SECONDS",
+        Core,
+        false,
+        false,
+        Some("15"),
+        "In `mcf-ledger run`, how often the shop's mailbox is looked at between cycles; new mail starts a cycle at once (0: only the timer).",
+    ),
     var("SHIPPING_STALE_HOURS", Core, false, false, Some("48"), "Hours in SHIPPING after which ADMIN_EMAIL is warned."),
     var(
         "POLL_OVERLAP_MINUTES",

@@ -1,20 +1,22 @@
 //! A whole cycle as lanes that run at once. Each outside API is its own queue with its own rate,
 //! so the stages are grouped by the APIs they wait on and run concurrently, each lane on its
 //! own connection to the ledger:
-//! - the marketplaces' lane: receive (mail, RMS, Yahoo, customers' mail), then every open order
-//!   read again, then notify, again whenever Amazon's lane has brought new tracking numbers;
+//! - the shop's mailbox first, then one lane per marketplace (RMS, Yahoo) side by side: its new
+//!   orders, its open orders read again, then notify, again whenever Amazon's lane has brought
+//!   new tracking numbers; the customers' mail once both are done;
 //! - Amazon's lane: check, ship, cancellations and tracking, again while orders keep arriving
 //!   from the marketplaces' lane, so an order read early is shipped while later ones are read.
 //!
 //! Lanes never share an order's decision: every append names the version it was decided on, and
 //! a conflict leaves the order for the lane's next pass (or the next cycle). The stale stage runs
-//! once both lanes are done.
+//! once every lane is done.
 
 use super::{Services, Stage, StageFailure};
 use crate::stages::steps::LeaseRenewal;
 use crate::stages::{self, StageContext, StageError, StageReport, Steps};
+use events::Marketplace;
 use projections::Ledger;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// How long a lane that found nothing to do waits before looking again while the other lane
@@ -29,11 +31,26 @@ pub struct LanesOutcome {
 }
 
 impl LanesOutcome {
+    /// One report per stage, however many passes a lane made.
+    fn take_reports(&mut self, reports: Vec<StageReport>) {
+        for report in reports {
+            match self.reports.iter_mut().find(|known| known.stage == report.stage) {
+                Some(known) => known.merge(report),
+                None => self.reports.push(report),
+            }
+        }
+    }
+
+    fn absorb(&mut self, other: LanesOutcome) {
+        self.take_reports(other.reports);
+        self.failures.extend(other.failures);
+    }
+
     fn take(&mut self, stage: Stage, result: Result<Vec<StageReport>, StageError>) -> bool {
         match result {
             Ok(reports) => {
                 let progressed = reports.iter().any(|r| r.advanced > 0 || r.needs_operator > 0);
-                self.reports.extend(reports);
+                self.take_reports(reports);
                 progressed
             }
             Err(error) => {
@@ -70,15 +87,18 @@ impl LedgerFile {
     }
 }
 
-/// A lane's own connection to the ledger, correlated with the cycle.
-fn lane_ledger(file: &LedgerFile, cycle: Option<uuid::Uuid>) -> Result<Ledger, StageError> {
-    let mut ledger = Ledger::open_with_clock(&file.path, events::store::OpenMode::MustExist, file.clock.clone())?;
-    ledger.correlate_with(cycle);
-    Ok(ledger)
+/// What the lanes tell each other.
+struct Signals {
+    /// Marketplace lanes still receiving: while any is, Amazon's lane keeps looking for work.
+    receiving: AtomicUsize,
+    amazon_busy: AtomicBool,
+    /// Bumped whenever Amazon's lane has brought tracking numbers in.
+    tracking_passes: AtomicU64,
 }
 
-/// Runs receive, check, ship, monitor and notify as two concurrent lanes; stale is left to the
-/// caller (it runs once the lanes are done).
+/// Runs receive, check, ship, monitor and notify as concurrent lanes (the mailbox first, then
+/// one lane per marketplace, and Amazon's lane throughout); stale is left to the caller (it runs
+/// once the lanes are done).
 pub async fn run(
     main: &LedgerFile,
     services: &Services,
@@ -86,109 +106,130 @@ pub async fn run(
     lease: &LeaseSpec,
     stop: &AtomicBool,
 ) -> LanesOutcome {
-    let receiving = AtomicBool::new(true);
-    let amazon_busy = AtomicBool::new(true);
-    let tracking_arrived = AtomicBool::new(false);
+    let signals = Signals {
+        receiving: AtomicUsize::new(Marketplace::ALL.len()),
+        amazon_busy: AtomicBool::new(true),
+        tracking_passes: AtomicU64::new(0),
+    };
+    let lane = Lane { main, services, cycle, lease, stop, signals: &signals };
     let marketplaces = async {
         let mut outcome = LanesOutcome::default();
-        match lane_ledger(main, cycle) {
-            Ok(mut ledger) => {
-                marketplace_lane(
-                    &mut ledger,
-                    services,
-                    lease,
-                    stop,
-                    &receiving,
-                    &amazon_busy,
-                    &tracking_arrived,
-                    &mut outcome,
-                )
-                .await
-            }
-            Err(error) => outcome.failures.push(StageFailure { stage: "receive", error: error.to_string() }),
+        if services.rakuten.is_none() && services.yahoo.is_none() {
+            signals.receiving.store(0, Ordering::SeqCst);
+            outcome
+                .failures
+                .push(StageFailure { stage: "receive", error: super::CycleError::NoMarketplace.to_string() });
+            return outcome;
         }
-        receiving.store(false, Ordering::SeqCst);
+        let mut mail_ledger = lane.ledger(&mut outcome, Stage::Receive);
+        if let Some(ledger) = mail_ledger.as_mut() {
+            // Orders seen by mail first: they wake their marketplace's poll in this cycle.
+            let mut ctx = lane.context(ledger);
+            outcome.take(Stage::Receive, stages::receive::mailbox(&mut ctx).await.map(Vec::from_iter));
+        }
+        let (rakuten, yahoo) =
+            tokio::join!(lane.marketplace(Marketplace::Rakuten), lane.marketplace(Marketplace::Yahoo));
+        outcome.absorb(rakuten);
+        outcome.absorb(yahoo);
+        if let Some(ledger) = mail_ledger.as_mut() {
+            let mut ctx = lane.context(ledger);
+            outcome.take(Stage::Receive, stages::receive::customer_mails(&mut ctx).await.map(|r| vec![r]));
+        }
         outcome
     };
     let amazon = async {
         let mut outcome = LanesOutcome::default();
-        match lane_ledger(main, cycle) {
-            Ok(mut ledger) => {
-                amazon_lane(&mut ledger, services, lease, stop, &receiving, &tracking_arrived, &mut outcome).await
-            }
-            Err(error) => outcome.failures.push(StageFailure { stage: "check", error: error.to_string() }),
+        if let Some(mut ledger) = lane.ledger(&mut outcome, Stage::Check) {
+            amazon_lane(&mut lane.context(&mut ledger), &signals, &mut outcome).await;
         }
-        amazon_busy.store(false, Ordering::SeqCst);
+        signals.amazon_busy.store(false, Ordering::SeqCst);
         outcome
     };
     let (mut first, second) = tokio::join!(marketplaces, amazon);
-    first.reports.extend(second.reports);
-    first.failures.extend(second.failures);
+    first.absorb(second);
     first
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn marketplace_lane(
-    ledger: &mut Ledger,
-    services: &Services,
-    lease: &LeaseSpec,
-    stop: &AtomicBool,
-    receiving: &AtomicBool,
-    amazon_busy: &AtomicBool,
-    tracking_arrived: &AtomicBool,
-    outcome: &mut LanesOutcome,
-) {
-    if services.rakuten.is_none() && services.yahoo.is_none() {
-        receiving.store(false, Ordering::SeqCst);
-        outcome.failures.push(StageFailure { stage: "receive", error: super::CycleError::NoMarketplace.to_string() });
-        return;
-    }
-    let mut ctx = StageContext { ledger, services, steps: lease.steps(stop) };
-    let received = stages::receive::run(&mut ctx).await;
-    outcome.take(Stage::Receive, received);
-    let watched = stages::monitor::run_marketplaces(&mut ctx).await;
-    outcome.take(Stage::Monitor, watched);
-    receiving.store(false, Ordering::SeqCst);
-    // Tracking written back as Amazon's lane brings it in, and once more when that lane is done.
-    loop {
-        let amazon_done = !amazon_busy.load(Ordering::SeqCst);
-        tracking_arrived.store(false, Ordering::SeqCst);
-        let notified = stages::notify::run(&mut ctx).await;
-        let progressed = outcome.take(Stage::Notify, notified);
-        if ctx.steps.stopping() || amazon_done {
-            break;
-        }
-        if !progressed {
-            while amazon_busy.load(Ordering::SeqCst) && !tracking_arrived.load(Ordering::SeqCst) {
-                tokio::time::sleep(IDLE_PAUSE).await;
+/// What every lane shares.
+struct Lane<'a> {
+    main: &'a LedgerFile,
+    services: &'a Services,
+    cycle: Option<uuid::Uuid>,
+    lease: &'a LeaseSpec,
+    stop: &'a AtomicBool,
+    signals: &'a Signals,
+}
+
+impl Lane<'_> {
+    /// A lane's own connection to the ledger, correlated with the cycle.
+    fn ledger(&self, outcome: &mut LanesOutcome, stage: Stage) -> Option<Ledger> {
+        let opened =
+            Ledger::open_with_clock(&self.main.path, events::store::OpenMode::MustExist, self.main.clock.clone());
+        match opened {
+            Ok(mut ledger) => {
+                ledger.correlate_with(self.cycle);
+                Some(ledger)
+            }
+            Err(error) => {
+                outcome.failures.push(StageFailure { stage: stage.name(), error: error.to_string() });
+                None
             }
         }
     }
+
+    fn context<'l>(&'l self, ledger: &'l mut Ledger) -> StageContext<'l> {
+        StageContext { ledger, services: self.services, steps: self.lease.steps(self.stop) }
+    }
+
+    /// One marketplace: its new orders, its open orders read again, then its shipped orders
+    /// reported as Amazon's lane brings tracking in, and once more when that lane is done.
+    async fn marketplace(&self, marketplace: Marketplace) -> LanesOutcome {
+        let mut outcome = LanesOutcome::default();
+        let signals = self.signals;
+        let Some(mut ledger) = self.ledger(&mut outcome, Stage::Receive) else {
+            signals.receiving.fetch_sub(1, Ordering::SeqCst);
+            return outcome;
+        };
+        let mut ctx = self.context(&mut ledger);
+        let received = stages::receive::marketplace_orders(&mut ctx, marketplace).await;
+        outcome.take(Stage::Receive, received.map(Vec::from_iter));
+        let watched = stages::monitor::marketplace_orders(&mut ctx, marketplace).await;
+        outcome.take(Stage::Monitor, watched.map(Vec::from_iter));
+        signals.receiving.fetch_sub(1, Ordering::SeqCst);
+        loop {
+            let amazon_done = !signals.amazon_busy.load(Ordering::SeqCst);
+            let seen = signals.tracking_passes.load(Ordering::SeqCst);
+            let notified = stages::notify::marketplace_orders(&mut ctx, marketplace).await;
+            let progressed = outcome.take(Stage::Notify, notified.map(Vec::from_iter));
+            if ctx.steps.stopping() || amazon_done {
+                break;
+            }
+            if !progressed {
+                while signals.amazon_busy.load(Ordering::SeqCst)
+                    && signals.tracking_passes.load(Ordering::SeqCst) == seen
+                {
+                    tokio::time::sleep(IDLE_PAUSE).await;
+                }
+            }
+        }
+        outcome
+    }
 }
 
-async fn amazon_lane(
-    ledger: &mut Ledger,
-    services: &Services,
-    lease: &LeaseSpec,
-    stop: &AtomicBool,
-    receiving: &AtomicBool,
-    tracking_arrived: &AtomicBool,
-    outcome: &mut LanesOutcome,
-) {
-    let mut ctx = StageContext { ledger, services, steps: lease.steps(stop) };
+async fn amazon_lane(ctx: &mut StageContext<'_>, signals: &Signals, outcome: &mut LanesOutcome) {
     loop {
         // Read before the pass: orders recorded after this point get another pass.
-        let still_receiving = receiving.load(Ordering::SeqCst);
+        let still_receiving = signals.receiving.load(Ordering::SeqCst) > 0;
         let mut progressed = false;
-        let checked = stages::check::run(&mut ctx).await.map(|r| vec![r]);
+        let checked = stages::check::run(ctx).await.map(|r| vec![r]);
         progressed |= outcome.take(Stage::Check, checked);
-        let shipped = stages::ship::run(&mut ctx).await.map(|r| vec![r]);
+        let shipped = stages::ship::run(ctx).await.map(|r| vec![r]);
         progressed |= outcome.take(Stage::Ship, shipped);
-        let monitored = stages::monitor::run_amazon(&mut ctx).await;
+        let monitored = stages::monitor::run_amazon(ctx).await;
         let tracked = monitored.as_ref().is_ok_and(|reports| reports.iter().any(|r| r.advanced > 0));
         progressed |= outcome.take(Stage::Monitor, monitored);
         if tracked {
-            tracking_arrived.store(true, Ordering::SeqCst);
+            signals.tracking_passes.fetch_add(1, Ordering::SeqCst);
         }
         if ctx.steps.stopping() || (!still_receiving && !progressed) {
             break;

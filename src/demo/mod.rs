@@ -12,7 +12,9 @@ mod buyers;
 mod sandboxes;
 
 use buyers::{Buyers, World};
-pub use sandboxes::{sandbox_clock, sandbox_services, start_mail_sandbox, write_sample_master, ADMIN_MAIL, SHOP_MAIL};
+pub use sandboxes::{
+    sandbox_clock, sandbox_services, start_mail_sandbox, write_sample_master, ADMIN_MAIL, MARKETPLACE_RATE, SHOP_MAIL,
+};
 
 use crate::daemon::{cycle_timer, termination_signal};
 use crate::web::{AppState, WebSettings};
@@ -113,7 +115,7 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, String> {
     let (amazon, rakuten, yahoo) = start_marketplaces(clock.clone()).await?;
     let password = demo_password(options.seed);
     let mail = start_mail_sandbox(&password).await?;
-    let services = sandbox_services(&amazon, &rakuten, &yahoo, &mail, &master, clock.clone())?;
+    let services = sandbox_services((&amazon, &rakuten, &yahoo, &mail), &master, MARKETPLACE_RATE, clock.clone())?;
     let listener = tokio::net::TcpListener::bind((options.bind, options.port))
         .await
         .map_err(|e| format!("cannot listen on {}:{}: {e} (choose another with --port)", options.bind, options.port))?;
@@ -128,7 +130,12 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, String> {
     let web_stop = shutdown.clone();
     let web = tokio::spawn(crate::web::serve(listener, state, async move { web_stop.wait().await }));
     let cycle_ledger = Ledger::open(&database, OpenMode::MustExist).map_err(|e| e.to_string())?;
-    let timer = tokio::spawn(cycle_timer(cycle_ledger, services, options.cycle_every, shutdown.clone()));
+    let timer = tokio::spawn(cycle_timer(
+        cycle_ledger,
+        services,
+        crate::daemon::Timer { every: options.cycle_every, mail_check: Some(Duration::from_secs(5)) },
+        shutdown.clone(),
+    ));
 
     let mut buyers = Buyers::new(
         options.seed,

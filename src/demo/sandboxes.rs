@@ -26,7 +26,7 @@ use std::time::Duration;
 
 /// The demo's marketplace sandboxes enforce this quota, and its clients keep to it: one call a
 /// second with a burst of five, so the demo's quick cycles are paced as production's are.
-pub(crate) const MARKETPLACE_RATE: (f64, u32) = (1.0, 5);
+pub const MARKETPLACE_RATE: (f64, u32) = (1.0, 5);
 
 /// The ledger's clock as the sandboxes take it (they share no types with the service).
 pub fn sandbox_clock(clock: Arc<dyn Clock>) -> Arc<dyn sandbox::Clock> {
@@ -78,14 +78,13 @@ pub fn write_sample_master(path: &Path) -> Result<(), String> {
     workbook.save(path).map_err(failed)
 }
 
-/// Every client pointed at the in-process sandboxes (the demo and `replay dry-run`); mail is
-/// read from the shop's mailbox of `mail` and sent through its SMTP.
+/// Every client pointed at the in-process sandboxes (the demo, `replay dry-run` and the
+/// benchmarks); mail is read from the shop's mailbox of `mail` and sent through its SMTP. The
+/// marketplace clients keep to `marketplace_rate` (calls a second, burst).
 pub fn sandbox_services(
-    amazon: &AmazonSandbox,
-    rakuten: &RakutenSandbox,
-    yahoo: &YahooSandbox,
-    mail: &MailSandbox,
+    (amazon, rakuten, yahoo, mail): (&AmazonSandbox, &RakutenSandbox, &YahooSandbox, &MailSandbox),
     master: &Path,
+    marketplace_rate: (f64, u32),
     clock: Arc<dyn Clock>,
 ) -> Result<Services, String> {
     let shop = mail
@@ -135,7 +134,7 @@ pub fn sandbox_services(
         license_key: Secret::new(rakuten.config().license_key.clone()),
         base_url: rakuten.base_url(),
         retry: retry.clone(),
-        rate: MARKETPLACE_RATE,
+        rate: marketplace_rate,
     })
     .map_err(|e| e.to_string())?;
     let yahoo_config = yahoo.config();
@@ -149,7 +148,7 @@ pub fn sandbox_services(
         api_base_url: yahoo.api_base_url(),
         auth_base_url: yahoo.auth_base_url(),
         retry: retry.clone(),
-        rate: MARKETPLACE_RATE,
+        rate: marketplace_rate,
         clock,
     })
     .map_err(|e| e.to_string())?;

@@ -46,13 +46,48 @@ pub struct Fetched {
 /// Messages with UID greater than `after_uid` — or all of them when the mailbox's UIDVALIDITY
 /// is not `known_validity` (the mailbox was recreated: UIDs mean something else now).
 pub async fn fetch_new(config: &ImapConfig, known_validity: Option<u32>, after_uid: u32) -> Result<Fetched, ImapError> {
+    match over_session(config, Want::Messages { known_validity, after_uid }).await? {
+        Answer::Messages(fetched) => Ok(fetched),
+        Answer::Mark(_) => Err(ImapError::Protocol { step: "fetch", reason: "no messages were fetched".into() }),
+    }
+}
+
+/// Where the mailbox stands, read without fetching anything (EXAMINE: read-only): whether new
+/// mail has come since the last UID recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailboxMark {
+    pub uid_validity: u32,
+    /// The UID the next message will get; None when the server does not say.
+    pub uid_next: Option<u32>,
+    pub exists: u32,
+}
+
+pub async fn mark(config: &ImapConfig) -> Result<MailboxMark, ImapError> {
+    match over_session(config, Want::Mark).await? {
+        Answer::Mark(mark) => Ok(mark),
+        Answer::Messages(_) => Err(ImapError::Protocol { step: "examine", reason: "messages were fetched".into() }),
+    }
+}
+
+/// What one IMAP session is for.
+enum Want {
+    Messages { known_validity: Option<u32>, after_uid: u32 },
+    Mark,
+}
+
+enum Answer {
+    Messages(Fetched),
+    Mark(MailboxMark),
+}
+
+async fn over_session(config: &ImapConfig, want: Want) -> Result<Answer, ImapError> {
     let timeout = config.timeout;
     let tcp =
         step(config, "connect", tokio::time::timeout(timeout, TcpStream::connect((config.host.as_str(), config.port))))
             .await?
             .map_err(|e| ImapError::Connect { host: config.host.clone(), port: config.port, reason: e.to_string() })?;
     match config.security {
-        ImapSecurity::Plain => fetch_over(config, tcp, known_validity, after_uid).await,
+        ImapSecurity::Plain => session_over(config, tcp, want).await,
         ImapSecurity::ImplicitTls => {
             let connector =
                 async_native_tls::TlsConnector::new().danger_accept_invalid_certs(config.accept_invalid_certs);
@@ -67,7 +102,7 @@ pub async fn fetch_new(config: &ImapConfig, known_validity: Option<u32>, after_u
                 port: config.port,
                 reason: format!("TLS: {e}"),
             })?;
-            fetch_over(config, tls, known_validity, after_uid).await
+            session_over(config, tls, want).await
         }
     }
 }
@@ -85,12 +120,7 @@ async fn step<T>(
     })
 }
 
-async fn fetch_over<S>(
-    config: &ImapConfig,
-    stream: S,
-    known_validity: Option<u32>,
-    after_uid: u32,
-) -> Result<Fetched, ImapError>
+async fn session_over<S>(config: &ImapConfig, stream: S, want: Want) -> Result<Answer, ImapError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Debug + Send,
 {
@@ -106,6 +136,16 @@ where
         step(config, "login", tokio::time::timeout(timeout, client.login(&config.username, config.password.expose())))
             .await?
             .map_err(|(e, _)| ImapError::Login { user: config.username.clone(), reason: e.to_string() })?;
+    let Want::Messages { known_validity, after_uid } = want else {
+        let mailbox = step(config, "examine", tokio::time::timeout(timeout, session.examine(&config.mailbox)))
+            .await?
+            .map_err(protocol("examine"))?;
+        let uid_validity = mailbox
+            .uid_validity
+            .ok_or_else(|| ImapError::Protocol { step: "examine", reason: "the server sent no UIDVALIDITY".into() })?;
+        let _ = tokio::time::timeout(timeout, session.logout()).await;
+        return Ok(Answer::Mark(MailboxMark { uid_validity, uid_next: mailbox.uid_next, exists: mailbox.exists }));
+    };
     let mailbox = step(config, "select", tokio::time::timeout(timeout, session.select(&config.mailbox)))
         .await?
         .map_err(protocol("select"))?;
@@ -130,7 +170,7 @@ where
     }
     messages.sort_by_key(|m| m.uid);
     let _ = tokio::time::timeout(timeout, session.logout()).await;
-    Ok(Fetched { uid_validity, messages })
+    Ok(Answer::Messages(Fetched { uid_validity, messages }))
 }
 
 /// Puts a message into a mailbox (tests and the demo's sandbox mailbox deliver mail this way).

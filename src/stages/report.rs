@@ -25,6 +25,21 @@ pub struct StageReport {
 }
 
 impl StageReport {
+    /// Adds a later pass of the same stage: one report per stage however many passes a lane
+    /// made.
+    pub fn merge(&mut self, later: StageReport) {
+        self.examined += later.examined;
+        self.advanced += later.advanced;
+        self.deferred += later.deferred;
+        self.needs_operator += later.needs_operator;
+        self.interrupted |= later.interrupted;
+        for failure in later.failed_sources {
+            if !self.failed_sources.contains(&failure) {
+                self.failed_sources.push(failure);
+            }
+        }
+    }
+
     pub(crate) fn new(stage: &'static str) -> Self {
         Self { stage, ..Self::default() }
     }

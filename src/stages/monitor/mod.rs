@@ -9,6 +9,7 @@ pub mod yahoo;
 
 use crate::stages::context::StageContext;
 use crate::stages::report::{StageError, StageReport};
+use events::Marketplace;
 
 pub async fn run(ctx: &mut StageContext<'_>) -> Result<Vec<StageReport>, StageError> {
     let mut reports = run_marketplaces(ctx).await?;
@@ -19,13 +20,22 @@ pub async fn run(ctx: &mut StageContext<'_>) -> Result<Vec<StageReport>, StageEr
 /// The marketplaces' side: every open order read again.
 pub async fn run_marketplaces(ctx: &mut StageContext<'_>) -> Result<Vec<StageReport>, StageError> {
     let mut reports = Vec::new();
-    if let Some(client) = &ctx.services.rakuten {
-        reports.push(rakuten::watch(ctx.ledger, client, &mut ctx.steps).await?);
-    }
-    if let Some(client) = &ctx.services.yahoo {
-        reports.push(yahoo::watch(ctx.ledger, client, &mut ctx.steps).await?);
+    for marketplace in Marketplace::ALL {
+        reports.extend(marketplace_orders(ctx, marketplace).await?);
     }
     Ok(reports)
+}
+
+/// One marketplace's open orders read again, when the shop sells there.
+pub async fn marketplace_orders(
+    ctx: &mut StageContext<'_>,
+    marketplace: Marketplace,
+) -> Result<Option<StageReport>, StageError> {
+    match (marketplace, &ctx.services.rakuten, &ctx.services.yahoo) {
+        (Marketplace::Rakuten, Some(client), _) => Ok(Some(rakuten::watch(ctx.ledger, client, &mut ctx.steps).await?)),
+        (Marketplace::Yahoo, _, Some(client)) => Ok(Some(yahoo::watch(ctx.ledger, client, &mut ctx.steps).await?)),
+        _ => Ok(None),
+    }
 }
 
 /// Amazon's side: pending cancellations sent, shipments' tracking numbers read.

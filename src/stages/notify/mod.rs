@@ -7,14 +7,24 @@ pub mod yahoo;
 
 use crate::stages::context::StageContext;
 use crate::stages::report::{StageError, StageReport};
+use events::Marketplace;
 
 pub async fn run(ctx: &mut StageContext<'_>) -> Result<Vec<StageReport>, StageError> {
     let mut reports = Vec::new();
-    if let Some(client) = &ctx.services.rakuten {
-        reports.push(rakuten::notify(ctx.ledger, client, &mut ctx.steps).await?);
-    }
-    if let Some(client) = &ctx.services.yahoo {
-        reports.push(yahoo::notify(ctx.ledger, client, &mut ctx.steps).await?);
+    for marketplace in Marketplace::ALL {
+        reports.extend(marketplace_orders(ctx, marketplace).await?);
     }
     Ok(reports)
+}
+
+/// One marketplace told of its shipped orders, when the shop sells there.
+pub async fn marketplace_orders(
+    ctx: &mut StageContext<'_>,
+    marketplace: Marketplace,
+) -> Result<Option<StageReport>, StageError> {
+    match (marketplace, &ctx.services.rakuten, &ctx.services.yahoo) {
+        (Marketplace::Rakuten, Some(client), _) => Ok(Some(rakuten::notify(ctx.ledger, client, &mut ctx.steps).await?)),
+        (Marketplace::Yahoo, _, Some(client)) => Ok(Some(yahoo::notify(ctx.ledger, client, &mut ctx.steps).await?)),
+        _ => Ok(None),
+    }
 }

@@ -2,7 +2,7 @@
 //! its raw bytes; an order number makes the order visible (RECEIVED) and asks the marketplace
 //! API for it; a shipment mail records tracking for its MCF order. Mail alone never verifies.
 
-use crate::mail::imap::{fetch_new, ImapConfig};
+use crate::mail::imap::{fetch_new, ImapConfig, MailboxMark};
 use crate::mail::parse::{parse, Classification, ParsedMail};
 use crate::rakuten::RakutenClient;
 use crate::stages::report::{StageError, StageReport};
@@ -28,6 +28,34 @@ fn cursor(ledger: &Ledger, stream: &str) -> Result<Option<MailboxCursor>, Ledger
         MailboxEvent::MailboxCursor(cursor) => Ok(Some(cursor)),
         _ => Ok(None),
     }
+}
+
+/// Whether the mailbox holds mail the ledger has not read yet: a new UIDVALIDITY (the mailbox
+/// was recreated) with anything in it, or a next UID beyond the last one recorded. A server
+/// that does not say its next UID tells nothing: the timer's cycle reads the mailbox anyway.
+pub fn mail_waiting(cursor: Option<&MailboxCursor>, mark: &MailboxMark) -> bool {
+    match cursor {
+        Some(cursor) if cursor.uid_validity == mark.uid_validity => {
+            mark.uid_next.is_some_and(|next| next > cursor.last_uid.saturating_add(1))
+        }
+        _ => mark.exists > 0,
+    }
+}
+
+/// Looks at the mailbox without reading it: where it stands when it holds mail the ledger has
+/// not seen, None when it does not.
+pub async fn new_mail_waiting(ledger: &mut Ledger, config: &ImapConfig) -> Result<Option<MailboxMark>, MailCheckError> {
+    let known = cursor(ledger, &mailbox_stream(config))?;
+    let mark = crate::mail::imap::mark(config).await?;
+    Ok(mail_waiting(known.as_ref(), &mark).then_some(mark))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailCheckError {
+    #[error("reading the mailbox cursor: {0}")]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Imap(#[from] crate::mail::imap::ImapError),
 }
 
 pub struct MailSources<'a> {
@@ -191,4 +219,29 @@ fn record_tracking(
     }
     let tracking = Tracking { carrier: carrier.to_owned(), tracking_number: number.to_owned(), shipped_at: None };
     crate::stages::orders::record(ledger, &key, &state, "receive", vec![OrderEvent::TrackingRecorded(tracking)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mark(uid_validity: u32, uid_next: Option<u32>, exists: u32) -> MailboxMark {
+        MailboxMark { uid_validity, uid_next, exists }
+    }
+
+    #[test]
+    fn given_the_last_uid_recorded_then_only_a_later_next_uid_is_new_mail() {
+        let cursor = MailboxCursor { uid_validity: 7, last_uid: 41 };
+        assert!(!mail_waiting(Some(&cursor), &mark(7, Some(42), 41)), "nothing after UID 41");
+        assert!(mail_waiting(Some(&cursor), &mark(7, Some(43), 42)), "UID 42 came");
+        assert!(!mail_waiting(Some(&cursor), &mark(7, None, 50)), "a server that does not say tells nothing");
+    }
+
+    #[test]
+    fn given_no_cursor_or_a_recreated_mailbox_then_any_message_is_new_mail() {
+        assert!(!mail_waiting(None, &mark(7, Some(1), 0)));
+        assert!(mail_waiting(None, &mark(7, Some(2), 1)));
+        let cursor = MailboxCursor { uid_validity: 7, last_uid: 41 };
+        assert!(mail_waiting(Some(&cursor), &mark(8, Some(2), 1)), "UIDVALIDITY changed");
+    }
 }
