@@ -1164,3 +1164,77 @@ fn user_add_reads_the_password_from_stdin_and_writes_an_argon2id_line() {
     let nowhere = bin().args(["user", "add", "kato"]).env_remove("WEB_USERS_FILE").output().unwrap();
     assert!(stderr(&nowhere).contains("--users-file"), "{}", stderr(&nowhere));
 }
+
+#[test]
+fn stock_plan_shows_what_each_listing_would_be_told_from_the_last_fba_reading_offline() {
+    use events::stock::{FbaLevel, FbaStockRead, StockEvent, FBA_STOCK_STREAM};
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("shop.db");
+    assert!(run(&database, &["init"]).status.success());
+    let master = dir.path().join("master.xlsx");
+    mcf_ledger::demo::write_sample_master(&master).unwrap();
+    let mut ledger = Ledger::open(&database, OpenMode::MustExist).unwrap();
+    // One order holds two units Amazon has not reserved yet (no MCF order).
+    let held = OrderKey::new(Marketplace::Rakuten, "123456-20261122-00000001").unwrap();
+    let events = lifecycle_to(&held, Status::ShippingRequested).into_iter().map(OrderAppend::from).collect();
+    ledger.append_order(&held, ExpectedVersion::Exact(0), events, Meta::by(Actor::reactor("test"))).unwrap();
+    let read = StockEvent::FbaStockRead(FbaStockRead {
+        by: "check".into(),
+        whole: false,
+        levels: vec![
+            FbaLevel { seller_sku: "JP-TEA-100".into(), fulfillable: 10 },
+            FbaLevel { seller_sku: "JP-CUP-ARITA".into(), fulfillable: 0 },
+        ],
+    });
+    ledger
+        .append(FBA_STOCK_STREAM, ExpectedVersion::Any, &[read.to_new_event(Meta::by(Actor::reactor("check")))])
+        .unwrap();
+    drop(ledger);
+    let plan = |args: &[&str]| {
+        bin()
+            .env("SKU_MASTER_PATH", &master)
+            .env("STOCK_BUFFER", "1")
+            .arg("--database")
+            .arg(&database)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let json = plan(&["stock", "plan", "--json"]);
+    assert!(json.status.success(), "{}", stderr(&json));
+    let json: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let rows = json["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 8, "4 listings at each marketplace: {json}");
+    let row = |market: &str, sku: &str| {
+        rows.iter().find(|r| r["marketplace"] == market && r["marketplace_sku"] == sku).unwrap().clone()
+    };
+    // 10 fulfillable, 2 allotted, buffer 1: 7 single packs; floor(8 / 3) - 1 = 1 set of three.
+    let tea = row("rakuten", "tea-100");
+    assert_eq!(
+        (tea["fba_fulfillable"].as_u64(), tea["allotted"].as_u64(), tea["quantity"].as_u64()),
+        (Some(10), Some(2), Some(7))
+    );
+    assert_eq!(row("yahoo", "tea-3pack")["quantity"], 1);
+    assert_eq!(row("rakuten", "cup")["quantity"], 0, "never below 0");
+    assert_eq!(row("rakuten", "matcha-30")["quantity"], Value::Null, "FBA never read for it: nothing planned");
+    assert_eq!(row("rakuten", "matcha-30")["published"], Value::Null);
+    // 2 of the 6 listings with a quantity would go to 0: over the default 30%.
+    assert_eq!(json["brakes"][0]["kind"], "many_to_zero", "{json}");
+    assert_eq!((json["brakes"][0]["to_zero"].as_u64(), json["brakes"][0]["on_sale"].as_u64()), (Some(2), Some(6)));
+
+    let human = plan(&["stock", "plan"]);
+    assert!(human.status.success(), "{}", stderr(&human));
+    let text = stdout(&human);
+    assert!(text.contains("JST"), "the reading's time is JST: {text}");
+    assert!(text.contains("ブレーキ: 販売中の 6 件のうち 2 件が一度に在庫0になります"), "{text}");
+    // A master that cannot be read is a clear error, exit 1.
+    let missing = bin()
+        .env("SKU_MASTER_PATH", dir.path().join("nowhere.xlsx"))
+        .arg("--database")
+        .arg(&database)
+        .args(["stock", "plan"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("nowhere.xlsx"), "{}", stderr(&missing));
+}

@@ -113,6 +113,9 @@ pub enum Command {
     /// Named operators of the web admin (WEB_USERS_FILE).
     #[command(subcommand)]
     User(UserCommand),
+    /// Stock of the marketplace listings.
+    #[command(subcommand)]
+    Stock(StockCommand),
     /// Check the ledger against the promises (one MCF order per order, no email or shipment
     /// report twice, no live MCF order for a cancelled order, nothing past RECEIVED without the
     /// marketplace API) and verify the projections; exit 1 on any anomaly.
@@ -131,6 +134,16 @@ pub enum UserCommand {
         /// The users file (default: $WEB_USERS_FILE).
         #[arg(long)]
         users_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StockCommand {
+    /// What each listing would be told, from the ledger's last FBA readings, the SKU master,
+    /// the units open orders hold and the buffer (no outside call); brakes that would hold it.
+    Plan {
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -220,6 +233,7 @@ pub fn run(cli: Cli) -> CommandResult {
             })?;
             add_user(&path, &name)
         }
+        Command::Stock(StockCommand::Plan { json }) => stock_plan(&config()?, &database, json),
         Command::Mail(MailCommand::Inspect { file }) => {
             config()?;
             let raw = std::fs::read(&file).map_err(|e| Failure::new(format!("cannot read {}: {e}", file.display())))?;
@@ -427,6 +441,59 @@ fn serve(config: &Config, database: &std::path::Path, port: Option<u16>) -> Comm
         crate::web::serve(listener, state, crate::daemon::termination_signal()).await?;
         Ok(())
     })
+}
+
+/// `stock plan`: one row per listing and marketplace; exit 0 even when a brake would hold the
+/// plan (it is shown), 1 when the plan cannot be made.
+fn stock_plan(config: &Config, database: &std::path::Path, json: bool) -> CommandResult {
+    let ledger = open_ledger(database, OpenMode::MustExist)?;
+    let mut marketplaces = Vec::new();
+    if config.rakuten.is_some() {
+        marketplaces.push(events::Marketplace::Rakuten);
+    }
+    if config.yahoo.is_some() {
+        marketplaces.push(events::Marketplace::Yahoo);
+    }
+    if marketplaces.is_empty() {
+        marketplaces = events::Marketplace::ALL.to_vec();
+    }
+    let plan = crate::stages::stock::current_plan(&ledger, &config.sku_master, marketplaces, config.stock)
+        .map_err(Failure::new)?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&plan)?)?;
+        return Ok(());
+    }
+    let reading = plan.last_reading.as_deref().map_or_else(|| "never".to_owned(), jst_text);
+    writeln!(out, "stock plan from {} (last FBA reading {reading}); nothing is published yet", plan.master)?;
+    writeln!(
+        out,
+        "{:<8} {:<24} {:<20} {:>6} {:>8} {:>8} {:>6} {:>8} {:>9}",
+        "market", "marketplace_sku", "seller_sku", "units", "fba", "allotted", "buffer", "quantity", "published"
+    )?;
+    let shown = |n: Option<u32>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
+    for row in &plan.rows {
+        writeln!(
+            out,
+            "{:<8} {:<24} {:<20} {:>6} {:>8} {:>8} {:>6} {:>8} {:>9}",
+            row.marketplace.to_string(),
+            row.marketplace_sku,
+            row.seller_sku,
+            row.units_per_item,
+            shown(row.fba_fulfillable),
+            row.allotted,
+            row.buffer,
+            shown(row.quantity),
+            shown(row.published)
+        )?;
+    }
+    if plan.rows.iter().any(|r| r.fba_fulfillable.is_none()) {
+        writeln!(out, "fba '-': FBA has not been read for that seller SKU yet, so nothing is planned for it")?;
+    }
+    for brake in &plan.brakes {
+        writeln!(out, "ブレーキ: {}", brake.describe())?;
+    }
+    Ok(())
 }
 
 /// The daemon: the web admin and a cycle every CYCLE_MINUTES in one process. SIGTERM lets the

@@ -205,6 +205,7 @@ pub struct Config {
     pub cycle_minutes: u32,
     /// Between cycles of `run`, the mailbox is looked at this often; 0: never.
     pub mail_check_seconds: u32,
+    pub stock: crate::stages::stock::StockSettings,
     pub shipping_stale_hours: u32,
     pub poll_overlap_minutes: u32,
     pub outage_alert_minutes: u32,
@@ -473,6 +474,12 @@ impl Config {
             sku_master: PathBuf::from(read.text("SKU_MASTER_PATH")),
             cycle_minutes: read.number("CYCLE_MINUTES", 1),
             mail_check_seconds: read.number("MAIL_CHECK_SECONDS", 0),
+            stock: crate::stages::stock::StockSettings {
+                buffer: read.number("STOCK_BUFFER", 0),
+                brake_percent: read.parse("STOCK_BRAKE_PERCENT", "a whole number from 0 to 100", 30, |v| {
+                    v.parse::<u32>().ok().filter(|n| *n <= 100)
+                }),
+            },
             shipping_stale_hours: read.number("SHIPPING_STALE_HOURS", 1),
             poll_overlap_minutes: read.number("POLL_OVERLAP_MINUTES", 0),
             outage_alert_minutes: read.number("OUTAGE_ALERT_MINUTES", 1),

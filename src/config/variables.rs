@@ -62,6 +62,22 @@ pub const VARIABLES: &[Variable] = &[
         Some("15"),
         "In `mcf-ledger run`, how often the shop's mailbox is looked at between cycles; new mail starts a cycle at once (0: only the timer).",
     ),
+    var(
+        "STOCK_BUFFER",
+        Core,
+        false,
+        false,
+        Some("0"),
+        "Items kept off every marketplace listing in `stock plan` (a listing's own `buffer` column in SKUMapping wins).",
+    ),
+    var(
+        "STOCK_BRAKE_PERCENT",
+        Core,
+        false,
+        false,
+        Some("30"),
+        "A stock plan taking more than this share of the listings on sale to 0 at once waits for an operator.",
+    ),
     var("SHIPPING_STALE_HOURS", Core, false, false, Some("48"), "Hours in SHIPPING after which ADMIN_EMAIL is warned."),
     var(
         "POLL_OVERLAP_MINUTES",

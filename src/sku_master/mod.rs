@@ -19,6 +19,9 @@ pub struct MappedSku {
     pub seller_sku: SellerSku,
     /// Units of the seller SKU per unit ordered.
     pub multiplier: u32,
+    /// Items kept off the marketplaces when stock is published (the `buffer` column); None:
+    /// STOCK_BUFFER applies.
+    pub buffer: Option<u32>,
 }
 
 /// A loaded mapping, and which workbook it came from.

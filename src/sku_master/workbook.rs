@@ -21,6 +21,8 @@ pub enum SkuMasterError {
     Duplicate { path: String, cell: String, sku: String, first_row: usize },
     #[error("{path}、{SHEET} シート、セル {cell}: 「{value}」は1以上の整数ではありません")]
     BadNumber { path: String, cell: String, value: String },
+    #[error("{path}、{SHEET} シート、セル {cell}: 在庫バッファ「{value}」は0以上の整数ではありません")]
+    BadBuffer { path: String, cell: String, value: String },
     #[error("{path}、{SHEET} シート: 見出しの下にマッピングの行がありません（行のないマスターではすべての注文が止まります）")]
     NoRows { path: String },
     #[error("{path} には未完了の注文が使うSKUがありません: {skus}。戻すか、先にそれらの注文を片付けてください")]
@@ -53,6 +55,7 @@ fn cell_text(cell: Option<&Data>) -> String {
 const KEY_HEADERS: [&str; 4] = ["marketplace_sku", "モールsku", "商品管理番号", "mall_sku"];
 const SELLER_HEADERS: [&str; 4] = ["seller_sku", "amazon_sku", "amazonsku", "出品者sku"];
 const QUANTITY_HEADERS: [&str; 4] = ["quantity", "multiplier", "数量", "入数"];
+const BUFFER_HEADERS: [&str; 4] = ["buffer", "stock_buffer", "在庫バッファ", "安全在庫"];
 
 pub fn parse_workbook(bytes: &[u8], path: &str) -> Result<SkuMapping, SkuMasterError> {
     let unreadable = |reason: String| SkuMasterError::Unreadable { path: path.to_owned(), reason };
@@ -75,6 +78,7 @@ pub fn parse_workbook(bytes: &[u8], path: &str) -> Result<SkuMapping, SkuMasterE
     let seller_col =
         find(&SELLER_HEADERS).ok_or(SkuMasterError::MissingColumn { path: path.to_owned(), column: "seller_sku" })?;
     let quantity_col = find(&QUANTITY_HEADERS);
+    let buffer_col = find(&BUFFER_HEADERS);
     let cell = |row: usize, col: usize| format!("{}{}", column_letter(first_col + col), first_row + row + 1);
 
     let mut entries = HashMap::new();
@@ -84,6 +88,7 @@ pub fn parse_workbook(bytes: &[u8], path: &str) -> Result<SkuMapping, SkuMasterE
         let key = cell_text(row.get(key_col));
         let seller = cell_text(row.get(seller_col));
         let quantity = quantity_col.map(|c| cell_text(row.get(c))).unwrap_or_default();
+        let buffer = buffer_col.map(|c| cell_text(row.get(c))).unwrap_or_default();
         if key.is_empty() && seller.is_empty() && quantity.is_empty() {
             continue; // blank rows between blocks are common in hand-kept sheets
         }
@@ -110,6 +115,14 @@ pub fn parse_workbook(bytes: &[u8], path: &str) -> Result<SkuMapping, SkuMasterE
                 value: quantity.clone(),
             })?
         };
+        let buffer = match buffer_col {
+            Some(col) if !buffer.is_empty() => Some(buffer.parse::<u32>().map_err(|_| SkuMasterError::BadBuffer {
+                path: path.to_owned(),
+                cell: cell(row_index, col),
+                value: buffer.clone(),
+            })?),
+            _ => None,
+        };
         if let Some(first) = first_seen.get(&key) {
             return Err(SkuMasterError::Duplicate {
                 path: path.to_owned(),
@@ -119,7 +132,7 @@ pub fn parse_workbook(bytes: &[u8], path: &str) -> Result<SkuMapping, SkuMasterE
             });
         }
         first_seen.insert(key.clone(), first_row + row_index + 1);
-        entries.insert(key, MappedSku { seller_sku: SellerSku(seller), multiplier });
+        entries.insert(key, MappedSku { seller_sku: SellerSku(seller), multiplier, buffer });
     }
     if entries.is_empty() {
         return Err(SkuMasterError::NoRows { path: path.to_owned() });
@@ -149,6 +162,23 @@ mod tests {
     }
 
     #[test]
+    fn a_buffer_column_gives_listings_their_own_buffer_and_a_bad_one_is_refused_naming_the_cell() {
+        let bytes = workbook(
+            "SKUMapping",
+            &[
+                &["marketplace_sku", "seller_sku", "quantity", "buffer"],
+                &["tea", "T", "1", "3"],
+                &["cup", "C", "1", ""],
+            ],
+        );
+        let mapping = parse_workbook(&bytes, "m.xlsx").unwrap();
+        assert_eq!((mapping.get("tea").unwrap().buffer, mapping.get("cup").unwrap().buffer), (Some(3), None));
+        let bad = workbook("SKUMapping", &[&["marketplace_sku", "seller_sku", "在庫バッファ"], &["tea", "T", "-1"]]);
+        let refused = parse_workbook(&bad, "m.xlsx").unwrap_err();
+        assert!(refused.to_string().contains("セル C2: 在庫バッファ「-1」は0以上の整数ではありません"), "{refused}");
+    }
+
+    #[test]
     fn a_good_sheet_maps_skus_with_multipliers() {
         let bytes = workbook(
             "SKUMapping",
@@ -163,7 +193,10 @@ mod tests {
         let mapping = parse_workbook(&bytes, "master.xlsx").unwrap();
         assert_eq!(mapping.entries.len(), 3);
         assert_eq!(mapping.get("tea-3pack").unwrap().multiplier, 3);
-        assert_eq!(mapping.get("cup").unwrap(), &MappedSku { seller_sku: SellerSku("JP-CUP".into()), multiplier: 1 });
+        assert_eq!(
+            mapping.get("cup").unwrap(),
+            &MappedSku { seller_sku: SellerSku("JP-CUP".into()), multiplier: 1, buffer: None }
+        );
         assert_eq!(mapping.sha256.len(), 64);
     }
 

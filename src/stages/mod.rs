@@ -20,6 +20,7 @@ pub mod sku_master;
 pub mod sources;
 pub mod stale;
 pub mod steps;
+pub mod stock;
 
 pub use context::StageContext;
 pub use orders::failpoint;

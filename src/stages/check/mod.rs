@@ -106,18 +106,7 @@ async fn available_stock(
     ctx: &mut StageContext<'_>,
     demands: &[Demand],
 ) -> Result<HashMap<SellerSku, u32>, StageError> {
-    let mut committed: HashMap<SellerSku, u32> = HashMap::new();
-    for status in [Status::ShippingRequested, Status::DateUnavailable] {
-        for key in order_keys_in(ctx.ledger, status)? {
-            let Some(state) = state_in(ctx.ledger, &key, status)? else { continue };
-            if state.mcf_order_may_exist() {
-                continue;
-            }
-            for line in &state.allotted {
-                *committed.entry(line.seller_sku.clone()).or_default() += line.quantity;
-            }
-        }
-    }
+    let committed = allotted_not_reserved(ctx.ledger)?;
     let skus: Vec<SellerSku> = demands
         .iter()
         .flat_map(|d| d.lines.iter().map(|l| l.seller_sku.clone()))
@@ -134,6 +123,26 @@ async fn available_stock(
             (sku, fulfillable.saturating_sub(held))
         })
         .collect())
+}
+
+/// Units per seller SKU that SHIPPING_REQUESTED and DATE_UNAVAILABLE orders hold but Amazon
+/// has not reserved yet (no MCF order may exist for them): FBA still counts them fulfillable.
+pub fn allotted_not_reserved(
+    ledger: &projections::Ledger,
+) -> Result<HashMap<SellerSku, u32>, projections::LedgerError> {
+    let mut committed: HashMap<SellerSku, u32> = HashMap::new();
+    for status in [Status::ShippingRequested, Status::DateUnavailable] {
+        for key in order_keys_in(ledger, status)? {
+            let Some(state) = state_in(ledger, &key, status)? else { continue };
+            if state.mcf_order_may_exist() {
+                continue;
+            }
+            for line in &state.allotted {
+                *committed.entry(line.seller_sku.clone()).or_default() += line.quantity;
+            }
+        }
+    }
+    Ok(committed)
 }
 
 /// What FBA said, kept in `stock-fba` (the SKU master page, the stock page and the stock plan

@@ -30,3 +30,5 @@ crate::event_enum! {
         FbaStockRead(FbaStockRead) = 1,
     }
 }
+
+pub mod plan;

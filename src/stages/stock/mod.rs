@@ -1,0 +1,95 @@
+//! stock (在庫連携): what each marketplace listing can offer, from FBA's last reading less what
+//! open orders hold, the safety buffer and the brakes (`events::stock::plan`). This is what
+//! `mcf-ledger stock plan` shows, read from the ledger and the SKU master only: no outside call.
+//! Publishing the plan to RMS and Yahoo (STOCK_SYNC) is not built yet.
+
+use crate::sku_master::{parse_workbook, SkuMasterError};
+use events::stock::plan::{brakes, plan, Brake, Listing, PlanInputs, PlanRow};
+use events::Marketplace;
+use projections::LedgerError;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// STOCK_BUFFER and STOCK_BRAKE_PERCENT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StockSettings {
+    /// Items kept off every listing that has no `buffer` of its own in the master.
+    pub buffer: u32,
+    /// A plan taking more than this share of the listings on sale to 0 at once waits for an
+    /// operator.
+    pub brake_percent: u32,
+}
+
+impl Default for StockSettings {
+    fn default() -> Self {
+        Self { buffer: 0, brake_percent: 30 }
+    }
+}
+
+/// The plan as of the ledger's last FBA readings.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StockPlan {
+    /// The workbook the listings come from.
+    pub master: String,
+    /// When FBA was last read (RFC 3339), for any SKU; None when never.
+    pub last_reading: Option<String>,
+    pub rows: Vec<PlanRow>,
+    pub brakes: Vec<Brake>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StockPlanError {
+    #[error("cannot read the SKU master {path}: {reason}")]
+    MasterUnreadable { path: String, reason: String },
+    #[error(transparent)]
+    Master(#[from] SkuMasterError),
+    #[error("reading the ledger: {0}")]
+    Ledger(#[from] LedgerError),
+    #[error("reading FBA's last stock: {0}")]
+    Store(#[from] events::StoreError),
+}
+
+/// Plans from the SKU master at `master` and what the ledger knows: FBA's last reading of each
+/// seller SKU (by `check` so far) and the units open orders hold.
+pub fn current_plan(
+    ledger: &projections::Ledger,
+    master: &Path,
+    marketplaces: Vec<Marketplace>,
+    settings: StockSettings,
+) -> Result<StockPlan, StockPlanError> {
+    let path = master.display().to_string();
+    let bytes = std::fs::read(master)
+        .map_err(|e| StockPlanError::MasterUnreadable { path: path.clone(), reason: e.to_string() })?;
+    let mapping = parse_workbook(&bytes, &path)?;
+    let listings = mapping
+        .entries
+        .iter()
+        .map(|(marketplace_sku, mapped)| Listing {
+            marketplace_sku: marketplace_sku.clone(),
+            seller_sku: mapped.seller_sku.to_string(),
+            units_per_item: mapped.multiplier,
+            buffer: mapped.buffer,
+        })
+        .collect();
+    let readings = projections::stock::fba_stock(ledger.store().connection())?;
+    let fba = readings.iter().map(|r| (r.seller_sku.clone(), r.fulfillable)).collect();
+    let allotted = crate::stages::check::allotted_not_reserved(ledger)?
+        .into_iter()
+        .map(|(sku, units)| (sku.to_string(), units))
+        .collect();
+    let inputs = PlanInputs {
+        listings,
+        marketplaces,
+        fba,
+        allotted,
+        default_buffer: settings.buffer,
+        // Nothing is published yet: every marketplace was never told.
+        published: Default::default(),
+    };
+    let rows = plan(&inputs);
+    // Readings so far are the check stage's, SKU by SKU: none is whole, so no SKU can be
+    // missing from one; the share going to 0 is what a plan can be braked on.
+    let read: BTreeSet<String> = readings.iter().map(|r| r.seller_sku.clone()).collect();
+    let brakes = brakes(&rows, &read, &read, settings.brake_percent);
+    Ok(StockPlan { master: path, last_reading: readings.iter().map(|r| r.read_at.clone()).max(), rows, brakes })
+}
