@@ -793,7 +793,11 @@ async fn cron_cycles_killed_with_sigkill_at_random_moments_lose_nothing_and_ship
             .expect("a cycle within two minutes")
             .unwrap();
         tally.cycles += 1;
-        assert!(status.success(), "seed {seed}: cycle {spawned} failed: see {}", world.dir.path().display());
+        assert!(
+            status.success(),
+            "seed {seed}: cycle {spawned} failed ({status}); its log:\n{}",
+            std::fs::read_to_string(world.dir.path().join(format!("child-{spawned}.log"))).unwrap_or_default()
+        );
         let ledger = Ledger::open(&world.database(), OpenMode::MustExist).unwrap();
         quiet = if order_events(&ledger) == before && !parcels_on_the_way(&ledger) { quiet + 1 } else { 0 };
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -126,23 +126,7 @@ fn run_rss_benchmark(events: usize, orders: usize) {
         let rakuten = RakutenSandbox::start(Default::default(), std::sync::Arc::new(sandbox::WallClock))
             .await
             .expect("RMS sandbox");
-        let mut child = std::process::Command::new(&binary)
-            .env("RUST_LOG", "warn")
-            .env("WEB_USERNAME", "bench")
-            .env("WEB_PASSWORD", "bench-secret")
-            .env("AMAZON_CLIENT_ID", &amazon.config().client_id)
-            .env("AMAZON_CLIENT_SECRET", &amazon.config().client_secret)
-            .env("AMAZON_REFRESH_TOKEN", &amazon.config().refresh_token)
-            .env("AMAZON_SP_API_BASE_URL", amazon.base_url())
-            .env("AMAZON_LWA_TOKEN_URL", amazon.token_url())
-            .env("RAKUTEN_SERVICE_SECRET", &rakuten.config().service_secret)
-            .env("RAKUTEN_LICENSE_KEY", &rakuten.config().license_key)
-            .env("RAKUTEN_API_BASE_URL", rakuten.base_url())
-            .env("SKU_MASTER_PATH", &master)
-            .arg("--database")
-            .arg(&path)
-            .args(["run", "--port", "0"])
-            .stdout(std::process::Stdio::piped())
+        let mut child = run_command(&binary, &amazon, &rakuten, &master, &path)
             .spawn()
             .unwrap_or_else(|e| panic!("{}: {e} (scripts/bench builds it)", binary.display()));
         let pid = child.id();
@@ -189,20 +173,7 @@ fn run_rss_benchmark(events: usize, orders: usize) {
                 .unwrap_or(f64::NAN)
         };
         let (peak, now) = (kib("VmHWM:"), kib("VmRSS:"));
-        let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
-        // SIGTERM lets the stage under way finish; a stage over 100,000 orders at the shops'
-        // one call per second can outlast the wait, as systemd's stop timeout would.
-        let stop_started = Instant::now();
-        let mut exit = "still in its stage after 60 s (killed)".to_owned();
-        while stop_started.elapsed() < std::time::Duration::from_secs(60) {
-            if let Ok(Some(status)) = child.try_wait() {
-                exit = format!("exit {} after {:.0}s", status.code().unwrap_or(-1), stop_started.elapsed().as_secs_f64());
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
+        let exit = stop_gracefully(&mut child).await;
         println!(
             "run, {orders} orders: peak RSS {:.1} MB, {:.1} MB at the end (goal < 100 MB); {} in {:.0}s under wrk load; SIGTERM: {}",
             peak / 1024.0,
@@ -212,6 +183,54 @@ fn run_rss_benchmark(events: usize, orders: usize) {
             exit
         );
     });
+}
+
+/// `mcf-ledger run` on `ledger` against the bench's Amazon and RMS sandboxes.
+fn run_command(
+    binary: &Path,
+    amazon: &sandbox::amazon::AmazonSandbox,
+    rakuten: &sandbox::rakuten::RakutenSandbox,
+    master: &Path,
+    ledger: &Path,
+) -> std::process::Command {
+    let mut command = std::process::Command::new(binary);
+    command
+        .env("RUST_LOG", "warn")
+        .env("WEB_USERNAME", "bench")
+        .env("WEB_PASSWORD", "bench-secret")
+        .env("AMAZON_CLIENT_ID", &amazon.config().client_id)
+        .env("AMAZON_CLIENT_SECRET", &amazon.config().client_secret)
+        .env("AMAZON_REFRESH_TOKEN", &amazon.config().refresh_token)
+        .env("AMAZON_SP_API_BASE_URL", amazon.base_url())
+        .env("AMAZON_LWA_TOKEN_URL", amazon.token_url())
+        .env("RAKUTEN_SERVICE_SECRET", &rakuten.config().service_secret)
+        .env("RAKUTEN_LICENSE_KEY", &rakuten.config().license_key)
+        .env("RAKUTEN_API_BASE_URL", rakuten.base_url())
+        .env("SKU_MASTER_PATH", master)
+        .arg("--database")
+        .arg(ledger)
+        .args(["run", "--port", "0"])
+        .stdout(std::process::Stdio::piped());
+    command
+}
+
+/// SIGTERM, then how the process ended. It lets the stage under way finish; a stage over
+/// 100,000 orders at the shops' one call per second can outlast the wait, as systemd's stop
+/// timeout would.
+async fn stop_gracefully(child: &mut std::process::Child) -> String {
+    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let stop_started = Instant::now();
+    let mut exit = "still in its stage after 60 s (killed)".to_owned();
+    while stop_started.elapsed() < std::time::Duration::from_secs(60) {
+        if let Ok(Some(status)) = child.try_wait() {
+            exit = format!("exit {} after {:.0}s", status.code().unwrap_or(-1), stop_started.elapsed().as_secs_f64());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    exit
 }
 
 /// The web admin over a ledger of `orders` orders and `events` events, loaded by wrk with 20

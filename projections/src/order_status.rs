@@ -125,17 +125,7 @@ impl Projector for OrderStatusProjector {
                     .context(|| format!("writing the status row of {key}"))?;
             }
         }
-        let mut count = tx
-            .prepare_cached(
-                "INSERT INTO status_counts (status, count) VALUES (?1, ?2)
-                 ON CONFLICT (status) DO UPDATE SET count = count + excluded.count",
-            )
-            .context(|| "preparing the count update".into())?;
-        for (status, delta) in deltas.into_iter().filter(|(_, d)| *d != 0) {
-            count.execute(params![status.as_str(), delta]).context(|| format!("counting {status}"))?;
-        }
-        // A status nobody is in has no row, however the batches fell.
-        tx.execute("DELETE FROM status_counts WHERE count = 0", []).context(|| "dropping empty counts".into())?;
+        apply_count_deltas(tx, deltas)?;
         if self.cache.len() > CACHE_LIMIT {
             self.cache.clear();
         }
@@ -253,4 +243,20 @@ pub fn problem(state: &OrderState) -> Option<String> {
         }),
         _ => None,
     }
+}
+
+/// Moves each status's count by its delta.
+fn apply_count_deltas(tx: &Transaction<'_>, deltas: HashMap<Status, i64>) -> Result<(), ProjectionError> {
+    let mut count = tx
+        .prepare_cached(
+            "INSERT INTO status_counts (status, count) VALUES (?1, ?2)
+             ON CONFLICT (status) DO UPDATE SET count = count + excluded.count",
+        )
+        .context(|| "preparing the count update".into())?;
+    for (status, delta) in deltas.into_iter().filter(|(_, d)| *d != 0) {
+        count.execute(params![status.as_str(), delta]).context(|| format!("counting {status}"))?;
+    }
+    // A status nobody is in has no row, however the batches fell.
+    tx.execute("DELETE FROM status_counts WHERE count = 0", []).context(|| "dropping empty counts".into())?;
+    Ok(())
 }

@@ -3,7 +3,7 @@
 //! own connection to the ledger:
 //! - the shop's mailbox first, then one lane per marketplace (RMS, Yahoo) side by side: its new
 //!   orders, its open orders read again, then notify, again whenever Amazon's lane has brought
-//!   new tracking numbers; the customers' mail once both are done;
+//!   new tracking numbers; the customers' mail right after each receive;
 //! - Amazon's lane: check, ship, cancellations and tracking, again while orders keep arriving
 //!   from the marketplaces' lane, so an order read early is shipped while later ones are read.
 //!
@@ -131,10 +131,6 @@ pub async fn run(
             tokio::join!(lane.marketplace(Marketplace::Rakuten), lane.marketplace(Marketplace::Yahoo));
         outcome.absorb(rakuten);
         outcome.absorb(yahoo);
-        if let Some(ledger) = mail_ledger.as_mut() {
-            let mut ctx = lane.context(ledger);
-            outcome.take(Stage::Receive, stages::receive::customer_mails(&mut ctx).await.map(|r| vec![r]));
-        }
         outcome
     };
     let amazon = async {
@@ -193,6 +189,8 @@ impl Lane<'_> {
         let mut ctx = self.context(&mut ledger);
         let received = stages::receive::marketplace_orders(&mut ctx, marketplace).await;
         outcome.take(Stage::Receive, received.map(Vec::from_iter));
+        // Customers' mail decided at receive (payment guidance) goes out now, not after the lanes.
+        outcome.take(Stage::Receive, stages::receive::customer_mails(&mut ctx).await.map(|r| vec![r]));
         let watched = stages::monitor::marketplace_orders(&mut ctx, marketplace).await;
         outcome.take(Stage::Monitor, watched.map(Vec::from_iter));
         signals.receiving.fetch_sub(1, Ordering::SeqCst);

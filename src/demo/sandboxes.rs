@@ -87,32 +87,7 @@ pub fn sandbox_services(
     marketplace_rate: (f64, u32),
     clock: Arc<dyn Clock>,
 ) -> Result<Services, String> {
-    let shop = mail
-        .config()
-        .accounts
-        .iter()
-        .find(|a| a.address == SHOP_MAIL)
-        .ok_or_else(|| format!("the sandbox mail server has no mailbox for {SHOP_MAIL}"))?;
-    let imap = ImapConfig {
-        host: mail.host(),
-        port: mail.imap_port(),
-        username: shop.user.clone(),
-        password: Secret::new(shop.password.clone()),
-        mailbox: "INBOX".into(),
-        security: ImapSecurity::Plain,
-        accept_invalid_certs: false,
-        timeout: Duration::from_secs(10),
-    };
-    let mailer = Mailer::new(SmtpConfig {
-        host: mail.host(),
-        port: mail.smtp_port(),
-        credentials: None,
-        from: SHOP_MAIL.into(),
-        security: SmtpSecurity::Plain,
-        accept_invalid_certs: false,
-        timeout: Duration::from_secs(10),
-    })
-    .map_err(|e| e.to_string())?;
+    let (imap, mailer) = shop_mail(mail)?;
     let shutdown = crate::transport::Shutdown::new();
     let retry = RetryPolicy::fast().stopped_by(&shutdown);
     let amazon_config = amazon.config();
@@ -174,4 +149,35 @@ pub fn sandbox_services(
         shipping: ShippingSettings { notification_email: Some(SHOP_MAIL.into()), ..ShippingSettings::default() },
         poll: Default::default(),
     })
+}
+
+/// The shop's mailbox over IMAP and its outgoing mail over SMTP, both at `mail`.
+fn shop_mail(mail: &MailSandbox) -> Result<(ImapConfig, Mailer), String> {
+    let shop = mail
+        .config()
+        .accounts
+        .iter()
+        .find(|a| a.address == SHOP_MAIL)
+        .ok_or_else(|| format!("the sandbox mail server has no mailbox for {SHOP_MAIL}"))?;
+    let imap = ImapConfig {
+        host: mail.host(),
+        port: mail.imap_port(),
+        username: shop.user.clone(),
+        password: Secret::new(shop.password.clone()),
+        mailbox: "INBOX".into(),
+        security: ImapSecurity::Plain,
+        accept_invalid_certs: false,
+        timeout: Duration::from_secs(10),
+    };
+    let mailer = Mailer::new(SmtpConfig {
+        host: mail.host(),
+        port: mail.smtp_port(),
+        credentials: None,
+        from: SHOP_MAIL.into(),
+        security: SmtpSecurity::Plain,
+        accept_invalid_certs: false,
+        timeout: Duration::from_secs(10),
+    })
+    .map_err(|e| e.to_string())?;
+    Ok((imap, mailer))
 }

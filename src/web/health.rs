@@ -144,22 +144,7 @@ fn cycles(
     let mut amazon_failing = false;
     for (index, row) in rows.iter().enumerate() {
         let Some(cycle) = &row.finished else {
-            let alive = running.is_some_and(|held| held.holder == row.holder);
-            views.push(CycleView {
-                started: jst_time(row.started_at),
-                finished: if alive {
-                    "実行中 (running)".into()
-                } else {
-                    "中断 (プロセス終了: process ended)".into()
-                },
-                duration: "—".into(),
-                stages: vec![format!("実行者 {}", row.holder)],
-                failures: if alive {
-                    vec![]
-                } else {
-                    vec!["記録なしで終了しました。次のサイクルが続きを行います (the next cycle resumes)".into()]
-                },
-            });
+            views.push(unfinished_cycle(row, running));
             continue;
         };
         let finished_at = row.finished_at.map(jst_time).unwrap_or_else(|| "—".into());
@@ -184,29 +169,7 @@ fn cycles(
             None if ran_amazon && amazon_success.is_none() => amazon_success = Some(finished_at.clone()),
             None => {}
         }
-        let mut failures: Vec<String> = cycle.failures.iter().map(|f| format!("{}: {}", f.stage, f.error)).collect();
-        failures.extend(
-            cycle.failed_sources.iter().map(|f| format!("{} を読めませんでした: {}", source_name(&f.source), f.error)),
-        );
-        if cycle.interrupted {
-            failures.push("シグナルで停止しました (stopped by a signal); 次のサイクルが続きを行います".into());
-        }
-        views.push(CycleView {
-            started: jst_time(row.started_at),
-            finished: finished_at,
-            duration: format!("{:.1} s", cycle.duration_ms as f64 / 1000.0),
-            stages: cycle
-                .reports
-                .iter()
-                .map(|r| {
-                    format!(
-                        "{}: 対象 {} / 進行 {} / 保留 {} / 要対応 {}",
-                        r.stage, r.examined, r.advanced, r.deferred, r.needs_operator
-                    )
-                })
-                .collect(),
-            failures,
-        });
+        views.push(finished_cycle(row, cycle, finished_at));
     }
     let amazon = SourceView {
         name: "Amazon SP-API (MCF)".into(),
@@ -219,6 +182,57 @@ fn cycles(
         healthy: !amazon_failing,
     };
     Ok((views, amazon))
+}
+
+/// A cycle with no CycleFinished: still running, or its process ended without recording it.
+fn unfinished_cycle(row: &projections::cycles::CycleRow, running: Option<&crate::lease::Held>) -> CycleView {
+    let alive = running.is_some_and(|held| held.holder == row.holder);
+    CycleView {
+        started: jst_time(row.started_at),
+        finished: if alive {
+            "実行中 (running)".into()
+        } else {
+            "中断 (プロセス終了: process ended)".into()
+        },
+        duration: "—".into(),
+        stages: vec![format!("実行者 {}", row.holder)],
+        failures: if alive {
+            vec![]
+        } else {
+            vec!["記録なしで終了しました。次のサイクルが続きを行います (the next cycle resumes)".into()]
+        },
+    }
+}
+
+/// A finished cycle: each stage's counts, and whatever failed.
+fn finished_cycle(
+    row: &projections::cycles::CycleRow,
+    cycle: &events::system::CycleFinished,
+    finished_at: String,
+) -> CycleView {
+    let mut failures: Vec<String> = cycle.failures.iter().map(|f| format!("{}: {}", f.stage, f.error)).collect();
+    failures.extend(
+        cycle.failed_sources.iter().map(|f| format!("{} を読めませんでした: {}", source_name(&f.source), f.error)),
+    );
+    if cycle.interrupted {
+        failures.push("シグナルで停止しました (stopped by a signal); 次のサイクルが続きを行います".into());
+    }
+    CycleView {
+        started: jst_time(row.started_at),
+        finished: finished_at,
+        duration: format!("{:.1} s", cycle.duration_ms as f64 / 1000.0),
+        stages: cycle
+            .reports
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}: 対象 {} / 進行 {} / 保留 {} / 要対応 {}",
+                    r.stage, r.examined, r.advanced, r.deferred, r.needs_operator
+                )
+            })
+            .collect(),
+        failures,
+    }
 }
 
 fn lease_text(running: Option<&crate::lease::Held>) -> String {

@@ -71,6 +71,7 @@ impl OrderEvent {
             E::CustomerEmailSending(_) => "顧客メールを送信中".to_owned(),
             E::CustomerEmailSent(_) => "顧客メールを送信しました".to_owned(),
             E::CustomerEmailFailed(e) => format!("顧客メールの送信に失敗しました: {}", e.error),
+            E::CustomerEmailWithdrawn(e) => format!("顧客メールを送信しませんでした: {}", e.reason),
             E::ManualTaskDone(t) => with_note(&format!("手動作業を完了: {}", t.task), &t.note),
             E::WriteIntended(w) => format!("{}を送信します", w.write.label()),
             E::WriteDone(w) => with_note(&format!("{}が完了しました", w.write.label()), &w.note),

@@ -310,6 +310,14 @@ pub struct CustomerEmailFailed {
     pub error: String,
 }
 
+/// An intended email that will not be sent: the order reached its end (shipped or cancelled)
+/// before it went out, and what it said no longer holds (a payment guidance for a paid order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerEmailWithdrawn {
+    pub email_id: String,
+    pub reason: String,
+}
+
 /// A write to a marketplace, in one shape: intended, then done or failed. An intent without
 /// an outcome is a write whose answer was lost: the marketplace is read before it is sent
 /// again. (MCF creates and cancels, and emails, have their own events of the same shape.)
@@ -421,6 +429,7 @@ crate::event_enum! {
         ReturnHandled(Note) = 1,
         DeliverySlotChosen(DeliverySlotChosen) = 1,
         MemoAdded(Note) = 1,
+        CustomerEmailWithdrawn(CustomerEmailWithdrawn) = 1,
     }
 }
 

@@ -14,6 +14,8 @@ pub enum EmailState {
     Sending,
     Sent,
     Failed(String),
+    /// Not sent, and never will be: the order ended first.
+    Withdrawn(String),
 }
 
 /// Where a marketplace write stands.
@@ -145,12 +147,7 @@ impl OrderState {
     pub fn apply(&mut self, event: &OrderEvent) {
         use OrderEvent as E;
         match event {
-            E::OrderDetected(detected) => {
-                if !self.detected_via.contains(&detected.via) {
-                    self.detected_via.push(detected.via);
-                }
-                self.status.get_or_insert(Status::Received);
-            }
+            E::OrderDetected(detected) => self.on_detected(detected),
             E::OrderDetailsRecorded(details) => {
                 self.details = Some(details.clone());
                 self.status.get_or_insert(Status::Received);
@@ -160,16 +157,8 @@ impl OrderState {
             E::PaymentConfirmed(_) => self.payment_confirmed = true,
             E::OrderHeld(hold) => self.hold = Some(hold.reason.clone()),
             E::HoldReleased(_) => self.hold = None,
-            E::OrderVerified(_) => {
-                self.status = Some(Status::Verified);
-                self.error = None;
-                self.shortage.clear();
-            }
-            E::StockAllotted(allotted) => {
-                self.status = Some(Status::ShippingRequested);
-                self.allotted = allotted.lines.clone();
-                self.shortage.clear();
-            }
+            E::OrderVerified(_) => self.on_verified(),
+            E::StockAllotted(allotted) => self.on_allotted(allotted),
             E::OutOfStock(out) => {
                 self.status = Some(Status::OutOfStock);
                 self.shortage = out.short.clone();
@@ -179,87 +168,21 @@ impl OrderState {
                 self.error = Some(failed.clone());
             }
             E::McfCreateIntended(intent) => self.mcf_intent = Some(intent.clone()),
-            E::McfOrderCreated(created) => {
-                self.status = Some(Status::Shipping);
-                self.mcf_order_id = Some(created.fulfillment_order_id.clone());
-                self.shipping_speed = Some(created.speed);
-                self.speed_reason = self.mcf_intent.as_ref().map(|i| i.reason.clone());
-                self.promise_missed = self.mcf_intent.as_ref().and_then(|i| i.promise_missed.clone());
-                self.mcf_intent = None;
-                self.error = None;
-            }
-            E::McfCreateRejected(rejected) => {
-                self.status = Some(Status::Error);
-                self.mcf_intent = None;
-                self.error = Some(OrderFailed {
-                    stage: "ship".into(),
-                    code: Some(rejected.code.clone()),
-                    message: format!(
-                        "Amazonが出荷依頼を受け付けませんでした。Amazonのメッセージ: {}",
-                        rejected.message
-                    ),
-                });
-            }
+            E::McfOrderCreated(created) => self.on_mcf_created(created),
+            E::McfCreateRejected(rejected) => self.on_mcf_rejected(rejected),
             E::DeliverySlotUnavailable(unavailable) => {
                 self.status = Some(Status::DateUnavailable);
                 self.delivery_slot_unavailable = Some(unavailable.clone());
             }
             E::TrackingRecorded(tracking) => self.tracking = Some(tracking.clone()),
-            E::ShipmentReported(tracking) => {
-                self.status = Some(Status::Shipped);
-                self.tracking.get_or_insert_with(|| tracking.clone());
-                self.shipment_reported = true;
-            }
-            E::CancellationRequested(cancel) => {
-                self.cancelled_by_marketplace |= cancel.source == CancelSource::Marketplace;
-                if self.mcf_order_may_exist() {
-                    // Amazon must cancel first; the order stays where it is until then.
-                    self.cancel_requested = Some(cancel.clone());
-                } else {
-                    self.status = Some(Status::Cancelled);
-                    self.cancel_requested = None;
-                }
-            }
-            E::McfOrderCancelled(_) => {
-                self.status = Some(Status::Cancelled);
-                self.cancel_requested = None;
-                self.mcf_intent = None;
-            }
-            E::McfCancelRefused(refused) => {
-                self.status = Some(Status::Error);
-                self.cancel_requested = None;
-                self.cancel_refused = Some(refused.reason.clone());
-                self.error = Some(OrderFailed {
-                    stage: "cancel".into(),
-                    code: Some(CANCEL_REFUSED.into()),
-                    message: format!(
-                        "Amazonが取り消しを受け付けませんでした（ピッキング済み・発送済みの可能性）。荷物は届きます: 返品を手配し、戻ったらモールでキャンセル・返金して「返品対応済み」を記録してください。Amazonのメッセージ: {}",
-                        refused.reason
-                    ),
-                });
-            }
-            E::ReturnHandled(_) => {
-                self.status = Some(Status::Cancelled);
-                self.cancel_refused = None;
-                self.error = None;
-            }
-            E::DeliverySlotChosen(chosen) => {
-                self.status = Some(Status::ShippingRequested);
-                self.delivery_slot_chosen = Some(chosen.slot.clone());
-                self.delivery_slot_dropped = false;
-            }
+            E::ShipmentReported(tracking) => self.on_shipment_reported(tracking),
+            E::CancellationRequested(cancel) => self.on_cancellation_requested(cancel),
+            E::McfOrderCancelled(_) => self.on_mcf_cancelled(),
+            E::McfCancelRefused(refused) => self.on_cancel_refused(refused),
+            E::ReturnHandled(_) => self.on_return_handled(),
+            E::DeliverySlotChosen(chosen) => self.on_slot_chosen(chosen),
             E::MemoAdded(memo) => self.memos.push(memo.note.clone()),
-            E::OperatorStatusChanged(change) => {
-                self.status = Some(change.to);
-                match (change.from, change.to) {
-                    (Status::DateUnavailable, Status::ShippingRequested) => self.delivery_slot_dropped = true,
-                    (_, Status::Verified) | (_, Status::Received) => {
-                        self.error = None;
-                        self.shortage.clear();
-                    }
-                    _ => {}
-                }
-            }
+            E::OperatorStatusChanged(change) => self.on_operator_status_changed(change),
             E::AddressCorrected(corrected) => self.corrected_address = Some(corrected.new.clone()),
             E::CustomerEmailIntended(intent) => self.emails.push(EmailRecord {
                 email_id: intent.email_id.clone(),
@@ -268,26 +191,133 @@ impl OrderState {
             }),
             E::CustomerEmailSending(sending) => self.set_email_state(&sending.email_id, EmailState::Sending),
             E::CustomerEmailSent(sent) => self.set_email_state(&sent.email_id, EmailState::Sent),
+            E::CustomerEmailWithdrawn(withdrawn) => {
+                self.set_email_state(&withdrawn.email_id, EmailState::Withdrawn(withdrawn.reason.clone()))
+            }
             E::CustomerEmailFailed(failed) => {
                 self.set_email_state(&failed.email_id, EmailState::Failed(failed.error.clone()))
             }
-            E::ManualTaskDone(done) => {
-                if !self.tasks_done.contains(&done.task) {
-                    self.tasks_done.push(done.task.clone());
-                }
-            }
+            E::ManualTaskDone(done) => self.on_task_done(done),
             E::WriteIntended(intent) => {
                 self.writes.insert(intent.write, WriteState::Intended);
             }
-            E::WriteDone(done) => {
-                self.writes.insert(done.write, WriteState::Done);
-                if done.write == OutsideWrite::RakutenConfirm {
-                    self.marketplace_confirmed = true;
-                }
-            }
+            E::WriteDone(done) => self.on_write_done(done),
             E::WriteFailed(failed) => {
                 self.writes.insert(failed.write, WriteState::Failed(failed.message.clone()));
             }
+        }
+    }
+
+    fn on_detected(&mut self, detected: &super::OrderDetected) {
+        if !self.detected_via.contains(&detected.via) {
+            self.detected_via.push(detected.via);
+        }
+        self.status.get_or_insert(Status::Received);
+    }
+
+    fn on_verified(&mut self) {
+        self.status = Some(Status::Verified);
+        self.error = None;
+        self.shortage.clear();
+    }
+
+    fn on_allotted(&mut self, allotted: &super::StockAllotted) {
+        self.status = Some(Status::ShippingRequested);
+        self.allotted = allotted.lines.clone();
+        self.shortage.clear();
+    }
+
+    fn on_mcf_created(&mut self, created: &super::McfOrderCreated) {
+        self.status = Some(Status::Shipping);
+        self.mcf_order_id = Some(created.fulfillment_order_id.clone());
+        self.shipping_speed = Some(created.speed);
+        self.speed_reason = self.mcf_intent.as_ref().map(|i| i.reason.clone());
+        self.promise_missed = self.mcf_intent.as_ref().and_then(|i| i.promise_missed.clone());
+        self.mcf_intent = None;
+        self.error = None;
+    }
+
+    fn on_mcf_rejected(&mut self, rejected: &super::McfCreateRejected) {
+        self.status = Some(Status::Error);
+        self.mcf_intent = None;
+        self.error = Some(OrderFailed {
+            stage: "ship".into(),
+            code: Some(rejected.code.clone()),
+            message: format!("Amazonが出荷依頼を受け付けませんでした。Amazonのメッセージ: {}", rejected.message),
+        });
+    }
+
+    fn on_shipment_reported(&mut self, tracking: &super::Tracking) {
+        self.status = Some(Status::Shipped);
+        self.tracking.get_or_insert_with(|| tracking.clone());
+        self.shipment_reported = true;
+    }
+
+    fn on_cancellation_requested(&mut self, cancel: &super::CancellationRequested) {
+        self.cancelled_by_marketplace |= cancel.source == CancelSource::Marketplace;
+        if self.mcf_order_may_exist() {
+            // Amazon must cancel first; the order stays where it is until then.
+            self.cancel_requested = Some(cancel.clone());
+        } else {
+            self.status = Some(Status::Cancelled);
+            self.cancel_requested = None;
+        }
+    }
+
+    fn on_mcf_cancelled(&mut self) {
+        self.status = Some(Status::Cancelled);
+        self.cancel_requested = None;
+        self.mcf_intent = None;
+    }
+
+    fn on_cancel_refused(&mut self, refused: &super::Reason) {
+        self.status = Some(Status::Error);
+        self.cancel_requested = None;
+        self.cancel_refused = Some(refused.reason.clone());
+        self.error = Some(OrderFailed {
+            stage: "cancel".into(),
+            code: Some(CANCEL_REFUSED.into()),
+            message: format!(
+                "Amazonが取り消しを受け付けませんでした（ピッキング済み・発送済みの可能性）。荷物は届きます: 返品を手配し、戻ったらモールでキャンセル・返金して「返品対応済み」を記録してください。Amazonのメッセージ: {}",
+                refused.reason
+            ),
+        });
+    }
+
+    fn on_return_handled(&mut self) {
+        self.status = Some(Status::Cancelled);
+        self.cancel_refused = None;
+        self.error = None;
+    }
+
+    fn on_slot_chosen(&mut self, chosen: &super::DeliverySlotChosen) {
+        self.status = Some(Status::ShippingRequested);
+        self.delivery_slot_chosen = Some(chosen.slot.clone());
+        self.delivery_slot_dropped = false;
+    }
+
+    fn on_operator_status_changed(&mut self, change: &super::OperatorStatusChanged) {
+        self.status = Some(change.to);
+        match (change.from, change.to) {
+            (Status::DateUnavailable, Status::ShippingRequested) => self.delivery_slot_dropped = true,
+            (_, Status::Verified) | (_, Status::Received) => {
+                self.error = None;
+                self.shortage.clear();
+            }
+            _ => {}
+        }
+    }
+
+    fn on_task_done(&mut self, done: &super::ManualTaskDone) {
+        if !self.tasks_done.contains(&done.task) {
+            self.tasks_done.push(done.task.clone());
+        }
+    }
+
+    fn on_write_done(&mut self, done: &super::WriteDone) {
+        self.writes.insert(done.write, WriteState::Done);
+        if done.write == OutsideWrite::RakutenConfirm {
+            self.marketplace_confirmed = true;
         }
     }
 
@@ -310,17 +340,23 @@ impl OrderState {
     /// Whether a system (reactor) event is possible now. Operator changes go through
     /// [`super::operator`] instead, which explains the allowed alternatives.
     pub fn check(&self, event: &OrderEvent) -> Result<(), TransitionError> {
-        use OrderEvent as E;
-        use Status as S;
-        let status = self.status;
-        let refuse = |why: &str| {
-            Err(TransitionError {
+        match self.refusal(event) {
+            None => Ok(()),
+            Some(why) => Err(TransitionError {
                 order: self.key.as_ref().map_or_else(|| "?".to_owned(), |k| k.to_string()),
                 event_type: event.event_type().to_owned(),
                 status: self.status_or_new(),
                 why: why.to_owned(),
-            })
-        };
+            }),
+        }
+    }
+
+    /// Why the state machine refuses `event` in this state; None when it may be appended.
+    fn refusal(&self, event: &OrderEvent) -> Option<&'static str> {
+        use OrderEvent as E;
+        use Status as S;
+        let status = self.status;
+        let refuse = Some;
         let is = |allowed: &[Status]| status.is_some_and(|s| allowed.contains(&s));
         if status.is_some_and(Status::is_final)
             && !matches!(
@@ -330,6 +366,7 @@ impl OrderState {
                     | E::MemoAdded(_)
                     | E::CustomerEmailSent(_)
                     | E::CustomerEmailFailed(_)
+                    | E::CustomerEmailWithdrawn(_)
                     | E::TrackingRecorded(_)
                     | E::WriteIntended(_)
                     | E::WriteDone(_)
@@ -339,7 +376,7 @@ impl OrderState {
             return refuse("the order is final");
         }
         match event {
-            E::OrderDetected(_) | E::OrderDetailsRecorded(_) => Ok(()),
+            E::OrderDetected(_) | E::OrderDetailsRecorded(_) => None,
             _ if status.is_none() => refuse("the order has not been detected yet"),
             E::AwaitingConfirmation(_) if !is(&[S::Received]) => refuse("only a RECEIVED order awaits confirmation"),
             E::OrderVerified(_) if !is(&[S::Received, S::AwaitingConfirmation]) => {
@@ -375,6 +412,12 @@ impl OrderState {
             E::CustomerEmailSent(sent) if !self.email_is(&sent.email_id, EmailState::Sending) => {
                 refuse("that email was not being sent")
             }
+            E::CustomerEmailWithdrawn(withdrawn) if !self.email_is(&withdrawn.email_id, EmailState::Intended) => {
+                refuse("only an email not yet sent can be withdrawn")
+            }
+            E::CustomerEmailWithdrawn(_) if !status.is_some_and(Status::is_final) => {
+                refuse("an email is withdrawn only once the order has ended")
+            }
             E::CustomerEmailFailed(failed) if !self.email_is(&failed.email_id, EmailState::Sending) => {
                 refuse("that email was not being sent")
             }
@@ -393,7 +436,7 @@ impl OrderState {
             E::OperatorStatusChanged(change) if !super::operator::allowed_targets_for(self).contains(&change.to) => {
                 refuse("the operating guide does not allow this change")
             }
-            _ => Ok(()),
+            _ => None,
         }
     }
 

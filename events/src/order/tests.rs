@@ -309,6 +309,29 @@ fn customer_emails_are_tracked_from_intent_to_outcome() {
 }
 
 #[test]
+fn an_email_still_intended_when_the_order_ends_is_withdrawn_never_sent() {
+    let intent = OrderEvent::CustomerEmailIntended(CustomerEmailIntended {
+        email_id: "e1".into(),
+        kind: "payment_guidance".into(),
+    });
+    let withdrawn = OrderEvent::CustomerEmailWithdrawn(CustomerEmailWithdrawn {
+        email_id: "e1".into(),
+        reason: "送信前に注文が SHIPPED になりました".into(),
+    });
+    let mut open = given_status(Status::AwaitingConfirmation);
+    open.apply(&intent);
+    assert!(open.check(&withdrawn).is_err(), "an open order's email is still sent");
+    let mut shipped = given_status(Status::Shipped);
+    shipped.apply(&intent);
+    let sending = OrderEvent::CustomerEmailSending(CustomerEmailSending { email_id: "e1".into() });
+    assert!(shipped.check(&sending).is_err(), "a final order sends nothing");
+    shipped.check(&withdrawn).unwrap();
+    shipped.apply(&withdrawn);
+    assert!(!shipped.has_unresolved_email_intent(), "nothing left pending");
+    assert!(shipped.check(&withdrawn).is_err(), "withdrawn once");
+}
+
+#[test]
 fn payloads_round_trip_through_the_codec_and_unknown_types_are_named() {
     let upcasters = order_upcasters();
     for event in lifecycle_to(&key(), Status::Shipped) {

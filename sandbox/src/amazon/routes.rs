@@ -299,29 +299,7 @@ async fn inventory(
         let (page, rest) = known.split_at(known.len().min(page_size));
         let summaries: Vec<Value> = page
             .iter()
-            .map(|sku| {
-                let stock: Stock = state.stock.get(*sku).copied().unwrap_or_default();
-                let mut summary = json!({
-                    "asin": format!("B0{:08}", fnv(sku) % 100_000_000),
-                    "fnSku": format!("X00{:07}", fnv(sku) % 10_000_000),
-                    "sellerSku": sku,
-                    "condition": "NewItem",
-                    "productName": format!("Sandbox item {sku}"),
-                    "lastUpdatedTime": "",
-                    "totalQuantity": stock.fulfillable + stock.reserved,
-                    "stores": [],
-                });
-                if details {
-                    summary["inventoryDetails"] = json!({
-                        "fulfillableQuantity": stock.fulfillable,
-                        "inboundWorkingQuantity": 0, "inboundShippedQuantity": 0, "inboundReceivingQuantity": 0,
-                        "reservedQuantity": {"totalReservedQuantity": stock.reserved, "pendingCustomerOrderQuantity": stock.reserved, "pendingTransshipmentQuantity": 0, "fcProcessingQuantity": 0},
-                        "researchingQuantity": {"totalResearchingQuantity": 0, "researchingQuantityBreakdown": []},
-                        "unfulfillableQuantity": {"totalUnfulfillableQuantity": 0},
-                    });
-                }
-                summary
-            })
+            .map(|sku| inventory_summary(sku, state.stock.get(*sku).copied().unwrap_or_default(), details))
             .collect();
         drop(state);
         let mut body = json!({"payload": {"granularity": {"granularityType": "Marketplace", "granularityId": granularity_id}, "inventorySummaries": summaries}});
@@ -333,6 +311,30 @@ async fn inventory(
         Ok(ok(body))
     })();
     finish(after, response.unwrap_or_else(invalid)).await
+}
+
+/// One SKU's InventorySummary, with inventoryDetails when asked for.
+fn inventory_summary(sku: &str, stock: Stock, details: bool) -> Value {
+    let mut summary = json!({
+        "asin": format!("B0{:08}", fnv(sku) % 100_000_000),
+        "fnSku": format!("X00{:07}", fnv(sku) % 10_000_000),
+        "sellerSku": sku,
+        "condition": "NewItem",
+        "productName": format!("Sandbox item {sku}"),
+        "lastUpdatedTime": "",
+        "totalQuantity": stock.fulfillable + stock.reserved,
+        "stores": [],
+    });
+    if details {
+        summary["inventoryDetails"] = json!({
+            "fulfillableQuantity": stock.fulfillable,
+            "inboundWorkingQuantity": 0, "inboundShippedQuantity": 0, "inboundReceivingQuantity": 0,
+            "reservedQuantity": {"totalReservedQuantity": stock.reserved, "pendingCustomerOrderQuantity": stock.reserved, "pendingTransshipmentQuantity": 0, "fcProcessingQuantity": 0},
+            "researchingQuantity": {"totalResearchingQuantity": 0, "researchingQuantityBreakdown": []},
+            "unfulfillableQuantity": {"totalUnfulfillableQuantity": 0},
+        });
+    }
+    summary
 }
 
 const SPEEDS: [&str; 4] = ["Standard", "Expedited", "Priority", "ScheduledDelivery"];
@@ -476,24 +478,7 @@ async fn create(State(shared): State<Shared_>, headers: HeaderMap, body: Bytes) 
         )?;
         validate::japan_limits(&request["destinationAddress"], "DestinationAddress", &shared.config)?;
         let lines = validate::items(request.get("items"))?;
-        match (speed.as_str(), request.get("deliveryWindow")) {
-            ("ScheduledDelivery", None) => return Err(validate::missing("DeliveryWindow")),
-            ("ScheduledDelivery", Some(window)) => {
-                let start = window.get("startDate").and_then(Value::as_str).map(validate::timestamp);
-                let end = window.get("endDate").and_then(Value::as_str).map(validate::timestamp);
-                let offered = match (start, end) {
-                    (Some(Ok(s)), Some(Ok(e))) => delivery_windows(now).contains(&(s, e)),
-                    _ => false,
-                };
-                if !offered {
-                    return Err(validate::invalid_value(&window.to_string(), "DeliveryWindow", "InvalidValue"));
-                }
-            }
-            (_, Some(window)) => {
-                return Err(validate::invalid_value(&window.to_string(), "DeliveryWindow", "InvalidValue"))
-            }
-            (_, None) => {}
-        }
+        check_delivery_window(&speed, request.get("deliveryWindow"), now)?;
         if let Some(action) = request.get("fulfillmentAction").and_then(Value::as_str) {
             if !["Ship", "Hold"].contains(&action) || (action == "Hold" && speed == "ScheduledDelivery") {
                 return Err(validate::invalid_value(action, "FulfillmentAction", "InvalidValue"));
@@ -532,6 +517,28 @@ async fn create(State(shared): State<Shared_>, headers: HeaderMap, body: Bytes) 
         Ok(ok(json!({})))
     })();
     finish(after, response.unwrap_or_else(invalid)).await
+}
+
+/// A delivery window goes with ScheduledDelivery only, and must be one the preview offered.
+fn check_delivery_window(speed: &str, window: Option<&Value>, now: DateTime<Utc>) -> Result<(), Invalid> {
+    match (speed, window) {
+        ("ScheduledDelivery", None) => Err(validate::missing("DeliveryWindow")),
+        ("ScheduledDelivery", Some(window)) => {
+            let start = window.get("startDate").and_then(Value::as_str).map(validate::timestamp);
+            let end = window.get("endDate").and_then(Value::as_str).map(validate::timestamp);
+            let offered = match (start, end) {
+                (Some(Ok(s)), Some(Ok(e))) => delivery_windows(now).contains(&(s, e)),
+                _ => false,
+            };
+            if offered {
+                Ok(())
+            } else {
+                Err(validate::invalid_value(&window.to_string(), "DeliveryWindow", "InvalidValue"))
+            }
+        }
+        (_, Some(window)) => Err(validate::invalid_value(&window.to_string(), "DeliveryWindow", "InvalidValue")),
+        (_, None) => Ok(()),
+    }
 }
 
 fn fnv(text: &str) -> u64 {

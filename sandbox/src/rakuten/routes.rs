@@ -395,6 +395,25 @@ fn valid_company(code: &str) -> bool {
     code.parse::<u32>().is_ok_and(|c| (1000..=1031).contains(&c))
 }
 
+/// A ShippingModel's carrier, tracking number and date, each checked as RMS checks them.
+#[allow(clippy::type_complexity)]
+fn shipping_fields(api: &str, shipping: &Value) -> Result<(Option<String>, Option<String>, Option<String>), Rejection> {
+    let field = |name: &str| shipping.get(name).and_then(Value::as_str).map(str::to_owned);
+    let company = field("deliveryCompany");
+    let tracking = field("shippingNumber");
+    let date = field("shippingDate");
+    if company.as_deref().is_some_and(|c| !valid_company(c)) {
+        return Err(rejected(api, "011", "deliveryCompanyの書式が不正です。".into()));
+    }
+    if tracking.as_deref().is_some_and(|t| t.chars().count() > 120 || t.chars().any(|c| c.is_control())) {
+        return Err(rejected(api, "011", "shippingNumberの書式が不正です。".into()));
+    }
+    if date.as_deref().is_some_and(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err() || d.len() != 10) {
+        return Err(rejected(api, "011", "shippingDateの書式が不正です。".into()));
+    }
+    Ok((company, tracking, date))
+}
+
 async fn update_order_shipping(State(shared): State<SharedState>, headers: HeaderMap, body: Bytes) -> Response {
     const API: &str = "UPDATE_ORDERSHIPPING";
     let after = match gate(&shared, "updateOrderShipping", &headers, true).await {
@@ -440,19 +459,7 @@ async fn update_order_shipping(State(shared): State<SharedState>, headers: Heade
                 .and_then(Value::as_array)
                 .ok_or_else(|| rejected(API, "009", "ShippingModelListの項目を指定して下さい".into()))?;
             for (n, shipping) in shippings.iter().enumerate() {
-                let field = |name: &str| shipping.get(name).and_then(Value::as_str).map(str::to_owned);
-                let company = field("deliveryCompany");
-                let tracking = field("shippingNumber");
-                let date = field("shippingDate");
-                if company.as_deref().is_some_and(|c| !valid_company(c)) {
-                    return Err(rejected(API, "011", "deliveryCompanyの書式が不正です。".into()));
-                }
-                if tracking.as_deref().is_some_and(|t| t.chars().count() > 120 || t.chars().any(|c| c.is_control())) {
-                    return Err(rejected(API, "011", "shippingNumberの書式が不正です。".into()));
-                }
-                if date.as_deref().is_some_and(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err() || d.len() != 10) {
-                    return Err(rejected(API, "011", "shippingDateの書式が不正です。".into()));
-                }
+                let (company, tracking, date) = shipping_fields(API, shipping)?;
                 match shipping.get("shippingDetailId").and_then(Value::as_i64) {
                     Some(id) => {
                         let Some(record) = order.shippings.iter_mut().find(|r| r.0 == id) else {

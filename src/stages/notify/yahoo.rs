@@ -129,21 +129,7 @@ async fn report_shipment(
         }
         Err(YahooError::Api { code, message, .. }) => {
             tracing::warn!(order = %key, code, message, "Yahoo refused the ship status");
-            let events = vec![
-                OrderEvent::WriteFailed(WriteFailed {
-                    write: OutsideWrite::YahooShipStatus,
-                    code: Some(code.clone()),
-                    message: message.clone(),
-                }),
-                OrderEvent::OrderFailed(OrderFailed {
-                    stage: "notify".into(),
-                    code: Some(code),
-                    message: format!(
-                        "Yahoo!が出荷登録を受け付けませんでした。ストアクリエイターProで登録してください。Yahoo!のメッセージ: {message}"
-                    ),
-                }),
-            ];
-            crate::stages::orders::record_outcome(ledger, key, "notify", events)?;
+            crate::stages::orders::record_outcome(ledger, key, "notify", ship_status_refused(code, message))?;
             report.needs_operator += 1;
             Ok(false)
         }
@@ -154,6 +140,24 @@ async fn report_shipment(
             Ok(false)
         }
     }
+}
+
+/// Yahoo refused the ship status: the write failed, and an operator registers it by hand.
+fn ship_status_refused(code: String, message: String) -> Vec<OrderEvent> {
+    vec![
+        OrderEvent::WriteFailed(WriteFailed {
+            write: OutsideWrite::YahooShipStatus,
+            code: Some(code.clone()),
+            message: message.clone(),
+        }),
+        OrderEvent::OrderFailed(OrderFailed {
+            stage: "notify".into(),
+            code: Some(code),
+            message: format!(
+                "Yahoo!が出荷登録を受け付けませんでした。ストアクリエイターProで登録してください。Yahoo!のメッセージ: {message}"
+            ),
+        }),
+    ]
 }
 
 /// OrderStatus 5 (完了) for a shipped order, until Yahoo shows it: the completion is intended,

@@ -7,7 +7,10 @@ use crate::mail::smtp::Mailer;
 use crate::stages::orders::record;
 use crate::stages::report::{StageError, StageReport};
 pub use crate::stages::settings::{CustomerMailSettings, DEFAULT_PAYMENT_GUIDANCE};
-use events::order::{CustomerEmailFailed, CustomerEmailSending, CustomerEmailSent, EmailState, OrderEvent, OrderState};
+use events::order::{
+    CustomerEmailFailed, CustomerEmailSending, CustomerEmailSent, CustomerEmailWithdrawn, EmailState, OrderEvent,
+    OrderState, Status,
+};
 use events::OrderKey;
 use projections::queries;
 use projections::{Ledger, LedgerError};
@@ -29,6 +32,28 @@ fn render(template: &str, state: &OrderState) -> (String, String) {
 }
 
 /// Sends every intended customer email, one per order per run.
+/// An order that ended (shipped or cancelled) before its emails went out: what they said no
+/// longer holds, so they are withdrawn, recorded with the reason, never sent.
+fn withdraw_intended(ledger: &mut Ledger, key: &OrderKey, state: &OrderState) -> Result<(), StageError> {
+    let status = state.status.map_or("?", Status::as_str);
+    let withdrawn: Vec<OrderEvent> = state
+        .emails
+        .iter()
+        .filter(|e| e.state == EmailState::Intended)
+        .map(|e| {
+            tracing::info!(order = %key, kind = e.kind, status, "customer email withdrawn: the order ended before it went out");
+            OrderEvent::CustomerEmailWithdrawn(CustomerEmailWithdrawn {
+                email_id: e.email_id.clone(),
+                reason: format!("送信前に注文が {status} になりました"),
+            })
+        })
+        .collect();
+    if !withdrawn.is_empty() {
+        record(ledger, key, state, "receive", withdrawn)?;
+    }
+    Ok(())
+}
+
 pub async fn send(
     ledger: &mut Ledger,
     mailer: Option<&Mailer>,
@@ -44,6 +69,10 @@ pub async fn send(
     for order in queries::orders_with_email_intent(ledger.store().connection()).map_err(LedgerError::from)? {
         let Ok(key) = order.parse::<OrderKey>() else { continue };
         let state = ledger.order_state(&key)?;
+        if state.status.is_some_and(Status::is_final) {
+            withdraw_intended(ledger, &key, &state)?;
+            continue;
+        }
         for email in state.emails.iter().filter(|e| e.state == EmailState::Intended) {
             let to = state.details.as_ref().and_then(|d| d.buyer.email.clone());
             let sending = OrderEvent::CustomerEmailSending(CustomerEmailSending { email_id: email.email_id.clone() });

@@ -87,24 +87,12 @@ async fn ship_one(
             quantity: line.quantity,
         })
         .collect();
-    let preview_request = PreviewRequest {
-        marketplace_id: ctx.services.amazon.marketplace_id().to_owned(),
-        address: destination.clone(),
-        items: items.clone(),
-        shipping_speed_categories: plan.speeds.iter().map(|s| s.as_str().to_owned()).collect(),
-        include_delivery_windows: plan.promise.delivery_request.is_some(),
-    };
-    let previews = match ctx.services.amazon.preview(&preview_request).await {
+    let previews = match preview(&ctx.services.amazon, key, &plan, &destination, &items).await {
         Ok(previews) => previews,
-        Err(AmazonError::Api { code, message, status: 400, .. }) => {
-            let failed = OrderFailed {
-                stage: "amazon.getFulfillmentPreview".into(),
-                code: Some(code),
-                message: format!("Amazonが出荷プレビューを受け付けませんでした。Amazonのメッセージ: {message}"),
-            };
+        Err(PreviewFailed::Refused(failed)) => {
             return decided(ctx, key, &state, OrderEvent::OrderFailed(failed), Outcome::NeedsOperator);
         }
-        Err(e) => {
+        Err(PreviewFailed::Unread(e)) => {
             tracing::warn!(order = %key, error = %e, "preview failed; retrying next cycle");
             crate::stages::orders::amazon_unread(ctx.ledger, report, &e)?;
             return Ok(Outcome::Deferred);
@@ -141,6 +129,42 @@ async fn ship_one(
     let created = ctx.services.amazon.create(&request).await;
     failpoint("ship.after_create");
     created_outcome(ctx, key, &id, intent.speed, created, report).await
+}
+
+enum PreviewFailed {
+    /// Amazon refused the request (400): the order goes to an operator.
+    Refused(OrderFailed),
+    /// No answer worth acting on: the next cycle asks again.
+    Unread(AmazonError),
+}
+
+/// getFulfillmentPreview for every speed the plan considers.
+async fn preview(
+    amazon: &crate::amazon::AmazonClient,
+    key: &OrderKey,
+    plan: &plan::Plan,
+    destination: &crate::amazon::model::DestinationAddress,
+    items: &[OrderItemRequest],
+) -> Result<Vec<crate::amazon::model::Preview>, PreviewFailed> {
+    let request = PreviewRequest {
+        marketplace_id: amazon.marketplace_id().to_owned(),
+        address: destination.clone(),
+        items: items.to_vec(),
+        shipping_speed_categories: plan.speeds.iter().map(|s| s.as_str().to_owned()).collect(),
+        include_delivery_windows: plan.promise.delivery_request.is_some(),
+    };
+    match amazon.preview(&request).await {
+        Ok(previews) => Ok(previews),
+        Err(AmazonError::Api { code, message, status: 400, .. }) => {
+            tracing::warn!(order = %key, code, "Amazon refused the preview");
+            Err(PreviewFailed::Refused(OrderFailed {
+                stage: "amazon.getFulfillmentPreview".into(),
+                code: Some(code),
+                message: format!("Amazonが出荷プレビューを受け付けませんでした。Amazonのメッセージ: {message}"),
+            }))
+        }
+        Err(e) => Err(PreviewFailed::Unread(e)),
+    }
 }
 
 /// What createFulfillmentOrder came to: created, an order Amazon already had (adopted),

@@ -187,6 +187,37 @@ pub async fn list(
             ],
         )
     };
+    let tabs = status_tabs(&counts, status, &link);
+    let page_view = OrdersPage {
+        csrf: state.csrf_token(&operator),
+        tabs,
+        status: status_text.into(),
+        marketplaces: marketplace_choices(marketplace),
+        sorts: sort_choices(sort),
+        q: search.clone(),
+        from: from.clone(),
+        to: to.clone(),
+        export_utf8: export(""),
+        export_sjis: export("sjis"),
+        rows: rows.iter().map(RowView::of).collect(),
+        page,
+        prev_href: (page > 1).then(|| link(status_text, page - 1)),
+        next_href: has_next.then(|| link(status_text, page + 1)),
+        legend: Status::ALL.into_iter().map(Badge::of).collect(),
+        bulk_targets: [Status::Verified, Status::Received, Status::ShippingRequested]
+            .into_iter()
+            .map(|target| Choice {
+                value: target.as_str().into(),
+                label: format!("{} {}", target.as_str(), target.label()),
+                selected: false,
+            })
+            .collect(),
+    };
+    Ok(Html(page_view.render()?).into_response())
+}
+
+/// One tab per status with its count, and ALL first.
+fn status_tabs(counts: &[(Status, i64)], status: Option<Status>, link: &dyn Fn(&str, usize) -> String) -> Vec<Tab> {
     let total: i64 = counts.iter().map(|(_, n)| n).sum();
     let mut tabs = vec![Tab {
         label: "すべて (ALL)".into(),
@@ -202,49 +233,28 @@ pub async fn list(
         active: status == Some(*s),
         class: Badge::of(*s).class,
     }));
-    let mut marketplaces =
-        vec![Choice { value: String::new(), label: "すべて".into(), selected: marketplace.is_none() }];
-    marketplaces.extend(Marketplace::ALL.into_iter().map(|m| Choice {
+    tabs
+}
+
+fn marketplace_choices(marketplace: Option<Marketplace>) -> Vec<Choice> {
+    let mut choices = vec![Choice { value: String::new(), label: "すべて".into(), selected: marketplace.is_none() }];
+    choices.extend(Marketplace::ALL.into_iter().map(|m| Choice {
         value: m.as_str().into(),
         label: marketplace_label(m.as_str()).into(),
         selected: marketplace == Some(m),
     }));
-    let sort_labels = [
+    choices
+}
+
+fn sort_choices(sort: OrderSort) -> Vec<Choice> {
+    [
         (OrderSort::UpdatedDesc, "更新が新しい順"),
         (OrderSort::UpdatedAsc, "更新が古い順"),
         (OrderSort::OrderedDesc, "注文日が新しい順"),
         (OrderSort::OrderedAsc, "注文日が古い順"),
         (OrderSort::Number, "注文番号順"),
-    ];
-    let sorts = sort_labels
-        .into_iter()
-        .map(|(s, label)| Choice { value: s.as_str().into(), label: label.into(), selected: s == sort })
-        .collect();
-    let mut bulk_targets: Vec<Choice> = vec![];
-    for target in [Status::Verified, Status::Received, Status::ShippingRequested] {
-        bulk_targets.push(Choice {
-            value: target.as_str().into(),
-            label: format!("{} {}", target.as_str(), target.label()),
-            selected: false,
-        });
-    }
-    let page_view = OrdersPage {
-        csrf: state.csrf_token(&operator),
-        tabs,
-        status: status_text.into(),
-        marketplaces,
-        sorts,
-        q: search.clone(),
-        from: from.clone(),
-        to: to.clone(),
-        export_utf8: export(""),
-        export_sjis: export("sjis"),
-        rows: rows.iter().map(RowView::of).collect(),
-        page,
-        prev_href: (page > 1).then(|| link(status_text, page - 1)),
-        next_href: has_next.then(|| link(status_text, page + 1)),
-        legend: Status::ALL.into_iter().map(Badge::of).collect(),
-        bulk_targets,
-    };
-    Ok(Html(page_view.render()?).into_response())
+    ]
+    .into_iter()
+    .map(|(s, label)| Choice { value: s.as_str().into(), label: label.into(), selected: s == sort })
+    .collect()
 }

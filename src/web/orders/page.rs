@@ -366,6 +366,7 @@ fn email_facts(state: &OrderState) -> Vec<Fact> {
                 }
                 EmailState::Sent => "送信済み".to_owned(),
                 EmailState::Failed(error) => format!("失敗: {error}"),
+                EmailState::Withdrawn(reason) => format!("送信せず: {reason}"),
             };
             Fact { label: "顧客メール", value: format!("{} ({}): {text}", e.kind, e.email_id) }
         })
