@@ -4,8 +4,10 @@
 //! - the shop's mailbox first, then one lane per marketplace (RMS, Yahoo) side by side: its new
 //!   orders, its open orders read again, then notify, again whenever Amazon's lane has brought
 //!   new tracking numbers; the customers' mail right after each receive;
-//! - Amazon's lane: check, ship, cancellations and tracking, again while orders keep arriving
-//!   from the marketplaces' lane, so an order read early is shipped while later ones are read.
+//! - Amazon's two lanes: check and ship, again while orders keep arriving from the
+//!   marketplaces' lanes, so an order read early is shipped while later ones are read; and
+//!   beside it cancellations and tracking, so tracking is written back while other orders are
+//!   still being created.
 //!
 //! Lanes never share an order's decision: every append names the version it was decided on, and
 //! a conflict leaves the order for the lane's next pass (or the next cycle). The stale stage runs
@@ -133,13 +135,29 @@ pub async fn run(
         outcome.absorb(yahoo);
         outcome
     };
-    let amazon = async {
+    // Amazon's side is two lanes: creating MCF orders, and reading what Amazon did with them
+    // (cancellations, tracking). They wait on different SP-API operations, each its own bucket.
+    let shipping_done = AtomicBool::new(false);
+    let shipping = async {
         let mut outcome = LanesOutcome::default();
-        if let Some(mut ledger) = lane.ledger(&mut outcome, Stage::Check) {
-            amazon_lane(&mut lane.context(&mut ledger), &signals, &mut outcome).await;
+        if let Some(mut ledger) = lane.ledger(&mut outcome, Stage::Ship) {
+            ship_lane(&mut lane.context(&mut ledger), &signals, &mut outcome).await;
         }
-        signals.amazon_busy.store(false, Ordering::SeqCst);
+        shipping_done.store(true, Ordering::SeqCst);
         outcome
+    };
+    let tracking = async {
+        let mut outcome = LanesOutcome::default();
+        if let Some(mut ledger) = lane.ledger(&mut outcome, Stage::Monitor) {
+            tracking_lane(&mut lane.context(&mut ledger), &signals, &shipping_done, &mut outcome).await;
+        }
+        outcome
+    };
+    let amazon = async {
+        let (mut shipped, tracked) = tokio::join!(shipping, tracking);
+        signals.amazon_busy.store(false, Ordering::SeqCst);
+        shipped.absorb(tracked);
+        shipped
     };
     let (mut first, second) = tokio::join!(marketplaces, amazon);
     first.absorb(second);
@@ -214,26 +232,52 @@ impl Lane<'_> {
     }
 }
 
-async fn amazon_lane(ctx: &mut StageContext<'_>, signals: &Signals, outcome: &mut LanesOutcome) {
+/// Check and ship, again while orders keep arriving from the marketplaces' lanes.
+async fn ship_lane(ctx: &mut StageContext<'_>, signals: &Signals, outcome: &mut LanesOutcome) {
     loop {
         // Read before the pass: orders recorded after this point get another pass.
         let still_receiving = signals.receiving.load(Ordering::SeqCst) > 0;
-        let mut progressed = false;
         let checked = stages::check::run(ctx).await.map(|r| vec![r]);
-        progressed |= outcome.take(Stage::Check, checked);
+        let mut progressed = outcome.take(Stage::Check, checked);
         let shipped = stages::ship::run(ctx).await.map(|r| vec![r]);
         progressed |= outcome.take(Stage::Ship, shipped);
-        let monitored = stages::monitor::run_amazon(ctx).await;
-        let tracked = monitored.as_ref().is_ok_and(|reports| reports.iter().any(|r| r.advanced > 0));
-        progressed |= outcome.take(Stage::Monitor, monitored);
-        if tracked {
-            signals.tracking_passes.fetch_add(1, Ordering::SeqCst);
-        }
         if ctx.steps.stopping() || (!still_receiving && !progressed) {
             break;
         }
         if !progressed {
             tokio::time::sleep(IDLE_PAUSE).await;
+        }
+    }
+}
+
+/// How long the tracking lane waits after a pass that found nothing new, while orders are
+/// still being shipped: Amazon takes a while to ship, and each pass costs calls.
+const TRACKING_PAUSE: Duration = Duration::from_secs(2);
+
+/// Cancellations sent and tracking read, while the ship lane creates MCF orders, and once more
+/// after it is done; each pass that brought tracking wakes the marketplaces' notify.
+async fn tracking_lane(
+    ctx: &mut StageContext<'_>,
+    signals: &Signals,
+    shipping_done: &AtomicBool,
+    outcome: &mut LanesOutcome,
+) {
+    loop {
+        let ship_lane_done = shipping_done.load(Ordering::SeqCst);
+        let monitored = stages::monitor::run_amazon(ctx).await;
+        let tracked = monitored.as_ref().is_ok_and(|reports| reports.iter().any(|r| r.advanced > 0));
+        let progressed = outcome.take(Stage::Monitor, monitored);
+        if tracked {
+            signals.tracking_passes.fetch_add(1, Ordering::SeqCst);
+        }
+        if ctx.steps.stopping() || (ship_lane_done && !progressed) {
+            break;
+        }
+        if !progressed {
+            let until = tokio::time::Instant::now() + TRACKING_PAUSE;
+            while tokio::time::Instant::now() < until && !shipping_done.load(Ordering::SeqCst) {
+                tokio::time::sleep(IDLE_PAUSE).await;
+            }
         }
     }
 }
