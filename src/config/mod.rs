@@ -198,6 +198,22 @@ pub struct AmazonSettings {
     pub notification_email: Option<String>,
 }
 
+/// STOCK_BUFFER and STOCK_BRAKE_PERCENT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StockSettings {
+    /// Items kept off every listing that has no `buffer` of its own in the master.
+    pub buffer: u32,
+    /// A plan taking more than this share of the listings on sale to 0 at once waits for an
+    /// operator.
+    pub brake_percent: u32,
+}
+
+impl Default for StockSettings {
+    fn default() -> Self {
+        Self { buffer: 0, brake_percent: 30 }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database: PathBuf,
@@ -205,7 +221,7 @@ pub struct Config {
     pub cycle_minutes: u32,
     /// Between cycles of `run`, the mailbox is looked at this often; 0: never.
     pub mail_check_seconds: u32,
-    pub stock: crate::stages::stock::StockSettings,
+    pub stock: StockSettings,
     pub shipping_stale_hours: u32,
     pub poll_overlap_minutes: u32,
     pub outage_alert_minutes: u32,
@@ -474,7 +490,7 @@ impl Config {
             sku_master: PathBuf::from(read.text("SKU_MASTER_PATH")),
             cycle_minutes: read.number("CYCLE_MINUTES", 1),
             mail_check_seconds: read.number("MAIL_CHECK_SECONDS", 0),
-            stock: crate::stages::stock::StockSettings {
+            stock: StockSettings {
                 buffer: read.number("STOCK_BUFFER", 0),
                 brake_percent: read.parse("STOCK_BRAKE_PERCENT", "a whole number from 0 to 100", 30, |v| {
                     v.parse::<u32>().ok().filter(|n| *n <= 100)

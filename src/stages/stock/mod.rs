@@ -10,21 +10,7 @@ use projections::LedgerError;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-/// STOCK_BUFFER and STOCK_BRAKE_PERCENT.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StockSettings {
-    /// Items kept off every listing that has no `buffer` of its own in the master.
-    pub buffer: u32,
-    /// A plan taking more than this share of the listings on sale to 0 at once waits for an
-    /// operator.
-    pub brake_percent: u32,
-}
-
-impl Default for StockSettings {
-    fn default() -> Self {
-        Self { buffer: 0, brake_percent: 30 }
-    }
-}
+pub use crate::config::StockSettings;
 
 /// The plan as of the ledger's last FBA readings.
 #[derive(Debug, Clone, serde::Serialize)]
