@@ -83,28 +83,7 @@ impl From<&IncidentReport> for IncidentView {
             to: jst(report.to),
             events: report.events,
             backfilled: report.backfilled(),
-            failing: report
-                .failing
-                .iter()
-                .map(|p| FailingRow {
-                    source: p.source.clone(),
-                    first: jst(p.first_failure),
-                    last: jst(p.last_failure),
-                    failures: p.failures,
-                    kind: if p.kinds.contains(&events::system::FailureKind::Credentials) {
-                        "認証エラー (更新が必要)".into()
-                    } else {
-                        "障害 (自動で再試行)".into()
-                    },
-                    errors: p.errors.join(" / "),
-                    declared: or_dash(p.outage_declared_at),
-                    recovery: match (p.recovered_at, p.backfilled) {
-                        (Some(at), Some(n)) => format!("{} (新しい注文 {n} 件)", jst(at)),
-                        (Some(at), None) => jst(at),
-                        (None, _) => "未復旧".into(),
-                    },
-                })
-                .collect(),
+            failing: report.failing.iter().map(failing_row).collect(),
             alerts: report
                 .alerts
                 .iter()
@@ -162,6 +141,28 @@ impl From<&IncidentReport> for IncidentView {
                 })
                 .collect(),
         }
+    }
+}
+
+/// One source that failed during the incident, for the operator.
+fn failing_row(p: &replay::incident::FailingPeriod) -> FailingRow {
+    FailingRow {
+        source: p.source.clone(),
+        first: jst(p.first_failure),
+        last: jst(p.last_failure),
+        failures: p.failures,
+        kind: if p.kinds.contains(&events::system::FailureKind::Credentials) {
+            "認証エラー (更新が必要)".into()
+        } else {
+            "障害 (自動で再試行)".into()
+        },
+        errors: p.errors.join(" / "),
+        declared: or_dash(p.outage_declared_at),
+        recovery: match (p.recovered_at, p.backfilled) {
+            (Some(at), Some(n)) => format!("{} (新しい注文 {n} 件)", jst(at)),
+            (Some(at), None) => jst(at),
+            (None, _) => "未復旧".into(),
+        },
     }
 }
 

@@ -358,21 +358,7 @@ impl OrderState {
         let status = self.status;
         let refuse = Some;
         let is = |allowed: &[Status]| status.is_some_and(|s| allowed.contains(&s));
-        if status.is_some_and(Status::is_final)
-            && !matches!(
-                event,
-                E::OrderDetected(_)
-                    | E::ManualTaskDone(_)
-                    | E::MemoAdded(_)
-                    | E::CustomerEmailSent(_)
-                    | E::CustomerEmailFailed(_)
-                    | E::CustomerEmailWithdrawn(_)
-                    | E::TrackingRecorded(_)
-                    | E::WriteIntended(_)
-                    | E::WriteDone(_)
-                    | E::WriteFailed(_)
-            )
-        {
+        if status.is_some_and(Status::is_final) && !allowed_on_a_final_order(event) {
             return refuse("the order is final");
         }
         match event {
@@ -443,4 +429,23 @@ impl OrderState {
     fn email_is(&self, email_id: &str, state: EmailState) -> bool {
         self.emails.iter().any(|e| e.email_id == email_id && e.state == state)
     }
+}
+
+/// What may still happen to a SHIPPED or CANCELLED order: records of what already happened
+/// (mail seen, tracking, outcomes of writes), operator notes, and withdrawing an unsent email.
+fn allowed_on_a_final_order(event: &OrderEvent) -> bool {
+    use OrderEvent as E;
+    matches!(
+        event,
+        E::OrderDetected(_)
+            | E::ManualTaskDone(_)
+            | E::MemoAdded(_)
+            | E::CustomerEmailSent(_)
+            | E::CustomerEmailFailed(_)
+            | E::CustomerEmailWithdrawn(_)
+            | E::TrackingRecorded(_)
+            | E::WriteIntended(_)
+            | E::WriteDone(_)
+            | E::WriteFailed(_)
+    )
 }
