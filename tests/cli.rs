@@ -694,7 +694,11 @@ async fn sigterm_ends_a_retry_backoff_at_once() {
     // loaded machine may take a moment to schedule the process's exit).
     assert!(took < std::time::Duration::from_secs(3), "stopped {took:?} after SIGTERM");
     assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("stopped by a signal"));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("stopped by a signal"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(rms.calls("searchOrder") <= calls_at_signal + 1, "no new attempt after the signal (one may be in flight)");
 }
 

@@ -66,7 +66,9 @@ impl TokenCache {
         let operation = "LWA token";
         with_retries(retry, operation, || self.attempt_refresh(http, retry)).await.map_err(|gave_up| match gave_up {
             GaveUp::Failed(error) => error,
-            GaveUp::Unanswered { attempts, last } => AmazonError::Unavailable { operation, attempts, last },
+            GaveUp::Unanswered { attempts, last, stopped } => {
+                AmazonError::Unavailable { operation, attempts, last, stopped }
+            }
         })
     }
 

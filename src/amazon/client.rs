@@ -98,6 +98,7 @@ impl AmazonClient {
             operation: "client setup",
             attempts: 0,
             last: e.to_string(),
+            stopped: false,
         })?;
         let paces = Operation::ALL
             .into_iter()
@@ -263,7 +264,9 @@ impl AmazonClient {
         with_retries(&self.config.retry, operation, || self.attempt(call, &refreshed_once)).await.map_err(|gave_up| {
             match gave_up {
                 GaveUp::Failed(error) => error,
-                GaveUp::Unanswered { attempts, last } => AmazonError::Unavailable { operation, attempts, last },
+                GaveUp::Unanswered { attempts, last, stopped } => {
+                    AmazonError::Unavailable { operation, attempts, last, stopped }
+                }
             }
         })
     }

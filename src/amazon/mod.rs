@@ -25,10 +25,20 @@ pub enum AmazonError {
     Credentials { error: String, description: String },
     /// Timeouts, resets, 429 and 5xx that outlasted the retries: the outcome is unknown.
     #[error("Amazon {operation} failed after {attempts} attempts: {last}")]
-    Unavailable { operation: &'static str, attempts: u32, last: String },
+    Unavailable {
+        operation: &'static str,
+        attempts: u32,
+        last: String,
+        /// The process's shutdown ended the attempts (the other side may be fine).
+        stopped: bool,
+    },
 }
 
 impl crate::transport::SourceError for AmazonError {
+    fn interrupted(&self) -> bool {
+        matches!(self, Self::Unavailable { stopped: true, .. })
+    }
+
     fn failure_kind(&self) -> crate::transport::FailureKind {
         match self {
             Self::Credentials { .. } => crate::transport::FailureKind::Credentials,

@@ -386,11 +386,12 @@ fn cycle(config: &Config, database: &std::path::Path, stage: Option<&str>) -> Co
         }),
         None => Ok(()),
         Some(first) => Err(Failure::new(format!(
-            "{} of {} stages failed; first: {}: {}",
+            "{} of {} stages failed; first: {}: {}{}",
             report.failures.len(),
             stages.len(),
             first.stage,
-            first.error
+            first.error,
+            if report.interrupted { "; then the cycle was stopped by a signal, the next cycle resumes" } else { "" }
         ))),
     }
 }

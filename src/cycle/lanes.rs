@@ -30,6 +30,8 @@ const IDLE_PAUSE: Duration = Duration::from_millis(250);
 pub struct LanesOutcome {
     pub reports: Vec<StageReport>,
     pub failures: Vec<StageFailure>,
+    /// A stage of this lane failed: the lane does not try it again in this cycle.
+    failed: bool,
 }
 
 impl LanesOutcome {
@@ -58,6 +60,7 @@ impl LanesOutcome {
             Err(error) => {
                 tracing::error!(stage = stage.name(), %error, "stage failed; the cycle goes on");
                 self.failures.push(StageFailure { stage: stage.name(), error: error.to_string() });
+                self.failed = true;
                 false
             }
         }
@@ -217,7 +220,7 @@ impl Lane<'_> {
             let seen = signals.tracking_passes.load(Ordering::SeqCst);
             let notified = stages::notify::marketplace_orders(&mut ctx, marketplace).await;
             let progressed = outcome.take(Stage::Notify, notified.map(Vec::from_iter));
-            if ctx.steps.stopping() || amazon_done {
+            if ctx.steps.stopping() || outcome.failed || amazon_done {
                 break;
             }
             if !progressed {
@@ -241,7 +244,7 @@ async fn ship_lane(ctx: &mut StageContext<'_>, signals: &Signals, outcome: &mut 
         let mut progressed = outcome.take(Stage::Check, checked);
         let shipped = stages::ship::run(ctx).await.map(|r| vec![r]);
         progressed |= outcome.take(Stage::Ship, shipped);
-        if ctx.steps.stopping() || (!still_receiving && !progressed) {
+        if ctx.steps.stopping() || outcome.failed || (!still_receiving && !progressed) {
             break;
         }
         if !progressed {
@@ -270,7 +273,7 @@ async fn tracking_lane(
         if tracked {
             signals.tracking_passes.fetch_add(1, Ordering::SeqCst);
         }
-        if ctx.steps.stopping() || (ship_lane_done && !progressed) {
+        if ctx.steps.stopping() || outcome.failed || (ship_lane_done && !progressed) {
             break;
         }
         if !progressed {

@@ -63,10 +63,9 @@ enum Kind {
 
 impl RakutenClient {
     pub fn new(config: RakutenConfig) -> Result<Self, RakutenError> {
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .build()
-            .map_err(|e| RakutenError::Unavailable { operation: "client setup", attempts: 0, last: e.to_string() })?;
+        let http = reqwest::Client::builder().user_agent(USER_AGENT).build().map_err(|e| {
+            RakutenError::Unavailable { operation: "client setup", attempts: 0, last: e.to_string(), stopped: false }
+        })?;
         let pace = Pace::new(config.rate.0, config.rate.1);
         Ok(Self { http, config, pace })
     }
@@ -157,6 +156,7 @@ impl RakutenClient {
             RakutenError::Unavailable {
                 operation: "licenseKeyExpiryDate",
                 attempts: 1,
+                stopped: false,
                 last: format!("unreadable expiryDate {:?}: {e}", expiry.expiry_date),
             }
         })
@@ -183,7 +183,9 @@ impl RakutenClient {
         with_retries(&self.config.retry, operation, || self.attempt(operation, kind, &request)).await.map_err(
             |gave_up| match gave_up {
                 GaveUp::Failed(error) => error,
-                GaveUp::Unanswered { attempts, last } => RakutenError::Unavailable { operation, attempts, last },
+                GaveUp::Unanswered { attempts, last, stopped } => {
+                    RakutenError::Unavailable { operation, attempts, last, stopped }
+                }
             },
         )
     }

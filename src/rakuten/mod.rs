@@ -17,10 +17,20 @@ pub enum RakutenError {
     Api { operation: &'static str, status: u16, messages: Vec<(String, String)> },
     /// No usable answer after the retries (outage, 5xx, timeouts, unreadable bodies).
     #[error("Rakuten RMS {operation} failed after {attempts} attempts: {last}")]
-    Unavailable { operation: &'static str, attempts: u32, last: String },
+    Unavailable {
+        operation: &'static str,
+        attempts: u32,
+        last: String,
+        /// The process's shutdown ended the attempts (the other side may be fine).
+        stopped: bool,
+    },
 }
 
 impl crate::transport::SourceError for RakutenError {
+    fn interrupted(&self) -> bool {
+        matches!(self, Self::Unavailable { stopped: true, .. })
+    }
+
     fn failure_kind(&self) -> crate::transport::FailureKind {
         match self {
             Self::Auth { .. } => crate::transport::FailureKind::Credentials,

@@ -46,6 +46,10 @@ impl StageReport {
 
     /// `source` could not be read: the cycle says so in its exit code and its record.
     pub fn source_failed(&mut self, source: &str, unread: &Unread) {
+        // Stopped by the shutdown: the cycle says it was interrupted; the source did not fail.
+        if unread.interrupted {
+            return;
+        }
         if !self.failed_sources.iter().any(|f| f.source == source) {
             self.failed_sources.push(unread.at(source));
         }

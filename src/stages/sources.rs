@@ -42,11 +42,14 @@ impl Default for PollSettings {
 pub struct Unread {
     pub kind: FailureKind,
     pub error: String,
+    /// The process's shutdown stopped the read: nothing is known against the source, so it is
+    /// not recorded as failing.
+    pub interrupted: bool,
 }
 
 impl Unread {
     pub fn of(error: &impl SourceError) -> Self {
-        Self { kind: error.failure_kind(), error: error.to_string() }
+        Self { kind: error.failure_kind(), error: error.to_string(), interrupted: error.interrupted() }
     }
 
     /// The same, as a cycle records it for `source`.
@@ -144,7 +147,11 @@ pub fn record_poll_outcome(
             }
             Ok(true)
         }
-        Err(Unread { kind, error }) => {
+        Err(Unread { interrupted: true, error, .. }) => {
+            tracing::info!(stream, %error, "poll stopped by the shutdown; the cursor stays");
+            Ok(false)
+        }
+        Err(Unread { kind, error, .. }) => {
             tracing::warn!(stream, %start, %end, %error, ?kind, "poll failed; the cursor stays");
             let failed = PollFailed { window_start: start, window_end: end, error: error.clone(), kind };
             record_source(ledger, stream, SourceEvent::PollFailed(failed), None)?;
@@ -159,5 +166,40 @@ pub fn record_poll_outcome(
             }
             Ok(false)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use events::store::OpenMode;
+
+    #[test]
+    fn a_poll_stopped_by_the_shutdown_is_no_failure_of_the_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ledger = Ledger::open(&dir.path().join("l.db"), OpenMode::CreateIfMissing).unwrap();
+        let settings = PollSettings::default();
+        let now = ledger.store().now();
+        let window = (now - Duration::minutes(10), now);
+        let unread = |interrupted| Unread {
+            kind: FailureKind::Outage,
+            error: "getOrder failed after 1 attempts: stopped by a signal while waiting for the rate limit".into(),
+            interrupted,
+        };
+        let before = source_state(&ledger, RAKUTEN_POLL_STREAM).unwrap();
+        let advanced =
+            record_poll_outcome(&mut ledger, RAKUTEN_POLL_STREAM, &settings, &before, window, Err(unread(true)))
+                .unwrap();
+        assert!(!advanced, "the cursor stays");
+        assert!(ledger.store().read_stream(RAKUTEN_POLL_STREAM).unwrap().is_empty(), "nothing recorded against RMS");
+        let mut report = crate::stages::report::StageReport::new("receive:rakuten");
+        report.source_failed(RAKUTEN_POLL_STREAM, &unread(true));
+        assert!(report.failed_sources.is_empty(), "the cycle is interrupted, the source did not fail");
+
+        record_poll_outcome(&mut ledger, RAKUTEN_POLL_STREAM, &settings, &before, window, Err(unread(false))).unwrap();
+        let recorded = ledger.store().read_stream(RAKUTEN_POLL_STREAM).unwrap();
+        assert_eq!(recorded.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>(), ["PollFailed"]);
+        report.source_failed(RAKUTEN_POLL_STREAM, &unread(false));
+        assert_eq!(report.failed_sources.len(), 1);
     }
 }

@@ -17,6 +17,11 @@ pub use events::system::FailureKind;
 /// credentials need a person (and are alerted at once).
 pub trait SourceError: std::fmt::Display {
     fn failure_kind(&self) -> FailureKind;
+
+    /// The process's shutdown stopped the call: the source was not found failing.
+    fn interrupted(&self) -> bool {
+        false
+    }
 }
 
 /// The User-Agent every client sends (SP-API requires one).

@@ -83,6 +83,8 @@ pub enum GaveUp<E> {
     Unanswered {
         attempts: u32,
         last: String,
+        /// The shutdown ended the attempts: nothing is wrong with the other side.
+        stopped: bool,
     },
 }
 
@@ -122,8 +124,9 @@ where
     result.map_err(|failure| match failure {
         Attempt::Fail(error) => GaveUp::Failed(error),
         Attempt::Retry(last) | Attempt::Unsure(last) => {
-            let last = if policy.shutdown.is_triggered() { format!("{last} (stopped by a signal)") } else { last };
-            GaveUp::Unanswered { attempts: attempts.load(Ordering::Relaxed).max(1), last }
+            let stopped = policy.shutdown.is_triggered();
+            let last = if stopped { format!("{last} (stopped by a signal)") } else { last };
+            GaveUp::Unanswered { attempts: attempts.load(Ordering::Relaxed).max(1), last, stopped }
         }
     })
 }
@@ -151,7 +154,9 @@ mod tests {
             async { Err(Attempt::Retry("HTTP 503".into())) }
         })
         .await;
-        assert!(matches!(result, Err(GaveUp::Unanswered { attempts: 4, ref last }) if last == "HTTP 503"));
+        assert!(
+            matches!(result, Err(GaveUp::Unanswered { attempts: 4, ref last, stopped: false }) if last == "HTTP 503")
+        );
         assert_eq!(calls.get(), 4);
     }
 
@@ -185,7 +190,9 @@ mod tests {
             with_retries(&slow, "op", || async { Err(Attempt::Retry("HTTP 500".into())) }).await;
         assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
         match result {
-            Err(GaveUp::Unanswered { last, .. }) => assert!(last.ends_with("(stopped by a signal)"), "{last}"),
+            Err(GaveUp::Unanswered { last, stopped, .. }) => {
+                assert!(stopped && last.ends_with("(stopped by a signal)"), "{last}")
+            }
             other => panic!("{other:?}"),
         }
     }

@@ -86,6 +86,7 @@ impl YahooClient {
             operation: "client setup",
             attempts: 0,
             last: e.to_string(),
+            stopped: false,
         })?;
         let pace = Pace::new(config.rate.0, config.rate.1);
         Ok(Self { http, config, pace, token: tokio::sync::Mutex::new(None), authorize_status: Mutex::new(None) })
@@ -108,7 +109,9 @@ impl YahooClient {
         let (token, lifetime) = with_retries(&self.config.retry, "token", || self.request_token()).await.map_err(
             |gave_up| match gave_up {
                 GaveUp::Failed(error) => error,
-                GaveUp::Unanswered { attempts, last } => YahooError::Unavailable { operation: "token", attempts, last },
+                GaveUp::Unanswered { attempts, last, stopped } => {
+                    YahooError::Unavailable { operation: "token", attempts, last, stopped }
+                }
             },
         )?;
         *cached = Some((token.clone(), Instant::now() + lifetime));
@@ -262,7 +265,9 @@ impl YahooClient {
         with_retries(&self.config.retry, operation, || self.attempt(operation, kind, &body, &refreshed)).await.map_err(
             |gave_up| match gave_up {
                 GaveUp::Failed(error) => error,
-                GaveUp::Unanswered { attempts, last } => YahooError::Unavailable { operation, attempts, last },
+                GaveUp::Unanswered { attempts, last, stopped } => {
+                    YahooError::Unavailable { operation, attempts, last, stopped }
+                }
             },
         )
     }
@@ -362,5 +367,5 @@ fn ng_status(root: &Element) -> Option<(String, String)> {
 }
 
 fn unreadable(operation: &'static str, what: &str) -> YahooError {
-    YahooError::Unavailable { operation, attempts: 1, last: format!("unreadable response: {what}") }
+    YahooError::Unavailable { operation, attempts: 1, last: format!("unreadable response: {what}"), stopped: false }
 }

@@ -19,12 +19,22 @@ pub enum YahooError {
     #[error("Yahoo {operation} answered HTTP {status}: {code}: {message}")]
     Api { operation: &'static str, status: u16, code: String, message: String },
     #[error("Yahoo {operation} failed after {attempts} attempts: {last}")]
-    Unavailable { operation: &'static str, attempts: u32, last: String },
+    Unavailable {
+        operation: &'static str,
+        attempts: u32,
+        last: String,
+        /// The process's shutdown ended the attempts (the other side may be fine).
+        stopped: bool,
+    },
     #[error("Yahoo public key: {0}")]
     Key(String),
 }
 
 impl crate::transport::SourceError for YahooError {
+    fn interrupted(&self) -> bool {
+        matches!(self, Self::Unavailable { stopped: true, .. })
+    }
+
     fn failure_kind(&self) -> crate::transport::FailureKind {
         match self {
             Self::Consent { .. } | Self::Credentials { .. } | Self::Key(_) => {
