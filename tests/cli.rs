@@ -1231,7 +1231,7 @@ fn stock_plan_shows_what_each_listing_would_be_told_from_the_last_fba_reading_of
     let text = stdout(&human);
     assert!(text.contains("JST"), "the reading's time is JST: {text}");
     assert!(text.contains("ブレーキ: 販売中の 6 件のうち 2 件が一度に在庫0になります"), "{text}");
-    // A master that cannot be read is a clear error, exit 1.
+    // Before any workbook was recorded, a master that cannot be read is a clear error, exit 1.
     let missing = bin()
         .env("SKU_MASTER_PATH", dir.path().join("nowhere.xlsx"))
         .arg("--database")
@@ -1241,4 +1241,15 @@ fn stock_plan_shows_what_each_listing_would_be_told_from_the_last_fba_reading_of
         .unwrap();
     assert_eq!(missing.status.code(), Some(1));
     assert!(stderr(&missing).contains("nowhere.xlsx"), "{}", stderr(&missing));
+    // Once check has recorded a workbook, the plan uses that one, as check does, even when the
+    // file on disk is broken meanwhile.
+    let mut ledger = Ledger::open(&database, OpenMode::MustExist).unwrap();
+    mcf_ledger::stages::check::SkuMaster::new(master.clone()).mapping(&mut ledger).unwrap();
+    drop(ledger);
+    std::fs::write(&master, b"not a workbook").unwrap();
+    let recorded = plan(&["stock", "plan", "--json"]);
+    assert!(recorded.status.success(), "{}", stderr(&recorded));
+    let recorded: Value = serde_json::from_slice(&recorded.stdout).unwrap();
+    assert_eq!(recorded["rows"].as_array().unwrap().len(), 8, "{recorded}");
+    assert!(recorded["master"].as_str().unwrap().contains("sha256"), "{recorded}");
 }

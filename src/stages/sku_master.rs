@@ -194,7 +194,7 @@ fn record_rejection(ledger: &mut Ledger, sha: &str, error: &SkuMasterError, path
 }
 
 /// The newest workbook that loaded, from its stored blob (still valid for this build).
-fn last_good(ledger: &Ledger) -> Result<Option<SkuMapping>, LedgerError> {
+pub(crate) fn last_good(ledger: &Ledger) -> Result<Option<SkuMapping>, LedgerError> {
     let upcasters = events::ledger_event::upcasters();
     let events = ledger.store().read_stream_of_types(STREAM, &["SkuMasterLoaded"])?;
     for event in events.iter().rev() {

@@ -15,7 +15,7 @@ pub use crate::config::StockSettings;
 /// The plan as of the ledger's last FBA readings.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StockPlan {
-    /// The workbook the listings come from.
+    /// The workbook the listings come from, as an operator finds it again.
     pub master: String,
     /// When FBA was last read (RFC 3339), for any SKU; None when never.
     pub last_reading: Option<String>,
@@ -35,7 +35,8 @@ pub enum StockPlanError {
     Store(#[from] events::StoreError),
 }
 
-/// Plans from the SKU master at `master` and what the ledger knows: FBA's last reading of each
+/// Plans from the SKU master in use (the one the ledger recorded, else the file at `master`)
+/// and what the ledger knows: FBA's last reading of each
 /// seller SKU (by `check` so far) and the units open orders hold.
 pub fn current_plan(
     ledger: &projections::Ledger,
@@ -43,10 +44,17 @@ pub fn current_plan(
     marketplaces: Vec<Marketplace>,
     settings: StockSettings,
 ) -> Result<StockPlan, StockPlanError> {
-    let path = master.display().to_string();
-    let bytes = std::fs::read(master)
-        .map_err(|e| StockPlanError::MasterUnreadable { path: path.clone(), reason: e.to_string() })?;
-    let mapping = parse_workbook(&bytes, &path)?;
+    // The workbook `check` uses (recorded in the ledger); the file only before any was recorded.
+    let mapping = match crate::stages::sku_master::last_good(ledger)? {
+        Some(mapping) => mapping,
+        None => {
+            let path = master.display().to_string();
+            let bytes = std::fs::read(master)
+                .map_err(|e| StockPlanError::MasterUnreadable { path: path.clone(), reason: e.to_string() })?;
+            parse_workbook(&bytes, &path)?
+        }
+    };
+    let path = mapping.describe();
     let listings = mapping
         .entries
         .iter()

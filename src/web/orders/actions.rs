@@ -15,26 +15,38 @@ use events::order::{operator, Address, OrderEvent, OrderState, Status};
 use events::OrderKey;
 use std::sync::Arc;
 
+/// Which version of the order an action is decided on.
+#[derive(Clone, Copy)]
+enum At {
+    /// The one the operator saw (the form's `version`): a change meanwhile refuses the action.
+    Seen,
+    /// Whatever it is now: for what changes no status (a memo).
+    Latest,
+}
+
 /// One operator action on one order from its page: the form's CSRF token is checked, `decide`
-/// runs on the order at the version the operator saw, and the operator returns to the order
-/// with `done` saying what happened.
+/// runs on the order at the version `at` says, and the operator returns to the order with
+/// `done` saying what happened.
 async fn act_on_order(
     state: Arc<AppState>,
     operator: Operator,
     order: String,
     form: FormPairs,
-    done: &'static str,
+    (done, at): (&'static str, At),
     decide: impl FnOnce(&OrderState, &FormPairs) -> Result<OrderEvent, operator::Refusal> + Send + 'static,
 ) -> WebResult<Response> {
     state.check_csrf(&operator, &form)?;
     let key = parse_order_key(&order)?;
-    let version = parse_version(field(&form, "version"))?;
+    let version = match at {
+        At::Seen => Some(parse_version(field(&form, "version"))?),
+        At::Latest => None,
+    };
     let target = key.clone();
     let meta: Meta = operator.meta();
     state
         .db
         .write(move |ledger| {
-            ledger.operator_act(&target, Some(version), meta, |current| decide(current, &form))?;
+            ledger.operator_act(&target, version, meta, |current| decide(current, &form))?;
             Ok(())
         })
         .await?;
@@ -52,7 +64,7 @@ pub async fn change_status(
     if to == Status::Cancelled {
         return Err(WebError::BadRequest("キャンセルは「キャンセル」ボタンから行ってください".into()));
     }
-    act_on_order(state, operator, order, form, "status", move |current, form| {
+    act_on_order(state, operator, order, form, ("status", At::Seen), move |current, form| {
         operator::decide_status_change(current, to, field(form, "reason"))
     })
     .await
@@ -65,7 +77,7 @@ pub async fn return_handled(
     Path(order): Path<String>,
     Form(form): Form<FormPairs>,
 ) -> WebResult<Response> {
-    act_on_order(state, operator, order, form, "return", |current, form| {
+    act_on_order(state, operator, order, form, ("return", At::Seen), |current, form| {
         operator::decide_return_handled(current, field(form, "note"))
     })
     .await
@@ -78,7 +90,7 @@ pub async fn choose_slot(
     Path(order): Path<String>,
     Form(form): Form<FormPairs>,
 ) -> WebResult<Response> {
-    act_on_order(state, operator, order, form, "slot", |current, form| {
+    act_on_order(state, operator, order, form, ("slot", At::Seen), |current, form| {
         operator::decide_slot_choice(current, field(form, "slot"), field(form, "reason"))
     })
     .await
@@ -90,19 +102,11 @@ pub async fn memo(
     Path(order): Path<String>,
     Form(form): Form<FormPairs>,
 ) -> WebResult<Response> {
-    state.check_csrf(&operator, &form)?;
-    let key = parse_order_key(&order)?;
-    let target = key.clone();
-    let meta = operator.meta();
     // A memo changes no status: it is kept whatever happened to the order meanwhile.
-    state
-        .db
-        .write(move |ledger| {
-            ledger.operator_act(&target, None, meta, |current| operator::decide_memo(current, field(&form, "memo")))?;
-            Ok(())
-        })
-        .await?;
-    Ok(Redirect::to(&format!("/orders/{key}?done=memo")).into_response())
+    act_on_order(state, operator, order, form, ("memo", At::Latest), |current, form| {
+        operator::decide_memo(current, field(form, "memo"))
+    })
+    .await
 }
 
 pub async fn correct_address(
@@ -125,7 +129,7 @@ pub async fn correct_address(
         return Err(WebError::BadRequest("住所の項目が200文字を超えています".into()));
     }
     let limits = state.settings.address_limits;
-    act_on_order(state, operator, order, form, "address", move |current, form| {
+    act_on_order(state, operator, order, form, ("address", At::Seen), move |current, form| {
         operator::decide_address_correction(current, address, field(form, "reason"), limits)
     })
     .await
@@ -184,7 +188,7 @@ pub async fn cancel(
             return Ok(Html(page.render()?).into_response());
         }
     }
-    act_on_order(state, operator, order, form, "cancel", move |current, _| {
+    act_on_order(state, operator, order, form, ("cancel", At::Seen), move |current, _| {
         operator::decide_status_change(current, Status::Cancelled, &reason)
     })
     .await
