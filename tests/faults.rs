@@ -49,7 +49,8 @@ const AMAZON_OPERATIONS: [&str; 7] = [
     "cancelFulfillmentOrder",
     "listAllFulfillmentOrders",
 ];
-const RAKUTEN_OPERATIONS: [&str; 4] = ["searchOrder", "getOrder", "confirmOrder", "updateOrderShipping"];
+const RAKUTEN_OPERATIONS: [&str; 5] =
+    ["searchOrder", "getOrder", "confirmOrder", "updateOrderShippingAsync", "getResultUpdateOrderShippingAsync"];
 const YAHOO_OPERATIONS: [&str; 5] = ["token", "orderList", "orderInfo", "orderStatusChange", "orderShipStatusChange"];
 const MAIL_OPERATIONS: [&str; 2] = ["imap.greeting", "imap.fetch"];
 /// The shop's mailbox, where the marketplaces send their order notices.
@@ -129,6 +130,8 @@ impl World {
             RakutenSandboxConfig {
                 shop_id: format!("{}", 200_000 + seed % 700_000),
                 processing_delay: minute * 5,
+                // Well inside the clients' settle time: 10 minutes in process, 2 s for cron.
+                async_delay: minute * 2,
                 ..RakutenSandboxConfig::default()
             },
             mcf_ledger::demo::sandbox_clock(shared.clone()),
@@ -683,6 +686,7 @@ impl World {
             ("RAKUTEN_SERVICE_SECRET", rakuten.service_secret.clone()),
             ("RAKUTEN_LICENSE_KEY", rakuten.license_key.clone()),
             ("RAKUTEN_API_BASE_URL", self.rakuten.base_url()),
+            ("RAKUTEN_ASYNC_SETTLE_SECONDS", "2".into()),
             ("YAHOO_CLIENT_ID", yahoo.client_id.clone()),
             ("YAHOO_CLIENT_SECRET", yahoo.client_secret.clone()),
             ("YAHOO_SELLER_ID", yahoo.seller_id.clone()),

@@ -5,7 +5,7 @@ mod support;
 
 use chrono::{Duration, TimeZone, Utc};
 use events::clock::jst;
-use events::order::{EmailState, Status};
+use events::order::{EmailState, OutsideWrite, Status, WriteState};
 use events::source::SourceEvent;
 use events::{Clock, FixedClock, Marketplace, OrderKey};
 use mcf_ledger::cycle::Stage;
@@ -33,11 +33,38 @@ fn source_events(shop: &Shop, kind: &str) -> Vec<SourceEvent> {
         .collect()
 }
 
+/// Five orders shipped at once: read with one getOrder, reported with one
+/// updateOrderShippingAsync, its result asked for once RMS has processed it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn notify_reads_rms_a_page_at_a_time_and_writes_each_tracking_once() {
+async fn notify_reports_a_page_of_orders_in_one_async_call_and_records_its_result() {
     let mut shop = Shop::with_rakuten(now_clock()).await;
+    let numbers = shipped_card_orders(&mut shop, 5).await;
+    let reads = shop.rms().calls("getOrder");
+    shop.run(Stage::Notify).await;
+    assert_eq!(shop.rms().calls("getOrder") - reads, 1, "five orders, one getOrder page");
+    assert_eq!(shop.rms().calls("updateOrderShippingAsync"), 1, "five orders, one async call");
+    for number in &numbers {
+        let state = shop.state(&key(number));
+        assert_eq!(state.status, Some(Status::Shipping), "accepted, not yet processed");
+        assert!(matches!(state.write(OutsideWrite::RakutenShipping), Some(WriteState::Submitted(_))));
+    }
+
+    shop.advance(Duration::seconds(3));
+    shop.run(Stage::Notify).await;
+    assert_eq!(shop.rms().calls("getResultUpdateOrderShippingAsync"), 1, "one result call for the request");
+    assert_eq!(shop.rms().calls("updateOrderShippingAsync"), 1, "nothing sent twice");
+    for number in &numbers {
+        assert_eq!(shop.status(&key(number)), Status::Shipped);
+        assert_eq!(shop.state(&key(number)).write(OutsideWrite::RakutenShipping), Some(&WriteState::Done));
+        assert_eq!(shop.rms().shippings(number).len(), 1);
+        assert_eq!(shop.rms().progress(number), Some(500));
+    }
+}
+
+/// `count` card orders taken through RMS and MCF until Amazon's tracking is in the ledger.
+async fn shipped_card_orders(shop: &mut Shop, count: usize) -> Vec<String> {
     shop.sandbox.set_stock("JP-TEA-100", 100);
-    let numbers: Vec<String> = (0..5).map(|_| shop.rms().place(NewRakutenOrder::card("tea-100", 1))).collect();
+    let numbers: Vec<String> = (0..count).map(|_| shop.rms().place(NewRakutenOrder::card("tea-100", 1))).collect();
     shop.run(Stage::Receive).await;
     shop.advance(Duration::minutes(6));
     shop.run(Stage::Monitor).await;
@@ -46,14 +73,50 @@ async fn notify_reads_rms_a_page_at_a_time_and_writes_each_tracking_once() {
     shop.sandbox.advance(Duration::hours(7));
     shop.run(Stage::Monitor).await;
     assert!(numbers.iter().all(|n| shop.state(&key(n)).tracking.is_some()));
-    let (reads, writes) = (shop.rms().calls("getOrder"), shop.rms().calls("updateOrderShipping"));
+    numbers
+}
+
+/// A report that never reached RMS (the call failed before RMS took it) is not sent again while
+/// RMS could still be processing it, then once, after the settle time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_without_an_answer_is_sent_again_only_after_rms_had_time_to_process_it() {
+    let mut shop = Shop::with_rakuten(now_clock()).await;
+    let number = shipped_card_orders(&mut shop, 1).await.remove(0);
+    shop.rms().faults().inject(Some("updateOrderShippingAsync"), Fault::Status(500), 1);
     shop.run(Stage::Notify).await;
-    assert_eq!(shop.rms().calls("getOrder") - reads, 1, "five orders, one getOrder page");
-    assert_eq!(shop.rms().calls("updateOrderShipping") - writes, 5);
-    for number in &numbers {
-        assert_eq!(shop.status(&key(number)), Status::Shipped);
-        assert_eq!(shop.rms().shippings(number).len(), 1);
-    }
+    let state = shop.state(&key(&number));
+    assert_eq!(state.write(OutsideWrite::RakutenShipping), Some(&WriteState::Intended));
+
+    shop.advance(Duration::minutes(5));
+    let report = shop.run(Stage::Notify).await;
+    assert_eq!(report[0].deferred, 1, "{report:?}");
+    assert_eq!(shop.rms().calls("updateOrderShippingAsync"), 1, "not sent again within the settle time");
+
+    shop.advance(Duration::minutes(6));
+    shop.run(Stage::Notify).await;
+    assert_eq!(shop.rms().calls("updateOrderShippingAsync"), 2, "sent again after it");
+    shop.advance(Duration::seconds(3));
+    shop.run(Stage::Notify).await;
+    assert_eq!(shop.status(&key(&number)), Status::Shipped);
+    assert_eq!(shop.rms().shippings(&number).len(), 1);
+}
+
+/// RMS accepts the request, then refuses one order when processing it (cancelled meanwhile):
+/// that order goes to the operator with RMS's message; the other is reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_rms_refuses_while_processing_goes_to_the_operator_with_its_message() {
+    let mut shop = Shop::with_rakuten(now_clock()).await;
+    let numbers = shipped_card_orders(&mut shop, 2).await;
+    shop.run(Stage::Notify).await;
+    shop.rms().cancel(&numbers[0]);
+    shop.advance(Duration::seconds(3));
+    shop.run(Stage::Notify).await;
+    let refused = shop.state(&key(&numbers[0]));
+    assert_eq!(refused.status, Some(Status::Error));
+    let error = refused.error.clone().expect("the operator is told");
+    assert!(error.message.contains("発送完了報告が出来る状態ではありませんでした"), "{}", error.message);
+    assert!(matches!(refused.write(OutsideWrite::RakutenShipping), Some(WriteState::Failed(_))));
+    assert_eq!(shop.status(&key(&numbers[1])), Status::Shipped);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,11 +149,15 @@ async fn a_card_order_goes_from_rms_to_mcf_and_its_tracking_back_to_rms_once() {
     shop.run(Stage::Monitor).await;
     let tracking = shop.state(&order).tracking.expect("tracking from Amazon");
 
-    // The answer to updateOrderShipping is lost: RMS recorded it, we could not know.
-    shop.rms().faults().inject(Some("updateOrderShipping"), Fault::ApplyThenHang(std::time::Duration::from_secs(3)), 1);
+    // The answer to updateOrderShippingAsync is lost: RMS took it, we could not know.
+    let hang = Fault::ApplyThenHang(std::time::Duration::from_secs(3));
+    shop.rms().faults().inject(Some("updateOrderShippingAsync"), hang, 1);
     let report = shop.run(Stage::Notify).await;
     assert_eq!(report[0].deferred, 1);
     assert_eq!(shop.status(&order), Status::Shipping);
+    shop.run(Stage::Notify).await;
+    assert_eq!(shop.status(&order), Status::Shipping, "RMS has not processed it yet: nothing sent");
+    shop.advance(Duration::seconds(3));
     shop.run(Stage::Notify).await;
     assert_eq!(shop.status(&order), Status::Shipped);
     let records = shop.rms().shippings(&number);
@@ -99,7 +166,7 @@ async fn a_card_order_goes_from_rms_to_mcf_and_its_tracking_back_to_rms_once() {
     assert_eq!((records[0].0.as_str(), records[0].1.as_str()), (expected_company, tracking.tracking_number.as_str()));
     assert_eq!(records[0].2.len(), 10, "YYYY-MM-DD");
     assert_eq!(shop.rms().progress(&number), Some(500));
-    assert_eq!(shop.rms().calls("updateOrderShipping"), 1, "the retry read RMS and found its record");
+    assert_eq!(shop.rms().calls("updateOrderShippingAsync"), 1, "the retry read RMS and found its record");
 }
 
 /// Each cron cycle is a new process with new clients; RMS counts calls, not processes. A cycle
@@ -127,7 +194,6 @@ async fn back_to_back_processes_never_call_rms_faster_than_its_quota() {
 /// and records it confirmed from RMS's own progress, without calling confirmOrder again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_confirm_answer_is_read_back_and_never_sent_twice() {
-    use events::order::{OutsideWrite, WriteState};
     let mut shop = Shop::with_rakuten(now_clock()).await;
     let number = shop.rms().place(NewRakutenOrder::card("tea-100", 1));
     let order = key(&number);
@@ -434,6 +500,39 @@ mod contract {
                 .await
                 .unwrap();
         assert_eq!(no_charset.status(), 415);
+
+        // updateOrderShippingAsync: the whole request is refused when an order's record is
+        // malformed (the message names the order), an order repeats, or there are over 100.
+        let shipping = |number: &str, date: &str| {
+            json!({"orderNumber": number, "BasketidModelList": [{"basketId": 1, "ShippingModelList": [
+                {"deliveryCompany": "1001", "shippingNumber": "123", "shippingDate": date}]}]})
+        };
+        let async_call = |orders: Vec<Value>| {
+            post("updateOrderShippingAsync", json!({"OrderShippingModelList": orders}), Some(&auth), ok_type)
+        };
+        let slashed = async_call(vec![shipping("a", "2026-12-02"), shipping("b", "2026/12/02")]).await.unwrap();
+        assert_eq!(slashed.status(), 400);
+        let body: Value = slashed.json().await.unwrap();
+        assert_eq!(body["MessageModelList"][0]["messageCode"], "ORDER_EXT_API_UPDATE_ORDERSHIPPING_ASYNC_ERROR_011");
+        assert_eq!(body["MessageModelList"][0]["orderNumber"], "b");
+        let twice = async_call(vec![shipping("a", "2026-12-02"), shipping("a", "2026-12-02")]).await.unwrap();
+        assert_eq!(twice.status(), 400, "an order number twice");
+        let many = async_call((0..101).map(|n| shipping(&n.to_string(), "2026-12-02")).collect()).await.unwrap();
+        assert_eq!(many.status(), 400, "more than 100 orders");
+        let accepted = async_call(vec![shipping("no-such-order", "2026-12-02")]).await.unwrap();
+        assert_eq!(accepted.status(), 200);
+        let request_id = accepted.json::<Value>().await.unwrap()["requestId"].as_str().unwrap().to_owned();
+        let no_id = post("getResultUpdateOrderShippingAsync", json!({}), Some(&auth), ok_type).await.unwrap();
+        assert_eq!(no_id.status(), 400);
+        let pending = post("getResultUpdateOrderShippingAsync", json!({"requestId": request_id}), Some(&auth), ok_type)
+            .await
+            .unwrap();
+        let body: Value = pending.json().await.unwrap();
+        assert_eq!(
+            body["MessageModelList"][0]["messageCode"],
+            "ORDER_EXT_API_GET_RESULT_UPDATEORDERSHIPPING_ASYNC_INFO_101"
+        );
+        assert!(body["ResultShippingModelList"].is_null(), "not processed yet (the sandbox's clock stands still)");
     }
 }
 
@@ -445,7 +544,8 @@ async fn whole_cycles_alone_take_an_order_from_rms_to_shipped_and_release_the_le
     let number = shop.rms().place(NewRakutenOrder::card("tea-100", 1));
     let order = key(&number);
     let mut statuses = Vec::new();
-    for _ in 0..4 {
+    // Receive; verify and ship; tracking and the async report; its result.
+    for _ in 0..5 {
         let report = run_cycle(&mut shop.ledger, &shop.services, &S::ALL).await.unwrap();
         assert!(report.failures.is_empty(), "{:?}", report.failures);
         statuses.push(shop.status(&order));
@@ -455,7 +555,7 @@ async fn whole_cycles_alone_take_an_order_from_rms_to_shipped_and_release_the_le
     assert_eq!(statuses.last(), Some(&Status::Shipped), "{statuses:?}");
     assert_eq!(shop.rms().progress(&number), Some(500));
     let system = shop.ledger.store().read_stream("system").unwrap();
-    assert_eq!(system.iter().filter(|e| e.event_type == "CycleFinished").count(), 4);
+    assert_eq!(system.iter().filter(|e| e.event_type == "CycleFinished").count(), 5);
     let held: i64 =
         shop.ledger.store().connection().query_row("SELECT count(*) FROM leases", [], |r| r.get(0)).unwrap();
     assert_eq!(held, 0, "the lease is released after each cycle");

@@ -490,7 +490,7 @@ async fn health_and_event_log_pages_read_the_streams() {
     assert!(health.contains("実行者 cron-host:999999") && health.contains("実行中のサイクルはありません"), "{health}");
     let writes = &health[health.find("id=\"open-writes\"").expect("the open writes table")..];
     assert!(
-        writes.contains("楽天への発送登録 (updateOrderShipping)")
+        writes.contains("楽天への発送登録 (updateOrderShippingAsync)")
             && writes.contains("href=\"/orders/rakuten-123456-20261122-00000001\""),
         "{writes}"
     );

@@ -173,6 +173,9 @@ pub struct SmtpConfig {
 pub struct RakutenSettings {
     pub service_secret: Secret,
     pub license_key: Secret,
+    /// How long RMS may take to process an updateOrderShippingAsync request: a shipping report
+    /// whose answer was lost is sent again only after this (RAKUTEN_ASYNC_SETTLE_SECONDS).
+    pub async_settle: Duration,
 }
 
 /// Yahoo! ID connect credentials and the store's public key.
@@ -423,9 +426,11 @@ impl<'a> Reader<'a> {
 
     fn rakuten(&mut self) -> Option<RakutenSettings> {
         let mut set = self.feature(Feature::Rakuten)?;
+        let async_settle = Duration::from_secs(u64::from(self.number("RAKUTEN_ASYNC_SETTLE_SECONDS", 1)));
         Some(RakutenSettings {
             service_secret: Secret::new(set.remove("RAKUTEN_SERVICE_SECRET").unwrap_or_default()),
             license_key: Secret::new(set.remove("RAKUTEN_LICENSE_KEY").unwrap_or_default()),
+            async_settle,
         })
     }
 

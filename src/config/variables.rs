@@ -60,7 +60,7 @@ pub const VARIABLES: &[Variable] = &[
         false,
         false,
         Some("15"),
-        "In `mcf-ledger run`, how often the shop's mailbox is looked at between cycles; new mail starts a cycle at once (0: only the timer).",
+        "In `mcf-ledger run`, the shop's mailbox is watched with IMAP IDLE between cycles and new mail starts a cycle at once; without IDLE it is looked at this often (0: only the timer).",
     ),
     var(
         "STOCK_BUFFER",
@@ -162,6 +162,14 @@ pub const VARIABLES: &[Variable] = &[
     var("RAKUTEN_SERVICE_SECRET", Rakuten, true, true, None, "RMS serviceSecret (ESA auth)."),
     var("RAKUTEN_LICENSE_KEY", Rakuten, true, true, None, "RMS licenseKey (ESA auth; expires every 3 months)."),
     var("RAKUTEN_API_BASE_URL", Rakuten, false, false, Some("https://api.rms.rakuten.co.jp"), "RMS API base URL."),
+    var(
+        "RAKUTEN_ASYNC_SETTLE_SECONDS",
+        Rakuten,
+        false,
+        false,
+        Some("600"),
+        "How long RMS may take to process an async shipping report; one whose answer was lost is sent again only after this.",
+    ),
     var("YAHOO_CLIENT_ID", Yahoo, true, false, None, "Yahoo! ID connect application id."),
     var("YAHOO_CLIENT_SECRET", Yahoo, true, true, None, "Yahoo! ID connect secret."),
     var("YAHOO_SELLER_ID", Yahoo, true, false, None, "Store account (sellerId)."),

@@ -110,6 +110,8 @@ pub fn sandbox_services(
         base_url: rakuten.base_url(),
         retry: retry.clone(),
         rate: marketplace_rate,
+        // The sandbox processes async requests within seconds.
+        async_settle: std::time::Duration::from_secs(30),
     })
     .map_err(|e| e.to_string())?;
     let yahoo_config = yahoo.config();

@@ -16,6 +16,16 @@ pub const GET_ORDER_VERSION: u32 = 10;
 const PAGE_SIZE: u32 = 1000;
 /// getOrder takes at most this many order numbers per call.
 pub const GET_ORDER_LIMIT: usize = 100;
+/// updateOrderShippingAsync takes at most this many orders per call.
+pub const SHIPPING_ASYNC_LIMIT: usize = 100;
+
+/// One order's outcome in an async shipping request: RMS's error messages (code, text), none
+/// when it was applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AsyncShippingResult {
+    pub order_number: String,
+    pub errors: Vec<(String, String)>,
+}
 
 #[derive(Debug, Clone)]
 pub struct RakutenConfig {
@@ -26,6 +36,8 @@ pub struct RakutenConfig {
     pub retry: RetryPolicy,
     /// Requests per second and burst.
     pub rate: (f64, u32),
+    /// How long RMS may take to process an async shipping report (see `RakutenSettings`).
+    pub async_settle: std::time::Duration,
 }
 
 /// RMS publishes no rate; integrators keep to about one call a second, with no burst.
@@ -45,6 +57,7 @@ impl RakutenConfig {
             base_url: base_url.to_owned(),
             retry: RetryPolicy::default().stopped_by(shutdown),
             rate: PRODUCTION_RATE,
+            async_settle: settings.async_settle,
         }
     }
 }
@@ -68,6 +81,11 @@ impl RakutenClient {
         })?;
         let pace = Pace::new(config.rate.0, config.rate.1);
         Ok(Self { http, config, pace })
+    }
+
+    /// How long RMS may take to process an async shipping report.
+    pub fn async_settle(&self) -> std::time::Duration {
+        self.config.async_settle
     }
 
     /// `ESA base64(serviceSecret:licenseKey)`.
@@ -134,12 +152,41 @@ impl RakutenClient {
         Ok(messages)
     }
 
-    pub async fn update_order_shipping(
+    /// updateOrderShippingAsync for up to 100 orders (one request each): the `requestId` RMS
+    /// accepted them under. They are processed later; ask with `shipping_async_result`.
+    pub async fn update_order_shipping_async(
         &self,
-        request: &UpdateOrderShippingRequest,
-    ) -> Result<Vec<MessageModel>, RakutenError> {
-        let response: MessagesResponse = self.post("updateOrderShipping", Kind::Write, request).await?;
-        Ok(response.messages)
+        orders: &[UpdateOrderShippingRequest],
+    ) -> Result<String, RakutenError> {
+        let request = UpdateOrderShippingAsyncRequest { orders: orders.to_vec() };
+        let response: AsyncAcceptedResponse = self.post("updateOrderShippingAsync", Kind::Write, &request).await?;
+        response.request_id.filter(|id| !id.is_empty()).ok_or_else(|| RakutenError::Unavailable {
+            operation: "updateOrderShippingAsync",
+            attempts: 1,
+            stopped: false,
+            last: "accepted without a requestId".into(),
+        })
+    }
+
+    /// getResultUpdateOrderShippingAsync: each processed order's messages. An empty result is
+    /// RMS's one answer for "not processed yet", "unknown" and "older than 30 days".
+    pub async fn shipping_async_result(&self, request_id: &str) -> Result<Vec<AsyncShippingResult>, RakutenError> {
+        let request = AsyncResultRequest { request_id: request_id.to_owned() };
+        let response: AsyncResultResponse =
+            self.post("getResultUpdateOrderShippingAsync", Kind::Read, &request).await?;
+        Ok(response
+            .results
+            .into_iter()
+            .map(|result| AsyncShippingResult {
+                order_number: result.order_number,
+                errors: result
+                    .messages
+                    .into_iter()
+                    .filter(|m| m.message_type == "ERROR")
+                    .map(|m| (m.message_code, m.message))
+                    .collect(),
+            })
+            .collect())
     }
 
     /// The license key's expiry date (JST).
@@ -227,10 +274,14 @@ impl RakutenClient {
         if status.is_server_error() {
             return Err(unsure(format!("HTTP {status}")));
         }
-        let messages = serde_json::from_str::<MessagesResponse>(&text)
-            .map(|r| r.messages.into_iter().map(|m| (m.message_code, m.message)).collect())
-            .unwrap_or_else(|_| vec![(format!("HTTP{}", status.as_u16()), text.chars().take(200).collect())]);
-        Err(Attempt::Fail(RakutenError::Api { operation, status: status.as_u16(), messages }))
+        let (messages, orders) = match serde_json::from_str::<MessagesResponse>(&text) {
+            Ok(response) => {
+                let orders = response.messages.iter().filter_map(|m| m.order_number.clone()).collect();
+                (response.messages.into_iter().map(|m| (m.message_code, m.message)).collect(), orders)
+            }
+            Err(_) => (vec![(format!("HTTP{}", status.as_u16()), text.chars().take(200).collect())], vec![]),
+        };
+        Err(Attempt::Fail(RakutenError::Api { operation, status: status.as_u16(), messages, orders }))
     }
 }
 

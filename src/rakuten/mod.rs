@@ -1,20 +1,23 @@
 //! Rakuten RMS 楽天ペイ受注API (es/2.0/order): searchOrder, getOrder, confirmOrder,
-//! updateOrderShipping, and the license-key expiry check. See `shared/specs/rakuten-rms.md`.
+//! updateOrderShippingAsync with its result, and the license-key expiry check. See `shared/specs/rakuten-rms.md`.
 
 mod client;
 pub mod mapping;
 pub mod model;
 
-pub use client::{RakutenClient, RakutenConfig, GET_ORDER_LIMIT, PRODUCTION_RATE};
+pub use client::{
+    AsyncShippingResult, RakutenClient, RakutenConfig, GET_ORDER_LIMIT, PRODUCTION_RATE, SHIPPING_ASYNC_LIMIT,
+};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum RakutenError {
     /// The gateway refused the ESA credentials (ES01-01 Un-Authorised, ES04-01 …).
     #[error("Rakuten RMS {operation} refused the credentials: {code} {message}")]
     Auth { operation: &'static str, code: String, message: String },
-    /// RMS answered with its own error messages (code and Japanese text, verbatim).
+    /// RMS answered with its own error messages (code and Japanese text, verbatim); `orders`
+    /// are the order numbers the messages name (a batch call's refused orders).
     #[error("Rakuten RMS {operation} answered HTTP {status}: {}", messages.iter().map(|(code, text)| format!("{code} {text}")).collect::<Vec<_>>().join("; "))]
-    Api { operation: &'static str, status: u16, messages: Vec<(String, String)> },
+    Api { operation: &'static str, status: u16, messages: Vec<(String, String)>, orders: Vec<String> },
     /// No usable answer after the retries (outage, 5xx, timeouts, unreadable bodies).
     #[error("Rakuten RMS {operation} failed after {attempts} attempts: {last}")]
     Unavailable {

@@ -202,7 +202,7 @@ pub struct OrderModel {
     pub packages: Vec<PackageModel>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct UpdateOrderShippingRequest {
     #[serde(rename = "orderNumber")]
     pub order_number: String,
@@ -211,6 +211,38 @@ pub struct UpdateOrderShippingRequest {
 }
 
 #[derive(Debug, Clone, Serialize)]
+pub struct UpdateOrderShippingAsyncRequest {
+    #[serde(rename = "OrderShippingModelList")]
+    pub orders: Vec<UpdateOrderShippingRequest>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AsyncAcceptedResponse {
+    #[serde(rename = "requestId", default)]
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AsyncResultRequest {
+    #[serde(rename = "requestId")]
+    pub request_id: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AsyncResultResponse {
+    #[serde(rename = "ResultShippingModelList", default, deserialize_with = "null_as_empty")]
+    pub results: Vec<AsyncOrderResult>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AsyncOrderResult {
+    #[serde(rename = "orderNumber")]
+    pub order_number: String,
+    #[serde(rename = "MessageModelList", default, deserialize_with = "null_as_empty")]
+    pub messages: Vec<MessageModel>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct BasketShipping {
     #[serde(rename = "basketId")]
     pub basket_id: i64,

@@ -100,6 +100,7 @@ pub fn rakuten_config(sandbox: &RakutenSandbox) -> RakutenConfig {
         base_url: sandbox.base_url(),
         retry: RetryPolicy::fast(),
         rate: (50.0, 50),
+        async_settle: std::time::Duration::from_secs(600),
     }
 }
 

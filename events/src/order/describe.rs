@@ -74,6 +74,9 @@ impl OrderEvent {
             E::CustomerEmailWithdrawn(e) => format!("顧客メールを送信しませんでした: {}", e.reason),
             E::ManualTaskDone(t) => with_note(&format!("手動作業を完了: {}", t.task), &t.note),
             E::WriteIntended(w) => format!("{}を送信します", w.write.label()),
+            E::WriteSubmitted(w) => {
+                format!("{}を受け付けられました。処理結果を確認します（requestId: {}）", w.write.label(), w.request_id)
+            }
             E::WriteDone(w) => with_note(&format!("{}が完了しました", w.write.label()), &w.note),
             E::ReturnHandled(n) => with_note("返品対応済み: 注文をキャンセル済みにしました", &n.note),
             E::DeliverySlotChosen(c) => format!("配送枠をお客様と調整しました: {}（理由: {}）", c.slot, c.reason),

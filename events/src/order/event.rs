@@ -326,7 +326,7 @@ pub struct CustomerEmailWithdrawn {
 pub enum OutsideWrite {
     /// RMS confirmOrder (100 -> 200), the first step of the two-step confirmation.
     RakutenConfirm,
-    /// RMS updateOrderShipping: carrier, tracking number, date.
+    /// RMS updateOrderShippingAsync (100 orders a call): carrier, tracking number, date.
     RakutenShipping,
     /// Yahoo orderShipStatusChange: ShipStatus 3 with carrier, invoice number, date.
     YahooShipStatus,
@@ -351,7 +351,7 @@ impl OutsideWrite {
     pub fn label(self) -> &'static str {
         match self {
             Self::RakutenConfirm => "楽天の注文確認 (confirmOrder)",
-            Self::RakutenShipping => "楽天への発送登録 (updateOrderShipping)",
+            Self::RakutenShipping => "楽天への発送登録 (updateOrderShippingAsync)",
             Self::YahooShipStatus => "Yahoo!への出荷登録 (orderShipStatusChange)",
             Self::YahooCompletion => "Yahoo!の注文完了 (OrderStatus 5)",
         }
@@ -365,6 +365,14 @@ impl OutsideWrite {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WriteIntended {
     pub write: OutsideWrite,
+}
+
+/// The marketplace accepted the write for later processing (RMS's async shipping update): its
+/// outcome is asked for with `request_id`, or read from the order once processed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteSubmitted {
+    pub write: OutsideWrite,
+    pub request_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -430,6 +438,7 @@ crate::event_enum! {
         DeliverySlotChosen(DeliverySlotChosen) = 1,
         MemoAdded(Note) = 1,
         CustomerEmailWithdrawn(CustomerEmailWithdrawn) = 1,
+        WriteSubmitted(WriteSubmitted) = 1,
     }
 }
 

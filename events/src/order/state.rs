@@ -24,9 +24,19 @@ pub enum EmailState {
 pub enum WriteState {
     /// Sent, or about to be, with no outcome recorded: read the marketplace before sending again.
     Intended,
+    /// Accepted for later processing under this request id: ask for its result, or read the
+    /// marketplace; never send again while it may still be processed.
+    Submitted(String),
     Done,
     /// Refused by the marketplace, with its message: an operator decides.
     Failed(String),
+}
+
+impl WriteState {
+    /// Sent (or about to be) and its outcome not yet known.
+    pub fn awaits_outcome(&self) -> bool {
+        matches!(self, Self::Intended | Self::Submitted(_))
+    }
 }
 
 /// The error code of an order whose cancellation Amazon refused (its own recovery path).
@@ -82,6 +92,8 @@ pub struct OrderState {
     pub emails: Vec<EmailRecord>,
     /// Each marketplace write this order needed, and where it stands.
     pub writes: std::collections::BTreeMap<OutsideWrite, WriteState>,
+    /// When each write was last intended or submitted: how long its outcome has been awaited.
+    pub writes_since: std::collections::BTreeMap<OutsideWrite, DateTime<Utc>>,
     pub tasks_done: Vec<String>,
     pub created_at: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,
@@ -137,6 +149,13 @@ impl OrderState {
         self.apply(event);
         if self.status == Some(Status::Shipping) && before != Some(Status::Shipping) {
             self.shipping_since = Some(at);
+        }
+        match event {
+            OrderEvent::WriteIntended(super::WriteIntended { write })
+            | OrderEvent::WriteSubmitted(super::WriteSubmitted { write, .. }) => {
+                self.writes_since.insert(*write, at);
+            }
+            _ => {}
         }
         self.version = version;
         self.created_at.get_or_insert(at);
@@ -200,6 +219,9 @@ impl OrderState {
             E::ManualTaskDone(done) => self.on_task_done(done),
             E::WriteIntended(intent) => {
                 self.writes.insert(intent.write, WriteState::Intended);
+            }
+            E::WriteSubmitted(submitted) => {
+                self.writes.insert(submitted.write, WriteState::Submitted(submitted.request_id.clone()));
             }
             E::WriteDone(done) => self.on_write_done(done),
             E::WriteFailed(failed) => {
@@ -408,9 +430,12 @@ impl OrderState {
                 refuse("that email was not being sent")
             }
             E::WriteDone(WriteDone { write, .. }) | E::WriteFailed(WriteFailed { write, .. })
-                if self.write(*write) != Some(&WriteState::Intended) =>
+                if !self.write(*write).is_some_and(WriteState::awaits_outcome) =>
             {
                 refuse("that write was not intended, or already has its outcome")
+            }
+            E::WriteSubmitted(submitted) if self.write(submitted.write) != Some(&WriteState::Intended) => {
+                refuse("only an intended write can be submitted")
             }
             E::ReturnHandled(_) if self.cancel_refused.is_none() => {
                 refuse("only an order whose cancellation Amazon refused has a return to handle")
@@ -445,6 +470,7 @@ fn allowed_on_a_final_order(event: &OrderEvent) -> bool {
             | E::CustomerEmailWithdrawn(_)
             | E::TrackingRecorded(_)
             | E::WriteIntended(_)
+            | E::WriteSubmitted(_)
             | E::WriteDone(_)
             | E::WriteFailed(_)
     )

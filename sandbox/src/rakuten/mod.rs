@@ -5,6 +5,7 @@
 //! expiry endpoint, and faults (an outage as on 2020-02-10, 5xx, slow, malformed).
 
 mod routes;
+mod shipping;
 
 use super::faults::Faults;
 use crate::pacing::{Meter, Quota};
@@ -26,6 +27,8 @@ pub struct RakutenSandboxConfig {
     /// RMS publishes no rate; integrators keep to about one call a second for the whole API.
     /// With a quota, a call beyond it is answered 429 (`ES02-01`); None lets every call through.
     pub quota: Option<Quota>,
+    /// updateOrderShippingAsync requests are processed this long after RMS accepted them.
+    pub async_delay: ChronoDuration,
 }
 
 impl Default for RakutenSandboxConfig {
@@ -37,6 +40,7 @@ impl Default for RakutenSandboxConfig {
             shop_id: "123456".into(),
             processing_delay: ChronoDuration::minutes(5),
             quota: None,
+            async_delay: ChronoDuration::seconds(2),
         }
     }
 }
@@ -101,6 +105,9 @@ pub(crate) struct State {
     /// Calls answered 429 because they came faster than the quota.
     pub throttled: u64,
     pub license_expired: bool,
+    /// updateOrderShippingAsync requests by requestId.
+    pub async_shippings: BTreeMap<String, shipping::AsyncShipping>,
+    pub request_serial: u64,
 }
 
 pub(crate) struct Shared {
@@ -117,8 +124,10 @@ impl Shared {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Moves card orders on from 200 once Rakuten's processing is over, and paid prepaid ones.
+    /// Moves card orders on from 200 once Rakuten's processing is over, and paid prepaid ones;
+    /// processes the async shipping requests whose time has come.
     pub fn settle(&self, state: &mut State) {
+        self.process_async_shippings(state);
         let now = self.clock.now();
         for order in state.orders.values_mut() {
             if order.progress == 200 {
@@ -151,6 +160,8 @@ impl RakutenSandbox {
                 calls: BTreeMap::new(),
                 throttled: 0,
                 license_expired: false,
+                async_shippings: BTreeMap::new(),
+                request_serial: 0,
             }),
             faults: Faults::default(),
             meter: config_quota.map(Meter::new),
@@ -240,10 +251,12 @@ impl RakutenSandbox {
         state.orders.get(number).map(|o| o.progress)
     }
 
-    /// Shipping records of the order: (deliveryCompany, shippingNumber, shippingDate).
+    /// Shipping records of the order: (deliveryCompany, shippingNumber, shippingDate), with
+    /// the async requests whose time has come processed.
     pub fn shippings(&self, number: &str) -> Vec<(String, String, String)> {
-        self.shared
-            .lock()
+        let mut state = self.shared.lock();
+        self.shared.settle(&mut state);
+        state
             .orders
             .get(number)
             .map(|o| o.shippings.iter().map(|(_, c, n, d)| (c.clone(), n.clone(), d.clone())).collect())

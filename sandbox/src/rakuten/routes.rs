@@ -1,6 +1,6 @@
 //! The RMS sandbox's HTTP surface.
 
-use super::{Shared, StoredOrder};
+use super::{shipping, Shared, StoredOrder};
 use crate::faults::Fault;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -8,33 +8,38 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, Utc};
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-type SharedState = Arc<Shared>;
+pub(super) type SharedState = Arc<Shared>;
 
 pub fn router(shared: SharedState) -> Router {
     Router::new()
         .route("/es/2.0/order/searchOrder/", post(search_order))
         .route("/es/2.0/order/getOrder/", post(get_order))
         .route("/es/2.0/order/confirmOrder/", post(confirm_order))
-        .route("/es/2.0/order/updateOrderShipping/", post(update_order_shipping))
+        .route("/es/2.0/order/updateOrderShipping/", post(shipping::update_order_shipping))
+        .route("/es/2.0/order/updateOrderShippingAsync/", post(shipping::update_order_shipping_async))
+        .route(
+            "/es/2.0/order/getResultUpdateOrderShippingAsync/",
+            post(shipping::get_result_update_order_shipping_async),
+        )
         .route("/es/1.0/license-management/license-key/expiry-date", get(license_expiry))
         .with_state(shared)
 }
 
-fn json_response(status: StatusCode, body: Value) -> Response {
+pub(super) fn json_response(status: StatusCode, body: Value) -> Response {
     (status, [("content-type", "application/json;charset=utf-8")], body.to_string()).into_response()
 }
 
-fn message(kind: &str, code: String, text: String) -> Value {
+pub(super) fn message(kind: &str, code: String, text: String) -> Value {
     json!({"messageType": kind, "messageCode": code, "message": text})
 }
 
 /// A 400 with RMS's message list, turned into a response at the end of a handler.
-struct Rejection(Value);
+pub(super) struct Rejection(pub Value);
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
@@ -42,7 +47,7 @@ impl IntoResponse for Rejection {
     }
 }
 
-fn rejected(api: &str, number: &str, text: String) -> Rejection {
+pub(super) fn rejected(api: &str, number: &str, text: String) -> Rejection {
     Rejection(json!({"MessageModelList": [message("ERROR", format!("ORDER_EXT_API_{api}_ERROR_{number}"), text)]}))
 }
 
@@ -60,7 +65,7 @@ fn unauthorised() -> Response {
 
 /// Auth, content type and faults, before the operation. `Ok(Some(fault))`: a fault that acts
 /// on the answer (malformed, hang).
-async fn gate(
+pub(super) async fn gate(
     shared: &Shared,
     operation: &str,
     headers: &HeaderMap,
@@ -118,7 +123,7 @@ async fn gate(
     Ok(after)
 }
 
-async fn finish(after: Option<Fault>, response: Response) -> Response {
+pub(super) async fn finish(after: Option<Fault>, response: Response) -> Response {
     match after {
         Some(Fault::Malformed) if response.status().is_success() => (
             StatusCode::OK,
@@ -134,7 +139,7 @@ async fn finish(after: Option<Fault>, response: Response) -> Response {
     }
 }
 
-fn body_json(api: &str, body: &Bytes) -> Result<serde_json::Map<String, Value>, Rejection> {
+pub(super) fn body_json(api: &str, body: &Bytes) -> Result<serde_json::Map<String, Value>, Rejection> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
         _ => Err(rejected(api, "001", "リクエストの形式が不正です。".into())),
@@ -386,116 +391,6 @@ async fn confirm_order(State(shared): State<SharedState>, headers: HeaderMap, bo
                 entry
             })
             .collect();
-        Ok(json_response(StatusCode::OK, json!({"MessageModelList": messages})))
-    })();
-    finish(after, response.unwrap_or_else(IntoResponse::into_response)).await
-}
-
-fn valid_company(code: &str) -> bool {
-    code.parse::<u32>().is_ok_and(|c| (1000..=1031).contains(&c))
-}
-
-/// A ShippingModel's carrier, tracking number and date, each checked as RMS checks them.
-#[allow(clippy::type_complexity)]
-fn shipping_fields(api: &str, shipping: &Value) -> Result<(Option<String>, Option<String>, Option<String>), Rejection> {
-    let field = |name: &str| shipping.get(name).and_then(Value::as_str).map(str::to_owned);
-    let company = field("deliveryCompany");
-    let tracking = field("shippingNumber");
-    let date = field("shippingDate");
-    if company.as_deref().is_some_and(|c| !valid_company(c)) {
-        return Err(rejected(api, "011", "deliveryCompanyの書式が不正です。".into()));
-    }
-    if tracking.as_deref().is_some_and(|t| t.chars().count() > 120 || t.chars().any(|c| c.is_control())) {
-        return Err(rejected(api, "011", "shippingNumberの書式が不正です。".into()));
-    }
-    if date.as_deref().is_some_and(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err() || d.len() != 10) {
-        return Err(rejected(api, "011", "shippingDateの書式が不正です。".into()));
-    }
-    Ok((company, tracking, date))
-}
-
-async fn update_order_shipping(State(shared): State<SharedState>, headers: HeaderMap, body: Bytes) -> Response {
-    const API: &str = "UPDATE_ORDERSHIPPING";
-    let after = match gate(&shared, "updateOrderShipping", &headers, true).await {
-        Ok(after) => after,
-        Err(response) => return response,
-    };
-    let response = (|| -> Result<Response, Rejection> {
-        let body = body_json(API, &body)?;
-        let number = body
-            .get("orderNumber")
-            .and_then(Value::as_str)
-            .ok_or_else(|| rejected(API, "009", "orderNumberの項目を指定して下さい".into()))?
-            .to_owned();
-        let baskets = body
-            .get("BasketidModelList")
-            .and_then(Value::as_array)
-            .ok_or_else(|| rejected(API, "009", "BasketidModelListの項目を指定して下さい".into()))?;
-        let mut state = shared.lock();
-        let next_id = state.next_detail_id;
-        let Some(order) = state.orders.get_mut(&number) else {
-            return Err(rejected(API, "101", "指定された注文番号は存在しません。".into()));
-        };
-        if order.progress >= 800 {
-            return Err(rejected(
-                API,
-                "102",
-                "指定された注文番号は既にキャンセルされているため、発送完了報告が出来る状態ではありませんでした。"
-                    .into(),
-            ));
-        }
-        let mut messages = Vec::new();
-        let mut issued = 0;
-        for basket in baskets {
-            let basket_id = basket
-                .get("basketId")
-                .and_then(Value::as_i64)
-                .ok_or_else(|| rejected(API, "009", "basketIdの項目を指定して下さい".into()))?;
-            if basket_id != order.basket_id {
-                return Err(rejected(API, "011", "basketIdの書式が不正です".into()));
-            }
-            let shippings = basket
-                .get("ShippingModelList")
-                .and_then(Value::as_array)
-                .ok_or_else(|| rejected(API, "009", "ShippingModelListの項目を指定して下さい".into()))?;
-            for (n, shipping) in shippings.iter().enumerate() {
-                let (company, tracking, date) = shipping_fields(API, shipping)?;
-                match shipping.get("shippingDetailId").and_then(Value::as_i64) {
-                    Some(id) => {
-                        let Some(record) = order.shippings.iter_mut().find(|r| r.0 == id) else {
-                            return Err(rejected(API, "011", "shippingDetailIdの書式が不正です。".into()));
-                        };
-                        if let Some(c) = company {
-                            record.1 = c;
-                        }
-                        if let Some(t) = tracking {
-                            record.2 = t;
-                        }
-                        if let Some(d) = date {
-                            record.3 = d;
-                        }
-                        messages.push(json!({"messageType": "INFO", "messageCode": format!("ORDER_EXT_API_{API}_INFO_102"), "message": "発送情報の更新設定が完了しました。", "dataNumber": n + 1, "shippingDetailId": id}));
-                    }
-                    None => {
-                        let id = next_id + issued;
-                        issued += 1;
-                        order.shippings.push((
-                            id,
-                            company.unwrap_or_default(),
-                            tracking.unwrap_or_default(),
-                            date.unwrap_or_default(),
-                        ));
-                        messages.push(json!({"messageType": "INFO", "messageCode": format!("ORDER_EXT_API_{API}_INFO_101"), "message": "発送情報の追加設定が完了しました。", "dataNumber": n + 1, "shippingDetailId": id}));
-                    }
-                }
-            }
-        }
-        let complete = !order.shippings.is_empty()
-            && order.shippings.iter().all(|(_, c, t, d)| !c.is_empty() && !t.is_empty() && !d.is_empty());
-        if order.progress == 300 && complete {
-            order.progress = 500;
-        }
-        state.next_detail_id += issued;
         Ok(json_response(StatusCode::OK, json!({"MessageModelList": messages})))
     })();
     finish(after, response.unwrap_or_else(IntoResponse::into_response)).await

@@ -171,7 +171,8 @@ async fn complete(
     let state = ledger.order_state(key)?;
     let write = OutsideWrite::YahooCompletion;
     match state.write(write) {
-        Some(WriteState::Done) | Some(WriteState::Failed(_)) => return Ok(()),
+        // Yahoo has no async writes: Submitted never happens to a Yahoo write.
+        Some(WriteState::Done) | Some(WriteState::Failed(_)) | Some(WriteState::Submitted(_)) => return Ok(()),
         Some(WriteState::Intended) => match client.order_info(&key.order_number).await {
             Ok((info, _)) if ShipmentView::of(&info).completed() => {
                 let done = WriteDone { write, note: "Yahoo showed OrderStatus 5 after a lost answer".into() };

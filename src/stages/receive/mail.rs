@@ -42,12 +42,12 @@ pub fn mail_waiting(cursor: Option<&MailboxCursor>, mark: &MailboxMark) -> bool 
     }
 }
 
-/// Looks at the mailbox without reading it: where it stands when it holds mail the ledger has
-/// not seen, None when it does not.
-pub async fn new_mail_waiting(ledger: &mut Ledger, config: &ImapConfig) -> Result<Option<MailboxMark>, MailCheckError> {
+/// Looks at the mailbox without reading it: where it stands, and whether it holds mail the
+/// ledger has not seen.
+pub async fn new_mail_waiting(ledger: &mut Ledger, config: &ImapConfig) -> Result<(MailboxMark, bool), MailCheckError> {
     let known = cursor(ledger, &mailbox_stream(config))?;
     let mark = crate::mail::imap::mark(config).await?;
-    Ok(mail_waiting(known.as_ref(), &mark).then_some(mark))
+    Ok((mark, mail_waiting(known.as_ref(), &mark)))
 }
 
 #[derive(Debug, thiserror::Error)]

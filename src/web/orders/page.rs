@@ -400,6 +400,9 @@ pub(crate) fn write_progress_text(progress: &events::order::WriteState) -> Strin
         WriteState::Intended => {
             "送信済み・結果未確認 — 次のサイクルでモール側の状態を確認し、未反映の場合のみ再送します".to_owned()
         }
+        WriteState::Submitted(request_id) => {
+            format!("モールが受け付けました・処理結果待ち（requestId: {request_id}） — 結果が出るまで再送しません")
+        }
         WriteState::Failed(message) => format!("モールが拒否しました。対応が必要です（モールのメッセージ: {message}）"),
     }
 }
