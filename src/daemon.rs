@@ -2,7 +2,7 @@
 //! gracefully by SIGTERM or Ctrl-C (the stage under way finishes and is recorded).
 
 use crate::cycle::{run_cycle_until, CycleError, Services, Stage};
-use crate::mail::imap::MailboxMark;
+use crate::mail::imap::{MailboxMark, MailboxWait};
 use projections::Ledger;
 use std::time::Duration;
 
@@ -32,8 +32,9 @@ pub async fn termination_signal() {
 }
 
 /// When the timer starts a cycle: every `every`, and, with `mail_check`, as soon as the shop's
-/// mailbox holds mail the ledger has not read (looked at every `mail_check`), so a card
-/// order's MCF order follows its mail within a minute instead of up to CYCLE_MINUTES.
+/// mailbox holds mail the ledger has not read (watched with IMAP IDLE, or looked at every
+/// `mail_check` where the server has no IDLE), so a card order's MCF order follows its mail
+/// within seconds instead of up to CYCLE_MINUTES.
 #[derive(Debug, Clone, Copy)]
 pub struct Timer {
     pub every: Duration,
@@ -73,9 +74,13 @@ enum Wake {
     Shutdown,
 }
 
-/// Waits until the next cycle is due or new mail has come. Mail that already started a cycle
-/// without being read (the mailbox answers EXAMINE but not FETCH) waits for the timer instead
-/// of starting cycle after cycle.
+/// An IDLE is renewed this often, well inside RFC 2177's 29 minutes.
+const IDLE_RENEW: Duration = Duration::from_secs(5 * 60);
+
+/// Waits until the next cycle is due or new mail has come: the mailbox is watched with IMAP
+/// IDLE, and looked at every `mail_check` instead when the server has no IDLE or it fails.
+/// Mail that already started a cycle without being read (the mailbox answers EXAMINE but not
+/// FETCH) waits for the timer instead of starting cycle after cycle.
 async fn wait_for_next_cycle(
     ledger: &mut Ledger,
     services: &Services,
@@ -84,14 +89,35 @@ async fn wait_for_next_cycle(
     woken_by: Option<MailboxMark>,
 ) -> Wake {
     let due = tokio::time::Instant::now() + timer.every;
+    let mut idle = true;
+    let mut seen = None;
     loop {
         let until_due = due.saturating_duration_since(tokio::time::Instant::now());
-        let pause = match (timer.mail_check, &services.imap) {
-            (Some(check), Some(_)) => check.min(until_due),
-            _ => until_due,
+        let watch = match (timer.mail_check, &services.imap) {
+            (Some(check), Some(imap)) => Some((check, imap)),
+            _ => None,
+        };
+        let waited = async {
+            match watch {
+                Some((check, imap)) if idle => {
+                    match crate::mail::imap::wait_for_change(imap, seen, until_due.min(IDLE_RENEW)).await {
+                        Ok(MailboxWait::Unsupported) => {
+                            tracing::info!("the mailbox has no IMAP IDLE: looking every MAIL_CHECK_SECONDS");
+                            idle = false;
+                        }
+                        Ok(_) => {}
+                        Err(error) => {
+                            tracing::debug!(%error, "cannot watch the mailbox with IDLE; looking again shortly");
+                            tokio::time::sleep(check.min(until_due)).await;
+                        }
+                    }
+                }
+                Some((check, _)) => tokio::time::sleep(check.min(until_due)).await,
+                None => tokio::time::sleep(until_due).await,
+            }
         };
         tokio::select! {
-            _ = tokio::time::sleep(pause) => {}
+            _ = waited => {}
             _ = shutdown.wait() => return Wake::Shutdown,
         }
         if tokio::time::Instant::now() >= due {
@@ -99,11 +125,11 @@ async fn wait_for_next_cycle(
         }
         let Some(imap) = &services.imap else { continue };
         match crate::stages::receive::mail::new_mail_waiting(ledger, imap).await {
-            Ok(Some(mark)) if Some(mark) != woken_by => {
+            Ok((mark, true)) if Some(mark) != woken_by => {
                 tracing::info!(uid_next = ?mark.uid_next, "new mail in the shop's mailbox: a cycle starts now");
                 return Wake::Mail(mark);
             }
-            Ok(_) => {}
+            Ok((mark, _)) => seen = Some(mark),
             // The cycle due next reads the mailbox and records the outage; nothing to add here.
             Err(error) => tracing::debug!(%error, "cannot look at the mailbox between cycles"),
         }

@@ -448,6 +448,43 @@ fn imap_config(mail: &MailSandbox, password: &str) -> ImapConfig {
     }
 }
 
+/// IDLE through the system's client: quiet when nothing comes, told at once when mail comes
+/// (or came since last looked at), and "unsupported" from a server without IDLE.
+#[tokio::test]
+async fn the_systems_imap_client_waits_for_mail_with_idle() {
+    use mcf_ledger::mail::imap::{mark, wait_for_change, MailboxWait};
+    let mail = sandbox(false).await;
+    let config = imap_config(&mail, "imap-secret");
+    let seen = mark(&config).await.unwrap();
+    let quiet = wait_for_change(&config, Some(seen), Duration::from_millis(300)).await.unwrap();
+    assert_eq!(quiet, MailboxWait::Quiet);
+
+    let waiting = tokio::spawn({
+        let config = config.clone();
+        async move { wait_for_change(&config, Some(seen), Duration::from_secs(60)).await }
+    });
+    // Deliver only once the client is idling: the sandbox counts its IDLE sessions.
+    while mail.idling() == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    mail.deliver("shop@example.jp", b"Subject: new\r\n\r\nnew order\r\n".to_vec());
+    let told = tokio::time::timeout(Duration::from_secs(30), waiting).await.expect("told, not timed out");
+    assert_eq!(told.unwrap().unwrap(), MailboxWait::Changed);
+
+    let came_before = wait_for_change(&config, Some(seen), Duration::from_secs(60)).await.unwrap();
+    assert_eq!(came_before, MailboxWait::Changed, "mail since the last look is reported without waiting");
+
+    let old = MailSandbox::start(MailSandboxConfig {
+        accounts: vec![sandbox_shop()],
+        imap_idle: false,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let unsupported = wait_for_change(&imap_config(&old, "imap-secret"), None, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(unsupported, MailboxWait::Unsupported);
+}
+
 fn notice_time() -> chrono::DateTime<chrono::FixedOffset> {
     use chrono::TimeZone;
     events::clock::jst().with_ymd_and_hms(2026, 12, 2, 6, 17, 41).unwrap()
@@ -652,8 +689,9 @@ async fn a_customer_emails_outcome_is_recorded_even_when_an_operator_acted_durin
     assert_eq!(types[types.len() - 3..], ["CustomerEmailSending", "ManualTaskDone", "CustomerEmailSent"]);
 }
 
-/// `mcf-ledger run` with a timer far away: only new mail can start the second cycle, and it
-/// does within seconds (MAIL_CHECK_SECONDS), reading the order the mail announced.
+/// `mcf-ledger run` with a timer far away and the fallback poll too (MAIL_CHECK_SECONDS): only
+/// dovecot's IDLE can start the second cycle in time, and it does, reading the order the mail
+/// announced.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_run_new_mail_starts_a_cycle_at_once_instead_of_at_the_next_timer() {
     use events::store::OpenMode;
@@ -696,7 +734,7 @@ async fn in_run_new_mail_starts_a_cycle_at_once_instead_of_at_the_next_timer() {
         .env("IMAP_PASSWORD", PASSWORD)
         .env("SKU_MASTER_PATH", dir.path().join("missing-master.xlsx"))
         .env("CYCLE_MINUTES", "60")
-        .env("MAIL_CHECK_SECONDS", "1")
+        .env("MAIL_CHECK_SECONDS", "3600")
         .arg("--database")
         .arg(&database)
         .args(["run", "--port", "0"])

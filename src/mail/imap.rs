@@ -48,7 +48,7 @@ pub struct Fetched {
 pub async fn fetch_new(config: &ImapConfig, known_validity: Option<u32>, after_uid: u32) -> Result<Fetched, ImapError> {
     match over_session(config, Want::Messages { known_validity, after_uid }).await? {
         Answer::Messages(fetched) => Ok(fetched),
-        Answer::Mark(_) => Err(ImapError::Protocol { step: "fetch", reason: "no messages were fetched".into() }),
+        _ => Err(ImapError::Protocol { step: "fetch", reason: "no messages were fetched".into() }),
     }
 }
 
@@ -65,7 +65,32 @@ pub struct MailboxMark {
 pub async fn mark(config: &ImapConfig) -> Result<MailboxMark, ImapError> {
     match over_session(config, Want::Mark).await? {
         Answer::Mark(mark) => Ok(mark),
-        Answer::Messages(_) => Err(ImapError::Protocol { step: "examine", reason: "messages were fetched".into() }),
+        _ => Err(ImapError::Protocol { step: "examine", reason: "the mailbox was not examined".into() }),
+    }
+}
+
+/// What waiting on the mailbox with IDLE came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailboxWait {
+    /// The server said the mailbox changed (or it had already changed since `seen`).
+    Changed,
+    /// Nothing was said within the limit.
+    Quiet,
+    /// The server does not offer IDLE: look with `mark` now and then instead.
+    Unsupported,
+}
+
+/// Waits up to `limit` for the server to say the mailbox changed (IMAP IDLE, RFC 2177), on a
+/// read-only EXAMINE. `seen` is where the mailbox stood when last looked at: mail that came
+/// before the IDLE began is reported at once.
+pub async fn wait_for_change(
+    config: &ImapConfig,
+    seen: Option<MailboxMark>,
+    limit: std::time::Duration,
+) -> Result<MailboxWait, ImapError> {
+    match over_session(config, Want::Change { seen, limit }).await? {
+        Answer::Wait(wait) => Ok(wait),
+        _ => Err(ImapError::Protocol { step: "idle", reason: "no wait was made".into() }),
     }
 }
 
@@ -73,11 +98,13 @@ pub async fn mark(config: &ImapConfig) -> Result<MailboxMark, ImapError> {
 enum Want {
     Messages { known_validity: Option<u32>, after_uid: u32 },
     Mark,
+    Change { seen: Option<MailboxMark>, limit: std::time::Duration },
 }
 
 enum Answer {
     Messages(Fetched),
     Mark(MailboxMark),
+    Wait(MailboxWait),
 }
 
 async fn over_session(config: &ImapConfig, want: Want) -> Result<Answer, ImapError> {
@@ -136,15 +163,14 @@ where
         step(config, "login", tokio::time::timeout(timeout, client.login(&config.username, config.password.expose())))
             .await?
             .map_err(|(e, _)| ImapError::Login { user: config.username.clone(), reason: e.to_string() })?;
-    let Want::Messages { known_validity, after_uid } = want else {
-        let mailbox = step(config, "examine", tokio::time::timeout(timeout, session.examine(&config.mailbox)))
-            .await?
-            .map_err(protocol("examine"))?;
-        let uid_validity = mailbox
-            .uid_validity
-            .ok_or_else(|| ImapError::Protocol { step: "examine", reason: "the server sent no UIDVALIDITY".into() })?;
-        let _ = tokio::time::timeout(timeout, session.logout()).await;
-        return Ok(Answer::Mark(MailboxMark { uid_validity, uid_next: mailbox.uid_next, exists: mailbox.exists }));
+    let (known_validity, after_uid) = match want {
+        Want::Messages { known_validity, after_uid } => (known_validity, after_uid),
+        Want::Mark => {
+            let mark = examine(config, &mut session).await?;
+            let _ = tokio::time::timeout(timeout, session.logout()).await;
+            return Ok(Answer::Mark(mark));
+        }
+        Want::Change { seen, limit } => return idle(config, session, seen, limit).await.map(Answer::Wait),
     };
     let mailbox = step(config, "select", tokio::time::timeout(timeout, session.select(&config.mailbox)))
         .await?
@@ -171,6 +197,57 @@ where
     messages.sort_by_key(|m| m.uid);
     let _ = tokio::time::timeout(timeout, session.logout()).await;
     Ok(Answer::Messages(Fetched { uid_validity, messages }))
+}
+
+async fn examine<S>(config: &ImapConfig, session: &mut async_imap::Session<S>) -> Result<MailboxMark, ImapError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Debug + Send,
+{
+    let mailbox = step(config, "examine", tokio::time::timeout(config.timeout, session.examine(&config.mailbox)))
+        .await?
+        .map_err(|e| ImapError::Protocol { step: "examine", reason: e.to_string() })?;
+    let uid_validity = mailbox
+        .uid_validity
+        .ok_or_else(|| ImapError::Protocol { step: "examine", reason: "the server sent no UIDVALIDITY".into() })?;
+    Ok(MailboxMark { uid_validity, uid_next: mailbox.uid_next, exists: mailbox.exists })
+}
+
+/// IDLE on the examined mailbox until the server reports something, or `limit`.
+async fn idle<S>(
+    config: &ImapConfig,
+    mut session: async_imap::Session<S>,
+    seen: Option<MailboxMark>,
+    limit: std::time::Duration,
+) -> Result<MailboxWait, ImapError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Debug + Send,
+{
+    let timeout = config.timeout;
+    let protocol =
+        |step: &'static str| move |e: async_imap::error::Error| ImapError::Protocol { step, reason: e.to_string() };
+    let capabilities = step(config, "capability", tokio::time::timeout(timeout, session.capabilities()))
+        .await?
+        .map_err(protocol("capability"))?;
+    if !capabilities.has_str("IDLE") {
+        let _ = tokio::time::timeout(timeout, session.logout()).await;
+        return Ok(MailboxWait::Unsupported);
+    }
+    let mark = examine(config, &mut session).await?;
+    if seen.is_some_and(|seen| seen != mark) {
+        let _ = tokio::time::timeout(timeout, session.logout()).await;
+        return Ok(MailboxWait::Changed);
+    }
+    let mut handle = session.idle();
+    step(config, "idle", tokio::time::timeout(timeout, handle.init())).await?.map_err(protocol("idle"))?;
+    let (wait, _stop) = handle.wait_with_timeout(limit);
+    let outcome = match wait.await.map_err(protocol("idle"))? {
+        async_imap::extensions::idle::IdleResponse::NewData(_) => MailboxWait::Changed,
+        _ => MailboxWait::Quiet,
+    };
+    if let Ok(Ok(mut session)) = tokio::time::timeout(timeout, handle.done()).await {
+        let _ = tokio::time::timeout(timeout, session.logout()).await;
+    }
+    Ok(outcome)
 }
 
 /// Puts a message into a mailbox (tests and the demo's sandbox mailbox deliver mail this way).

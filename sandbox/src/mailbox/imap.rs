@@ -1,5 +1,6 @@
 //! IMAP4rev1 (RFC 3501), the part a client reading a shop's mailbox uses: CAPABILITY, NOOP,
-//! LOGOUT, LOGIN, SELECT, EXAMINE, LIST, APPEND, FETCH, UID FETCH and CLOSE. A synchronizing
+//! LOGOUT, LOGIN, SELECT, EXAMINE, LIST, APPEND, FETCH, UID FETCH, CLOSE and IDLE (RFC 2177:
+//! `* n EXISTS` as mail arrives, until DONE; offered unless configured off). A synchronizing
 //! literal (`{n}`) is answered with a continuation before its bytes are read. Anything else
 //! gets the tagged BAD a server gives a command it does not know.
 
@@ -35,7 +36,8 @@ pub(super) async fn serve(socket: TcpStream, shared: Arc<Shared>) -> io::Result<
         None => {}
     }
     out.write_all(
-        format!("* OK [CAPABILITY IMAP4rev1] {} IMAP4rev1 sandbox ready.\r\n", shared.config.hostname).as_bytes(),
+        format!("* OK [CAPABILITY {}] {} IMAP4rev1 sandbox ready.\r\n", capabilities(&shared), shared.config.hostname)
+            .as_bytes(),
     )
     .await?;
     out.flush().await?;
@@ -62,6 +64,19 @@ pub(super) async fn serve(socket: TcpStream, shared: Arc<Shared>) -> io::Result<
         if reply.close {
             return Ok(());
         }
+        if let Some(tag) = &reply.idle {
+            if !session.idle_until_done(tag, &mut reader, &mut out).await? {
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn capabilities(shared: &Shared) -> &'static str {
+    if shared.config.imap_idle {
+        "IMAP4rev1 IDLE"
+    } else {
+        "IMAP4rev1"
     }
 }
 
@@ -237,13 +252,15 @@ async fn answer_with<W: tokio::io::AsyncWrite + Unpin>(fault: Fault, reply: &Rep
 struct Reply {
     bytes: Vec<u8>,
     close: bool,
+    /// The tag of an IDLE begun: the session waits for DONE, telling of new mail meanwhile.
+    idle: Option<String>,
     /// The answer to a FETCH (where fetch faults apply).
     fetch: bool,
 }
 
 impl Reply {
     fn new() -> Self {
-        Self { bytes: Vec::new(), close: false, fetch: false }
+        Self { bytes: Vec::new(), close: false, fetch: false, idle: None }
     }
 
     fn untagged(mut self, line: &str) -> Self {
@@ -294,8 +311,16 @@ impl Session {
         let args: Vec<Token> = tokens.collect();
         let bad = |text: &str| Reply::new().tagged(&tag, "BAD", &format!("Error in IMAP command {command}: {text}"));
         match (command.as_str(), self.user.is_some(), self.selected.is_some()) {
-            ("CAPABILITY", ..) => {
-                Reply::new().untagged("CAPABILITY IMAP4rev1").tagged(&tag, "OK", "Capability completed.")
+            ("CAPABILITY", ..) => Reply::new().untagged(&format!("CAPABILITY {}", capabilities(&self.shared))).tagged(
+                &tag,
+                "OK",
+                "Capability completed.",
+            ),
+            ("IDLE", true, true) if self.shared.config.imap_idle && args.is_empty() => {
+                let mut reply = self.new_mail(Reply::new());
+                reply.bytes.extend_from_slice(b"+ idling\r\n");
+                reply.idle = Some(tag);
+                reply
             }
             ("NOOP", ..) => self.new_mail(Reply::new()).tagged(&tag, "OK", "NOOP completed."),
             ("LOGOUT", ..) => {
@@ -307,7 +332,11 @@ impl Session {
                 (Some(user), Some(password)) if args.len() == 2 => match self.shared.authenticate(&user, &password) {
                     Some(account) => {
                         self.user = Some(account.user);
-                        Reply::new().tagged(&tag, "OK", "[CAPABILITY IMAP4rev1] Logged in")
+                        Reply::new().tagged(
+                            &tag,
+                            "OK",
+                            &format!("[CAPABILITY {}] Logged in", capabilities(&self.shared)),
+                        )
                     }
                     None => Reply::new().tagged(&tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed."),
                 },
@@ -352,6 +381,8 @@ impl Session {
                 Some(Token::Atom(sub)) if sub.eq_ignore_ascii_case("FETCH") => self.fetch(&tag, &args[1..], true),
                 _ => bad("Unknown command."),
             },
+            ("IDLE", true, true) if self.shared.config.imap_idle => bad("Invalid arguments."),
+            ("IDLE", ..) if self.shared.config.imap_idle => bad("Command not valid in this state."),
             ("SELECT" | "EXAMINE" | "LIST" | "APPEND" | "CLOSE" | "FETCH" | "UID", ..) => {
                 bad("Command not valid in this state.")
             }
@@ -384,6 +415,52 @@ impl Session {
         drop(state);
         self.selected = Some(Selected { read_only, reported_exists: exists });
         reply
+    }
+
+    /// An IDLE under way: `* n EXISTS` as mail arrives, until the client sends DONE. False when
+    /// the client went away.
+    async fn idle_until_done<R, W>(&mut self, tag: &str, reader: &mut R, out: &mut W) -> io::Result<bool>
+    where
+        R: tokio::io::AsyncBufRead + Unpin,
+        W: tokio::io::AsyncWrite + Unpin,
+    {
+        use std::sync::atomic::Ordering;
+        use tokio::io::AsyncBufReadExt;
+        /// Counts the session as idling for as long as it lives.
+        struct Idling<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Idling<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let shared = self.shared.clone();
+        shared.idling.fetch_add(1, Ordering::SeqCst);
+        let _idling = Idling(&shared.idling);
+        loop {
+            let news = self.new_mail(Reply::new());
+            if !news.bytes.is_empty() {
+                out.write_all(&news.bytes).await?;
+                out.flush().await?;
+            }
+            tokio::select! {
+                // fill_buf consumes nothing: the line is read whole below.
+                filled = reader.fill_buf() => {
+                    if filled?.is_empty() {
+                        return Ok(false);
+                    }
+                    break;
+                }
+                _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
+            }
+        }
+        let answer = match read_line(reader, LINE_LIMIT).await? {
+            None => return Ok(false),
+            Some(line) if line.eq_ignore_ascii_case(b"DONE") => format!("{tag} OK Idle completed.\r\n"),
+            Some(_) => format!("{tag} BAD Expected DONE.\r\n"),
+        };
+        out.write_all(answer.as_bytes()).await?;
+        out.flush().await?;
+        Ok(true)
     }
 
     /// `* n EXISTS` when mail arrived since the client was last told.

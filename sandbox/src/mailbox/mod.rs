@@ -37,6 +37,8 @@ pub struct MailSandboxConfig {
     pub smtp_requires_auth: bool,
     /// DATA larger than this is refused (552), as the SIZE extension announces.
     pub max_message_bytes: usize,
+    /// IMAP offers IDLE (RFC 2177); off, a client must poll as with servers that lack it.
+    pub imap_idle: bool,
 }
 
 impl Default for MailSandboxConfig {
@@ -46,6 +48,7 @@ impl Default for MailSandboxConfig {
             hostname: "mail.sandbox.test".into(),
             smtp_requires_auth: false,
             max_message_bytes: 10 * 1024 * 1024,
+            imap_idle: true,
         }
     }
 }
@@ -104,6 +107,8 @@ pub(crate) struct Shared {
     pub config: MailSandboxConfig,
     pub state: Mutex<State>,
     pub faults: Faults,
+    /// IMAP sessions in IDLE now.
+    pub idling: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -149,6 +154,7 @@ impl MailSandbox {
             config,
             state: Mutex::new(State { mailboxes, relayed: vec![], next_validity }),
             faults: Faults::default(),
+            idling: Default::default(),
         });
         let imap_listener = TcpListener::bind("127.0.0.1:0").await?;
         let smtp_listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -182,6 +188,11 @@ impl MailSandbox {
     /// but never completes the FETCH; slow answers late.
     pub fn faults(&self) -> &Faults {
         &self.shared.faults
+    }
+
+    /// IMAP sessions idling now (a test delivers once its client listens).
+    pub fn idling(&self) -> usize {
+        self.shared.idling.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Mail arriving from elsewhere (a marketplace's or Amazon's servers) for `address`; false

@@ -111,8 +111,35 @@ async fn imap_answers_as_rfc_3501_says() {
     mail.deliver("shop@example.jp", b"Subject: three\r\n\r\nthird\r\n".to_vec());
     wire.send("b4 NOOP\r\n").await;
     assert_eq!(wire.until("b4 ").await, vec!["* 3 EXISTS\r\n", "b4 OK NOOP completed.\r\n"]);
-    wire.send("b5 LOGOUT\r\n").await;
-    assert!(wire.until("b5 ").await[0].starts_with("* BYE"));
+
+    // IDLE (RFC 2177): a continuation, then each arrival as it happens, until DONE.
+    wire.send("b5 CAPABILITY\r\n").await;
+    assert!(wire.until("b5 ").await[0].contains(" IDLE"), "IDLE is offered");
+    wire.send("b6 IDLE\r\n").await;
+    assert_eq!(wire.line().await, "+ idling\r\n");
+    mail.deliver("shop@example.jp", b"Subject: four\r\n\r\nfourth\r\n".to_vec());
+    assert_eq!(wire.line().await, "* 4 EXISTS\r\n", "told while idling");
+    wire.send("DONE\r\n").await;
+    assert_eq!(wire.until("b6 ").await, vec!["b6 OK Idle completed.\r\n"]);
+    wire.send("b7 IDLE now\r\n").await;
+    assert!(wire.until("b7 ").await[0].starts_with("b7 BAD"), "IDLE takes no arguments");
+    wire.send("b8 LOGOUT\r\n").await;
+    assert!(wire.until("b8 ").await[0].starts_with("* BYE"));
+}
+
+#[tokio::test]
+async fn imap_without_idle_refuses_it_as_unknown() {
+    let mail = MailSandbox::start(MailSandboxConfig { accounts: vec![shop()], imap_idle: false, ..Default::default() })
+        .await
+        .unwrap();
+    let (mut wire, greeting) = Wire::connect(mail.imap_port()).await;
+    assert!(!greeting.contains("IDLE"), "{greeting}");
+    wire.send("a1 LOGIN shop imap-secret\r\n").await;
+    wire.until("a1 ").await;
+    wire.send("a2 EXAMINE INBOX\r\n").await;
+    wire.until("a2 ").await;
+    wire.send("a3 IDLE\r\n").await;
+    assert_eq!(wire.until("a3 ").await, vec!["a3 BAD Error in IMAP command IDLE: Unknown command.\r\n"]);
 }
 
 #[tokio::test]
