@@ -228,6 +228,7 @@ impl World {
             sku_master: SkuMaster::new(self.master.clone()),
             shipping: ShippingSettings::default(),
             poll: Default::default(),
+            stock: Default::default(),
         };
         (ledger, services)
     }

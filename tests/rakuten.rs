@@ -616,3 +616,121 @@ async fn reparse_reads_the_kept_answers_again_and_names_what_would_differ() {
     assert_eq!(report.differences[0].today["order_number"], "123456-20261122-00000077");
     assert_eq!(shop.ledger.store().head_position().unwrap(), head, "reparse appends nothing");
 }
+
+/// A master whose listings name where their stock lives at RMS (商品管理番号, SKU管理番号).
+fn write_stock_master(path: &std::path::Path, rows: &[(&str, &str, u32, &str, &str)]) {
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet();
+    sheet.set_name("SKUMapping").unwrap();
+    let titles = ["marketplace_sku", "seller_sku", "quantity", "rakuten_manage_number", "rakuten_variant_id"];
+    for (c, title) in titles.iter().enumerate() {
+        sheet.write_string(0, c as u16, *title).unwrap();
+    }
+    for (r, (key, seller, units, manage, variant)) in rows.iter().enumerate() {
+        let row = r as u32 + 1;
+        sheet.write_string(row, 0, *key).unwrap();
+        sheet.write_string(row, 1, *seller).unwrap();
+        sheet.write_number(row, 2, f64::from(*units)).unwrap();
+        sheet.write_string(row, 3, *manage).unwrap();
+        sheet.write_string(row, 4, *variant).unwrap();
+    }
+    workbook.save(path).unwrap();
+}
+
+fn stock_events(shop: &Shop, stream: &str, kind: &str) -> Vec<events::stock::StockEvent> {
+    shop.ledger
+        .store()
+        .read_stream_of_types(stream, &[kind])
+        .unwrap()
+        .iter()
+        .map(|e| events::stock::StockEvent::decode(e, &events::ledger_event::upcasters()).unwrap())
+        .collect()
+}
+
+/// STOCK_SYNC=on against RMS's 在庫API: what FBA can ship (less the buffer, sets by their
+/// units) is written in one bulk-upsert and read back; a key RMS lacks is an error on its row;
+/// nothing is written again while nothing changed; a sell-out reaches RMS; a reading that takes
+/// most listings to 0 is held until confirmed; a write whose answer was lost is read back, not
+/// repeated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_sync_publishes_to_rms_reads_back_and_holds_a_mass_zero_until_confirmed() {
+    use events::stock::{published_stream, StockEvent, STOCK_SYNC_STREAM};
+    let mut shop = Shop::with_rakuten(now_clock()).await;
+    let master = shop.services.sku_master.path().to_path_buf();
+    write_stock_master(
+        &master,
+        &[
+            ("tea-100", "JP-TEA-100", 1, "Green-Tea", "100g"),
+            ("tea-3pack", "JP-TEA-100", 3, "green-tea", "3pack"),
+            ("cup", "JP-CUP", 1, "arita-cup", "std"),
+            ("cup-typo", "JP-CUP", 1, "arita-cup", "STD"),
+        ],
+    );
+    for (manage, variant) in [("green-tea", "100g"), ("green-tea", "3pack"), ("arita-cup", "std")] {
+        shop.rms().list_sku(manage, variant, 50);
+    }
+    shop.sandbox.set_stock("JP-TEA-100", 20);
+    shop.sandbox.set_stock("JP-CUP", 5);
+    shop.services.stock =
+        mcf_ledger::config::StockSettings { sync: mcf_ledger::config::StockSync::On, buffer: 1, brake_percent: 60 };
+    shop.run(Stage::Check).await; // loads the master into the ledger
+    shop.run(Stage::Stock).await;
+    assert_eq!(shop.rms().inventory("green-tea", "100g"), Some(19), "20 less the buffer of 1");
+    assert_eq!(shop.rms().inventory("green-tea", "3pack"), Some(5), "floor(20 / 3) less 1");
+    assert_eq!(shop.rms().inventory("arita-cup", "std"), Some(4));
+    assert_eq!(shop.rms().inventory("arita-cup", "STD"), None, "variantId is case-sensitive: RMS has no such SKU");
+    assert_eq!(shop.rms().inventory_writes(), 1, "four listings, one bulk-upsert");
+    let stream = published_stream(Marketplace::Rakuten);
+    let done = stock_events(&shop, &stream, "StockWriteDone");
+    let StockEvent::StockWriteDone(done) = &done[0] else { panic!("{done:?}") };
+    assert_eq!(done.verified.len(), 3);
+    assert_eq!(done.problems[0].marketplace_sku, "cup-typo", "the unknown key is an error on its row");
+
+    shop.run(Stage::Stock).await;
+    assert_eq!(shop.rms().inventory_writes(), 1, "nothing changed: nothing written");
+
+    // FBA runs out of cups: RMS shows 0 before an order can find none.
+    shop.sandbox.set_stock("JP-CUP", 0);
+    shop.run(Stage::Stock).await;
+    assert_eq!(shop.rms().inventory("arita-cup", "std"), Some(0));
+
+    // Tea's reading drops to 0 too: most listings on sale would go to 0 at once.
+    shop.services.stock.brake_percent = 30;
+    shop.sandbox.set_stock("JP-TEA-100", 0);
+    let writes = shop.rms().inventory_writes();
+    let report = shop.run(Stage::Stock).await;
+    assert_eq!(report[0].needs_operator, 1);
+    assert_eq!(shop.rms().inventory_writes(), writes, "held: nothing written");
+    assert_eq!(shop.rms().inventory("green-tea", "100g"), Some(19));
+    shop.run(Stage::Stock).await;
+    assert_eq!(stock_events(&shop, STOCK_SYNC_STREAM, "StockSyncHeld").len(), 1, "held once, not every run");
+    assert!(mcf_ledger::stages::stock::sync::confirm(&mut shop.ledger, "admin").unwrap());
+    shop.run(Stage::Stock).await;
+    assert_eq!(shop.rms().inventory("green-tea", "100g"), Some(0), "confirmed: published");
+
+    // The answer to a write is lost (RMS applied it): read back next run, not written again.
+    shop.sandbox.set_stock("JP-TEA-100", 9);
+    let hang = Fault::ApplyThenHang(std::time::Duration::from_secs(3));
+    shop.rms().faults().inject(Some("inventories.bulk.upsert"), hang, 1);
+    shop.run(Stage::Stock).await;
+    assert_eq!(shop.rms().inventory("green-tea", "100g"), Some(8), "applied, though unanswered");
+    // Next run: the lost write is read back first (found written), then, as after any outage,
+    // everything is written once more (absolute values: harmless); then nothing.
+    shop.run(Stage::Stock).await;
+    let done = stock_events(&shop, &stream, "StockWriteDone");
+    let read_back = done
+        .iter()
+        .find_map(|e| match e {
+            StockEvent::StockWriteDone(d) if d.note.contains("応答のなかった") => Some(d),
+            _ => None,
+        })
+        .expect("the lost write read back");
+    assert!(read_back.verified.contains(&"tea-100".to_owned()), "{read_back:?}");
+    let published = mcf_ledger::stages::stock::sync::published(&shop.ledger, Marketplace::Rakuten).unwrap();
+    assert!(published.pending.is_none());
+    assert_eq!(published.quantities.get("tea-100"), Some(&8));
+    let writes = shop.rms().inventory_writes();
+    shop.run(Stage::Stock).await;
+    assert_eq!(shop.rms().inventory_writes(), writes, "then nothing changed: nothing written");
+    assert_eq!(shop.rms().inventory("green-tea", "100g"), Some(8));
+}

@@ -342,3 +342,58 @@ async fn the_sandbox_answers_like_yahoo() {
     assert_eq!(forbidden.status(), 403);
     assert!(forbidden.text().await.unwrap().contains("px-04307"));
 }
+
+/// STOCK_SYNC=on against Yahoo's setStock/getStock: absolute quantities with
+/// `allow_overdraft=0` sent explicitly (the store's default here lets buyers order past stock),
+/// read back; a code Yahoo has no item for is an error on its row, shown and alerted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_sync_publishes_to_yahoo_with_overdraft_off_and_flags_an_unknown_code() {
+    use events::stock::{published_stream, StockEvent};
+    let mut shop = Shop::with_yahoo(FixedClock::at(Utc::now()), SELLER).await;
+    let master = shop.services.sku_master.path().to_path_buf();
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet();
+    sheet.set_name("SKUMapping").unwrap();
+    let rows: [[&str; 4]; 3] = [
+        ["marketplace_sku", "seller_sku", "quantity", "yahoo_item_code"],
+        ["tea-100", "JP-TEA-100", "1", "green-tea:100g"],
+        ["cup", "JP-CUP", "1", "arita-cupp"],
+    ];
+    for (r, row) in rows.iter().enumerate() {
+        for (c, value) in row.iter().enumerate() {
+            sheet.write_string(r as u32, c as u16, *value).unwrap();
+        }
+    }
+    workbook.save(&master).unwrap();
+    shop.store().allow_overdraft(None, true);
+    shop.store().list_item("green-tea:100g", 99);
+    shop.store().list_item("arita-cup", 99);
+    shop.sandbox.set_stock("JP-TEA-100", 12);
+    shop.sandbox.set_stock("JP-CUP", 3);
+    shop.services.stock =
+        mcf_ledger::config::StockSettings { sync: mcf_ledger::config::StockSync::On, buffer: 2, brake_percent: 30 };
+    shop.run(Stage::Stock).await;
+    assert_eq!(shop.store().stock("green-tea:100g"), Some((Some(10), false)), "12 less 2, overdraft off");
+    assert_eq!(shop.store().stock("arita-cup"), Some((Some(99), true)), "the real item is untouched by a typo");
+    let done =
+        shop.ledger.store().read_stream_of_types(&published_stream(Marketplace::Yahoo), &["StockWriteDone"]).unwrap();
+    let StockEvent::StockWriteDone(done) = StockEvent::decode(&done[0], &events::ledger_event::upcasters()).unwrap()
+    else {
+        panic!("a done write")
+    };
+    assert_eq!(done.verified, ["tea-100"]);
+    assert_eq!(done.problems[0].marketplace_sku, "cup");
+    assert!(done.problems[0].problem.contains("キーの誤り"), "{}", done.problems[0].problem);
+
+    // The typo is not written every run, and the admin is told once.
+    let writes = shop.store().stock_writes();
+    shop.run(Stage::Stock).await;
+    assert_eq!(shop.store().stock_writes(), writes);
+    for _ in 0..2 {
+        shop.run(Stage::Stale).await;
+    }
+    let alerts = shop.ledger.store().read_stream_of_types("system", &["AlertIntended"]).unwrap();
+    let stock_alerts: Vec<_> = alerts.iter().filter(|a| a.data.contains("stock_problems")).collect();
+    assert_eq!(stock_alerts.len(), 1, "alerted once");
+    assert!(stock_alerts[0].data.contains("arita-cupp"));
+}

@@ -372,6 +372,7 @@ fn ship_benchmark(orders: usize) {
             sku_master: mcf_ledger::stages::check::SkuMaster::new(dir.path().join("unused.xlsx")),
             shipping: ShippingSettings::default(),
             poll: Default::default(),
+            stock: Default::default(),
             shutdown: Default::default(),
         };
         let mut ctx = StageContext { ledger: &mut ledger, services: &mut services, steps: Steps::unbounded() };

@@ -121,8 +121,16 @@ impl AmazonClient {
     /// Fulfillable and total stock of each SKU (in batches of 50, following pages). A SKU FBA
     /// does not know is absent from the answer and reported here as zero.
     pub async fn inventory(&self, skus: &[SellerSku]) -> Result<HashMap<SellerSku, InventoryLevel>, AmazonError> {
-        let mut levels: HashMap<SellerSku, InventoryLevel> =
-            skus.iter().map(|s| (s.clone(), InventoryLevel::default())).collect();
+        let mut levels = self.inventory_found(skus).await?;
+        for sku in skus {
+            levels.entry(sku.clone()).or_default();
+        }
+        Ok(levels)
+    }
+
+    /// The SKUs FBA has a summary for, 50 a call (a SKU it does not know is absent, not 0).
+    pub async fn inventory_found(&self, skus: &[SellerSku]) -> Result<HashMap<SellerSku, InventoryLevel>, AmazonError> {
+        let mut levels: HashMap<SellerSku, InventoryLevel> = HashMap::new();
         let mut unique: Vec<&SellerSku> = skus.iter().collect();
         unique.sort();
         unique.dedup();

@@ -145,6 +145,8 @@ pub enum StockCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Lets a plan the brakes held be published at the next cycle (after checking FBA's reading).
+    Confirm,
 }
 
 #[derive(Debug, Subcommand)]
@@ -234,6 +236,7 @@ pub fn run(cli: Cli) -> CommandResult {
             add_user(&path, &name)
         }
         Command::Stock(StockCommand::Plan { json }) => stock_plan(&config()?, &database, json),
+        Command::Stock(StockCommand::Confirm) => stock_confirm(&database),
         Command::Mail(MailCommand::Inspect { file }) => {
             config()?;
             let raw = std::fs::read(&file).map_err(|e| Failure::new(format!("cannot read {}: {e}", file.display())))?;
@@ -444,6 +447,18 @@ fn serve(config: &Config, database: &std::path::Path, port: Option<u16>) -> Comm
     })
 }
 
+/// `stock confirm`: exit 1 when nothing is held (nothing was confirmed).
+fn stock_confirm(database: &std::path::Path) -> CommandResult {
+    let mut ledger = open_ledger(database, OpenMode::MustExist)?;
+    let by = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "operator".into()));
+    if crate::stages::stock::sync::confirm(&mut ledger, &by).map_err(Failure::new)? {
+        println!("confirmed: the held stock plan is published at the next cycle");
+        Ok(())
+    } else {
+        Err(Failure::new("no stock plan is held: nothing to confirm"))
+    }
+}
+
 /// `stock plan`: one row per listing and marketplace; exit 0 even when a brake would hold the
 /// plan (it is shown), 1 when the plan cannot be made.
 fn stock_plan(config: &Config, database: &std::path::Path, json: bool) -> CommandResult {
@@ -466,7 +481,11 @@ fn stock_plan(config: &Config, database: &std::path::Path, json: bool) -> Comman
         return Ok(());
     }
     let reading = plan.last_reading.as_deref().map_or_else(|| "never".to_owned(), jst_text);
-    writeln!(out, "stock plan from {} (last FBA reading {reading}); nothing is published yet", plan.master)?;
+    writeln!(
+        out,
+        "stock plan from {} (last FBA reading {reading}); published: what each marketplace was last told",
+        plan.master
+    )?;
     writeln!(
         out,
         "{:<8} {:<24} {:<20} {:>6} {:>8} {:>8} {:>6} {:>8} {:>9}",

@@ -201,9 +201,19 @@ pub struct AmazonSettings {
     pub notification_email: Option<String>,
 }
 
-/// STOCK_BUFFER and STOCK_BRAKE_PERCENT.
+/// STOCK_SYNC: whether the stock stage runs, and whether it publishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StockSync {
+    Off,
+    /// Read FBA and plan every cycle; publish nothing.
+    Plan,
+    On,
+}
+
+/// STOCK_SYNC, STOCK_BUFFER and STOCK_BRAKE_PERCENT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StockSettings {
+    pub sync: StockSync,
     /// Items kept off every listing that has no `buffer` of its own in the master.
     pub buffer: u32,
     /// A plan taking more than this share of the listings on sale to 0 at once waits for an
@@ -213,7 +223,7 @@ pub struct StockSettings {
 
 impl Default for StockSettings {
     fn default() -> Self {
-        Self { buffer: 0, brake_percent: 30 }
+        Self { sync: StockSync::Off, buffer: 0, brake_percent: 30 }
     }
 }
 
@@ -496,6 +506,12 @@ impl Config {
             cycle_minutes: read.number("CYCLE_MINUTES", 1),
             mail_check_seconds: read.number("MAIL_CHECK_SECONDS", 0),
             stock: StockSettings {
+                sync: read.parse("STOCK_SYNC", "off, plan or on", StockSync::Off, |v| match v {
+                    "off" => Some(StockSync::Off),
+                    "plan" => Some(StockSync::Plan),
+                    "on" => Some(StockSync::On),
+                    _ => None,
+                }),
                 buffer: read.number("STOCK_BUFFER", 0),
                 brake_percent: read.parse("STOCK_BRAKE_PERCENT", "a whole number from 0 to 100", 30, |v| {
                     v.parse::<u32>().ok().filter(|n| *n <= 100)

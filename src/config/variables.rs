@@ -71,6 +71,14 @@ pub const VARIABLES: &[Variable] = &[
         "Items kept off every marketplace listing in `stock plan` (a listing's own `buffer` column in SKUMapping wins).",
     ),
     var(
+        "STOCK_SYNC",
+        Core,
+        false,
+        false,
+        Some("off"),
+        "Stock sync to Rakuten and Yahoo: off; plan (read FBA every cycle and plan, publish nothing); on (publish what changed).",
+    ),
+    var(
         "STOCK_BRAKE_PERCENT",
         Core,
         false,

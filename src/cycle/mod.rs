@@ -1,4 +1,4 @@
-//! One cycle, or one stage of it: `receive -> check -> ship -> monitor -> notify -> stale`.
+//! One cycle, or one stage of it: `receive -> check -> ship -> monitor -> notify -> stock -> stale`.
 //! Each stage is a named variant with one dispatcher, so an operator can list them and run one
 //! by hand (`mcf-ledger cycle --stage ship`).
 
@@ -19,12 +19,13 @@ pub enum Stage {
     Ship,
     Monitor,
     Notify,
+    Stock,
     Stale,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 6] =
-        [Stage::Receive, Stage::Check, Stage::Ship, Stage::Monitor, Stage::Notify, Stage::Stale];
+    pub const ALL: [Stage; 7] =
+        [Stage::Receive, Stage::Check, Stage::Ship, Stage::Monitor, Stage::Notify, Stage::Stock, Stage::Stale];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -33,6 +34,7 @@ impl Stage {
             Self::Ship => "ship",
             Self::Monitor => "monitor",
             Self::Notify => "notify",
+            Self::Stock => "stock",
             Self::Stale => "stale",
         }
     }
@@ -47,10 +49,9 @@ impl fmt::Display for Stage {
 impl FromStr for Stage {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|stage| stage.name() == s.trim().to_ascii_lowercase())
-            .ok_or_else(|| format!("unknown stage {s:?}; the stages are receive, check, ship, monitor, notify, stale"))
+        Self::ALL.into_iter().find(|stage| stage.name() == s.trim().to_ascii_lowercase()).ok_or_else(|| {
+            format!("unknown stage {s:?}; the stages are receive, check, ship, monitor, notify, stock, stale")
+        })
     }
 }
 
@@ -83,6 +84,7 @@ pub async fn run_stage(
         Stage::Ship => stages::ship::run(&mut ctx).await.map(|report| vec![report]),
         Stage::Monitor => stages::monitor::run(&mut ctx).await,
         Stage::Notify => stages::notify::run(&mut ctx).await,
+        Stage::Stock => stages::stock::sync::run(&mut ctx).await,
         Stage::Stale => stages::stale::run(&mut ctx).await,
     };
     reports.map_err(|source| CycleError::Stage { stage, source })
@@ -203,10 +205,14 @@ pub async fn run_cycle_until(
         let outcome = lanes::run(&lanes::LedgerFile::of(ledger), services, cycle_id, &lease, stop).await;
         report.add(outcome.reports);
         report.failures.extend(outcome.failures);
-        if !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        // Stock after the lanes: its plan counts the orders they just allotted and shipped.
+        for stage in [Stage::Stock, Stage::Stale] {
+            if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
             take(ledger)?;
             let steps = Steps::new(stop, Some(LeaseRenewal::taken(LEASE, holder.clone(), lease.ttl)));
-            report.add_stage(Stage::Stale, run_stage(ledger, services, Stage::Stale, steps).await);
+            report.add_stage(stage, run_stage(ledger, services, stage, steps).await);
         }
     } else {
         for stage in stages {

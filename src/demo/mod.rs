@@ -115,7 +115,11 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, String> {
     let (amazon, rakuten, yahoo) = start_marketplaces(clock.clone()).await?;
     let password = demo_password(options.seed);
     let mail = start_mail_sandbox(&password).await?;
-    let services = sandbox_services((&amazon, &rakuten, &yahoo, &mail), &master, MARKETPLACE_RATE, clock.clone())?;
+    let mut services = sandbox_services((&amazon, &rakuten, &yahoo, &mail), &master, MARKETPLACE_RATE, clock.clone())?;
+    // The demo publishes stock: the shop's items are listed at both marketplaces, and a listing
+    // whose FBA stock is gone (matcha) shows 0 there.
+    sandboxes::list_sample_items(&rakuten, &yahoo);
+    services.stock = crate::config::StockSettings { sync: crate::config::StockSync::On, ..Default::default() };
     let listener = tokio::net::TcpListener::bind((options.bind, options.port))
         .await
         .map_err(|e| format!("cannot listen on {}:{}: {e} (choose another with --port)", options.bind, options.port))?;

@@ -55,25 +55,75 @@ pub async fn start_mail_sandbox(password: &str) -> Result<MailSandbox, String> {
 }
 
 /// The sample master.xlsx: sheet SKUMapping (marketplace SKU -> Amazon seller SKU × units).
+/// One listing of the sample master, with where its stock lives at each marketplace.
+pub struct SampleListing {
+    pub marketplace_sku: &'static str,
+    pub seller_sku: &'static str,
+    pub units: u32,
+    /// (商品管理番号, SKU管理番号)
+    pub rakuten: (&'static str, &'static str),
+    /// 商品コード:個別商品コード
+    pub yahoo: &'static str,
+}
+
+pub const SAMPLE_LISTINGS: [SampleListing; 4] = [
+    SampleListing {
+        marketplace_sku: "tea-100",
+        seller_sku: "JP-TEA-100",
+        units: 1,
+        rakuten: ("green-tea", "100g"),
+        yahoo: "green-tea:100g",
+    },
+    SampleListing {
+        marketplace_sku: "tea-3pack",
+        seller_sku: "JP-TEA-100",
+        units: 3,
+        rakuten: ("green-tea", "3pack"),
+        yahoo: "green-tea:3pack",
+    },
+    SampleListing {
+        marketplace_sku: "cup",
+        seller_sku: "JP-CUP-ARITA",
+        units: 1,
+        rakuten: ("arita-cup", "std"),
+        yahoo: "arita-cup",
+    },
+    SampleListing {
+        marketplace_sku: "matcha-30",
+        seller_sku: "JP-MATCHA-30",
+        units: 1,
+        rakuten: ("matcha", "30g"),
+        yahoo: "matcha:30g",
+    },
+];
+
+/// The shop lists the sample master's items at both marketplaces (their stock rows exist).
+pub fn list_sample_items(rakuten: &RakutenSandbox, yahoo: &YahooSandbox) {
+    for listing in &SAMPLE_LISTINGS {
+        rakuten.list_sku(listing.rakuten.0, listing.rakuten.1, 0);
+        yahoo.list_item(listing.yahoo, 0);
+    }
+}
+
 pub fn write_sample_master(path: &Path) -> Result<(), String> {
-    let rows: [(&str, &str, u32); 4] = [
-        ("tea-100", "JP-TEA-100", 1),
-        ("tea-3pack", "JP-TEA-100", 3),
-        ("cup", "JP-CUP-ARITA", 1),
-        ("matcha-30", "JP-MATCHA-30", 1),
-    ];
+    let rows = &SAMPLE_LISTINGS;
     let mut workbook = rust_xlsxwriter::Workbook::new();
     let sheet = workbook.add_worksheet();
     let failed = |e: rust_xlsxwriter::XlsxError| format!("writing {}: {e}", path.display());
     sheet.set_name("SKUMapping").map_err(failed)?;
-    for (column, title) in ["marketplace_sku", "seller_sku", "quantity"].iter().enumerate() {
+    let titles =
+        ["marketplace_sku", "seller_sku", "quantity", "rakuten_manage_number", "rakuten_variant_id", "yahoo_item_code"];
+    for (column, title) in titles.iter().enumerate() {
         sheet.write_string(0, column as u16, *title).map_err(failed)?;
     }
-    for (index, (marketplace_sku, seller_sku, quantity)) in rows.iter().enumerate() {
+    for (index, listing) in rows.iter().enumerate() {
         let row = index as u32 + 1;
-        sheet.write_string(row, 0, *marketplace_sku).map_err(failed)?;
-        sheet.write_string(row, 1, *seller_sku).map_err(failed)?;
-        sheet.write_number(row, 2, f64::from(*quantity)).map_err(failed)?;
+        sheet.write_string(row, 0, listing.marketplace_sku).map_err(failed)?;
+        sheet.write_string(row, 1, listing.seller_sku).map_err(failed)?;
+        sheet.write_number(row, 2, f64::from(listing.units)).map_err(failed)?;
+        sheet.write_string(row, 3, listing.rakuten.0).map_err(failed)?;
+        sheet.write_string(row, 4, listing.rakuten.1).map_err(failed)?;
+        sheet.write_string(row, 5, listing.yahoo).map_err(failed)?;
     }
     workbook.save(path).map_err(failed)
 }
@@ -147,6 +197,8 @@ pub fn sandbox_services(
             }],
         },
         customer_mail: CustomerMailSettings::default(),
+        // Off here; the demo turns it on (its sandboxes list the sample master's items).
+        stock: Default::default(),
         sku_master: SkuMaster::new(master.to_path_buf()),
         shipping: ShippingSettings { notification_email: Some(SHOP_MAIL.into()), ..ShippingSettings::default() },
         poll: Default::default(),

@@ -189,6 +189,39 @@ impl RakutenClient {
             .collect())
     }
 
+    /// 在庫API 2.0 bulk-upsert: absolute quantities (never relative: a retry must not add
+    /// twice) for up to 400 SKUs (manageNumber, variantId, quantity). RMS answers 204 and says
+    /// nothing per SKU, and takes SKUs it has no item for without error: read them back.
+    pub async fn upsert_inventory(&self, rows: &[(String, String, u32)]) -> Result<(), RakutenError> {
+        let inventories: Vec<InventoryUpsert> = rows
+            .iter()
+            .map(|(manage_number, variant_id, quantity)| InventoryUpsert {
+                manage_number: manage_number.clone(),
+                variant_id: variant_id.clone(),
+                mode: "ABSOLUTE",
+                quantity: *quantity,
+            })
+            .collect();
+        let url = format!("{}/es/2.0/inventories/bulk-upsert", self.config.base_url);
+        self.post_json::<()>(url, "inventories.bulk.upsert", Kind::Write, &InventoryUpsertRequest { inventories }).await
+    }
+
+    /// 在庫API 2.0 bulk-get for up to 1,000 SKUs: the quantity of each SKU RMS has an item for
+    /// (a SKU it lacks is simply not in the answer).
+    pub async fn inventory(&self, keys: &[(String, String)]) -> Result<Vec<InventoryLevel>, RakutenError> {
+        let inventories: Vec<InventoryKey> = keys
+            .iter()
+            .map(|(manage_number, variant_id)| InventoryKey {
+                manage_number: manage_number.clone(),
+                variant_id: variant_id.clone(),
+            })
+            .collect();
+        let url = format!("{}/es/2.0/inventories/bulk-get", self.config.base_url);
+        let response: InventoryGetResponse =
+            self.post_json(url, "inventories.bulk.get", Kind::Read, &InventoryGetRequest { inventories }).await?;
+        Ok(response.inventories)
+    }
+
     /// The license key's expiry date (JST).
     pub async fn license_expiry(&self) -> Result<NaiveDate, RakutenError> {
         #[derive(serde::Deserialize)]
@@ -216,6 +249,16 @@ impl RakutenClient {
         body: &impl serde::Serialize,
     ) -> Result<T, RakutenError> {
         let url = format!("{}/es/2.0/order/{operation}/", self.config.base_url);
+        self.post_json(url, operation, kind, body).await
+    }
+
+    async fn post_json<T: DeserializeOwned>(
+        &self,
+        url: String,
+        operation: &'static str,
+        kind: Kind,
+        body: &impl serde::Serialize,
+    ) -> Result<T, RakutenError> {
         let body = serde_json::to_vec(body).unwrap_or_else(|e| unreachable!("RMS requests encode: {e}"));
         let request = self.http.post(url).header("content-type", "application/json; charset=utf-8").body(body);
         self.send(operation, kind, request).await
@@ -261,7 +304,9 @@ impl RakutenClient {
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         if status.is_success() {
-            return serde_json::from_str::<T>(&text)
+            // 204 No Content (the inventory API's writes) reads as JSON null.
+            let text = if text.trim().is_empty() { "null" } else { text.as_str() };
+            return serde_json::from_str::<T>(text)
                 .map_err(|e| unsure(format!("unreadable {operation} response ({e})")));
         }
         if let Some((code, message)) = gateway_error(&text).filter(|_| matches!(status.as_u16(), 400 | 401 | 403)) {
@@ -275,6 +320,13 @@ impl RakutenClient {
             return Err(unsure(format!("HTTP {status}")));
         }
         let (messages, orders) = match serde_json::from_str::<MessagesResponse>(&text) {
+            // The inventory API's own shape: {"errors":[{code, message, metadata}]}.
+            Ok(response) if response.messages.is_empty() => match serde_json::from_str::<InventoryErrors>(&text) {
+                Ok(inventory) if !inventory.errors.is_empty() => {
+                    (inventory.errors.into_iter().map(|e| (e.code.clone(), e.describe())).collect(), vec![])
+                }
+                _ => (vec![(format!("HTTP{}", status.as_u16()), text.chars().take(200).collect())], vec![]),
+            },
             Ok(response) => {
                 let orders = response.messages.iter().filter_map(|m| m.order_number.clone()).collect();
                 (response.messages.into_iter().map(|m| (m.message_code, m.message)).collect(), orders)

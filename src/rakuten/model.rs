@@ -249,3 +249,80 @@ pub struct BasketShipping {
     #[serde(rename = "ShippingModelList")]
     pub shippings: Vec<ShippingModel>,
 }
+
+/// 在庫API 2.0 (stock-apis.md §1): bulk-upsert and bulk-get bodies.
+#[derive(Debug, Clone, Serialize)]
+pub struct InventoryUpsertRequest {
+    pub inventories: Vec<InventoryUpsert>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InventoryUpsert {
+    #[serde(rename = "manageNumber")]
+    pub manage_number: String,
+    #[serde(rename = "variantId")]
+    pub variant_id: String,
+    pub mode: &'static str,
+    pub quantity: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InventoryGetRequest {
+    pub inventories: Vec<InventoryKey>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InventoryKey {
+    #[serde(rename = "manageNumber")]
+    pub manage_number: String,
+    #[serde(rename = "variantId")]
+    pub variant_id: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct InventoryGetResponse {
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub inventories: Vec<InventoryLevel>,
+}
+
+/// One SKU's stock as bulk-get shows it.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct InventoryLevel {
+    #[serde(rename = "manageNumber")]
+    pub manage_number: String,
+    #[serde(rename = "variantId")]
+    pub variant_id: String,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct InventoryErrors {
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub errors: Vec<InventoryError>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct InventoryError {
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub metadata: Option<InventoryErrorMetadata>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct InventoryErrorMetadata {
+    #[serde(rename = "propertyPath", default)]
+    pub property_path: Option<String>,
+}
+
+impl InventoryError {
+    /// The message, with the field it is about when RMS names one.
+    pub fn describe(&self) -> String {
+        match self.metadata.as_ref().and_then(|m| m.property_path.as_deref()) {
+            Some(path) => format!("{} ({path})", self.message),
+            None => self.message.clone(),
+        }
+    }
+}

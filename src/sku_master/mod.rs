@@ -22,6 +22,10 @@ pub struct MappedSku {
     /// Items kept off the marketplaces when stock is published (the `buffer` column); None:
     /// STOCK_BUFFER applies.
     pub buffer: Option<u32>,
+    /// Where the listing's stock lives at each marketplace (the `rakuten_manage_number` +
+    /// `rakuten_variant_id` and `yahoo_item_code` columns); a listing without a key there is
+    /// not published there.
+    pub stock_keys: Vec<events::stock::StockKey>,
 }
 
 /// A loaded mapping, and which workbook it came from.

@@ -23,6 +23,8 @@ pub enum SkuMasterError {
     BadNumber { path: String, cell: String, value: String },
     #[error("{path}、{SHEET} シート、セル {cell}: 在庫バッファ「{value}」は0以上の整数ではありません")]
     BadBuffer { path: String, cell: String, value: String },
+    #[error("{path}、{SHEET} シート、セル {cell}: 在庫連携のキー「{value}」が使えません: {why}")]
+    BadStockKey { path: String, cell: String, value: String, why: String },
     #[error("{path}、{SHEET} シート: 見出しの下にマッピングの行がありません（行のないマスターではすべての注文が止まります）")]
     NoRows { path: String },
     #[error("{path} には未完了の注文が使うSKUがありません: {skus}。戻すか、先にそれらの注文を片付けてください")]
@@ -56,6 +58,9 @@ const KEY_HEADERS: [&str; 4] = ["marketplace_sku", "モールsku", "商品管理
 const SELLER_HEADERS: [&str; 4] = ["seller_sku", "amazon_sku", "amazonsku", "出品者sku"];
 const QUANTITY_HEADERS: [&str; 4] = ["quantity", "multiplier", "数量", "入数"];
 const BUFFER_HEADERS: [&str; 4] = ["buffer", "stock_buffer", "在庫バッファ", "安全在庫"];
+const RAKUTEN_MANAGE_HEADERS: [&str; 2] = ["rakuten_manage_number", "楽天商品管理番号"];
+const RAKUTEN_VARIANT_HEADERS: [&str; 2] = ["rakuten_variant_id", "楽天sku管理番号"];
+const YAHOO_CODE_HEADERS: [&str; 2] = ["yahoo_item_code", "yahoo商品コード"];
 
 pub fn parse_workbook(bytes: &[u8], path: &str) -> Result<SkuMapping, SkuMasterError> {
     let unreadable = |reason: String| SkuMasterError::Unreadable { path: path.to_owned(), reason };
@@ -79,6 +84,11 @@ pub fn parse_workbook(bytes: &[u8], path: &str) -> Result<SkuMapping, SkuMasterE
         find(&SELLER_HEADERS).ok_or(SkuMasterError::MissingColumn { path: path.to_owned(), column: "seller_sku" })?;
     let quantity_col = find(&QUANTITY_HEADERS);
     let buffer_col = find(&BUFFER_HEADERS);
+    let stock_cols = StockColumns {
+        rakuten_manage: find(&RAKUTEN_MANAGE_HEADERS),
+        rakuten_variant: find(&RAKUTEN_VARIANT_HEADERS),
+        yahoo_code: find(&YAHOO_CODE_HEADERS),
+    };
     let cell = |row: usize, col: usize| format!("{}{}", column_letter(first_col + col), first_row + row + 1);
 
     let mut entries = HashMap::new();
@@ -132,12 +142,57 @@ pub fn parse_workbook(bytes: &[u8], path: &str) -> Result<SkuMapping, SkuMasterE
             });
         }
         first_seen.insert(key.clone(), first_row + row_index + 1);
-        entries.insert(key, MappedSku { seller_sku: SellerSku(seller), multiplier, buffer });
+        let stock_keys = stock_cols.keys(row, |col| cell(row_index, col), path)?;
+        entries.insert(key, MappedSku { seller_sku: SellerSku(seller), multiplier, buffer, stock_keys });
     }
     if entries.is_empty() {
         return Err(SkuMasterError::NoRows { path: path.to_owned() });
     }
     Ok(SkuMapping { entries, sha256: sha256_hex(bytes), path: path.to_owned(), loaded_at: None })
+}
+
+/// The optional columns naming where a listing's stock lives at each marketplace.
+struct StockColumns {
+    rakuten_manage: Option<usize>,
+    rakuten_variant: Option<usize>,
+    yahoo_code: Option<usize>,
+}
+
+impl StockColumns {
+    fn keys(
+        &self,
+        row: &[Data],
+        cell: impl Fn(usize) -> String,
+        path: &str,
+    ) -> Result<Vec<events::stock::StockKey>, SkuMasterError> {
+        use events::stock::StockKey;
+        let text = |col: Option<usize>| col.map(|c| cell_text(row.get(c))).unwrap_or_default();
+        let bad = |col: Option<usize>, value: String, why: String| SkuMasterError::BadStockKey {
+            path: path.to_owned(),
+            cell: cell(col.unwrap_or_default()),
+            value,
+            why,
+        };
+        let mut keys = Vec::new();
+        let (manage, variant) = (text(self.rakuten_manage), text(self.rakuten_variant));
+        match (manage.is_empty(), variant.is_empty()) {
+            (true, true) => {}
+            (false, false) => keys.push(
+                StockKey::rakuten(&manage, &variant).map_err(|why| bad(self.rakuten_manage, manage.clone(), why))?,
+            ),
+            (true, false) => {
+                return Err(bad(self.rakuten_manage, variant, "楽天の商品管理番号とSKU管理番号は両方が必要です".into()))
+            }
+            (false, true) => {
+                return Err(bad(self.rakuten_variant, manage, "楽天の商品管理番号とSKU管理番号は両方が必要です".into()))
+            }
+        }
+        let code = text(self.yahoo_code);
+        if !code.is_empty() {
+            keys.push(StockKey::yahoo(&code).map_err(|why| bad(self.yahoo_code, code.clone(), why))?);
+        }
+        Ok(keys)
+    }
 }
 
 #[cfg(test)]
@@ -195,7 +250,7 @@ mod tests {
         assert_eq!(mapping.get("tea-3pack").unwrap().multiplier, 3);
         assert_eq!(
             mapping.get("cup").unwrap(),
-            &MappedSku { seller_sku: SellerSku("JP-CUP".into()), multiplier: 1, buffer: None }
+            &MappedSku { seller_sku: SellerSku("JP-CUP".into()), multiplier: 1, buffer: None, stock_keys: vec![] }
         );
         assert_eq!(mapping.sha256.len(), 64);
     }

@@ -33,6 +33,8 @@ pub struct Services {
     pub sku_master: SkuMaster,
     pub shipping: ShippingSettings,
     pub poll: PollSettings,
+    /// STOCK_SYNC and how much to keep off the listings.
+    pub stock: crate::config::StockSettings,
     /// The process's stop signal: it ends the clients' waits and stops a stage at its next step.
     pub shutdown: crate::transport::Shutdown,
 }
@@ -91,6 +93,7 @@ impl Services {
                 outage_after: chrono::Duration::minutes(i64::from(config.outage_alert_minutes)),
                 ..PollSettings::default()
             },
+            stock: config.stock,
             shutdown,
         })
     }

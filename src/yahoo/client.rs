@@ -59,6 +59,42 @@ impl YahooConfig {
     }
 }
 
+/// One code's outcome in a setStock answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockResult {
+    pub code: String,
+    /// The quantity after the update (None when refused or unlimited).
+    pub quantity: Option<i64>,
+    /// Yahoo's error codes for this code (`st-02104`, possibly several, comma-separated).
+    pub error: Option<String>,
+}
+
+/// One code's stock as getStock shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockLevel {
+    pub code: String,
+    /// Status 1: the store has this item (0: no such item, a mapping error).
+    pub found: bool,
+    pub quantity: Option<i64>,
+    /// Quantity empty: no stock is kept (the item never sells out).
+    pub unlimited: bool,
+    /// Buyers may order past the stock (超過購入可).
+    pub allow_overdraft: bool,
+}
+
+/// A text node trimmed (Yahoo's samples pad them); None when empty.
+fn trimmed<'a>(element: &'a Element, path: &str) -> Option<&'a str> {
+    element.text_at(path).map(str::trim).filter(|t| !t.is_empty())
+}
+
+/// `ItemCode` or `ItemCode:SubCode`, the key stock is written under.
+fn stock_code(result: &Element) -> String {
+    match (trimmed(result, "ItemCode"), trimmed(result, "SubCode")) {
+        (Some(item), Some(sub)) => format!("{item}:{sub}"),
+        (item, _) => item.unwrap_or("").to_owned(),
+    }
+}
+
 /// One order as orderList shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedOrder {
@@ -241,6 +277,46 @@ impl YahooClient {
         self.call("orderShipStatusChange", Kind::Write, body).await.map(|_| ())
     }
 
+    /// setStock for up to 1,000 codes (`item_code[:sub_code]`): absolute quantities, and
+    /// `allow_overdraft=0` for each (left out, the store's default would apply). Each code's
+    /// result: the quantity after the update, or Yahoo's error codes (a 207 answer).
+    pub async fn set_stock(&self, rows: &[(String, u32)]) -> Result<Vec<StockResult>, YahooError> {
+        let codes = rows.iter().map(|(code, _)| code.as_str()).collect::<Vec<_>>().join(",");
+        let quantities = rows.iter().map(|(_, quantity)| quantity.to_string()).collect::<Vec<_>>().join(",");
+        let overdraft = vec!["0"; rows.len()].join(",");
+        let fields = [
+            ("seller_id", self.config.seller_id.clone()),
+            ("item_code", codes),
+            ("quantity", quantities),
+            ("allow_overdraft", overdraft),
+        ];
+        let root = self.call_form("setStock", Kind::Write, &fields).await?;
+        Ok(root
+            .children_named("Result")
+            .map(|result| StockResult {
+                code: stock_code(result),
+                quantity: trimmed(result, "Quantity").and_then(|q| q.parse().ok()),
+                error: trimmed(result, "ErrorCode").map(str::to_owned),
+            })
+            .collect())
+    }
+
+    /// getStock for up to 1,000 codes: each one's stock as Yahoo shows it.
+    pub async fn stock(&self, codes: &[String]) -> Result<Vec<StockLevel>, YahooError> {
+        let fields = [("seller_id", self.config.seller_id.clone()), ("item_code", codes.join(","))];
+        let root = self.call_form("getStock", Kind::Read, &fields).await?;
+        Ok(root
+            .children_named("Result")
+            .map(|result| StockLevel {
+                code: stock_code(result),
+                found: trimmed(result, "Status") == Some("1"),
+                quantity: trimmed(result, "Quantity").and_then(|q| q.parse().ok()),
+                unlimited: trimmed(result, "Status") == Some("1") && trimmed(result, "Quantity").is_none(),
+                allow_overdraft: trimmed(result, "AllowOverdraft") == Some("1"),
+            })
+            .collect())
+    }
+
     /// OrderStatus 5 (完了) after shipping, with points fixed.
     pub async fn complete_order(&self, order_id: &str) -> Result<(), YahooError> {
         let body = format!(
@@ -261,15 +337,36 @@ impl YahooClient {
         kind: Kind,
         body: String,
     ) -> Result<(Element, String), YahooError> {
+        self.send(operation, kind, XML, body).await
+    }
+
+    /// The stock APIs take form bodies (and answer XML like the others).
+    async fn call_form(
+        &self,
+        operation: &'static str,
+        kind: Kind,
+        fields: &[(&str, String)],
+    ) -> Result<Element, YahooError> {
+        let body = fields.iter().map(|(k, v)| format!("{k}={}", form_encode(v))).collect::<Vec<_>>().join("&");
+        self.send(operation, kind, FORM, body).await.map(|(root, _)| root)
+    }
+
+    async fn send(
+        &self,
+        operation: &'static str,
+        kind: Kind,
+        content_type: &'static str,
+        body: String,
+    ) -> Result<(Element, String), YahooError> {
         let refreshed = std::sync::atomic::AtomicBool::new(false);
-        with_retries(&self.config.retry, operation, || self.attempt(operation, kind, &body, &refreshed)).await.map_err(
-            |gave_up| match gave_up {
+        with_retries(&self.config.retry, operation, || self.attempt(operation, kind, content_type, &body, &refreshed))
+            .await
+            .map_err(|gave_up| match gave_up {
                 GaveUp::Failed(error) => error,
                 GaveUp::Unanswered { attempts, last, stopped } => {
                     YahooError::Unavailable { operation, attempts, last, stopped }
                 }
-            },
-        )
+            })
     }
 
     /// One call. A read may always be made again; a write only when Yahoo cannot have processed
@@ -278,6 +375,7 @@ impl YahooClient {
         &self,
         operation: &'static str,
         kind: Kind,
+        content_type: &'static str,
         body: &str,
         refreshed: &std::sync::atomic::AtomicBool,
     ) -> Result<(Element, String), Attempt<YahooError>> {
@@ -298,7 +396,7 @@ impl YahooClient {
                 .http
                 .post(&url)
                 .bearer_auth(token)
-                .header("content-type", "application/xml; charset=UTF-8")
+                .header("content-type", content_type)
                 .header("X-sws-signature", signature)
                 .header("X-sws-signature-version", &self.config.public_key.version)
                 .body(body.to_owned())
@@ -353,6 +451,20 @@ impl YahooClient {
             };
         }
     }
+}
+
+const XML: &str = "application/xml; charset=UTF-8";
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// A form value, percent-encoded (`:` and `,` of the stock lists included).
+fn form_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
 
 /// An answer whose `Status` is NG: Yahoo's code and message.

@@ -1,12 +1,13 @@
 //! Yahoo! Shopping store order APIs: Yahoo! ID connect v2 token refresh, public-key auth
-//! (`X-sws-signature`), orderList, orderInfo, orderStatusChange, orderShipStatusChange.
+//! (`X-sws-signature`), orderList, orderInfo, orderStatusChange, orderShipStatusChange, and the
+//! stock APIs setStock and getStock.
 //! See `shared/specs/yahoo-shopping.md`.
 
 mod client;
 pub mod mapping;
 pub mod signature;
 
-pub use client::{ListedOrder, YahooClient, YahooConfig, PRODUCTION_RATE};
+pub use client::{ListedOrder, StockLevel, StockResult, YahooClient, YahooConfig, PRODUCTION_RATE};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum YahooError {

@@ -167,6 +167,7 @@ impl Shop {
                 ..ShippingSettings::default()
             },
             poll: Default::default(),
+            stock: Default::default(),
         };
         Self {
             dir,

@@ -18,6 +18,8 @@ pub struct Listing {
     pub seller_sku: String,
     pub units_per_item: u32,
     pub buffer: Option<u32>,
+    /// Where the listing's stock lives at each marketplace it is published to.
+    pub keys: Vec<super::StockKey>,
 }
 
 /// What the plan is made from.
@@ -39,6 +41,9 @@ pub struct PlanInputs {
 pub struct PlanRow {
     pub marketplace: Marketplace,
     pub marketplace_sku: String,
+    /// Where the quantity is written at the marketplace; None: the master names no key there,
+    /// so this row is planned but never published.
+    pub key: Option<super::StockKey>,
     pub seller_sku: String,
     pub units_per_item: u32,
     /// None: FBA has not been read for this seller SKU yet, so nothing can be planned.
@@ -51,9 +56,10 @@ pub struct PlanRow {
 }
 
 impl PlanRow {
-    /// A sync would write this row: its quantity is known and differs from what was published.
+    /// A sync would write this row: it has a key, its quantity is known and differs from what
+    /// was published.
     pub fn changes(&self) -> bool {
-        self.quantity.is_some() && self.quantity != self.published
+        self.key.is_some() && self.quantity.is_some() && self.quantity != self.published
     }
 }
 
@@ -69,6 +75,7 @@ pub fn plan(inputs: &PlanInputs) -> Vec<PlanRow> {
             rows.push(PlanRow {
                 marketplace: *marketplace,
                 marketplace_sku: listing.marketplace_sku.clone(),
+                key: listing.keys.iter().find(|k| k.marketplace() == *marketplace).cloned(),
                 seller_sku: listing.seller_sku.clone(),
                 units_per_item: units,
                 fba_fulfillable: fba,
@@ -141,6 +148,10 @@ mod tests {
             seller_sku: seller_sku.into(),
             units_per_item: units,
             buffer,
+            keys: vec![
+                super::super::StockKey::rakuten("item", marketplace_sku).unwrap(),
+                super::super::StockKey::yahoo(marketplace_sku).unwrap(),
+            ],
         }
     }
 

@@ -2,8 +2,10 @@
 //! `+0900` datetime form, 63-day windows and 1,000-row pages, getOrder batches of 100 with a
 //! required version, orders that move 100 -> 200 -> 300 -> 500 (prepaid ones wait in 200 for
 //! payment), cancellations 800/900, shipping records with add/update semantics, the license
-//! expiry endpoint, and faults (an outage as on 2020-02-10, 5xx, slow, malformed).
+//! expiry endpoint, and faults (an outage as on 2020-02-10, 5xx, slow, malformed); and the
+//! 在庫API 2.0 bulk-upsert and bulk-get (`inventory`).
 
+mod inventory;
 mod routes;
 mod shipping;
 
@@ -108,6 +110,25 @@ pub(crate) struct State {
     /// updateOrderShippingAsync requests by requestId.
     pub async_shippings: BTreeMap<String, shipping::AsyncShipping>,
     pub request_serial: u64,
+    /// Stock rows by (manageNumber, variantId).
+    pub inventory: BTreeMap<(String, String), InventoryRow>,
+    pub inventory_writes: u64,
+}
+
+/// One SKU's stock at RMS; `registered` false for a row made by an upsert of a SKU the shop
+/// has no item for (kept, but no read shows it).
+#[derive(Debug, Clone)]
+pub(crate) struct InventoryRow {
+    pub quantity: i64,
+    pub registered: bool,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+}
+
+impl InventoryRow {
+    pub fn orphan(now: DateTime<Utc>) -> Self {
+        Self { quantity: 0, registered: false, created: now, updated: now }
+    }
 }
 
 pub(crate) struct Shared {
@@ -162,6 +183,8 @@ impl RakutenSandbox {
                 license_expired: false,
                 async_shippings: BTreeMap::new(),
                 request_serial: 0,
+                inventory: BTreeMap::new(),
+                inventory_writes: 0,
             }),
             faults: Faults::default(),
             meter: config_quota.map(Meter::new),
@@ -242,6 +265,27 @@ impl RakutenSandbox {
 
     pub fn expire_license(&self) {
         self.shared.lock().license_expired = true;
+    }
+
+    /// The shop registers a SKU (an item's variant) with this stock.
+    pub fn list_sku(&self, manage_number: &str, variant_id: &str, quantity: i64) {
+        let now = self.shared.clock.now();
+        let key = (manage_number.to_ascii_lowercase(), variant_id.to_owned());
+        self.shared
+            .lock()
+            .inventory
+            .insert(key, InventoryRow { quantity, registered: true, created: now, updated: now });
+    }
+
+    /// A registered SKU's stock; None for a SKU the shop has no item for.
+    pub fn inventory(&self, manage_number: &str, variant_id: &str) -> Option<i64> {
+        let key = (manage_number.to_ascii_lowercase(), variant_id.to_owned());
+        self.shared.lock().inventory.get(&key).filter(|r| r.registered).map(|r| r.quantity)
+    }
+
+    /// bulk-upsert calls applied.
+    pub fn inventory_writes(&self) -> u64 {
+        self.shared.lock().inventory_writes
     }
 
     /// orderProgress now.

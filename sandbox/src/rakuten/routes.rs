@@ -1,6 +1,6 @@
 //! The RMS sandbox's HTTP surface.
 
-use super::{shipping, Shared, StoredOrder};
+use super::{inventory, shipping, Shared, StoredOrder};
 use crate::faults::Fault;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -27,6 +27,8 @@ pub fn router(shared: SharedState) -> Router {
             post(shipping::get_result_update_order_shipping_async),
         )
         .route("/es/1.0/license-management/license-key/expiry-date", get(license_expiry))
+        .route("/es/2.0/inventories/bulk-upsert", post(inventory::bulk_upsert))
+        .route("/es/2.0/inventories/bulk-get", post(inventory::bulk_get))
         .with_state(shared)
 }
 

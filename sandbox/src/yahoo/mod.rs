@@ -3,9 +3,11 @@
 //! signature with the store's private key and answers `X-SWS-Authorize-Status`), the 12-hour
 //! session rule without it, orders hidden in their 10-minute buyer-cancel window, premium
 //! delivery and slot fields, status and ship-status changes with Yahoo's validation, error XML,
-//! and faults (outage, 5xx, slow, malformed XML).
+//! and faults (outage, 5xx, slow, malformed XML); and the stock APIs setStock and getStock
+//! (`stock`).
 
 mod routes;
+mod stock;
 
 use super::faults::Faults;
 use crate::pacing::{Meter, Quota};
@@ -119,6 +121,22 @@ pub(crate) struct State {
     /// Calls refused for coming faster than the quota.
     pub throttled: u64,
     pub ship_changes: u64,
+    /// Stock rows by `item_code[:sub_code]`, made by setStock whether or not the item exists.
+    pub stock: BTreeMap<String, StockRow>,
+    /// The item codes the store has registered (only their rows read back as found).
+    pub items: std::collections::BTreeSet<String>,
+    /// The store's default for `allow_overdraft` when a setStock call leaves it out.
+    pub store_allows_overdraft: bool,
+    pub stock_writes: u64,
+}
+
+/// One stock row: the quantity (None: unlimited), whether buyers may order past it.
+#[derive(Debug, Clone)]
+pub(crate) struct StockRow {
+    pub quantity: Option<i64>,
+    pub allow_overdraft: bool,
+    pub updated: DateTime<Utc>,
+    pub close: bool,
 }
 
 pub(crate) struct Shared {
@@ -170,6 +188,10 @@ impl YahooSandbox {
                 meters: BTreeMap::new(),
                 throttled: 0,
                 ship_changes: 0,
+                stock: BTreeMap::new(),
+                items: Default::default(),
+                store_allows_overdraft: false,
+                stock_writes: 0,
             }),
             faults: Faults::default(),
         });
@@ -193,6 +215,44 @@ impl YahooSandbox {
 
     pub fn faults(&self) -> &Faults {
         &self.shared.faults
+    }
+
+    /// The store registers an item (`item_code` or `item_code:sub_code`) with this stock.
+    pub fn list_item(&self, code: &str, quantity: i64) {
+        let now = self.shared.clock.now();
+        let mut state = self.shared.lock();
+        let allow_overdraft = state.store_allows_overdraft;
+        state.items.insert(code.to_owned());
+        state.stock.insert(
+            code.to_owned(),
+            StockRow { quantity: Some(quantity), allow_overdraft, updated: now, close: false },
+        );
+    }
+
+    /// A registered item's stock: its quantity (None: unlimited) and whether it may be ordered
+    /// past it; None for an unregistered code.
+    pub fn stock(&self, code: &str) -> Option<(Option<i64>, bool)> {
+        let state = self.shared.lock();
+        state.stock.get(code).filter(|_| state.items.contains(code)).map(|r| (r.quantity, r.allow_overdraft))
+    }
+
+    /// The store's default for `allow_overdraft` (used when a setStock call leaves it out), and
+    /// an item set to it in the store editor.
+    pub fn allow_overdraft(&self, code: Option<&str>, allowed: bool) {
+        let mut state = self.shared.lock();
+        match code {
+            Some(code) => {
+                if let Some(row) = state.stock.get_mut(code) {
+                    row.allow_overdraft = allowed;
+                }
+            }
+            None => state.store_allows_overdraft = allowed,
+        }
+    }
+
+    /// setStock calls that were applied (in whole or in part).
+    pub fn stock_writes(&self) -> u64 {
+        self.shared.lock().stock_writes
     }
 
     pub fn place(&self, order: NewYahooOrder) -> String {

@@ -16,7 +16,7 @@ use chrono::{DateTime, Duration as ChronoDuration, NaiveDateTime, TimeZone, Utc}
 use rsa::Pkcs1v15Encrypt;
 use std::sync::Arc;
 
-type SharedState = Arc<Shared>;
+pub(super) type SharedState = Arc<Shared>;
 
 pub fn router(shared: SharedState) -> Router {
     Router::new()
@@ -25,6 +25,8 @@ pub fn router(shared: SharedState) -> Router {
         .route("/ShoppingWebService/V1/orderInfo", post(order_info))
         .route("/ShoppingWebService/V1/orderStatusChange", post(order_status_change))
         .route("/ShoppingWebService/V1/orderShipStatusChange", post(order_ship_status_change))
+        .route("/ShoppingWebService/V1/setStock", post(super::stock::set_stock))
+        .route("/ShoppingWebService/V1/getStock", post(super::stock::get_stock))
         .with_state(shared)
 }
 
@@ -32,7 +34,7 @@ fn jst() -> chrono::FixedOffset {
     crate::jst()
 }
 
-fn xml(status: StatusCode, body: String) -> Response {
+pub(super) fn xml(status: StatusCode, body: String) -> Response {
     (
         status,
         [("content-type", "application/xml; charset=UTF-8")],
@@ -42,7 +44,7 @@ fn xml(status: StatusCode, body: String) -> Response {
 }
 
 /// Yahoo's error XML, turned into a response at the end of a handler.
-struct Rejection {
+pub(super) struct Rejection {
     status: StatusCode,
     code: &'static str,
     message: String,
@@ -57,7 +59,7 @@ impl IntoResponse for Rejection {
     }
 }
 
-fn error(status: StatusCode, code: &'static str, message: &str) -> Rejection {
+pub(super) fn error(status: StatusCode, code: &'static str, message: &str) -> Rejection {
     Rejection { status, code, message: message.to_owned() }
 }
 
@@ -136,6 +138,20 @@ async fn gate(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<(Node, &'static str, Option<Fault>), Response> {
+    let after = admit(shared, operation, headers).await?;
+    let text = String::from_utf8_lossy(body);
+    let request = Node::parse(&text)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, "od90101", &format!("Invalid Request XML: {e}")).into_response())?;
+    let Some(seller_id) = request.text_at("SellerId") else {
+        return Err(error(StatusCode::BAD_REQUEST, "px-04001", "seller_id is not specified").into_response());
+    };
+    let status = seller_authorized(shared, headers, seller_id).map_err(IntoResponse::into_response)?;
+    Ok((request, status, after))
+}
+
+/// The quota, faults and the Bearer token, before the request is read. `Ok(Some(fault))`: a
+/// fault that acts on the answer (malformed, hang).
+pub(super) async fn admit(shared: &Shared, operation: &str, headers: &HeaderMap) -> Result<Option<Fault>, Response> {
     {
         let mut state = shared.lock();
         *state.calls.entry(operation.to_owned()).or_default() += 1;
@@ -190,29 +206,32 @@ async fn gate(
         );
         return Err(response);
     }
-    let text = String::from_utf8_lossy(body);
-    let request = Node::parse(&text)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, "od90101", &format!("Invalid Request XML: {e}")).into_response())?;
-    let Some(seller_id) = request.text_at("SellerId") else {
-        return Err(error(StatusCode::BAD_REQUEST, "px-04001", "seller_id is not specified").into_response());
-    };
+    Ok(after)
+}
+
+/// The store named is this one, and the public-key check with the 12-hour rule: the value of
+/// `X-SWS-Authorize-Status`.
+pub(super) fn seller_authorized(
+    shared: &Shared,
+    headers: &HeaderMap,
+    seller_id: &str,
+) -> Result<&'static str, Rejection> {
     if seller_id != shared.config.seller_id {
-        return Err(error(StatusCode::FORBIDDEN, "px-04307", "Use of API is not permitted.").into_response());
+        return Err(error(StatusCode::FORBIDDEN, "px-04307", "Use of API is not permitted."));
     }
     let status = authorize_status(shared, headers, seller_id);
     let consented_at = shared.lock().consented_at;
-    if status != "authorized" && now - consented_at > ChronoDuration::hours(12) {
+    if status != "authorized" && shared.clock.now() - consented_at > ChronoDuration::hours(12) {
         return Err(error(
             StatusCode::UNAUTHORIZED,
             "px-04102",
             "AccessToken has been expired. This API session is shorter than another API.",
-        )
-        .into_response());
+        ));
     }
-    Ok((request, status, after))
+    Ok(status)
 }
 
-async fn finish(status: &'static str, after: Option<Fault>, mut response: Response) -> Response {
+pub(super) async fn finish(status: &'static str, after: Option<Fault>, mut response: Response) -> Response {
     response.headers_mut().insert("x-sws-authorize-status", HeaderValue::from_static(status));
     match after {
         Some(Fault::Malformed) if response.status().is_success() => {
@@ -233,7 +252,7 @@ fn request_time(text: &str) -> Option<DateTime<Utc>> {
     jst().from_local_datetime(&naive).single().map(|t| t.with_timezone(&Utc))
 }
 
-fn iso(time: DateTime<Utc>) -> String {
+pub(super) fn iso(time: DateTime<Utc>) -> String {
     time.with_timezone(&jst()).to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 

@@ -16,7 +16,7 @@ use events::envelope::{Actor, ExpectedVersion, Meta, NewEvent};
 use events::order::Status;
 use events::source::SourceEvent;
 use events::system::SystemEvent;
-use events::OrderKey;
+use events::{Marketplace, OrderKey};
 use projections::queries::{self, OrderFilter};
 use projections::{Ledger, LedgerError};
 use std::collections::{BTreeMap, BTreeSet};
@@ -128,6 +128,50 @@ fn raise_source_alerts(ledger: &mut Ledger) -> Result<usize, LedgerError> {
     Ok(raised)
 }
 
+/// Alerts from the stock sync: a plan the brakes held, and listings a write could not set
+/// (an unknown key, a listing orderable at 0), each once.
+fn raise_stock_alerts(ledger: &mut Ledger) -> Result<usize, LedgerError> {
+    use events::stock::{published_stream, StockEvent, STOCK_SYNC_STREAM};
+    let upcasters = events::ledger_event::upcasters();
+    let mut raised = 0;
+    let streams =
+        [STOCK_SYNC_STREAM.to_owned(), published_stream(Marketplace::Rakuten), published_stream(Marketplace::Yahoo)];
+    for stream in streams {
+        for event in ledger.store().read_stream_of_types(&stream, &["StockSyncHeld", "StockWriteDone"])? {
+            let (kind, subject, body) = match StockEvent::decode(&event, &upcasters)? {
+                StockEvent::StockSyncHeld(held) => (
+                    "stock_held",
+                    "[mcf-ledger] 在庫連携を止めました：確認が必要です (stock sync held)".to_owned(),
+                    format!(
+                        "FBAの在庫の読み取りが安全のための条件に当たったため、モールへの在庫の書き込みを止めています。\n\n{}\n\n内容を確かめてから、管理画面の在庫ページの「承認して反映」か `mcf-ledger stock confirm` で反映してください。それまでモールの在庫は前回のままです。",
+                        held.reasons.join("\n")
+                    ),
+                ),
+                StockEvent::StockWriteDone(done) if done.problems.iter().any(|p| !p.write_again) => (
+                    "stock_problems",
+                    format!("[mcf-ledger] {stream}: 在庫を反映できない商品があります"),
+                    done.problems
+                        .iter()
+                        .filter(|p| !p.write_again)
+                        .map(|p| format!("{} ({}): {}", p.marketplace_sku, p.key, p.problem))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                ),
+                _ => continue,
+            };
+            let intent = AlertIntended {
+                alert_id: format!("stock:{}", event.event_id),
+                kind: kind.into(),
+                subject,
+                body,
+                orders: vec![],
+            };
+            raised += usize::from(intend(ledger, intent)?);
+        }
+    }
+    Ok(raised)
+}
+
 /// One warning listing the orders newly SHIPPING for longer than the limit.
 fn raise_stale(ledger: &mut Ledger, known: &Alerts, stale_after: Duration) -> Result<usize, LedgerError> {
     let warned: BTreeSet<&String> =
@@ -213,6 +257,7 @@ pub async fn alert(
         crate::stages::sources::record_credential_expiry(ledger, stream, credential, *expires_on, poll)?;
     }
     report.advanced += raise_source_alerts(ledger)?;
+    report.advanced += raise_stock_alerts(ledger)?;
     let known = alerts(ledger)?;
     report.needs_operator += raise_stale(ledger, &known, settings.stale_after)?;
     report.advanced += raise_daily_summary(ledger)?;

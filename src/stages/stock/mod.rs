@@ -1,7 +1,10 @@
 //! stock (在庫連携): what each marketplace listing can offer, from FBA's last reading less what
 //! open orders hold, the safety buffer and the brakes (`events::stock::plan`). This is what
 //! `mcf-ledger stock plan` shows, read from the ledger and the SKU master only: no outside call.
-//! Publishing the plan to RMS and Yahoo (STOCK_SYNC) is not built yet.
+//! Publishing it to RMS and Yahoo each cycle (STOCK_SYNC) is `sync`.
+
+mod marketplaces;
+pub mod sync;
 
 use crate::sku_master::{parse_workbook, SkuMasterError};
 use events::stock::plan::{brakes, plan, Brake, Listing, PlanInputs, PlanRow};
@@ -63,6 +66,7 @@ pub fn current_plan(
             seller_sku: mapped.seller_sku.to_string(),
             units_per_item: mapped.multiplier,
             buffer: mapped.buffer,
+            keys: mapped.stock_keys.clone(),
         })
         .collect();
     let readings = projections::stock::fba_stock(ledger.store().connection())?;
@@ -71,18 +75,15 @@ pub fn current_plan(
         .into_iter()
         .map(|(sku, units)| (sku.to_string(), units))
         .collect();
-    let inputs = PlanInputs {
-        listings,
-        marketplaces,
-        fba,
-        allotted,
-        default_buffer: settings.buffer,
-        // Nothing is published yet: every marketplace was never told.
-        published: Default::default(),
-    };
+    let mut published = std::collections::BTreeMap::new();
+    for marketplace in &marketplaces {
+        for (sku, quantity) in sync::published(ledger, *marketplace)?.told() {
+            published.insert((*marketplace, sku), quantity);
+        }
+    }
+    let inputs = PlanInputs { listings, marketplaces, fba, allotted, default_buffer: settings.buffer, published };
     let rows = plan(&inputs);
-    // Readings so far are the check stage's, SKU by SKU: none is whole, so no SKU can be
-    // missing from one; the share going to 0 is what a plan can be braked on.
+    // The missing-SKU brake compares whole readings: the stock stage's (check reads SKU by SKU).
     let read: BTreeSet<String> = readings.iter().map(|r| r.seller_sku.clone()).collect();
     let brakes = brakes(&rows, &read, &read, settings.brake_percent);
     Ok(StockPlan { master: path, last_reading: readings.iter().map(|r| r.read_at.clone()).max(), rows, brakes })
