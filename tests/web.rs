@@ -1037,3 +1037,38 @@ async fn an_operator_in_a_real_browser_logs_in_filters_opens_an_order_and_change
     assert_eq!(admin.state_of(&rakuten(10)).status, Some(Status::Verified));
     println!("screenshots: {} {}", list.display(), detail.display());
 }
+
+/// The stock page shows a held plan with its reasons and the confirm button; confirming records
+/// who let it go (once: a second confirm is refused); health shows the sync's state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_stock_plan_is_shown_and_confirmed_from_the_stock_page() {
+    use events::stock::{StockEvent, StockSyncHeld, STOCK_SYNC_STREAM};
+    let admin = Admin::start().await;
+    {
+        let mut ledger = admin.ledger();
+        let held = StockEvent::StockSyncHeld(StockSyncHeld {
+            reasons: vec!["販売中の 10 件のうち 8 件が一度に在庫0になります（上限 30%）".into()],
+        });
+        ledger
+            .append(STOCK_SYNC_STREAM, ExpectedVersion::Any, &[held.to_new_event(Meta::by(Actor::reactor("stock")))])
+            .unwrap();
+    }
+    let page = admin.page("/stock").await;
+    assert!(page.contains("在庫の反映を止めています") && page.contains("8 件が一度に在庫0"), "{page}");
+    assert!(page.contains("承認して反映"), "the confirm button");
+    let health = admin.page("/health").await;
+    assert!(health.contains("止めています（承認待ち）"), "{health}");
+
+    let refused = admin.post("/stock/confirm", &[("csrf", "forged")]).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN, "no confirmation without the form's token");
+    let csrf = csrf_in(&page);
+    let confirmed = admin.post("/stock/confirm", &[("csrf", csrf.as_str())]).await;
+    assert_eq!(confirmed.status(), StatusCode::SEE_OTHER);
+    let events = admin.ledger().store().read_stream_of_types(STOCK_SYNC_STREAM, &["StockSyncConfirmed"]).unwrap();
+    assert_eq!(events.len(), 1);
+    assert!(events[0].data.contains(USER), "who confirmed is recorded: {}", events[0].data);
+    let page = admin.page("/stock?done=confirmed").await;
+    assert!(page.contains("承認しました") && page.contains("承認済みです"), "{page}");
+    let again = admin.post("/stock/confirm", &[("csrf", csrf.as_str())]).await;
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST, "nothing left to confirm");
+}

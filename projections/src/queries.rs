@@ -483,3 +483,22 @@ pub fn sku_master_history(conn: &Connection, limit: usize) -> Result<Vec<SkuMast
     }
     Ok(records)
 }
+
+/// The newest event of one of `types` in `stream`: its type, data (JSON) and when it was recorded.
+pub fn last_event_of(
+    conn: &Connection,
+    stream: &str,
+    types: &[&str],
+) -> Result<Option<(String, String, String)>, StoreError> {
+    let mut statement = conn
+        .prepare_cached(
+            "SELECT type, data, recorded_at FROM events WHERE stream = ?1 AND type IN (SELECT value FROM json_each(?2))
+             ORDER BY position DESC LIMIT 1",
+        )
+        .context(|| format!("preparing the last event of {stream}"))?;
+    let types = serde_json::to_string(types).unwrap_or_else(|_| "[]".into());
+    let mut rows = statement
+        .query_map(rusqlite::params![stream, types], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .context(|| format!("reading the last event of {stream}"))?;
+    rows.next().transpose().context(|| format!("reading the last event of {stream}"))
+}

@@ -124,8 +124,10 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, String> {
         .await
         .map_err(|e| format!("cannot listen on {}:{}: {e} (choose another with --port)", options.bind, options.port))?;
     let web_ledger = Ledger::open(&database, OpenMode::MustExist).map_err(|e| e.to_string())?;
-    let state = AppState::new(web_ledger, WebSettings::new("demo", &password, false).map_err(|e| e.to_string())?)
-        .map_err(|e| e.to_string())?;
+    let mut web_settings = WebSettings::new("demo", &password, false).map_err(|e| e.to_string())?;
+    web_settings.stock = services.stock;
+    web_settings.sku_master = master.clone();
+    let state = AppState::new(web_ledger, web_settings).map_err(|e| e.to_string())?;
 
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     print_banner(&options, &database, &master, address, &password, (&amazon, &rakuten, &yahoo), &mail);

@@ -69,6 +69,28 @@ pub struct HealthPage {
     pub open_writes: Vec<OpenWriteView>,
     pub cycles: Vec<CycleView>,
     pub lease: String,
+    /// The stock sync's last run, or its hold; None when it never ran.
+    pub stock: Option<String>,
+    pub stock_held: bool,
+}
+
+/// The stock sync as health shows it: held (waiting for an operator), or its last run.
+fn stock_status(conn: &rusqlite::Connection) -> WebResult<(Option<String>, bool)> {
+    use events::stock::{StockSyncFinished, StockSyncHeld, STOCK_SYNC_STREAM};
+    let last = projections::queries::last_event_of(conn, STOCK_SYNC_STREAM, &["StockSyncHeld", "StockSyncFinished"])?;
+    let Some((kind, data, at)) = last else { return Ok((None, false)) };
+    let at = super::views::jst(&at);
+    let unreadable = |e: serde_json::Error| super::WebError::Internal(format!("an unreadable {kind}: {e}"));
+    if kind == "StockSyncHeld" {
+        let held: StockSyncHeld = serde_json::from_str(&data).map_err(unreadable)?;
+        return Ok((Some(format!("{at} から止めています（承認待ち）: {}", held.reasons.join(" / "))), true));
+    }
+    let run: StockSyncFinished = serde_json::from_str(&data).map_err(unreadable)?;
+    let mut text = format!("{at} 書き込み {} 件、変更なし {} 件、問題 {} 件", run.written, run.unchanged, run.problems);
+    if !run.unavailable.is_empty() {
+        text.push_str(&format!("、応答なし: {}", run.unavailable.join(", ")));
+    }
+    Ok((Some(text), run.problems > 0 || !run.unavailable.is_empty()))
 }
 
 /// The display name of a poll stream.
@@ -263,7 +285,8 @@ pub async fn page(State(state): State<Arc<AppState>>) -> WebResult<Response> {
             let (cycles, amazon) = cycles(conn, amazon_credentials, running.as_ref())?;
             sources.push(amazon);
             let open_writes = open_writes(conn)?;
-            Ok(HealthPage { now, sources, open_writes, cycles, lease: lease_text(running.as_ref()) })
+            let (stock, stock_held) = stock_status(conn)?;
+            Ok(HealthPage { now, sources, open_writes, cycles, lease: lease_text(running.as_ref()), stock, stock_held })
         })
         .await?;
     Ok(Html(page.render()?).into_response())

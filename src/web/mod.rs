@@ -10,6 +10,7 @@ pub mod incidents;
 mod master;
 mod orders;
 mod security;
+mod stock;
 mod todo;
 pub mod users;
 mod views;
@@ -62,6 +63,10 @@ pub struct WebSettings {
     pub cycle_interval: chrono::Duration,
     /// What Amazon accepts of an address: a correction must fit.
     pub address_limits: events::order::address::AddressLimits,
+    /// STOCK_SYNC and the buffer, for the stock page's plan.
+    pub stock: crate::config::StockSettings,
+    /// The SKU master file (the stock page plans from the ledger's copy once one was recorded).
+    pub sku_master: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for WebSettings {
@@ -104,6 +109,8 @@ impl WebSettings {
             trust_forwarded_for,
             cycle_interval: chrono::Duration::minutes(10),
             address_limits: Default::default(),
+            stock: Default::default(),
+            sku_master: std::path::PathBuf::from("master.xlsx"),
         })
     }
 
@@ -128,6 +135,8 @@ impl WebSettings {
                 trust_forwarded_for: config.web.trust_forwarded_for,
                 cycle_interval: chrono::Duration::minutes(10),
                 address_limits: Default::default(),
+                stock: Default::default(),
+                sku_master: std::path::PathBuf::new(),
             }
             .with_users_file(path)?,
             (Some(path), _) => Self::new(username, &password, config.web.trust_forwarded_for)?.with_users_file(path)?,
@@ -139,6 +148,8 @@ impl WebSettings {
         };
         settings.cycle_interval = chrono::Duration::minutes(i64::from(config.cycle_minutes));
         settings.address_limits = config.address_limits;
+        settings.stock = config.stock;
+        settings.sku_master = config.sku_master.clone();
         Ok(settings)
     }
 }
@@ -178,6 +189,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/orders/{order}/tasks", post(todo::mark_done))
         .route("/todo", get(todo::page))
         .route("/master", get(master::page))
+        .route("/stock", get(stock::page))
+        .route("/stock/confirm", post(stock::confirm))
         .route("/health", get(health::page))
         .route("/events", get(event_log::page))
         .route("/incidents", get(incidents::page))
