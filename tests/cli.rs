@@ -1219,6 +1219,8 @@ fn stock_plan_shows_what_each_listing_would_be_told_from_the_last_fba_reading_of
         (Some(10), Some(2), Some(7))
     );
     assert_eq!(row("yahoo", "tea-3pack")["quantity"], 1);
+    assert_eq!(tea["key"]["manage_number"], "green-tea", "where it is written at RMS: {tea}");
+    assert_eq!(row("yahoo", "tea-3pack")["key"]["item_code"], "green-tea:3pack");
     assert_eq!(row("rakuten", "cup")["quantity"], 0, "never below 0");
     assert_eq!(row("rakuten", "matcha-30")["quantity"], Value::Null, "FBA never read for it: nothing planned");
     assert_eq!(row("rakuten", "matcha-30")["published"], Value::Null);
@@ -1252,4 +1254,28 @@ fn stock_plan_shows_what_each_listing_would_be_told_from_the_last_fba_reading_of
     let recorded: Value = serde_json::from_slice(&recorded.stdout).unwrap();
     assert_eq!(recorded["rows"].as_array().unwrap().len(), 8, "{recorded}");
     assert!(recorded["master"].as_str().unwrap().contains("sha256"), "{recorded}");
+}
+
+/// `stock confirm` lets a held plan go, once; with nothing held it says so and exits 1.
+#[test]
+fn stock_confirm_lets_a_held_plan_go_once() {
+    use events::stock::{StockEvent, StockSyncHeld, STOCK_SYNC_STREAM};
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("shop.db");
+    assert!(run(&database, &["init"]).status.success());
+    let nothing = run(&database, &["stock", "confirm"]);
+    assert_eq!(nothing.status.code(), Some(1));
+    assert!(stderr(&nothing).contains("no stock plan is held"), "{}", stderr(&nothing));
+    let mut ledger = Ledger::open(&database, OpenMode::MustExist).unwrap();
+    let held = StockEvent::StockSyncHeld(StockSyncHeld { reasons: vec!["many to zero".into()] });
+    ledger
+        .append(STOCK_SYNC_STREAM, ExpectedVersion::Any, &[held.to_new_event(Meta::by(Actor::reactor("stock")))])
+        .unwrap();
+    drop(ledger);
+    let confirmed = run(&database, &["stock", "confirm"]);
+    assert!(confirmed.status.success(), "{}", stderr(&confirmed));
+    assert!(stdout(&confirmed).contains("published at the next cycle"));
+    assert_eq!(run(&database, &["stock", "confirm"]).status.code(), Some(1), "already confirmed");
+    let ledger = Ledger::open(&database, OpenMode::MustExist).unwrap();
+    assert_eq!(ledger.store().read_stream_of_types(STOCK_SYNC_STREAM, &["StockSyncConfirmed"]).unwrap().len(), 1);
 }

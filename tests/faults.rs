@@ -49,9 +49,17 @@ const AMAZON_OPERATIONS: [&str; 7] = [
     "cancelFulfillmentOrder",
     "listAllFulfillmentOrders",
 ];
-const RAKUTEN_OPERATIONS: [&str; 5] =
-    ["searchOrder", "getOrder", "confirmOrder", "updateOrderShippingAsync", "getResultUpdateOrderShippingAsync"];
-const YAHOO_OPERATIONS: [&str; 5] = ["token", "orderList", "orderInfo", "orderStatusChange", "orderShipStatusChange"];
+const RAKUTEN_OPERATIONS: [&str; 7] = [
+    "searchOrder",
+    "getOrder",
+    "confirmOrder",
+    "updateOrderShippingAsync",
+    "getResultUpdateOrderShippingAsync",
+    "inventories.bulk.upsert",
+    "inventories.bulk.get",
+];
+const YAHOO_OPERATIONS: [&str; 7] =
+    ["token", "orderList", "orderInfo", "orderStatusChange", "orderShipStatusChange", "setStock", "getStock"];
 const MAIL_OPERATIONS: [&str; 2] = ["imap.greeting", "imap.fetch"];
 /// The shop's mailbox, where the marketplaces send their order notices.
 const SHOP_MAIL: &str = "shop@example.jp";
@@ -156,6 +164,8 @@ impl World {
         .unwrap();
         let master = dir.path().join("master.xlsx");
         mcf_ledger::demo::write_sample_master(&master).unwrap();
+        // Stock sync is on: the shop's items are listed at both marketplaces.
+        mcf_ledger::demo::list_sample_items(&rakuten, &yahoo);
         Ledger::open_with_clock(&dir.path().join("shop.db"), OpenMode::CreateIfMissing, clock.clone()).unwrap();
         Self {
             seed,
@@ -228,7 +238,7 @@ impl World {
             sku_master: SkuMaster::new(self.master.clone()),
             shipping: ShippingSettings::default(),
             poll: Default::default(),
-            stock: Default::default(),
+            stock: mcf_ledger::config::StockSettings { sync: mcf_ledger::config::StockSync::On, ..Default::default() },
         };
         (ledger, services)
     }
@@ -497,7 +507,27 @@ async fn one_run(seed: u64, sink: &SmtpSink, tally: &mut Tally) {
 }
 
 /// The promises, against what the sandboxes and the mail server recorded.
+/// Stock: no write is left without an outcome, and every quantity the ledger says a marketplace
+/// was told is what the marketplace shows.
+fn check_stock(world: &World, ledger: &Ledger) {
+    let seed = world.seed;
+    for marketplace in Marketplace::ALL {
+        let published = mcf_ledger::stages::stock::sync::published(ledger, marketplace).unwrap();
+        assert!(published.pending.is_none(), "seed {seed}: a {marketplace} stock write has no outcome");
+        assert!(!published.quantities.is_empty(), "seed {seed}: nothing was published to {marketplace}");
+        for (sku, told) in &published.quantities {
+            let listing = mcf_ledger::demo::SAMPLE_LISTINGS.iter().find(|l| l.marketplace_sku == sku).unwrap();
+            let shown = match marketplace {
+                Marketplace::Rakuten => world.rakuten.inventory(listing.rakuten.0, listing.rakuten.1),
+                Marketplace::Yahoo => world.yahoo.stock(listing.yahoo).and_then(|(quantity, _)| quantity),
+            };
+            assert_eq!(shown, Some(i64::from(*told)), "seed {seed}: {marketplace} {sku} shows another quantity");
+        }
+    }
+}
+
 fn check_invariants(world: &World, ledger: &Ledger, sink: &SmtpSink, tally: &mut Tally) {
+    check_stock(world, ledger);
     let seed = world.seed;
     let store = ledger.store();
     let in_ledger: Vec<String> = store.streams_in_category("order").unwrap();
@@ -688,6 +718,7 @@ impl World {
             ("RAKUTEN_LICENSE_KEY", rakuten.license_key.clone()),
             ("RAKUTEN_API_BASE_URL", self.rakuten.base_url()),
             ("RAKUTEN_ASYNC_SETTLE_SECONDS", "2".into()),
+            ("STOCK_SYNC", "on".into()),
             ("YAHOO_CLIENT_ID", yahoo.client_id.clone()),
             ("YAHOO_CLIENT_SECRET", yahoo.client_secret.clone()),
             ("YAHOO_SELLER_ID", yahoo.seller_id.clone()),

@@ -488,16 +488,17 @@ fn stock_plan(config: &Config, database: &std::path::Path, json: bool) -> Comman
     )?;
     writeln!(
         out,
-        "{:<8} {:<24} {:<20} {:>6} {:>8} {:>8} {:>6} {:>8} {:>9}",
-        "market", "marketplace_sku", "seller_sku", "units", "fba", "allotted", "buffer", "quantity", "published"
+        "{:<8} {:<24} {:<24} {:<20} {:>6} {:>8} {:>8} {:>6} {:>8} {:>9}",
+        "market", "marketplace_sku", "key", "seller_sku", "units", "fba", "allotted", "buffer", "quantity", "published"
     )?;
     let shown = |n: Option<u32>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
     for row in &plan.rows {
         writeln!(
             out,
-            "{:<8} {:<24} {:<20} {:>6} {:>8} {:>8} {:>6} {:>8} {:>9}",
+            "{:<8} {:<24} {:<24} {:<20} {:>6} {:>8} {:>8} {:>6} {:>8} {:>9}",
             row.marketplace.to_string(),
             row.marketplace_sku,
+            row.key.as_ref().map_or_else(|| "-".to_owned(), |k| k.to_string()),
             row.seller_sku,
             row.units_per_item,
             shown(row.fba_fulfillable),

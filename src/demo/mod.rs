@@ -13,7 +13,8 @@ mod sandboxes;
 
 use buyers::{Buyers, World};
 pub use sandboxes::{
-    sandbox_clock, sandbox_services, start_mail_sandbox, write_sample_master, ADMIN_MAIL, MARKETPLACE_RATE, SHOP_MAIL,
+    list_sample_items, sandbox_clock, sandbox_services, start_mail_sandbox, write_sample_master, ADMIN_MAIL,
+    MARKETPLACE_RATE, SAMPLE_LISTINGS, SHOP_MAIL,
 };
 
 use crate::daemon::{cycle_timer, termination_signal};
@@ -118,7 +119,7 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, String> {
     let mut services = sandbox_services((&amazon, &rakuten, &yahoo, &mail), &master, MARKETPLACE_RATE, clock.clone())?;
     // The demo publishes stock: the shop's items are listed at both marketplaces, and a listing
     // whose FBA stock is gone (matcha) shows 0 there.
-    sandboxes::list_sample_items(&rakuten, &yahoo);
+    list_sample_items(&rakuten, &yahoo);
     services.stock = crate::config::StockSettings { sync: crate::config::StockSync::On, ..Default::default() };
     let listener = tokio::net::TcpListener::bind((options.bind, options.port))
         .await
