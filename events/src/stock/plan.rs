@@ -63,6 +63,15 @@ impl PlanRow {
     }
 }
 
+/// The largest quantity a marketplace takes (RMS 99,999; Yahoo 999,999,999): more is shown as
+/// the most it can hold.
+pub fn most_listed(marketplace: Marketplace) -> u32 {
+    match marketplace {
+        Marketplace::Rakuten => 99_999,
+        Marketplace::Yahoo => 999_999_999,
+    }
+}
+
 pub fn plan(inputs: &PlanInputs) -> Vec<PlanRow> {
     let mut rows = Vec::new();
     for marketplace in &inputs.marketplaces {
@@ -71,7 +80,9 @@ pub fn plan(inputs: &PlanInputs) -> Vec<PlanRow> {
             let allotted = inputs.allotted.get(&listing.seller_sku).copied().unwrap_or(0);
             let buffer = listing.buffer.unwrap_or(inputs.default_buffer);
             let units = listing.units_per_item.max(1);
-            let quantity = fba.map(|fulfillable| (fulfillable.saturating_sub(allotted) / units).saturating_sub(buffer));
+            let quantity = fba.map(|fulfillable| {
+                ((fulfillable.saturating_sub(allotted) / units).saturating_sub(buffer)).min(most_listed(*marketplace))
+            });
             rows.push(PlanRow {
                 marketplace: *marketplace,
                 marketplace_sku: listing.marketplace_sku.clone(),
@@ -196,6 +207,13 @@ mod tests {
         let rows = plan(&inputs);
         assert_eq!(quantities(&rows), vec![("cup", Some(0)), ("matcha", Some(8))]);
         assert_eq!((rows[0].buffer, rows[1].buffer), (5, 2));
+    }
+
+    #[test]
+    fn given_more_than_a_marketplace_holds_then_the_most_it_takes() {
+        let mut inputs = given(vec![listing("tea", "T", 1, None)], &[("T", 150_000)], &[], 0);
+        inputs.marketplaces = vec![Marketplace::Rakuten, Marketplace::Yahoo];
+        assert_eq!(quantities(&plan(&inputs)), vec![("tea", Some(99_999)), ("tea", Some(150_000))]);
     }
 
     #[test]
