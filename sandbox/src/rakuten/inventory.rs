@@ -5,7 +5,7 @@
 //! not registered is no error: the row is kept as "inventory only", invisible to bulk-get (so
 //! only a read-back tells the typo).
 
-use super::routes::{finish, gate, json_response, SharedState};
+use super::http::{finish, gate, json_response, SharedState};
 use super::InventoryRow;
 use axum::body::Bytes;
 use axum::extract::State;

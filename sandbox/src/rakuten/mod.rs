@@ -5,6 +5,7 @@
 //! expiry endpoint, and faults (an outage as on 2020-02-10, 5xx, slow, malformed); and the
 //! 在庫API 2.0 bulk-upsert and bulk-get (`inventory`).
 
+mod http;
 mod inventory;
 mod routes;
 mod shipping;

@@ -4,7 +4,7 @@
 //! `shippingDetailId` is added, one with it is updated; the order moves 300 -> 500 once every
 //! record has carrier, number and date.
 
-use super::routes::{body_json, finish, gate, json_response, message, rejected, Rejection, SharedState};
+use super::http::{body_json, finish, gate, json_response, message, rejected, Rejection, SharedState};
 use super::{Shared, State as SandboxState};
 use axum::body::Bytes;
 use axum::extract::State;

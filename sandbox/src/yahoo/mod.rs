@@ -6,6 +6,7 @@
 //! and faults (outage, 5xx, slow, malformed XML); and the stock APIs setStock and getStock
 //! (`stock`).
 
+mod http;
 mod routes;
 mod stock;
 

@@ -5,7 +5,7 @@
 //! code's `ErrorCode`. A code with no item gets a stock row anyway (it attaches when the item is
 //! registered), so only getStock's `Status` tells a typo. `Quantity` empty is unlimited stock.
 
-use super::routes::{admit, error, finish, iso, seller_authorized, xml, SharedState};
+use super::http::{admit, error, finish, iso, seller_authorized, xml, SharedState};
 use super::StockRow;
 use crate::xml::escape;
 use axum::body::Bytes;
