@@ -5,7 +5,7 @@
 //! code's `ErrorCode`. A code with no item gets a stock row anyway (it attaches when the item is
 //! registered), so only getStock's `Status` tells a typo. `Quantity` empty is unlimited stock.
 
-use super::http::{admit, error, finish, iso, seller_authorized, xml, SharedState};
+use super::http::{admit, error, finish, iso, seller_authorized, xml, Rejection, SharedState};
 use super::StockRow;
 use crate::xml::escape;
 use axum::body::Bytes;
@@ -21,7 +21,7 @@ fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 /// `item_code`, checked code by code: None for a code Yahoo refuses (st-02101).
-fn codes(list: &str) -> Vec<(String, Option<(String, String)>)> {
+fn codes(list: &str) -> Vec<Code> {
     list.split(',')
         .map(|code| {
             let valid_part = |p: &str| {
@@ -43,27 +43,50 @@ fn result_xml(item: &str, sub: &str, body: &str) -> String {
     format!("<Result><ItemCode>{}</ItemCode><SubCode>{}</SubCode>{body}</Result>", escape(item), escape(sub))
 }
 
+/// The stock APIs' common part: quota, faults, token, the store and its key check, and the
+/// form's `item_code` list (1–1,000 codes). Err: the answer.
+async fn form_gate(
+    shared: &SharedState,
+    operation: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(Form, &'static str, Option<crate::faults::Fault>), Response> {
+    let after = admit(shared, operation, headers).await?;
+    let form = crate::form_pairs(body);
+    let Some(seller_id) = field(&form, "seller_id").filter(|s| !s.is_empty()) else {
+        return Err(error(StatusCode::BAD_REQUEST, "st-02100", "seller_id is invalid").into_response());
+    };
+    let status = seller_authorized(shared, headers, seller_id).map_err(IntoResponse::into_response)?;
+    Ok((form, status, after))
+}
+
+type Form = Vec<(String, String)>;
+
+/// The `item_code` list, checked for presence and count; Err: the answer.
+fn item_codes(form: &Form) -> Result<Vec<Code>, Rejection> {
+    let Some(item_codes) = field(form, "item_code").filter(|s| !s.is_empty()) else {
+        return Err(error(StatusCode::BAD_REQUEST, "st-02101", "item_code is invalid"));
+    };
+    let codes = codes(item_codes);
+    if codes.len() > CODES_LIMIT {
+        return Err(error(StatusCode::BAD_REQUEST, "st-02102", "too many item_code"));
+    }
+    Ok(codes)
+}
+
+/// One `item_code` as sent, and its (item, sub) when Yahoo would take it.
+type Code = (String, Option<(String, String)>);
+
 pub(super) async fn set_stock(State(shared): State<SharedState>, headers: HeaderMap, body: Bytes) -> Response {
-    let after = match admit(&shared, "setStock", &headers).await {
-        Ok(after) => after,
+    let (form, status, after) = match form_gate(&shared, "setStock", &headers, &body).await {
+        Ok(gated) => gated,
         Err(response) => return response,
     };
-    let form = crate::form_pairs(&body);
-    let Some(seller_id) = field(&form, "seller_id").filter(|s| !s.is_empty()) else {
-        return error(StatusCode::BAD_REQUEST, "st-02100", "seller_id is invalid").into_response();
-    };
-    let status = match seller_authorized(&shared, &headers, seller_id) {
-        Ok(status) => status,
-        Err(rejection) => return rejection.into_response(),
-    };
     let response = (|| {
-        let Some(item_codes) = field(&form, "item_code").filter(|s| !s.is_empty()) else {
-            return error(StatusCode::BAD_REQUEST, "st-02101", "item_code is invalid").into_response();
+        let codes = match item_codes(&form) {
+            Ok(codes) => codes,
+            Err(rejection) => return rejection.into_response(),
         };
-        let codes = codes(item_codes);
-        if codes.len() > CODES_LIMIT {
-            return error(StatusCode::BAD_REQUEST, "st-02102", "too many item_code").into_response();
-        }
         let mut keys: Vec<&str> = codes.iter().map(|(c, _)| c.as_str()).collect();
         keys.sort_unstable();
         if keys.windows(2).any(|w| w[0] == w[1]) {
@@ -146,26 +169,15 @@ pub(super) async fn set_stock(State(shared): State<SharedState>, headers: Header
 }
 
 pub(super) async fn get_stock(State(shared): State<SharedState>, headers: HeaderMap, body: Bytes) -> Response {
-    let after = match admit(&shared, "getStock", &headers).await {
-        Ok(after) => after,
+    let (form, status, after) = match form_gate(&shared, "getStock", &headers, &body).await {
+        Ok(gated) => gated,
         Err(response) => return response,
     };
-    let form = crate::form_pairs(&body);
-    let Some(seller_id) = field(&form, "seller_id").filter(|s| !s.is_empty()) else {
-        return error(StatusCode::BAD_REQUEST, "st-02100", "seller_id is invalid").into_response();
-    };
-    let status = match seller_authorized(&shared, &headers, seller_id) {
-        Ok(status) => status,
-        Err(rejection) => return rejection.into_response(),
-    };
     let response = (|| {
-        let Some(item_codes) = field(&form, "item_code").filter(|s| !s.is_empty()) else {
-            return error(StatusCode::BAD_REQUEST, "st-02101", "item_code is invalid").into_response();
+        let codes = match item_codes(&form) {
+            Ok(codes) => codes,
+            Err(rejection) => return rejection.into_response(),
         };
-        let codes = codes(item_codes);
-        if codes.len() > CODES_LIMIT {
-            return error(StatusCode::BAD_REQUEST, "st-02102", "too many item_code").into_response();
-        }
         if let Some((code, _)) = codes.iter().find(|(_, parsed)| parsed.is_none()) {
             return error(StatusCode::BAD_REQUEST, "st-02101", &format!("item_code is invalid: {code}"))
                 .into_response();

@@ -15,6 +15,21 @@ use std::path::Path;
 
 pub use crate::config::StockSettings;
 
+/// The master's rows as listings to plan.
+pub(crate) fn listings(mapping: &crate::sku_master::SkuMapping) -> Vec<Listing> {
+    mapping
+        .entries
+        .iter()
+        .map(|(marketplace_sku, mapped)| Listing {
+            marketplace_sku: marketplace_sku.clone(),
+            seller_sku: mapped.seller_sku.to_string(),
+            units_per_item: mapped.multiplier,
+            buffer: mapped.buffer,
+            keys: mapped.stock_keys.clone(),
+        })
+        .collect()
+}
+
 /// The plan as of the ledger's last FBA readings.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StockPlan {
@@ -58,17 +73,7 @@ pub fn current_plan(
         }
     };
     let path = mapping.describe();
-    let listings = mapping
-        .entries
-        .iter()
-        .map(|(marketplace_sku, mapped)| Listing {
-            marketplace_sku: marketplace_sku.clone(),
-            seller_sku: mapped.seller_sku.to_string(),
-            units_per_item: mapped.multiplier,
-            buffer: mapped.buffer,
-            keys: mapped.stock_keys.clone(),
-        })
-        .collect();
+    let listings = listings(&mapping);
     let readings = projections::stock::fba_stock(ledger.store().connection())?;
     let fba = readings.iter().map(|r| (r.seller_sku.clone(), r.fulfillable)).collect();
     let allotted = crate::stages::check::allotted_not_reserved(ledger)?

@@ -9,7 +9,7 @@ use crate::config::StockSync;
 use crate::stages::context::StageContext;
 use crate::stages::report::{StageError, StageReport};
 use events::envelope::{Actor, ExpectedVersion, Meta};
-use events::stock::plan::{brakes, plan, Listing, PlanInputs};
+use events::stock::plan::{brakes, plan, PlanInputs};
 use events::stock::publish::{rows_to_write, verify, Published, SyncState};
 use events::stock::{
     published_stream, FbaLevel, FbaStockRead, StockEvent, StockRow, StockRowProblem, StockSyncFinished, StockSyncHeld,
@@ -90,17 +90,7 @@ pub async fn run(ctx: &mut StageContext<'_>) -> Result<Vec<StageReport>, StageEr
             return Ok(vec![report]);
         }
     };
-    let listings: Vec<Listing> = mapping
-        .entries
-        .iter()
-        .map(|(marketplace_sku, mapped)| Listing {
-            marketplace_sku: marketplace_sku.clone(),
-            seller_sku: mapped.seller_sku.to_string(),
-            units_per_item: mapped.multiplier,
-            buffer: mapped.buffer,
-            keys: mapped.stock_keys.clone(),
-        })
-        .collect();
+    let listings = super::listings(&mapping);
     let mut skus: Vec<SellerSku> = mapping.entries.values().map(|m| m.seller_sku.clone()).collect();
     skus.sort();
     skus.dedup();
