@@ -533,6 +533,57 @@ mod contract {
             "ORDER_EXT_API_GET_RESULT_UPDATEORDERSHIPPING_ASYNC_INFO_101"
         );
         assert!(body["ResultShippingModelList"].is_null(), "not processed yet (the sandbox's clock stands still)");
+
+        // 在庫API 2.0: 204 on upsert, the inventory API's own error shape, limits, duplicates,
+        // RELATIVE only on a SKU that exists, and a SKU the shop has no item for invisible to reads.
+        sandbox.list_sku("Green-Tea", "100g", 3);
+        let inventory = |path: &str, body: Value, content_type: &str| {
+            http.post(format!("{}/es/2.0/inventories/{path}", sandbox.base_url()))
+                .header("authorization", &auth)
+                .header("content-type", content_type)
+                .body(body.to_string())
+                .send()
+        };
+        let row = |manage: &str, variant: &str, mode: &str, quantity: i64| json!({"manageNumber": manage, "variantId": variant, "mode": mode, "quantity": quantity});
+        let upsert = |rows: Vec<Value>| inventory("bulk-upsert", json!({ "inventories": rows }), "application/json");
+        let ok = upsert(vec![row("GREEN-TEA", "100g", "ABSOLUTE", 7), row("green-tea", "typo", "ABSOLUTE", 1)])
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), 204, "upper case manageNumber is lowercased; an unknown SKU is no error");
+        assert_eq!(sandbox.inventory("green-tea", "100g"), Some(7));
+        let no_mode =
+            upsert(vec![json!({"manageNumber": "green-tea", "variantId": "100g", "quantity": 1})]).await.unwrap();
+        let body: Value = no_mode.json().await.unwrap();
+        assert_eq!(body["errors"][0]["code"], "IE0001");
+        assert_eq!(body["errors"][0]["metadata"]["propertyPath"], "inventories[0].mode");
+        let relative = upsert(vec![row("green-tea", "nothing", "RELATIVE", 1)]).await.unwrap();
+        assert_eq!(relative.json::<Value>().await.unwrap()["errors"][0]["code"], "IE0500");
+        let range = upsert(vec![row("green-tea", "100g", "ABSOLUTE", 100_000)]).await.unwrap();
+        assert_eq!(range.json::<Value>().await.unwrap()["errors"][0]["code"], "IE0003");
+        let twice = upsert(vec![row("green-tea", "100g", "ABSOLUTE", 1), row("green-tea", "100g", "ABSOLUTE", 2)])
+            .await
+            .unwrap();
+        assert_eq!(twice.json::<Value>().await.unwrap()["errors"][0]["code"], "IE1102");
+        let many = upsert((0..401).map(|n| row("green-tea", &format!("v{n}"), "ABSOLUTE", 1)).collect()).await.unwrap();
+        assert_eq!(many.json::<Value>().await.unwrap()["errors"][0]["code"], "IE1101");
+        assert_eq!(sandbox.inventory("green-tea", "100g"), Some(7), "a refused request changes nothing");
+        let form =
+            inventory("bulk-upsert", json!({"inventories": []}), "application/x-www-form-urlencoded").await.unwrap();
+        assert_eq!(form.status(), 415);
+        let read = inventory(
+            "bulk-get",
+            json!({"inventories": [{"manageNumber": "green-tea", "variantId": "100g"}, {"manageNumber": "green-tea", "variantId": "typo"}]}),
+            "application/json",
+        )
+        .await
+        .unwrap();
+        let body: Value = read.json().await.unwrap();
+        let rows = body["inventories"].as_array().unwrap();
+        assert_eq!(rows.len(), 1, "the typo's row is not shown: {body}");
+        assert_eq!(
+            (rows[0]["quantity"].as_i64(), rows[0]["updated"].as_str().map(|t| t.ends_with("+09:00"))),
+            (Some(7), Some(true))
+        );
     }
 }
 

@@ -341,6 +341,34 @@ async fn the_sandbox_answers_like_yahoo() {
     let forbidden = http.post(&url).bearer_auth(&token).body(other_seller).send().await.unwrap();
     assert_eq!(forbidden.status(), 403);
     assert!(forbidden.text().await.unwrap().contains("px-04307"));
+
+    // setStock / getStock: form bodies, comma lists, per-code results (stock-apis.md §2).
+    shop.store().list_item("item-a", 1);
+    let stock = |operation: &str, form: &str| {
+        http.post(format!("{}/{operation}", shop.store().api_base_url()))
+            .bearer_auth(&token)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("seller_id=green-tea-jp&{form}"))
+            .send()
+    };
+    let mismatch = stock("setStock", "item_code=item-a%2Citem-b&quantity=1").await.unwrap();
+    assert_eq!(mismatch.status(), 400);
+    assert!(mismatch.text().await.unwrap().contains("st-02105"));
+    let twice = stock("setStock", "item_code=item-a%2Citem-a&quantity=1%2C2").await.unwrap();
+    assert!(twice.text().await.unwrap().contains("st-02103"));
+    let overdraft = stock("setStock", "item_code=item-a&quantity=1&allow_overdraft=2").await.unwrap();
+    assert!(overdraft.text().await.unwrap().contains("st-02106"));
+    let partial = stock("setStock", "item_code=item-a%2Citem-b&quantity=5%2C33.0&allow_overdraft=0%2C0").await.unwrap();
+    assert_eq!(partial.status(), 207, "one code refused, the other applied");
+    let text = partial.text().await.unwrap();
+    assert!(text.contains("<ItemCode>item-a</ItemCode><SubCode></SubCode><Quantity>5</Quantity>"), "{text}");
+    assert!(text.contains("<ErrorCode>st-02104</ErrorCode>"), "{text}");
+    let added = stock("setStock", "item_code=item-a&quantity=%2B3").await.unwrap();
+    assert_eq!(added.status(), 200, "+n adds");
+    assert_eq!(shop.store().stock("item-a"), Some((Some(8), false)));
+    let read = stock("getStock", "item_code=item-a%2Cno-such-item").await.unwrap().text().await.unwrap();
+    assert!(read.contains("ok=\"1\" ng=\"1\""), "{read}");
+    assert!(read.contains("<ItemCode>no-such-item</ItemCode><SubCode></SubCode><Status>0</Status>"), "{read}");
 }
 
 /// STOCK_SYNC=on against Yahoo's setStock/getStock: absolute quantities with
