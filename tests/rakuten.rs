@@ -740,10 +740,16 @@ async fn stock_sync_publishes_to_rms_reads_back_and_holds_a_mass_zero_until_conf
     shop.run(Stage::Stock).await;
     assert_eq!(shop.rms().inventory_writes(), 1, "nothing changed: nothing written");
 
-    // FBA runs out of cups: RMS shows 0 before an order can find none.
+    // FBA runs out of cups: RMS shows 0 before an order can find none. But the shop set the cup
+    // to take orders when out of stock (在庫切れ時の注文受付): that is flagged on its row.
+    shop.rms().set_back_order("arita-cup", "std", true);
     shop.sandbox.set_stock("JP-CUP", 0);
     shop.run(Stage::Stock).await;
     assert_eq!(shop.rms().inventory("arita-cup", "std"), Some(0));
+    assert_eq!(shop.rms().calls("items.inventory-related-settings.get"), 1, "asked for the item at 0 only");
+    let published = mcf_ledger::stages::stock::sync::published(&shop.ledger, Marketplace::Rakuten).unwrap();
+    let (problem, _) = published.problems.get("cup").expect("flagged");
+    assert!(problem.contains("在庫0でも注文を受け付ける"), "{problem}");
 
     // Tea's reading drops to 0 too: most listings on sale would go to 0 at once.
     shop.services.stock.brake_percent = 30;

@@ -222,6 +222,18 @@ impl RakutenClient {
         Ok(response.inventories)
     }
 
+    /// ItemAPI 2.0 `inventory-related-settings` of one item (商品管理番号): whether it keeps no
+    /// stock and which variants take orders at 0. None when RMS has no such item.
+    pub async fn inventory_settings(&self, manage_number: &str) -> Result<Option<ItemInventorySettings>, RakutenError> {
+        let url =
+            format!("{}/es/2.0/items/inventory-related-settings/manage-numbers/{manage_number}", self.config.base_url);
+        match self.send("items.inventory-related-settings.get", Kind::Read, self.http.get(url)).await {
+            Ok(settings) => Ok(Some(settings)),
+            Err(RakutenError::Api { status: 404, .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
     /// The license key's expiry date (JST).
     pub async fn license_expiry(&self) -> Result<NaiveDate, RakutenError> {
         #[derive(serde::Deserialize)]

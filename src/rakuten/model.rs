@@ -326,3 +326,20 @@ impl InventoryError {
         }
     }
 }
+
+/// ItemAPI 2.0 `inventory-related-settings` (stock-apis.md §1.6): the parts stock sync reads.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct ItemInventorySettings {
+    /// 在庫設定なし: the item keeps no stock (never sells out).
+    #[serde(rename = "unlimitedInventoryFlag", default)]
+    pub unlimited: bool,
+    #[serde(default)]
+    pub variants: std::collections::BTreeMap<String, VariantInventorySettings>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct VariantInventorySettings {
+    /// 在庫切れ時の注文受付: orders are taken at 0.
+    #[serde(rename = "backOrderFlag", default)]
+    pub back_order: bool,
+}

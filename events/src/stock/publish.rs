@@ -29,7 +29,7 @@ pub struct SeenStock {
     pub found: bool,
     /// None: no stock is kept (the listing never sells out).
     pub quantity: Option<i64>,
-    /// Buyers may still order at 0 (Yahoo's 超過購入可).
+    /// Buyers may still order at 0 (RMS's 在庫切れ時の注文受付 or 在庫設定なし, Yahoo's 超過購入可).
     pub orderable_at_zero: bool,
 }
 
@@ -49,7 +49,11 @@ pub fn verify(rows: &[StockRow], seen: &[SeenStock]) -> (Vec<String>, Vec<StockR
                 true,
             )),
             Some(s) if s.orderable_at_zero => {
-                Some(("在庫0でも注文を受け付ける設定です（超過購入可）".to_owned(), false))
+                Some((
+                "在庫0でも注文を受け付ける設定です（楽天: 在庫切れ時の注文受付・在庫設定なし／Yahoo!: 超過購入可）。モールの商品設定を直してください"
+                    .to_owned(),
+                false,
+            ))
             }
             Some(_) => None,
         };

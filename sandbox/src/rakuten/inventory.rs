@@ -189,6 +189,50 @@ pub(super) async fn bulk_get(State(shared): State<SharedState>, headers: HeaderM
     finish(after, response.unwrap_or_else(IntoResponse::into_response)).await
 }
 
+/// ItemAPI 2.0 `inventory-related-settings` of one item: whether stock is kept at all
+/// (`unlimitedInventoryFlag`) and, per variant, whether it takes orders at 0 (`backOrderFlag`).
+pub(super) async fn inventory_related_settings(
+    State(shared): State<SharedState>,
+    headers: HeaderMap,
+    axum::extract::Path(manage_number): axum::extract::Path<String>,
+) -> Response {
+    let after = match gate(&shared, "items.inventory-related-settings.get", &headers, false).await {
+        Ok(after) => after,
+        Err(response) => return response,
+    };
+    let manage_number = manage_number.to_ascii_lowercase();
+    let response = {
+        let state = shared.lock();
+        let variants: serde_json::Map<String, Value> = state
+            .inventory
+            .iter()
+            .filter(|((manage, _), row)| *manage == manage_number && row.registered)
+            .map(|((_, variant), row)| {
+                (variant.clone(), json!({"restockOnCancel": false, "backOrderFlag": row.back_order}))
+            })
+            .collect();
+        let response = if variants.is_empty() {
+            errors(
+                StatusCode::NOT_FOUND,
+                vec![("GE0014", format!("Not found for inputs; manageNumber={manage_number}"), None)],
+            )
+            .into_response()
+        } else {
+            json_response(
+                StatusCode::OK,
+                json!({
+                    "manageNumber": manage_number,
+                    "unlimitedInventoryFlag": state.unlimited_items.contains(&manage_number),
+                    "features": {"inventoryDisplay": "DISPLAY_ABSOLUTE_STOCK_COUNT"},
+                    "variants": variants,
+                }),
+            )
+        };
+        response
+    };
+    finish(after, response).await
+}
+
 /// The inventory API's timestamps: `2022-02-28T19:30:00+09:00` (unlike the order API's `+0900`).
 fn rfc3339(time: chrono::DateTime<chrono::Utc>) -> String {
     time.with_timezone(&crate::jst()).to_rfc3339_opts(chrono::SecondsFormat::Secs, false)

@@ -114,6 +114,8 @@ pub(crate) struct State {
     /// Stock rows by (manageNumber, variantId).
     pub inventory: BTreeMap<(String, String), InventoryRow>,
     pub inventory_writes: u64,
+    /// Items set to 在庫設定なし (item API `unlimitedInventoryFlag`), by manageNumber.
+    pub unlimited_items: std::collections::BTreeSet<String>,
 }
 
 /// One SKU's stock at RMS; `registered` false for a row made by an upsert of a SKU the shop
@@ -122,13 +124,15 @@ pub(crate) struct State {
 pub(crate) struct InventoryRow {
     pub quantity: i64,
     pub registered: bool,
+    /// 在庫切れ時の注文受付 (item API `variants.{id}.backOrderFlag`): orderable at 0.
+    pub back_order: bool,
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
 }
 
 impl InventoryRow {
     pub fn orphan(now: DateTime<Utc>) -> Self {
-        Self { quantity: 0, registered: false, created: now, updated: now }
+        Self { quantity: 0, registered: false, back_order: false, created: now, updated: now }
     }
 }
 
@@ -186,6 +190,7 @@ impl RakutenSandbox {
                 request_serial: 0,
                 inventory: BTreeMap::new(),
                 inventory_writes: 0,
+                unlimited_items: Default::default(),
             }),
             faults: Faults::default(),
             meter: config_quota.map(Meter::new),
@@ -275,13 +280,21 @@ impl RakutenSandbox {
         self.shared
             .lock()
             .inventory
-            .insert(key, InventoryRow { quantity, registered: true, created: now, updated: now });
+            .insert(key, InventoryRow { quantity, registered: true, back_order: false, created: now, updated: now });
     }
 
     /// A registered SKU's stock; None for a SKU the shop has no item for.
     pub fn inventory(&self, manage_number: &str, variant_id: &str) -> Option<i64> {
         let key = (manage_number.to_ascii_lowercase(), variant_id.to_owned());
         self.shared.lock().inventory.get(&key).filter(|r| r.registered).map(|r| r.quantity)
+    }
+
+    /// The shop sets a SKU to take orders when out of stock (在庫切れ時の注文受付).
+    pub fn set_back_order(&self, manage_number: &str, variant_id: &str, on: bool) {
+        let key = (manage_number.to_ascii_lowercase(), variant_id.to_owned());
+        if let Some(row) = self.shared.lock().inventory.get_mut(&key) {
+            row.back_order = on;
+        }
     }
 
     /// bulk-upsert calls applied.

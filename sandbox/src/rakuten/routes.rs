@@ -26,6 +26,10 @@ pub fn router(shared: SharedState) -> Router {
         .route("/es/1.0/license-management/license-key/expiry-date", get(license_expiry))
         .route("/es/2.0/inventories/bulk-upsert", post(inventory::bulk_upsert))
         .route("/es/2.0/inventories/bulk-get", post(inventory::bulk_get))
+        .route(
+            "/es/2.0/items/inventory-related-settings/manage-numbers/{manage_number}",
+            get(inventory::inventory_related_settings),
+        )
         .with_state(shared)
 }
 

@@ -92,6 +92,8 @@ impl StockApi<'_> {
                         .collect();
                     let levels = client.inventory(&wanted).await.map_err(|e| e.to_string())?;
                     // bulk-get leaves out the SKUs RMS has no item for.
+                    let zero_items = rakuten_items_at_zero(batch, &levels);
+                    let orderable = rakuten_orderable_at_zero(client, &zero_items).await?;
                     for key in batch {
                         let level = levels.iter().find(|l| match key {
                             StockKey::Rakuten { manage_number, variant_id } => {
@@ -103,7 +105,7 @@ impl StockApi<'_> {
                             key: key.clone(),
                             found: level.is_some(),
                             quantity: level.map(|l| l.quantity),
-                            orderable_at_zero: false,
+                            orderable_at_zero: orderable.contains(key),
                         });
                     }
                 }
@@ -128,6 +130,46 @@ impl StockApi<'_> {
         }
         Ok(seen)
     }
+}
+
+/// The items (manageNumber) with a variant of `batch` at 0 now: only there does it matter
+/// whether RMS still takes orders.
+fn rakuten_items_at_zero(batch: &[StockKey], levels: &[crate::rakuten::model::InventoryLevel]) -> Vec<String> {
+    let mut items: Vec<String> = batch
+        .iter()
+        .filter_map(|key| match key {
+            StockKey::Rakuten { manage_number, variant_id } => levels
+                .iter()
+                .any(|l| {
+                    l.manage_number.eq_ignore_ascii_case(manage_number)
+                        && &l.variant_id == variant_id
+                        && l.quantity == 0
+                })
+                .then(|| manage_number.clone()),
+            StockKey::Yahoo { .. } => None,
+        })
+        .collect();
+    items.sort();
+    items.dedup();
+    items
+}
+
+/// The keys of `items` RMS takes orders for at 0: the item keeps no stock (在庫設定なし), or the
+/// variant takes orders when out of stock (在庫切れ時の注文受付). One item-API call per item.
+async fn rakuten_orderable_at_zero(client: &RakutenClient, items: &[String]) -> Result<Vec<StockKey>, String> {
+    let mut orderable = Vec::new();
+    for manage_number in items {
+        let Some(settings) = client.inventory_settings(manage_number).await.map_err(|e| e.to_string())? else {
+            continue;
+        };
+        for (variant_id, variant) in &settings.variants {
+            if settings.unlimited || variant.back_order {
+                orderable
+                    .push(StockKey::Rakuten { manage_number: manage_number.clone(), variant_id: variant_id.clone() });
+            }
+        }
+    }
+    Ok(orderable)
 }
 
 fn rakuten_write_error(error: RakutenError) -> WriteError {
