@@ -1188,6 +1188,7 @@ fn stock_plan_shows_what_each_listing_would_be_told_from_the_last_fba_reading_of
         levels: vec![
             FbaLevel { seller_sku: "JP-TEA-100".into(), fulfillable: 10 },
             FbaLevel { seller_sku: "JP-CUP-ARITA".into(), fulfillable: 0 },
+            FbaLevel { seller_sku: "JP-MATCHA-30".into(), fulfillable: 0 },
         ],
     });
     ledger
@@ -1222,17 +1223,16 @@ fn stock_plan_shows_what_each_listing_would_be_told_from_the_last_fba_reading_of
     assert_eq!(tea["key"]["manage_number"], "green-tea", "where it is written at RMS: {tea}");
     assert_eq!(row("yahoo", "tea-3pack")["key"]["item_code"], "green-tea:3pack");
     assert_eq!(row("rakuten", "cup")["quantity"], 0, "never below 0");
-    assert_eq!(row("rakuten", "matcha-30")["quantity"], Value::Null, "FBA never read for it: nothing planned");
-    assert_eq!(row("rakuten", "matcha-30")["published"], Value::Null);
-    // 2 of the 6 listings with a quantity would go to 0: over the default 30%.
+    assert_eq!(row("rakuten", "matcha-30")["published"], Value::Null, "never told");
+    // 2 of the 3 FBA SKUs on sale would go to 0 at once (cups and matcha): over the default 30%.
     assert_eq!(json["brakes"][0]["kind"], "many_to_zero", "{json}");
-    assert_eq!((json["brakes"][0]["to_zero"].as_u64(), json["brakes"][0]["on_sale"].as_u64()), (Some(2), Some(6)));
+    assert_eq!((json["brakes"][0]["to_zero"].as_u64(), json["brakes"][0]["on_sale"].as_u64()), (Some(2), Some(3)));
 
     let human = plan(&["stock", "plan"]);
     assert!(human.status.success(), "{}", stderr(&human));
     let text = stdout(&human);
     assert!(text.contains("JST"), "the reading's time is JST: {text}");
-    assert!(text.contains("ブレーキ: 販売中の 6 件のうち 2 件が一度に在庫0になります"), "{text}");
+    assert!(text.contains("ブレーキ: 販売中の 3 SKU のうち 2 SKU が一度に在庫0になります"), "{text}");
     // Before any workbook was recorded, a master that cannot be read is a clear error, exit 1.
     let missing = bin()
         .env("SKU_MASTER_PATH", dir.path().join("nowhere.xlsx"))

@@ -751,9 +751,13 @@ async fn stock_sync_publishes_to_rms_reads_back_and_holds_a_mass_zero_until_conf
     let (problem, _) = published.problems.get("cup").expect("flagged");
     assert!(problem.contains("在庫0でも注文を受け付ける"), "{problem}");
 
-    // Tea's reading drops to 0 too: most listings on sale would go to 0 at once.
+    // Cups come back; then tea and cups read 0 at once: most FBA SKUs on sale would go to 0.
+    shop.sandbox.set_stock("JP-CUP", 5);
+    shop.run(Stage::Stock).await;
+    assert_eq!(shop.rms().inventory("arita-cup", "std"), Some(4));
     shop.services.stock.brake_percent = 30;
     shop.sandbox.set_stock("JP-TEA-100", 0);
+    shop.sandbox.set_stock("JP-CUP", 0);
     let writes = shop.rms().inventory_writes();
     let report = shop.run(Stage::Stock).await;
     assert_eq!(report[0].needs_operator, 1);

@@ -1047,14 +1047,14 @@ async fn a_held_stock_plan_is_shown_and_confirmed_from_the_stock_page() {
     {
         let mut ledger = admin.ledger();
         let held = StockEvent::StockSyncHeld(StockSyncHeld {
-            reasons: vec!["販売中の 10 件のうち 8 件が一度に在庫0になります（上限 30%）".into()],
+            reasons: vec!["販売中の 10 SKU のうち 8 SKU が一度に在庫0になります（上限 30%）".into()],
         });
         ledger
             .append(STOCK_SYNC_STREAM, ExpectedVersion::Any, &[held.to_new_event(Meta::by(Actor::reactor("stock")))])
             .unwrap();
     }
     let page = admin.page("/stock").await;
-    assert!(page.contains("在庫の反映を止めています") && page.contains("8 件が一度に在庫0"), "{page}");
+    assert!(page.contains("在庫の反映を止めています") && page.contains("8 SKU が一度に在庫0"), "{page}");
     assert!(page.contains("承認して反映"), "the confirm button");
     let health = admin.page("/health").await;
     assert!(health.contains("止めています（承認待ち）"), "{health}");

@@ -118,7 +118,7 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, String> {
     let mail = start_mail_sandbox(&password).await?;
     let mut services = sandbox_services((&amazon, &rakuten, &yahoo, &mail), &master, MARKETPLACE_RATE, clock.clone())?;
     // The demo publishes stock: the shop's items are listed at both marketplaces, and a listing
-    // whose FBA stock is gone (matcha) shows 0 there.
+    // whose FBA stock is gone (matcha, then cups) shows 0 there.
     list_sample_items(&rakuten, &yahoo);
     services.stock = crate::config::StockSettings { sync: crate::config::StockSync::On, ..Default::default() };
     let listener = tokio::net::TcpListener::bind((options.bind, options.port))
@@ -191,7 +191,9 @@ async fn start_marketplaces(clock: Arc<dyn Clock>) -> Result<(AmazonSandbox, Rak
     })
     .await
     .map_err(|e| format!("starting the SP-API sandbox: {e}"))?;
-    for (sku, stock) in [("JP-TEA-100", 100_000), ("JP-CUP-ARITA", 100_000), ("JP-MATCHA-30", 0)] {
+    // Cups are few: as they sell, the listings at RMS and Yahoo fall to 0 (the stock page shows
+    // it), and a cup ordered after that is OUT_OF_STOCK, as matcha is from the start.
+    for (sku, stock) in [("JP-TEA-100", 100_000), ("JP-CUP-ARITA", 12), ("JP-MATCHA-30", 0)] {
         amazon.set_stock(sku, stock);
     }
     let rakuten = RakutenSandbox::start(

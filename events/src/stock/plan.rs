@@ -105,8 +105,8 @@ pub fn plan(inputs: &PlanInputs) -> Vec<PlanRow> {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Brake {
-    /// More than `limit_percent` of the listings on sale would drop to 0 at once: more likely a
-    /// bad reading (an FBA outage, a wrong account) than a sell-out.
+    /// More than one FBA SKU, and more than `limit_percent` of those on sale, would drop to 0
+    /// at once: more likely a bad reading (an FBA outage, a wrong account) than a sell-out.
     ManyToZero { to_zero: usize, on_sale: usize, limit_percent: u32 },
     /// Seller SKUs an earlier reading had that this one lacks.
     MissingSkus { seller_skus: Vec<String> },
@@ -117,7 +117,7 @@ impl Brake {
     pub fn describe(&self) -> String {
         match self {
             Self::ManyToZero { to_zero, on_sale, limit_percent } => format!(
-                "販売中の {on_sale} 件のうち {to_zero} 件が一度に在庫0になります（上限 {limit_percent}%）。FBAの読み取りを確かめてから承認してください"
+                "販売中の {on_sale} SKU のうち {to_zero} SKU が一度に在庫0になります（上限 {limit_percent}%）。FBAの読み取りを確かめてから承認してください"
             ),
             Self::MissingSkus { seller_skus } => {
                 format!("前回の読み取りにあったSKUがありません: {}。FBAの読み取りを確かめてから承認してください", seller_skus.join(", "))
@@ -135,12 +135,16 @@ pub fn brakes(
     limit_percent: u32,
 ) -> Vec<Brake> {
     let mut found = Vec::new();
-    // On sale: told a quantity above 0, or never told (a first sync cannot know better).
-    let on_sale: Vec<&PlanRow> =
+    // Counted in FBA SKUs (a product sells out once, however many listings and marketplaces
+    // show it). On sale: a listing told a quantity above 0, or never told.
+    let on_sale_rows: Vec<&PlanRow> =
         rows.iter().filter(|r| r.quantity.is_some() && r.published.is_none_or(|p| p > 0)).collect();
-    let to_zero = on_sale.iter().filter(|r| r.quantity == Some(0)).count();
-    if !on_sale.is_empty() && to_zero * 100 > on_sale.len() * limit_percent as usize {
-        found.push(Brake::ManyToZero { to_zero, on_sale: on_sale.len(), limit_percent });
+    let on_sale: BTreeSet<&str> = on_sale_rows.iter().map(|r| r.seller_sku.as_str()).collect();
+    let to_zero: BTreeSet<&str> =
+        on_sale_rows.iter().filter(|r| r.quantity == Some(0)).map(|r| r.seller_sku.as_str()).collect();
+    // One product selling out is ordinary, whatever its share of a small catalogue.
+    if to_zero.len() >= 2 && to_zero.len() * 100 > on_sale.len() * limit_percent as usize {
+        found.push(Brake::ManyToZero { to_zero: to_zero.len(), on_sale: on_sale.len(), limit_percent });
     }
     let missing: Vec<String> = seen_before.difference(read_now).cloned().collect();
     if !missing.is_empty() {
@@ -210,6 +214,21 @@ mod tests {
     }
 
     #[test]
+    fn given_one_listing_of_a_small_catalogue_selling_out_then_no_brake() {
+        let mut inputs = given(
+            vec![listing("a", "A", 1, None), listing("b", "B", 1, None), listing("c", "C", 1, None)],
+            &[("A", 0), ("B", 5), ("C", 5)],
+            &[],
+            0,
+        );
+        for sku in ["a", "b", "c"] {
+            inputs.published.insert((Marketplace::Rakuten, sku.into()), 5);
+        }
+        let read: BTreeSet<String> = ["A", "B", "C"].into_iter().map(String::from).collect();
+        assert!(brakes(&plan(&inputs), &read, &read, 30).is_empty(), "1 of 3 is a sell-out, not a bad reading");
+    }
+
+    #[test]
     fn given_more_than_a_marketplace_holds_then_the_most_it_takes() {
         let mut inputs = given(vec![listing("tea", "T", 1, None)], &[("T", 150_000)], &[], 0);
         inputs.marketplaces = vec![Marketplace::Rakuten, Marketplace::Yahoo];
@@ -258,7 +277,7 @@ mod tests {
             vec![Brake::ManyToZero { to_zero: 4, on_sale: 10, limit_percent: 30 }]
         );
         assert!(brakes(&rows, &read, &read, 40).is_empty(), "4 of 10 is within 40%");
-        assert!(brakes(&rows, &read, &read, 30)[0].describe().contains("10 件のうち 4 件"));
+        assert!(brakes(&rows, &read, &read, 30)[0].describe().contains("10 SKU のうち 4 SKU"));
     }
 
     #[test]
