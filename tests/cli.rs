@@ -765,6 +765,8 @@ async fn sigterm_inside_a_long_stage_stops_after_the_order_under_way_and_the_nex
         store.read_stream("system").unwrap().into_iter().rev().find(|e| e.event_type == "CycleFinished").unwrap();
     let finished: serde_json::Value = serde_json::from_str(&finished.data).unwrap();
     assert_eq!(finished["interrupted"], true, "{finished}");
+    let failures = finished["failures"].to_string();
+    assert!(!failures.contains("stopped by a signal"), "a stage the shutdown stopped is no failure: {failures}");
     let ship = finished["reports"].as_array().unwrap().iter().find(|r| r["stage"] == "ship").unwrap();
     assert_eq!(ship["interrupted"], true, "{ship}");
     assert_eq!(ship["advanced"].as_u64().unwrap() as usize, shipped_before_stop, "{ship}");

@@ -57,6 +57,14 @@ impl LanesOutcome {
                 self.take_reports(reports);
                 progressed
             }
+            Err(error) if error.interrupted() => {
+                tracing::warn!(stage = stage.name(), %error, "the shutdown stopped the stage");
+                let mut interrupted = StageReport::new(stage.name());
+                interrupted.interrupted = true;
+                self.take_reports(vec![interrupted]);
+                self.failed = true;
+                false
+            }
             Err(error) => {
                 tracing::error!(stage = stage.name(), %error, "stage failed; the cycle goes on");
                 self.failures.push(StageFailure { stage: stage.name(), error: error.to_string() });

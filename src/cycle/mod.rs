@@ -129,6 +129,12 @@ impl CycleReport {
     fn add_stage(&mut self, stage: Stage, outcome: Result<Vec<StageReport>, CycleError>) {
         match outcome {
             Ok(reports) => self.add(reports),
+            Err(CycleError::Stage { source, .. }) if source.interrupted() => {
+                tracing::warn!(stage = stage.name(), error = %source, "the shutdown stopped the stage");
+                let mut interrupted = StageReport::new(stage.name());
+                interrupted.interrupted = true;
+                self.add(vec![interrupted]);
+            }
             Err(error) => {
                 tracing::error!(stage = stage.name(), %error, "stage failed; the cycle goes on");
                 self.failures.push(StageFailure { stage: stage.name(), error: error.to_string() });

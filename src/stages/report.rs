@@ -80,3 +80,12 @@ pub enum StageError {
     #[error("the cycle lease was lost while the stage ran: {0}")]
     Lease(String),
 }
+
+impl StageError {
+    /// The process's shutdown stopped the stage's outside call: the stage was interrupted, it
+    /// did not fail (the other side may be fine).
+    pub fn interrupted(&self) -> bool {
+        use crate::transport::SourceError;
+        matches!(self, Self::Amazon(error) if error.interrupted())
+    }
+}
