@@ -67,3 +67,24 @@ pub fn fba_stock(conn: &Connection) -> Result<Vec<FbaStockRow>, StoreError> {
         .context(|| "reading the FBA stock".into())?;
     rows.map(|r| r.context(|| "reading the FBA stock".into())).collect()
 }
+
+/// The seller SKUs of the newest whole FBA reading (the stock stage's), if there was one: found
+/// by SQL, so the growing `stock-fba` stream is not folded every cycle.
+pub fn last_whole_reading(conn: &Connection) -> Result<Option<Vec<String>>, StoreError> {
+    let mut statement = conn
+        .prepare_cached(
+            "SELECT position, data FROM events WHERE stream = ?1 AND type = 'FbaStockRead' AND json_extract(data, '$.whole') = 1
+             ORDER BY position DESC LIMIT 1",
+        )
+        .context(|| "preparing the last whole FBA reading".into())?;
+    let mut rows = statement
+        .query_map([events::stock::FBA_STOCK_STREAM], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
+        .context(|| "reading the last whole FBA reading".into())?;
+    let Some((position, data)) = rows.next().transpose().context(|| "reading the last whole FBA reading".into())?
+    else {
+        return Ok(None);
+    };
+    let read: events::stock::FbaStockRead = serde_json::from_str(&data)
+        .map_err(|e| StoreError::CorruptRow { position, reason: format!("an unreadable FbaStockRead: {e}") })?;
+    Ok(Some(read.levels.into_iter().map(|l| l.seller_sku).collect()))
+}

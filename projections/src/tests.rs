@@ -392,3 +392,21 @@ fn a_migration_whose_rebuild_fails_leaves_the_old_projections_and_schema_as_they
     assert_eq!(version, 4, "the migration was not committed without its rebuild");
     assert_eq!(dump(&conn), before, "the old rows are untouched");
 }
+
+#[test]
+fn the_last_whole_fba_reading_is_the_stock_stages_not_checks() {
+    use events::stock::{FbaLevel, FbaStockRead, StockEvent, FBA_STOCK_STREAM};
+    let dir = tempfile::tempdir().unwrap();
+    let mut ledger = open(&dir.path().join("shop.db"), &clock());
+    assert_eq!(crate::stock::last_whole_reading(ledger.store().connection()).unwrap(), None);
+    let read = |by: &str, whole: bool, skus: &[&str]| {
+        let levels = skus.iter().map(|s| FbaLevel { seller_sku: (*s).into(), fulfillable: 1 }).collect();
+        StockEvent::FbaStockRead(FbaStockRead { by: by.into(), whole, levels })
+            .to_new_event(Meta::by(Actor::reactor(by)))
+    };
+    for event in [read("stock", true, &["A", "B"]), read("stock", true, &["A", "C"]), read("check", false, &["A"])] {
+        ledger.append(FBA_STOCK_STREAM, ExpectedVersion::Any, &[event]).unwrap();
+    }
+    let last = crate::stock::last_whole_reading(ledger.store().connection()).unwrap();
+    assert_eq!(last, Some(vec!["A".to_owned(), "C".to_owned()]), "check's partial reading is not whole");
+}

@@ -50,15 +50,8 @@ pub fn sync_state(ledger: &Ledger) -> Result<SyncState, LedgerError> {
 
 /// The seller SKUs of the last whole reading (the stock stage's), if there was one.
 fn last_whole_reading(ledger: &Ledger) -> Result<Option<BTreeSet<String>>, LedgerError> {
-    let upcasters = events::ledger_event::upcasters();
-    for recorded in ledger.store().read_stream_of_types(FBA_STOCK_STREAM, &["FbaStockRead"])?.iter().rev() {
-        if let StockEvent::FbaStockRead(read) = StockEvent::decode(recorded, &upcasters)? {
-            if read.whole {
-                return Ok(Some(read.levels.into_iter().map(|l| l.seller_sku).collect()));
-            }
-        }
-    }
-    Ok(None)
+    let skus = projections::stock::last_whole_reading(ledger.store().connection())?;
+    Ok(skus.map(|skus| skus.into_iter().collect()))
 }
 
 /// An operator lets the held plan be published (the next run writes it despite the brakes).
