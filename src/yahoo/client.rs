@@ -347,7 +347,13 @@ impl YahooClient {
         kind: Kind,
         fields: &[(&str, String)],
     ) -> Result<Element, YahooError> {
-        let body = fields.iter().map(|(k, v)| format!("{k}={}", form_encode(v))).collect::<Vec<_>>().join("&");
+        // `:` and `,` of the stock lists are percent-encoded like any other byte.
+        let body = serde_urlencoded::to_string(fields).map_err(|e| YahooError::Unavailable {
+            operation,
+            attempts: 0,
+            last: format!("the form cannot be encoded: {e}"),
+            stopped: false,
+        })?;
         self.send(operation, kind, FORM, body).await.map(|(root, _)| root)
     }
 
@@ -455,17 +461,6 @@ impl YahooClient {
 
 const XML: &str = "application/xml; charset=UTF-8";
 const FORM: &str = "application/x-www-form-urlencoded";
-
-/// A form value, percent-encoded (`:` and `,` of the stock lists included).
-fn form_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
-}
 
 /// An answer whose `Status` is NG: Yahoo's code and message.
 fn ng_status(root: &Element) -> Option<(String, String)> {

@@ -78,6 +78,8 @@ pub struct Published {
     pub quantities: BTreeMap<String, u32>,
     /// Listings whose last write did not read back: why, and the quantity written.
     pub problems: BTreeMap<String, (String, u32)>,
+    /// The key each of those was written under.
+    pub problem_keys: BTreeMap<String, StockKey>,
     /// A write intended with no outcome: read back before anything is written again.
     pub pending: Option<StockWriteIntended>,
     /// The last write was refused or could not be made: write everything again once it can.
@@ -90,9 +92,18 @@ impl Published {
     /// What the marketplace counts as told, per listing: the verified quantities, and for a
     /// listing set up wrong the quantity last written (so it is not written every run).
     pub fn told(&self) -> BTreeMap<String, u32> {
+        self.told_under(|sku| self.problem_keys.get(sku).cloned())
+    }
+
+    /// [`told`](Self::told), with each listing's key as the master has it now: a listing set up
+    /// wrong counts as told only while its key is the one it was written under, so a key
+    /// corrected in the master is written (and read back) at the next run.
+    pub fn told_under(&self, current_key: impl Fn(&str) -> Option<StockKey>) -> BTreeMap<String, u32> {
         let mut told = self.quantities.clone();
         for (sku, (_, quantity)) in &self.problems {
-            told.insert(sku.clone(), *quantity);
+            if current_key(sku).as_ref() == self.problem_keys.get(sku) {
+                told.insert(sku.clone(), *quantity);
+            }
         }
         told
     }
@@ -128,6 +139,7 @@ impl Published {
                                 published
                                     .problems
                                     .insert(problem.marketplace_sku.clone(), (problem.problem.clone(), quantity));
+                                published.problem_keys.insert(problem.marketplace_sku.clone(), problem.key.clone());
                             }
                             _ => {
                                 published.problems.remove(&problem.marketplace_sku);
@@ -279,6 +291,10 @@ mod tests {
         assert_eq!(published.quantities, BTreeMap::from([("a".to_owned(), 3)]));
         assert_eq!(published.problems.get("b"), Some(&("no".to_owned(), 2)));
         assert_eq!(published.told(), BTreeMap::from([("a".to_owned(), 3), ("b".to_owned(), 2)]));
+        let corrected = published.told_under(|sku| Some(key(&format!("{sku}-fixed"))));
+        assert_eq!(corrected, BTreeMap::from([("a".to_owned(), 3)]), "a corrected key is written again");
+        let unchanged = published.told_under(|sku| Some(key(sku)));
+        assert_eq!(unchanged.get("b"), Some(&2), "under the same key it is not written every run");
         assert_eq!(published.pending.as_ref().map(|p| p.write_id.as_str()), Some("w2"));
 
         let failed = StockEvent::StockWriteFailed(StockWriteFailed {

@@ -122,17 +122,13 @@ pub async fn notify(
     steps: &mut Steps<'_>,
 ) -> Result<StageReport, StageError> {
     let mut report = StageReport::new("notify:rakuten");
-    let mut due = Vec::new();
-    for key in crate::stages::orders::marketplace_keys_in(
+    // The projection's rows pick the candidates; each order is folded when it is decided on.
+    let due = crate::stages::orders::marketplace_keys_in(
         ledger,
         Marketplace::Rakuten,
         &[Status::Shipping],
         crate::stages::orders::may_report_shipment,
-    )? {
-        if due_state(ledger, &key)?.is_some() {
-            due.push(key);
-        }
-    }
+    )?;
     collect_results(ledger, client, &due, steps, &mut report).await?;
     for page in due.chunks(SHIPPING_ASYNC_LIMIT) {
         if !steps.proceed(ledger, &mut report)? {

@@ -75,12 +75,27 @@ fn intend(ledger: &mut Ledger, intent: AlertIntended) -> Result<bool, LedgerErro
     Ok(!outcome.nothing_new())
 }
 
+/// Raises an alert about one recorded event, unless it was raised already (the history of a
+/// stream is gone through every cycle; only what is new is appended).
+fn raise_once(
+    ledger: &mut Ledger,
+    known: &Alerts,
+    alert_id: String,
+    (kind, subject, body): (&str, String, String),
+) -> Result<usize, LedgerError> {
+    if known.intents.contains_key(&alert_id) {
+        return Ok(0);
+    }
+    let intent = AlertIntended { alert_id, kind: kind.into(), subject, body, orders: vec![] };
+    Ok(usize::from(intend(ledger, intent)?))
+}
+
 fn jst(time: DateTime<Utc>) -> String {
     time.with_timezone(&events::clock::jst()).format("%Y-%m-%d %H:%M").to_string()
 }
 
 /// Alerts from every `poll-*` stream's outages, expiring credentials and refused signatures.
-fn raise_source_alerts(ledger: &mut Ledger) -> Result<usize, LedgerError> {
+fn raise_source_alerts(ledger: &mut Ledger, known: &Alerts) -> Result<usize, LedgerError> {
     let mut raised = 0;
     for stream in ledger.store().streams_in_category("poll")? {
         let source = stream.trim_start_matches("poll-").to_owned();
@@ -115,14 +130,7 @@ fn raise_source_alerts(ledger: &mut Ledger) -> Result<usize, LedgerError> {
                 ),
                 _ => continue,
             };
-            let intent = AlertIntended {
-                alert_id: format!("source:{}", event.event_id),
-                kind: kind.into(),
-                subject,
-                body,
-                orders: vec![],
-            };
-            raised += usize::from(intend(ledger, intent)?);
+            raised += raise_once(ledger, known, format!("source:{}", event.event_id), (kind, subject, body))?;
         }
     }
     Ok(raised)
@@ -130,7 +138,7 @@ fn raise_source_alerts(ledger: &mut Ledger) -> Result<usize, LedgerError> {
 
 /// Alerts from the stock sync: a plan the brakes held, and listings a write could not set
 /// (an unknown key, a listing orderable at 0), each once.
-fn raise_stock_alerts(ledger: &mut Ledger) -> Result<usize, LedgerError> {
+fn raise_stock_alerts(ledger: &mut Ledger, known: &Alerts) -> Result<usize, LedgerError> {
     use events::stock::{published_stream, StockEvent, STOCK_SYNC_STREAM};
     let upcasters = events::ledger_event::upcasters();
     let mut raised = 0;
@@ -154,19 +162,13 @@ fn raise_stock_alerts(ledger: &mut Ledger) -> Result<usize, LedgerError> {
                         .iter()
                         .filter(|p| !p.write_again)
                         .map(|p| format!("{} ({}): {}", p.marketplace_sku, p.key, p.problem))
+                        .chain(["\nキーの誤りは SKUマスター（master.xlsx）のモールのキーを直してください。次の実行で書き直し、読み返して確かめます。\nモールの商品設定（在庫切れ時の注文受付・超過購入可など）は、モールの管理画面で直してください。その商品の在庫数が次に変わったときに書き直して確かめます。\n各行の状態は管理画面の在庫連携ページにあります。".to_owned()])
                         .collect::<Vec<_>>()
                         .join("\n"),
                 ),
                 _ => continue,
             };
-            let intent = AlertIntended {
-                alert_id: format!("stock:{}", event.event_id),
-                kind: kind.into(),
-                subject,
-                body,
-                orders: vec![],
-            };
-            raised += usize::from(intend(ledger, intent)?);
+            raised += raise_once(ledger, known, format!("stock:{}", event.event_id), (kind, subject, body))?;
         }
     }
     Ok(raised)
@@ -256,8 +258,9 @@ pub async fn alert(
         let ConfiguredExpiry { stream, credential, expires_on } = expiry;
         crate::stages::sources::record_credential_expiry(ledger, stream, credential, *expires_on, poll)?;
     }
-    report.advanced += raise_source_alerts(ledger)?;
-    report.advanced += raise_stock_alerts(ledger)?;
+    let raised_before = alerts(ledger)?;
+    report.advanced += raise_source_alerts(ledger, &raised_before)?;
+    report.advanced += raise_stock_alerts(ledger, &raised_before)?;
     let known = alerts(ledger)?;
     report.needs_operator += raise_stale(ledger, &known, settings.stale_after)?;
     report.advanced += raise_daily_summary(ledger)?;

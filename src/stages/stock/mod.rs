@@ -15,6 +15,15 @@ use std::path::Path;
 
 pub use crate::config::StockSettings;
 
+/// Where the master has a listing's stock at `marketplace` now.
+pub(crate) fn current_key(
+    mapping: &crate::sku_master::SkuMapping,
+    marketplace_sku: &str,
+    marketplace: Marketplace,
+) -> Option<events::stock::StockKey> {
+    mapping.get(marketplace_sku)?.stock_keys.iter().find(|k| k.marketplace() == marketplace).cloned()
+}
+
 /// The master's rows as listings to plan.
 pub(crate) fn listings(mapping: &crate::sku_master::SkuMapping) -> Vec<Listing> {
     mapping
@@ -82,7 +91,8 @@ pub fn current_plan(
         .collect();
     let mut published = std::collections::BTreeMap::new();
     for marketplace in &marketplaces {
-        for (sku, quantity) in sync::published(ledger, *marketplace)?.told() {
+        let key_now = |sku: &str| current_key(&mapping, sku, *marketplace);
+        for (sku, quantity) in sync::published(ledger, *marketplace)?.told_under(key_now) {
             published.insert((*marketplace, sku), quantity);
         }
     }

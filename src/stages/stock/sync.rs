@@ -119,7 +119,7 @@ pub async fn run(ctx: &mut StageContext<'_>) -> Result<Vec<StageReport>, StageEr
     for api in &apis {
         let marketplace = api.marketplace();
         let published = resolve_pending(ctx.ledger, api, &mut report).await?;
-        for (sku, quantity) in published.told() {
+        for (sku, quantity) in published.told_under(|sku| super::current_key(&mapping, sku, marketplace)) {
             told.insert((marketplace, sku), quantity);
         }
         resolved.insert(marketplace, published);
