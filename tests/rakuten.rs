@@ -119,6 +119,43 @@ async fn an_order_rms_refuses_while_processing_goes_to_the_operator_with_its_mes
     assert_eq!(shop.status(&key(&numbers[1])), Status::Shipped);
 }
 
+/// The buyer cancels after RMS processed the report but before the ledger learnt its outcome
+/// (its result not yet asked for, or the answer to the call itself lost): Amazon has shipped, so
+/// the order goes to the operator, and the ledger still records the report RMS applied, from
+/// the async result or by reading the order back. Nothing is sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_whose_order_was_cancelled_meanwhile_gets_its_outcome_from_rms() {
+    for answer_lost in [false, true] {
+        let mut shop = Shop::with_rakuten(now_clock()).await;
+        let number = shipped_card_orders(&mut shop, 1).await.remove(0);
+        if answer_lost {
+            let hang = Fault::ApplyThenHang(std::time::Duration::from_secs(3));
+            shop.rms().faults().inject(Some("updateOrderShippingAsync"), hang, 1);
+        }
+        shop.run(Stage::Notify).await;
+        shop.advance(Duration::seconds(3));
+        assert_eq!(shop.rms().shippings(&number).len(), 1, "RMS processed the report");
+        shop.rms().cancel(&number);
+        shop.run(Stage::Monitor).await;
+        let state = shop.state(&key(&number));
+        assert_eq!(state.status, Some(Status::Error), "cancelled after Amazon shipped: the operator decides");
+        assert!(state.write(OutsideWrite::RakutenShipping).is_some_and(WriteState::awaits_outcome));
+
+        shop.run(Stage::Notify).await;
+        let state = shop.state(&key(&number));
+        assert_eq!(
+            state.write(OutsideWrite::RakutenShipping),
+            Some(&WriteState::Done),
+            "answer lost: {answer_lost}; RMS applied it"
+        );
+        assert_eq!(state.status, Some(Status::Error), "still with the operator");
+        assert_eq!(shop.rms().shippings(&number).len(), 1);
+        assert_eq!(shop.rms().calls("updateOrderShippingAsync"), 1, "nothing sent again");
+        let read_back = if answer_lost { "getOrder" } else { "getResultUpdateOrderShippingAsync" };
+        assert!(shop.rms().calls(read_back) > 0, "{read_back}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_card_order_goes_from_rms_to_mcf_and_its_tracking_back_to_rms_once() {
     let mut shop = Shop::with_rakuten(now_clock()).await;

@@ -105,14 +105,51 @@ fn refused_events(messages: &[(String, String)]) -> Vec<OrderEvent> {
     ]
 }
 
+/// Whether the order still waits for its tracking to reach RMS.
+fn is_due(state: &OrderState) -> bool {
+    state.status == Some(Status::Shipping)
+        && state.tracking.is_some()
+        && !state.shipment_reported
+        && state.cancel_requested.is_none()
+}
+
 /// The order, if it still waits for its tracking to reach RMS.
 fn due_state(ledger: &Ledger, key: &OrderKey) -> Result<Option<OrderState>, LedgerError> {
     let state = ledger.order_state(key)?;
-    let due = state.status == Some(Status::Shipping)
-        && state.tracking.is_some()
-        && !state.shipment_reported
-        && state.cancel_requested.is_none();
-    Ok(due.then_some(state))
+    Ok(is_due(&state).then_some(state))
+}
+
+/// The outcome to record for a report whose order stopped waiting for it while RMS had it (a
+/// cancellation came, the order went to the operator): RMS's copy decides, and nothing is sent
+/// again. None while RMS may still be processing it.
+pub fn stranded_outcome(step: &ShippingStep) -> Option<OrderEvent> {
+    match step {
+        ShippingStep::AlreadyAtRms => {
+            Some(OrderEvent::WriteDone(WriteDone { write: WRITE, note: "RMS showed it when read back".into() }))
+        }
+        ShippingStep::AwaitRms => None,
+        ShippingStep::NoPackage | ShippingStep::Send(_) => Some(OrderEvent::WriteFailed(WriteFailed {
+            write: WRITE,
+            code: None,
+            message: "RMSに発送情報がありません。注文が発送報告を待たなくなったため、再送しません。".into(),
+        })),
+    }
+}
+
+/// Orders with a report awaiting its outcome that no longer wait to be reported.
+fn stranded_keys(ledger: &Ledger, due: &[OrderKey]) -> Result<Vec<OrderKey>, LedgerError> {
+    let mut stranded = Vec::new();
+    for order in projections::queries::orders_with_open_write(ledger.store().connection(), WRITE)? {
+        let Ok(key) = order.parse::<OrderKey>() else { continue };
+        if key.marketplace != Marketplace::Rakuten || due.contains(&key) {
+            continue;
+        }
+        let state = ledger.order_state(&key)?;
+        if state.write(WRITE).is_some_and(WriteState::awaits_outcome) && !is_due(&state) {
+            stranded.push(key);
+        }
+    }
+    Ok(stranded)
 }
 
 /// Writes carrier and tracking number back to RMS; SHIPPED once RMS has it.
@@ -129,7 +166,10 @@ pub async fn notify(
         &[Status::Shipping],
         crate::stages::orders::may_report_shipment,
     )?;
-    collect_results(ledger, client, &due, steps, &mut report).await?;
+    let stranded = stranded_keys(ledger, &due)?;
+    let awaiting: Vec<OrderKey> = due.iter().chain(&stranded).cloned().collect();
+    collect_results(ledger, client, &awaiting, steps, &mut report).await?;
+    read_back_stranded(ledger, client, &stranded, steps, &mut report).await?;
     for page in due.chunks(SHIPPING_ASYNC_LIMIT) {
         if !steps.proceed(ledger, &mut report)? {
             break;
@@ -152,22 +192,20 @@ pub async fn notify(
     Ok(report)
 }
 
-/// Asks RMS for the result of each request the due orders were submitted under (one call per
+/// Asks RMS for the result of each request the orders were submitted under (one call per
 /// request) and records each processed order's outcome. Orders RMS has not processed yet are
 /// left to the read-back.
 async fn collect_results(
     ledger: &mut Ledger,
     client: &RakutenClient,
-    due: &[OrderKey],
+    keys: &[OrderKey],
     steps: &mut Steps<'_>,
     report: &mut StageReport,
 ) -> Result<(), StageError> {
     let mut by_request: BTreeMap<String, Vec<OrderKey>> = BTreeMap::new();
-    for key in due {
-        if let Some(state) = due_state(ledger, key)? {
-            if let Some(WriteState::Submitted(request_id)) = state.write(WRITE) {
-                by_request.entry(request_id.clone()).or_default().push(key.clone());
-            }
+    for key in keys {
+        if let Some(WriteState::Submitted(request_id)) = ledger.order_state(key)?.write(WRITE) {
+            by_request.entry(request_id.clone()).or_default().push(key.clone());
         }
     }
     for (request_id, keys) in by_request {
@@ -197,9 +235,25 @@ fn record_result(
     result: &AsyncShippingResult,
     report: &mut StageReport,
 ) -> Result<(), StageError> {
-    let Some(state) = due_state(ledger, key)? else { return Ok(()) };
+    let state = ledger.order_state(key)?;
+    if state.write(WRITE) != Some(&WriteState::Submitted(request_id.to_owned())) {
+        return Ok(());
+    }
     let Some(tracking) = state.tracking.clone() else { return Ok(()) };
     report.examined += 1;
+    if !is_due(&state) {
+        // The order stopped waiting for this report meanwhile: only the write's outcome.
+        let outcome = if result.errors.is_empty() {
+            OrderEvent::WriteDone(WriteDone {
+                write: WRITE,
+                note: format!("getResultUpdateOrderShippingAsync {request_id}"),
+            })
+        } else {
+            refused_events(&result.errors).remove(0)
+        };
+        tracing::info!(order = %key, request_id, ?outcome, "outcome of a report whose order no longer waits for it");
+        return Ok(record_outcome(ledger, key, "notify", vec![outcome])?);
+    }
     if result.errors.is_empty() {
         tracing::info!(order = %key, request_id, "RMS processed the shipping report");
         let note = format!("getResultUpdateOrderShippingAsync {request_id}");
@@ -209,6 +263,53 @@ fn record_result(
         tracing::warn!(order = %key, request_id, errors = ?result.errors, "RMS refused the shipping report");
         record_outcome(ledger, key, "notify", refused_events(&result.errors))?;
         report.needs_operator += 1;
+    }
+    Ok(())
+}
+
+/// Reads RMS's copy of the stranded orders still awaiting an outcome and records it.
+async fn read_back_stranded(
+    ledger: &mut Ledger,
+    client: &RakutenClient,
+    stranded: &[OrderKey],
+    steps: &mut Steps<'_>,
+    report: &mut StageReport,
+) -> Result<(), StageError> {
+    let now = ledger.store().now();
+    let settle = chrono::Duration::from_std(client.async_settle()).unwrap_or(chrono::Duration::MAX);
+    for page in stranded.chunks(SHIPPING_ASYNC_LIMIT) {
+        if !steps.proceed(ledger, report)? {
+            break;
+        }
+        let numbers: Vec<String> = page.iter().map(|k| k.order_number.clone()).collect();
+        let models: Vec<OrderModel> = match client.get_orders(&numbers).await {
+            Ok(raw) => raw.into_iter().filter_map(|order| serde_json::from_value(order).ok()).collect(),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read back stranded shipping reports at RMS; next cycle");
+                report.source_failed(RAKUTEN_POLL_STREAM, &Unread::of(&error));
+                report.deferred += page.len();
+                continue;
+            }
+        };
+        for key in page {
+            let state = ledger.order_state(key)?;
+            let Some(tracking) = state.tracking.clone() else { continue };
+            if !state.write(WRITE).is_some_and(WriteState::awaits_outcome) {
+                continue;
+            }
+            let Some(model) = models.iter().find(|m| m.order_number == key.order_number) else {
+                report.deferred += 1;
+                continue;
+            };
+            report.examined += 1;
+            match stranded_outcome(&shipping_step(&state, &tracking, model, now, settle)) {
+                Some(outcome) => {
+                    tracing::info!(order = %key, ?outcome, "read back a report whose order no longer waits for it");
+                    record_outcome(ledger, key, "notify", vec![outcome])?;
+                }
+                None => report.deferred += 1,
+            }
+        }
     }
     Ok(())
 }
@@ -395,6 +496,25 @@ mod tests {
         let mut model = rms_order(serde_json::json!(null));
         model.packages[0].package_delete_flag = Some(1);
         assert_eq!(shipping_step(&state, &tracking(), &model, at(0), SETTLE), ShippingStep::NoPackage);
+    }
+
+    #[test]
+    fn a_report_whose_order_stopped_waiting_gets_the_outcome_rms_shows_and_is_never_sent_again() {
+        let submitted = given_write(&[
+            (intended(), at(0)),
+            (OrderEvent::WriteSubmitted(WriteSubmitted { write: WRITE, request_id: "r1".into() }), at(0)),
+        ]);
+        let with_record = rms_order(
+            serde_json::json!([{"shippingDetailId": 7, "deliveryCompany": "1001", "shippingNumber": "123456789012", "shippingDate": "2026-12-02"}]),
+        );
+        let without = rms_order(serde_json::json!(null));
+        let outcome = |model: &OrderModel, minute| {
+            stranded_outcome(&shipping_step(&submitted, &tracking(), model, at(minute), SETTLE))
+        };
+        assert!(matches!(outcome(&with_record, 1), Some(OrderEvent::WriteDone(_))), "RMS applied it");
+        assert_eq!(outcome(&without, 9), None, "RMS may still be processing it");
+        let Some(OrderEvent::WriteFailed(failed)) = outcome(&without, 10) else { panic!("not at RMS after settling") };
+        assert!(failed.message.contains("再送しません"), "{}", failed.message);
     }
 
     #[test]
