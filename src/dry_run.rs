@@ -53,8 +53,8 @@ pub async fn dry_run(database: &Path, sku_master: &Path) -> Result<DryRun, Strin
         clock,
     )?;
     if let Ok(mapping) = services.sku_master.mapping(&mut ledger) {
-        for mapped in mapping.entries.values() {
-            amazon.set_stock(&mapped.seller_sku.0, SANDBOX_STOCK);
+        for component in mapping.entries.values().flat_map(|m| &m.components) {
+            amazon.set_stock(&component.seller_sku.0, SANDBOX_STOCK);
         }
     }
     let report = run_cycle(&mut ledger, &services, &Stage::ALL).await.map_err(|e| e.to_string())?;

@@ -1211,7 +1211,7 @@ fn stock_plan_shows_what_each_listing_would_be_told_from_the_last_fba_reading_of
     assert!(json.status.success(), "{}", stderr(&json));
     let json: Value = serde_json::from_slice(&json.stdout).unwrap();
     let rows = json["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 8, "4 listings at each marketplace: {json}");
+    assert_eq!(rows.len(), 10, "5 listings at each marketplace: {json}");
     let row = |market: &str, sku: &str| {
         rows.iter().find(|r| r["marketplace"] == market && r["marketplace_sku"] == sku).unwrap().clone()
     };
@@ -1226,6 +1226,10 @@ fn stock_plan_shows_what_each_listing_would_be_told_from_the_last_fba_reading_of
     assert_eq!(row("yahoo", "tea-3pack")["key"]["item_code"], "green-tea:3pack");
     assert_eq!(row("rakuten", "cup")["quantity"], 0, "never below 0");
     assert_eq!(row("rakuten", "matcha-30")["published"], Value::Null, "never told");
+    // The gift set (one tea, two cups) is as scarce as its cups: its row shows them, and both parts.
+    let gift = row("yahoo", "tea-cup-gift");
+    assert_eq!((gift["quantity"].as_u64(), gift["seller_sku"].as_str()), (Some(0), Some("JP-CUP-ARITA")), "{gift}");
+    assert_eq!(gift["components"][0]["sets"], 8, "tea alone: (10 - 2) / 1");
     // 2 of the 3 FBA SKUs on sale would go to 0 at once (cups and matcha): over the default 30%.
     assert_eq!(json["brakes"][0]["kind"], "many_to_zero", "{json}");
     assert_eq!((json["brakes"][0]["to_zero"].as_u64(), json["brakes"][0]["on_sale"].as_u64()), (Some(2), Some(3)));
@@ -1235,6 +1239,7 @@ fn stock_plan_shows_what_each_listing_would_be_told_from_the_last_fba_reading_of
     let text = stdout(&human);
     assert!(text.contains("JST"), "the reading's time is JST: {text}");
     assert!(text.contains("ブレーキ: 販売中の 3 SKU のうち 2 SKU が一度に在庫0になります"), "{text}");
+    assert!(text.contains("set component JP-CUP-ARITA x2: fba 0, allotted 0 -> 0 sets"), "{text}");
     // Before any workbook was recorded, a master that cannot be read is a clear error, exit 1.
     let missing = bin()
         .env("SKU_MASTER_PATH", dir.path().join("nowhere.xlsx"))
@@ -1254,7 +1259,7 @@ fn stock_plan_shows_what_each_listing_would_be_told_from_the_last_fba_reading_of
     let recorded = plan(&["stock", "plan", "--json"]);
     assert!(recorded.status.success(), "{}", stderr(&recorded));
     let recorded: Value = serde_json::from_slice(&recorded.stdout).unwrap();
-    assert_eq!(recorded["rows"].as_array().unwrap().len(), 8, "{recorded}");
+    assert_eq!(recorded["rows"].as_array().unwrap().len(), 10, "{recorded}");
     assert!(recorded["master"].as_str().unwrap().contains("sha256"), "{recorded}");
 }
 

@@ -251,7 +251,8 @@ impl World {
                 0 => ("matcha-30", 1),     // out of stock at FBA
                 1 => ("new-item-2027", 1), // not in the master
                 2..=4 => ("tea-3pack", self.rng.u32(1..=2)),
-                5..=6 => ("cup", 1),
+                5 => ("cup", 1),
+                6 => ("tea-cup-gift", 1), // a set of different products
                 _ => ("tea-100", self.rng.u32(1..=3)),
             };
             let today = self.clock.now().with_timezone(&events::clock::jst()).date_naive();

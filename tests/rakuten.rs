@@ -832,3 +832,58 @@ async fn stock_sync_publishes_to_rms_reads_back_and_holds_a_mass_zero_until_conf
     assert_eq!(shop.rms().inventory_writes(), writes, "then nothing changed: nothing written");
     assert_eq!(shop.rms().inventory("green-tea", "100g"), Some(8));
 }
+
+/// A set of different products (one tea and two cups under one marketplace SKU): an order for
+/// it sends every component to MCF, and stock sync publishes as many sets as the scarcest
+/// component makes, before and after the order holds its units.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_set_of_different_products_ships_every_component_and_publishes_what_its_scarcest_makes() {
+    let mut shop = Shop::with_rakuten(now_clock()).await;
+    let master = shop.services.sku_master.path().to_path_buf();
+    write_stock_master(
+        &master,
+        &[
+            ("tea-100", "JP-TEA-100", 1, "green-tea", "100g"),
+            ("gift", "JP-TEA-100", 1, "gift-set", "std"),
+            ("gift", "JP-CUP", 2, "", ""),
+        ],
+    );
+    shop.rms().list_sku("green-tea", "100g", 50);
+    shop.rms().list_sku("gift-set", "std", 50);
+    shop.sandbox.set_stock("JP-TEA-100", 20);
+    shop.sandbox.set_stock("JP-CUP", 7);
+    shop.services.stock =
+        mcf_ledger::config::StockSettings { sync: mcf_ledger::config::StockSync::On, buffer: 0, brake_percent: 30 };
+    shop.run(Stage::Check).await; // loads the master into the ledger
+    shop.run(Stage::Stock).await;
+    assert_eq!(shop.rms().inventory("green-tea", "100g"), Some(20));
+    assert_eq!(shop.rms().inventory("gift-set", "std"), Some(3), "7 cups make 3 sets of two; tea makes 20");
+
+    let number = shop.rms().place(NewRakutenOrder::card("gift", 2));
+    shop.run(Stage::Receive).await;
+    shop.advance(Duration::minutes(6));
+    shop.run(Stage::Monitor).await;
+    shop.run(Stage::Check).await;
+    let state = shop.state(&key(&number));
+    let allotted: Vec<(&str, u32)> = state.allotted.iter().map(|l| (l.seller_sku.0.as_str(), l.quantity)).collect();
+    assert_eq!(allotted, vec![("JP-TEA-100", 2), ("JP-CUP", 4)], "each component, per set ordered");
+    // Allotted but not yet at Amazon: the plan already counts the four cups as taken.
+    shop.run(Stage::Stock).await;
+    assert_eq!(shop.rms().inventory("gift-set", "std"), Some(1), "(7 − 4) cups make one set");
+    assert_eq!(shop.rms().inventory("green-tea", "100g"), Some(18));
+
+    shop.run(Stage::Ship).await;
+    assert_eq!(shop.status(&key(&number)), Status::Shipping);
+    let mcf = shop.sandbox.order(&format!("RK-{number}")).expect("one MCF order");
+    let mut items: Vec<(String, u64)> = mcf.request["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["sellerSku"].as_str().unwrap().to_owned(), i["quantity"].as_u64().unwrap()))
+        .collect();
+    items.sort();
+    assert_eq!(items, vec![("JP-CUP".to_owned(), 4), ("JP-TEA-100".to_owned(), 2)]);
+    // Amazon holds the units now, not the allotment: still one set, counted once.
+    shop.run(Stage::Stock).await;
+    assert_eq!(shop.rms().inventory("gift-set", "std"), Some(1));
+}

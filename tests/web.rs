@@ -690,9 +690,14 @@ async fn the_master_page_and_the_held_orders_on_the_todo_list() {
     for (c, title) in ["marketplace_sku", "seller_sku", "quantity"].iter().enumerate() {
         sheet.write_string(0, c as u16, *title).unwrap();
     }
-    sheet.write_string(1, 0, "tea-100").unwrap();
-    sheet.write_string(1, 1, "JP-TEA-100").unwrap();
-    sheet.write_number(1, 2, 1).unwrap();
+    // tea-100, and a gift set of different products: one tea and two cups.
+    for (r, (key, seller, units)) in
+        [("tea-100", "JP-TEA-100", 1), ("gift", "JP-TEA-100", 1), ("gift", "JP-CUP", 2)].into_iter().enumerate()
+    {
+        sheet.write_string(r as u32 + 1, 0, key).unwrap();
+        sheet.write_string(r as u32 + 1, 1, seller).unwrap();
+        sheet.write_number(r as u32 + 1, 2, f64::from(units)).unwrap();
+    }
     workbook.save(&master).unwrap();
     {
         let mut ledger = admin.ledger();
@@ -700,7 +705,10 @@ async fn the_master_page_and_the_held_orders_on_the_todo_list() {
         let read = events::stock::StockEvent::FbaStockRead(events::stock::FbaStockRead {
             by: "check".into(),
             whole: false,
-            levels: vec![events::stock::FbaLevel { seller_sku: "JP-TEA-100".into(), fulfillable: 37 }],
+            levels: vec![
+                events::stock::FbaLevel { seller_sku: "JP-TEA-100".into(), fulfillable: 37 },
+                events::stock::FbaLevel { seller_sku: "JP-CUP".into(), fulfillable: 5 },
+            ],
         });
         ledger
             .append(
@@ -715,6 +723,12 @@ async fn the_master_page_and_the_held_orders_on_the_todo_list() {
     let page = admin.page("/master").await;
     assert!(page.contains("master.xlsx") && page.contains("tea-100") && page.contains("JP-TEA-100"), "{page}");
     assert!(page.contains(">37<"), "the last FBA stock: {page}");
+    assert!(page.contains("gift") && page.contains("JP-CUP"), "each part of the set: {page}");
+    let stock = admin.page("/stock").await;
+    assert!(
+        stock.contains("セット: JP-TEA-100×1（33セット分）、JP-CUP×2（2セット分）"),
+        "the set's parts and what each makes (4 teas allotted to open orders): {stock}"
+    );
     let todo = admin.page("/todo").await;
     let held = &todo[todo.find("id=\"held\"").unwrap()..];
     // Ordered 2026-11-22, the test's clock says 2026-11-22 10:00 JST: 14 days left.

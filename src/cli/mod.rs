@@ -507,6 +507,19 @@ fn stock_plan(config: &Config, database: &std::path::Path, json: bool) -> Comman
             shown(row.quantity),
             shown(row.published)
         )?;
+        // A set of different products: the row shows its scarcest component; here are all.
+        for component in &row.components {
+            writeln!(
+                out,
+                "{:<8}   set component {} x{}: fba {}, allotted {} -> {} sets",
+                "",
+                component.seller_sku,
+                component.units_per_item,
+                shown(component.fba_fulfillable),
+                component.allotted,
+                shown(component.sets)
+            )?;
+        }
     }
     if plan.rows.iter().any(|r| r.fba_fulfillable.is_none()) {
         writeln!(out, "fba '-': FBA has not been read for that seller SKU yet, so nothing is planned for it")?;

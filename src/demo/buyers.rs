@@ -67,10 +67,11 @@ const PLACES: [(&str, &str, &str); 4] = [
     ("福岡県", "福岡市博多区", "博多駅前2-2-1"),
 ];
 /// (marketplace SKU, title); mapped in the sample master.xlsx except where noted.
-const ITEMS: [(&str, &str, i64); 3] = [
+const ITEMS: [(&str, &str, i64); 4] = [
     ("tea-100", "有機緑茶 100g", 1280),
     ("tea-3pack", "有機緑茶 100g 3個セット", 3480),
     ("cup", "湯呑み 有田焼", 2200),
+    ("tea-cup-gift", "有機緑茶と有田焼湯呑み2客のギフトセット", 5980),
 ];
 
 /// The servers the buyers order from and the mail goes through.

@@ -54,46 +54,49 @@ pub async fn start_mail_sandbox(password: &str) -> Result<MailSandbox, String> {
     .map_err(|e| format!("starting the sandbox mail server: {e}"))
 }
 
-/// The sample master.xlsx: sheet SKUMapping (marketplace SKU -> Amazon seller SKU × units).
-/// One listing of the sample master, with where its stock lives at each marketplace.
+/// One listing of the sample master.xlsx (sheet SKUMapping: marketplace SKU -> Amazon seller
+/// SKU × units), with where its stock lives at each marketplace.
 pub struct SampleListing {
     pub marketplace_sku: &'static str,
-    pub seller_sku: &'static str,
-    pub units: u32,
+    /// (seller SKU, units per item): one, or several for a set of different products.
+    pub components: &'static [(&'static str, u32)],
     /// (商品管理番号, SKU管理番号)
     pub rakuten: (&'static str, &'static str),
     /// 商品コード:個別商品コード
     pub yahoo: &'static str,
 }
 
-pub const SAMPLE_LISTINGS: [SampleListing; 4] = [
+pub const SAMPLE_LISTINGS: [SampleListing; 5] = [
     SampleListing {
         marketplace_sku: "tea-100",
-        seller_sku: "JP-TEA-100",
-        units: 1,
+        components: &[("JP-TEA-100", 1)],
         rakuten: ("green-tea", "100g"),
         yahoo: "green-tea:100g",
     },
     SampleListing {
         marketplace_sku: "tea-3pack",
-        seller_sku: "JP-TEA-100",
-        units: 3,
+        components: &[("JP-TEA-100", 3)],
         rakuten: ("green-tea", "3pack"),
         yahoo: "green-tea:3pack",
     },
     SampleListing {
         marketplace_sku: "cup",
-        seller_sku: "JP-CUP-ARITA",
-        units: 1,
+        components: &[("JP-CUP-ARITA", 1)],
         rakuten: ("arita-cup", "std"),
         yahoo: "arita-cup",
     },
     SampleListing {
         marketplace_sku: "matcha-30",
-        seller_sku: "JP-MATCHA-30",
-        units: 1,
+        components: &[("JP-MATCHA-30", 1)],
         rakuten: ("matcha", "30g"),
         yahoo: "matcha:30g",
+    },
+    // A gift set of different products: as many sets as the scarcer of its parts makes.
+    SampleListing {
+        marketplace_sku: "tea-cup-gift",
+        components: &[("JP-TEA-100", 1), ("JP-CUP-ARITA", 2)],
+        rakuten: ("gift-set", "tea-cup"),
+        yahoo: "gift-set",
     },
 ];
 
@@ -116,14 +119,20 @@ pub fn write_sample_master(path: &Path) -> Result<(), String> {
     for (column, title) in titles.iter().enumerate() {
         sheet.write_string(0, column as u16, *title).map_err(failed)?;
     }
-    for (index, listing) in rows.iter().enumerate() {
-        let row = index as u32 + 1;
-        sheet.write_string(row, 0, listing.marketplace_sku).map_err(failed)?;
-        sheet.write_string(row, 1, listing.seller_sku).map_err(failed)?;
-        sheet.write_number(row, 2, f64::from(listing.units)).map_err(failed)?;
-        sheet.write_string(row, 3, listing.rakuten.0).map_err(failed)?;
-        sheet.write_string(row, 4, listing.rakuten.1).map_err(failed)?;
-        sheet.write_string(row, 5, listing.yahoo).map_err(failed)?;
+    let mut row = 0;
+    for listing in rows {
+        // A set has a row per component; its stock keys are given once, on its first row.
+        for (index, (seller_sku, units)) in listing.components.iter().enumerate() {
+            row += 1;
+            sheet.write_string(row, 0, listing.marketplace_sku).map_err(failed)?;
+            sheet.write_string(row, 1, *seller_sku).map_err(failed)?;
+            sheet.write_number(row, 2, f64::from(*units)).map_err(failed)?;
+            if index == 0 {
+                sheet.write_string(row, 3, listing.rakuten.0).map_err(failed)?;
+                sheet.write_string(row, 4, listing.rakuten.1).map_err(failed)?;
+                sheet.write_string(row, 5, listing.yahoo).map_err(failed)?;
+            }
+        }
     }
     workbook.save(path).map_err(failed)
 }

@@ -1,5 +1,7 @@
 //! The SKU master: `master.xlsx`, sheet `SKUMapping`, maps each marketplace SKU to the Amazon
-//! seller SKU FBA stocks, with a quantity multiplier for sets (a "3-pack" ships 3 units).
+//! seller SKU FBA stocks, with a quantity multiplier for sets (a "3-pack" ships 3 units). A set
+//! of different products has one row per component under the same marketplace SKU (a gift set:
+//! one tea, two cups).
 //!
 //! This module reads and maps only; keeping the mapping current (loading a changed file,
 //! refusing a bad one, recording both in the ledger) is the check stage's
@@ -14,11 +16,19 @@ use std::collections::HashMap;
 
 pub const SHEET: &str = "SKUMapping";
 
+/// One FBA product a listing ships.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MappedSku {
+pub struct Component {
     pub seller_sku: SellerSku,
     /// Units of the seller SKU per unit ordered.
     pub multiplier: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappedSku {
+    /// What one item ordered ships: one component, or several for a set of different products,
+    /// in the master's row order.
+    pub components: Vec<Component>,
     /// Items kept off the marketplaces when stock is published (the `buffer` column); None:
     /// STOCK_BUFFER applies.
     pub buffer: Option<u32>,
@@ -77,11 +87,11 @@ pub fn map_lines(mapping: &SkuMapping, items: &[events::order::OrderItem]) -> Re
     let mut lines = Vec::with_capacity(items.len());
     for item in items {
         match mapping.get(&item.marketplace_sku) {
-            Some(mapped) => lines.push(MappedLine {
+            Some(mapped) => lines.extend(mapped.components.iter().map(|component| MappedLine {
                 marketplace_sku: item.marketplace_sku.clone(),
-                seller_sku: mapped.seller_sku.clone(),
-                quantity: item.quantity.saturating_mul(mapped.multiplier),
-            }),
+                seller_sku: component.seller_sku.clone(),
+                quantity: item.quantity.saturating_mul(component.multiplier),
+            })),
             None => missing.push(item.marketplace_sku.clone()),
         }
     }
@@ -89,5 +99,46 @@ pub fn map_lines(mapping: &SkuMapping, items: &[events::order::OrderItem]) -> Re
         Ok(lines)
     } else {
         Err(missing)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mapped(components: &[(&str, u32)]) -> MappedSku {
+        MappedSku {
+            components: components
+                .iter()
+                .map(|(sku, n)| Component { seller_sku: SellerSku((*sku).into()), multiplier: *n })
+                .collect(),
+            buffer: None,
+            stock_keys: vec![],
+        }
+    }
+
+    #[test]
+    fn given_a_set_of_different_products_when_ordered_then_every_component_ships_per_set() {
+        let mapping = SkuMapping {
+            entries: HashMap::from([
+                ("gift".to_owned(), mapped(&[("JP-TEA-100", 1), ("JP-CUP", 2)])),
+                ("tea-3pack".to_owned(), mapped(&[("JP-TEA-100", 3)])),
+            ]),
+            ..SkuMapping::default()
+        };
+        let item = |sku: &str, quantity| events::order::OrderItem {
+            marketplace_sku: sku.into(),
+            title: String::new(),
+            quantity,
+            unit_price_yen: 1_000,
+        };
+        let lines = map_lines(&mapping, &[item("gift", 2), item("tea-3pack", 1)]).unwrap();
+        let shipped: Vec<(&str, &str, u32)> =
+            lines.iter().map(|l| (l.marketplace_sku.as_str(), l.seller_sku.0.as_str(), l.quantity)).collect();
+        assert_eq!(shipped, vec![("gift", "JP-TEA-100", 2), ("gift", "JP-CUP", 4), ("tea-3pack", "JP-TEA-100", 3)]);
+        assert_eq!(
+            map_lines(&mapping, &[item("mug", 1), item("gift", 1), item("pot", 1)]),
+            Err(vec!["mug".into(), "pot".into()])
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! Reading the `SKUMapping` sheet. Errors name the sheet, row and cell, as Excel shows them.
 
-use super::{MappedSku, SkuMapping, SHEET};
+use super::{Component, MappedSku, SkuMapping, SHEET};
 use calamine::{Data, Reader};
 use events::store::sha256_hex;
 use events::SellerSku;
@@ -17,8 +17,10 @@ pub enum SkuMasterError {
     MissingColumn { path: String, column: &'static str },
     #[error("{path}、{SHEET} シート、セル {cell}: {column} が空です")]
     EmptyKey { path: String, cell: String, column: &'static str },
-    #[error("{path}、{SHEET} シート、セル {cell}: モールSKU「{sku}」が重複しています（最初は {first_row} 行目）")]
-    Duplicate { path: String, cell: String, sku: String, first_row: usize },
+    #[error("{path}、{SHEET} シート、セル {cell}: モールSKU「{sku}」と出品者SKU「{seller_sku}」の組が重複しています（最初は {first_row} 行目）")]
+    Duplicate { path: String, cell: String, sku: String, seller_sku: String, first_row: usize },
+    #[error("{path}、{SHEET} シート、セル {cell}: セット「{sku}」の{column}が {first_row} 行目と違います。セットの各行は同じ値にするか、空欄にしてください")]
+    SetRowsDisagree { path: String, cell: String, sku: String, column: &'static str, first_row: usize },
     #[error("{path}、{SHEET} シート、セル {cell}: 「{value}」は1以上の整数ではありません")]
     BadNumber { path: String, cell: String, value: String },
     #[error("{path}、{SHEET} シート、セル {cell}: 在庫バッファ「{value}」は0以上の整数ではありません")]
@@ -133,17 +135,50 @@ pub fn parse_workbook(bytes: &[u8], path: &str) -> Result<SkuMapping, SkuMasterE
             })?),
             _ => None,
         };
-        if let Some(first) = first_seen.get(&key) {
+        let stock_keys = stock_cols.keys(row, |col| cell(row_index, col), path)?;
+        let component = Component { seller_sku: SellerSku(seller), multiplier };
+        let Some(first) = first_seen.get(&key).copied() else {
+            first_seen.insert(key.clone(), first_row + row_index + 1);
+            entries.insert(key, MappedSku { components: vec![component], buffer, stock_keys });
+            continue;
+        };
+        // Another row of the same marketplace SKU: a component of a set of different products.
+        let Some(set) = entries.get_mut(&key) else { continue };
+        let disagree = |col: usize, column| SkuMasterError::SetRowsDisagree {
+            path: path.to_owned(),
+            cell: cell(row_index, col),
+            sku: key.clone(),
+            column,
+            first_row: first,
+        };
+        if set.components.iter().any(|c| c.seller_sku == component.seller_sku) {
             return Err(SkuMasterError::Duplicate {
                 path: path.to_owned(),
                 cell: cell(row_index, key_col),
                 sku: key,
-                first_row: *first,
+                seller_sku: component.seller_sku.0,
+                first_row: first,
             });
         }
-        first_seen.insert(key.clone(), first_row + row_index + 1);
-        let stock_keys = stock_cols.keys(row, |col| cell(row_index, col), path)?;
-        entries.insert(key, MappedSku { seller_sku: SellerSku(seller), multiplier, buffer, stock_keys });
+        match (set.buffer, buffer) {
+            (Some(a), Some(b)) if a != b => return Err(disagree(buffer_col.unwrap_or_default(), "在庫バッファ")),
+            (None, Some(_)) => set.buffer = buffer,
+            _ => {}
+        }
+        for stock_key in stock_keys {
+            match set.stock_keys.iter().find(|k| k.marketplace() == stock_key.marketplace()) {
+                Some(known) if *known != stock_key => {
+                    let col = match stock_key.marketplace() {
+                        events::Marketplace::Rakuten => stock_cols.rakuten_manage,
+                        events::Marketplace::Yahoo => stock_cols.yahoo_code,
+                    };
+                    return Err(disagree(col.unwrap_or_default(), "在庫連携のキー"));
+                }
+                Some(_) => {}
+                None => set.stock_keys.push(stock_key),
+            }
+        }
+        set.components.push(component);
     }
     if entries.is_empty() {
         return Err(SkuMasterError::NoRows { path: path.to_owned() });
@@ -247,18 +282,58 @@ mod tests {
         );
         let mapping = parse_workbook(&bytes, "master.xlsx").unwrap();
         assert_eq!(mapping.entries.len(), 3);
-        assert_eq!(mapping.get("tea-3pack").unwrap().multiplier, 3);
+        assert_eq!(mapping.get("tea-3pack").unwrap().components[0].multiplier, 3);
         assert_eq!(
             mapping.get("cup").unwrap(),
-            &MappedSku { seller_sku: SellerSku("JP-CUP".into()), multiplier: 1, buffer: None, stock_keys: vec![] }
+            &MappedSku {
+                components: vec![Component { seller_sku: SellerSku("JP-CUP".into()), multiplier: 1 }],
+                buffer: None,
+                stock_keys: vec![]
+            }
         );
         assert_eq!(mapping.sha256.len(), 64);
     }
 
     #[test]
+    fn rows_sharing_a_marketplace_sku_make_a_set_whose_buffer_and_keys_must_agree() {
+        let header: &[&str] = &["marketplace_sku", "seller_sku", "quantity", "buffer", "yahoo_item_code"];
+        let bytes = workbook(
+            "SKUMapping",
+            &[
+                header,
+                &["gift", "JP-TEA-100", "1", "", "gift-set"],
+                &["tea", "JP-TEA-100", "1", "", ""],
+                &["gift", "JP-CUP", "2", "1", ""],
+            ],
+        );
+        let mapping = parse_workbook(&bytes, "m.xlsx").unwrap();
+        let gift = mapping.get("gift").unwrap();
+        let components: Vec<(&str, u32)> =
+            gift.components.iter().map(|c| (c.seller_sku.0.as_str(), c.multiplier)).collect();
+        assert_eq!(components, vec![("JP-TEA-100", 1), ("JP-CUP", 2)], "in the master's row order");
+        assert_eq!(gift.buffer, Some(1), "given on one row of the set");
+        assert_eq!(gift.stock_keys, vec![events::stock::StockKey::yahoo("gift-set").unwrap()]);
+        assert_eq!(mapping.entries.len(), 2, "a set is one listing");
+
+        let disagree = workbook(
+            "SKUMapping",
+            &[header, &["gift", "JP-TEA-100", "1", "", "gift-set"], &["gift", "JP-CUP", "2", "", "gift-other"]],
+        );
+        assert_eq!(
+            parse_workbook(&disagree, "m.xlsx").unwrap_err().to_string(),
+            "m.xlsx、SKUMapping シート、セル E3: セット「gift」の在庫連携のキーが 2 行目と違います。セットの各行は同じ値にするか、空欄にしてください"
+        );
+        let buffers = workbook("SKUMapping", &[header, &["gift", "A", "1", "2", ""], &["gift", "B", "1", "3", ""]]);
+        assert!(matches!(
+            parse_workbook(&buffers, "m.xlsx").unwrap_err(),
+            SkuMasterError::SetRowsDisagree { column: "在庫バッファ", .. }
+        ));
+    }
+
+    #[test]
     fn japanese_headers_are_understood() {
         let bytes = workbook("SKUMapping", &[&["モールSKU", "Amazon SKU", "数量"], &["tea-100", "JP-TEA-100", "2"]]);
-        assert_eq!(parse_workbook(&bytes, "m.xlsx").unwrap().get("tea-100").unwrap().multiplier, 2);
+        assert_eq!(parse_workbook(&bytes, "m.xlsx").unwrap().get("tea-100").unwrap().components[0].multiplier, 2);
     }
 
     #[test]
@@ -266,13 +341,13 @@ mod tests {
         let no_sheet = parse_workbook(&workbook("Sheet1", &[&["a"]]), "m.xlsx").unwrap_err();
         assert_eq!(no_sheet.to_string(), "m.xlsx に SKUMapping シートがありません（シート: Sheet1）");
         let duplicate = parse_workbook(
-            &workbook("SKUMapping", &[&["marketplace_sku", "seller_sku"], &["a", "A"], &["a", "B"]]),
+            &workbook("SKUMapping", &[&["marketplace_sku", "seller_sku"], &["a", "A"], &["a", "B"], &["a", "A"]]),
             "m.xlsx",
         )
         .unwrap_err();
         assert_eq!(
             duplicate.to_string(),
-            "m.xlsx、SKUMapping シート、セル A3: モールSKU「a」が重複しています（最初は 2 行目）"
+            "m.xlsx、SKUMapping シート、セル A4: モールSKU「a」と出品者SKU「A」の組が重複しています（最初は 2 行目）"
         );
         let empty =
             parse_workbook(&workbook("SKUMapping", &[&["marketplace_sku", "seller_sku"], &["a", ""]]), "m.xlsx")

@@ -61,17 +61,21 @@ pub async fn page(State(state): State<Arc<AppState>>) -> WebResult<Response> {
                     Ok(mapping) => {
                         let mut entries: Vec<_> = mapping.entries.into_iter().collect();
                         entries.sort_by(|a, b| a.0.cmp(&b.0));
+                        // One line per component: a set of different products shows each.
                         mappings = entries
                             .into_iter()
-                            .map(|(marketplace_sku, mapped)| {
-                                let seen = stock.iter().find(|s| s.seller_sku == mapped.seller_sku.0);
-                                MappingView {
-                                    marketplace_sku,
-                                    seller_sku: mapped.seller_sku.to_string(),
-                                    units: mapped.multiplier,
-                                    fba: seen.map_or_else(|| "未取得".to_owned(), |s| s.fulfillable.to_string()),
-                                    read_at: seen.map(|s| jst(&s.read_at)).unwrap_or_default(),
-                                }
+                            .flat_map(|(marketplace_sku, mapped)| {
+                                let stock = &stock;
+                                mapped.components.into_iter().map(move |component| {
+                                    let seen = stock.iter().find(|s| s.seller_sku == component.seller_sku.0);
+                                    MappingView {
+                                        marketplace_sku: marketplace_sku.clone(),
+                                        seller_sku: component.seller_sku.to_string(),
+                                        units: component.multiplier,
+                                        fba: seen.map_or_else(|| "未取得".to_owned(), |s| s.fulfillable.to_string()),
+                                        read_at: seen.map(|s| jst(&s.read_at)).unwrap_or_default(),
+                                    }
+                                })
                             })
                             .collect();
                     }

@@ -17,6 +17,8 @@ pub struct RowView {
     pub marketplace_sku: String,
     pub key: String,
     pub seller_sku: String,
+    /// A set of different products: each component and the sets it makes (empty otherwise).
+    pub set: String,
     pub units: u32,
     pub fba: String,
     pub allotted: u32,
@@ -94,6 +96,7 @@ pub async fn page(
                     marketplace_sku: row.marketplace_sku.clone(),
                     key: row.key.as_ref().map_or_else(|| "（キーなし: 反映しません）".into(), |k| k.to_string()),
                     seller_sku: row.seller_sku.clone(),
+                    set: set_text(&row.components),
                     units: row.units_per_item,
                     fba: row.fba_fulfillable.map_or_else(|| "未取得".into(), |n| n.to_string()),
                     allotted: row.allotted,
@@ -158,4 +161,20 @@ pub async fn confirm(
     }
     tracing::info!(operator = operator.0, "held stock plan confirmed");
     Ok(Redirect::to("/stock?done=confirmed").into_response())
+}
+
+/// `セット: JP-TEA-100×1（20セット分）、JP-CUP×2（3セット分）。少ない方で計算`; empty for a
+/// single product.
+fn set_text(components: &[events::stock::plan::ComponentFigures]) -> String {
+    if components.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = components
+        .iter()
+        .map(|c| {
+            let sets = c.sets.map_or_else(|| "FBA未取得".to_owned(), |n| format!("{n}セット分"));
+            format!("{}×{}（{sets}）", c.seller_sku, c.units_per_item)
+        })
+        .collect();
+    format!("セット: {}。最も少ない部品で計算", parts.join("、"))
 }

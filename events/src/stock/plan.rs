@@ -5,18 +5,25 @@
 //! Per listing (a marketplace SKU of the SKU master, at one marketplace):
 //! quantity = max(0, floor((FBA fulfillable − units allotted to orders Amazon has not reserved
 //! yet) ÷ units per item) − buffer). The buffer counts listing items (what the buyer orders),
-//! the listing's own `buffer` column when the master has one, else `STOCK_BUFFER`.
+//! the listing's own `buffer` column when the master has one, else `STOCK_BUFFER`. A set of
+//! different products offers as many sets as its scarcest component makes.
 
 use crate::ids::Marketplace;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// One row of the SKU master as a listing: the marketplace SKU, the FBA seller SKU it ships
-/// from, how many units one item takes (a set), and its own buffer, if any.
+/// One FBA product a listing ships, and how many units of it one item takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Component {
+    pub seller_sku: String,
+    pub units_per_item: u32,
+}
+
+/// A marketplace SKU of the SKU master as a listing: the FBA products it ships (one, or several
+/// for a set of different products) and its own buffer, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listing {
     pub marketplace_sku: String,
-    pub seller_sku: String,
-    pub units_per_item: u32,
+    pub components: Vec<Component>,
     pub buffer: Option<u32>,
     /// Where the listing's stock lives at each marketplace it is published to.
     pub keys: Vec<super::StockKey>,
@@ -36,7 +43,9 @@ pub struct PlanInputs {
     pub published: BTreeMap<(Marketplace, String), u32>,
 }
 
-/// One listing's line of the plan.
+/// One listing's line of the plan. Seller SKU, units, FBA and allotted are those of the
+/// component that limits the listing (for a set of different products, its scarcest, or one
+/// FBA has not been read for); `components` has every component's figures for such a set.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PlanRow {
     pub marketplace: Marketplace,
@@ -53,6 +62,35 @@ pub struct PlanRow {
     pub quantity: Option<u32>,
     /// What the marketplace was last told; None when it never was.
     pub published: Option<u32>,
+    /// A set of different products: each component's figures, in the master's order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<ComponentFigures>,
+}
+
+/// One component's share of a set's plan.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ComponentFigures {
+    pub seller_sku: String,
+    pub units_per_item: u32,
+    pub fba_fulfillable: Option<u32>,
+    pub allotted: u32,
+    /// Sets this component alone would make: floor((FBA − allotted) ÷ units); None unread.
+    pub sets: Option<u32>,
+}
+
+impl ComponentFigures {
+    fn of(component: &Component, inputs: &PlanInputs) -> Self {
+        let fba = inputs.fba.get(&component.seller_sku).copied();
+        let allotted = inputs.allotted.get(&component.seller_sku).copied().unwrap_or(0);
+        let units = component.units_per_item.max(1);
+        ComponentFigures {
+            seller_sku: component.seller_sku.clone(),
+            units_per_item: units,
+            fba_fulfillable: fba,
+            allotted,
+            sets: fba.map(|fulfillable| fulfillable.saturating_sub(allotted) / units),
+        }
+    }
 }
 
 impl PlanRow {
@@ -76,24 +114,25 @@ pub fn plan(inputs: &PlanInputs) -> Vec<PlanRow> {
     let mut rows = Vec::new();
     for marketplace in &inputs.marketplaces {
         for listing in &inputs.listings {
-            let fba = inputs.fba.get(&listing.seller_sku).copied();
-            let allotted = inputs.allotted.get(&listing.seller_sku).copied().unwrap_or(0);
+            let figures: Vec<ComponentFigures> =
+                listing.components.iter().map(|c| ComponentFigures::of(c, inputs)).collect();
+            // Unread first (nothing can be planned), else the scarcest (the first of equals).
+            let limiting = figures.iter().find(|f| f.sets.is_none()).or_else(|| figures.iter().min_by_key(|f| f.sets));
+            let Some(limiting) = limiting.cloned() else { continue };
             let buffer = listing.buffer.unwrap_or(inputs.default_buffer);
-            let units = listing.units_per_item.max(1);
-            let quantity = fba.map(|fulfillable| {
-                ((fulfillable.saturating_sub(allotted) / units).saturating_sub(buffer)).min(most_listed(*marketplace))
-            });
+            let quantity = limiting.sets.map(|sets| sets.saturating_sub(buffer).min(most_listed(*marketplace)));
             rows.push(PlanRow {
                 marketplace: *marketplace,
                 marketplace_sku: listing.marketplace_sku.clone(),
                 key: listing.keys.iter().find(|k| k.marketplace() == *marketplace).cloned(),
-                seller_sku: listing.seller_sku.clone(),
-                units_per_item: units,
-                fba_fulfillable: fba,
-                allotted,
+                seller_sku: limiting.seller_sku,
+                units_per_item: limiting.units_per_item,
+                fba_fulfillable: limiting.fba_fulfillable,
+                allotted: limiting.allotted,
                 buffer,
                 quantity,
                 published: inputs.published.get(&(*marketplace, listing.marketplace_sku.clone())).copied(),
+                components: if figures.len() > 1 { figures } else { Vec::new() },
             });
         }
     }
@@ -160,8 +199,7 @@ mod tests {
     fn listing(marketplace_sku: &str, seller_sku: &str, units: u32, buffer: Option<u32>) -> Listing {
         Listing {
             marketplace_sku: marketplace_sku.into(),
-            seller_sku: seller_sku.into(),
-            units_per_item: units,
+            components: vec![Component { seller_sku: seller_sku.into(), units_per_item: units }],
             buffer,
             keys: vec![
                 super::super::StockKey::rakuten("item", marketplace_sku).unwrap(),
@@ -198,6 +236,32 @@ mod tests {
         assert_eq!(quantities(&rows), vec![("tea-100", Some(16)), ("tea-3pack", Some(5))]);
         assert_eq!(rows[1].allotted, 4);
         assert_eq!(rows[1].units_per_item, 3);
+    }
+
+    #[test]
+    fn given_a_set_of_different_products_when_planned_then_as_many_sets_as_its_scarcest_component_makes() {
+        let mut gift = listing("gift", "JP-TEA-100", 1, Some(1));
+        gift.components.push(Component { seller_sku: "JP-CUP".into(), units_per_item: 2 });
+        let inputs = given(vec![gift.clone()], &[("JP-TEA-100", 20), ("JP-CUP", 9)], &[("JP-CUP", 2)], 0);
+        let rows = plan(&inputs);
+        // Tea makes 20 sets; cups (9 − 2 allotted) ÷ 2 make 3; less the set's buffer of 1.
+        assert_eq!(quantities(&rows), vec![("gift", Some(2))]);
+        assert_eq!((rows[0].seller_sku.as_str(), rows[0].units_per_item, rows[0].allotted), ("JP-CUP", 2, 2));
+        let sets: Vec<(&str, Option<u32>)> =
+            rows[0].components.iter().map(|c| (c.seller_sku.as_str(), c.sets)).collect();
+        assert_eq!(sets, vec![("JP-TEA-100", Some(20)), ("JP-CUP", Some(3))]);
+
+        // A component FBA has not been read for: nothing can be planned for the set.
+        let rows = plan(&given(vec![gift.clone()], &[("JP-TEA-100", 20)], &[], 0));
+        assert_eq!((rows[0].quantity, rows[0].seller_sku.as_str()), (None, "JP-CUP"));
+
+        // The scarcest component selling out takes the set to 0, and the brake counts that SKU.
+        let mut inputs = given(vec![gift], &[("JP-TEA-100", 20), ("JP-CUP", 1)], &[], 0);
+        inputs.published.insert((Marketplace::Rakuten, "gift".into()), 4);
+        let rows = plan(&inputs);
+        assert_eq!(quantities(&rows), vec![("gift", Some(0))]);
+        let read: BTreeSet<String> = ["JP-TEA-100", "JP-CUP"].into_iter().map(String::from).collect();
+        assert!(brakes(&rows, &read, &read, 30).is_empty(), "one product selling out");
     }
 
     #[test]

@@ -228,6 +228,7 @@ mod tests {
             buffer: 0,
             quantity,
             published,
+            components: vec![],
         }
     }
 

@@ -7,7 +7,7 @@ mod marketplaces;
 pub mod sync;
 
 use crate::sku_master::{parse_workbook, SkuMasterError};
-use events::stock::plan::{brakes, plan, Brake, Listing, PlanInputs, PlanRow};
+use events::stock::plan::{brakes, plan, Brake, Component, Listing, PlanInputs, PlanRow};
 use events::Marketplace;
 use projections::LedgerError;
 use std::collections::BTreeSet;
@@ -31,8 +31,11 @@ pub(crate) fn listings(mapping: &crate::sku_master::SkuMapping) -> Vec<Listing> 
         .iter()
         .map(|(marketplace_sku, mapped)| Listing {
             marketplace_sku: marketplace_sku.clone(),
-            seller_sku: mapped.seller_sku.to_string(),
-            units_per_item: mapped.multiplier,
+            components: mapped
+                .components
+                .iter()
+                .map(|c| Component { seller_sku: c.seller_sku.to_string(), units_per_item: c.multiplier })
+                .collect(),
             buffer: mapped.buffer,
             keys: mapped.stock_keys.clone(),
         })

@@ -84,7 +84,8 @@ pub async fn run(ctx: &mut StageContext<'_>) -> Result<Vec<StageReport>, StageEr
         }
     };
     let listings = super::listings(&mapping);
-    let mut skus: Vec<SellerSku> = mapping.entries.values().map(|m| m.seller_sku.clone()).collect();
+    let mut skus: Vec<SellerSku> =
+        mapping.entries.values().flat_map(|m| m.components.iter().map(|c| c.seller_sku.clone())).collect();
     skus.sort();
     skus.dedup();
     let seen_before = last_whole_reading(ctx.ledger)?.unwrap_or_default();
