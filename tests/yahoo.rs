@@ -425,3 +425,44 @@ async fn stock_sync_publishes_to_yahoo_with_overdraft_off_and_flags_an_unknown_c
     assert_eq!(stock_alerts.len(), 1, "alerted once");
     assert!(stock_alerts[0].data.contains("arita-cupp"));
 }
+
+/// A ship status whose answer was lost, on an order the buyer then cancelled (Amazon had
+/// shipped: the operator decides): Yahoo's copy gives the write's outcome, done when Yahoo
+/// shows it, failed when it does not; it is never sent again for an order with the operator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ship_status_whose_order_was_cancelled_meanwhile_gets_its_outcome_from_yahoo() {
+    use events::order::{OutsideWrite, WriteState};
+    for applied in [true, false] {
+        let mut shop = Shop::with_yahoo(FixedClock::at(Utc::now()), SELLER).await;
+        shop.sandbox.set_stock("JP-TEA-100", 10);
+        let id = shop.store().place(NewYahooOrder::card("tea-100", 1));
+        shop.advance(Duration::minutes(11));
+        shop.run(Stage::Receive).await;
+        shop.run(Stage::Check).await;
+        shop.run(Stage::Ship).await;
+        shop.sandbox.advance(Duration::hours(7));
+        shop.run(Stage::Monitor).await;
+        let fault = if applied { Fault::ApplyThenHang(std::time::Duration::from_secs(3)) } else { Fault::Status(500) };
+        shop.store().faults().inject(Some("orderShipStatusChange"), fault, 1);
+        shop.run(Stage::Notify).await;
+        assert_eq!(shop.state(&key(&id)).write(OutsideWrite::YahooShipStatus), Some(&WriteState::Intended));
+        shop.store().set_status(&id, 4);
+        shop.run(Stage::Monitor).await;
+        assert_eq!(shop.status(&key(&id)), Status::Error, "cancelled after Amazon shipped: the operator decides");
+
+        let sent = shop.store().calls("orderShipStatusChange");
+        shop.run(Stage::Notify).await;
+        let state = shop.state(&key(&id));
+        match state.write(OutsideWrite::YahooShipStatus) {
+            Some(WriteState::Done) => assert!(applied, "done only when Yahoo shows it"),
+            Some(WriteState::Failed(message)) => {
+                assert!(!applied, "failed only when Yahoo does not show it");
+                assert!(message.contains("再送しません"), "{message}");
+            }
+            other => panic!("applied: {applied}: no outcome recorded: {other:?}"),
+        }
+        assert_eq!(state.status, Some(Status::Error), "still with the operator");
+        assert_eq!(shop.store().calls("orderShipStatusChange"), sent, "nothing sent again");
+        assert_eq!(shop.store().order_state(&id).unwrap().invoice.is_some(), applied);
+    }
+}

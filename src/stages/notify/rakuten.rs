@@ -174,16 +174,7 @@ pub async fn notify(
         if !steps.proceed(ledger, &mut report)? {
             break;
         }
-        let numbers: Vec<String> = page.iter().map(|k| k.order_number.clone()).collect();
-        let models: Vec<OrderModel> = match client.get_orders(&numbers).await {
-            Ok(raw) => raw.into_iter().filter_map(|order| serde_json::from_value(order).ok()).collect(),
-            Err(error) => {
-                tracing::warn!(%error, "cannot read the orders to report at RMS; next cycle");
-                report.source_failed(RAKUTEN_POLL_STREAM, &Unread::of(&error));
-                report.deferred += page.len();
-                continue;
-            }
-        };
+        let Some(models) = read_page(client, page, &mut report).await else { continue };
         let batch = decide_page(ledger, client, page, &models, &mut report)?;
         if !batch.is_empty() && steps.proceed(ledger, &mut report)? {
             submit(ledger, client, batch, &mut report).await?;
@@ -267,6 +258,21 @@ fn record_result(
     Ok(())
 }
 
+/// RMS's copy of a page of orders (getOrder, 100 a call); None, the read recorded failed and
+/// the page left for the next cycle, when RMS cannot be read.
+async fn read_page(client: &RakutenClient, page: &[OrderKey], report: &mut StageReport) -> Option<Vec<OrderModel>> {
+    let numbers: Vec<String> = page.iter().map(|k| k.order_number.clone()).collect();
+    match client.get_orders(&numbers).await {
+        Ok(raw) => Some(raw.into_iter().filter_map(|order| serde_json::from_value(order).ok()).collect()),
+        Err(error) => {
+            tracing::warn!(%error, orders = page.len(), "cannot read the orders to report at RMS; next cycle");
+            report.source_failed(RAKUTEN_POLL_STREAM, &Unread::of(&error));
+            report.deferred += page.len();
+            None
+        }
+    }
+}
+
 /// Reads RMS's copy of the stranded orders still awaiting an outcome and records it.
 async fn read_back_stranded(
     ledger: &mut Ledger,
@@ -281,16 +287,7 @@ async fn read_back_stranded(
         if !steps.proceed(ledger, report)? {
             break;
         }
-        let numbers: Vec<String> = page.iter().map(|k| k.order_number.clone()).collect();
-        let models: Vec<OrderModel> = match client.get_orders(&numbers).await {
-            Ok(raw) => raw.into_iter().filter_map(|order| serde_json::from_value(order).ok()).collect(),
-            Err(error) => {
-                tracing::warn!(%error, "cannot read back stranded shipping reports at RMS; next cycle");
-                report.source_failed(RAKUTEN_POLL_STREAM, &Unread::of(&error));
-                report.deferred += page.len();
-                continue;
-            }
-        };
+        let Some(models) = read_page(client, page, report).await else { continue };
         for key in page {
             let state = ledger.order_state(key)?;
             let Some(tracking) = state.tracking.clone() else { continue };

@@ -45,6 +45,18 @@ pub async fn notify(
         }
         written.insert(key);
     }
+    // Ship statuses whose answer was lost on orders that stopped waiting for them meanwhile.
+    for order in queries::orders_with_open_write(ledger.store().connection(), OutsideWrite::YahooShipStatus)
+        .map_err(LedgerError::from)?
+    {
+        if !steps.proceed(ledger, &mut report)? {
+            return Ok(report);
+        }
+        let Ok(key) = order.parse::<OrderKey>() else { continue };
+        if key.marketplace == Marketplace::Yahoo && !written.contains(&key) {
+            resolve_stranded_ship_status(ledger, client, &key, &mut report).await?;
+        }
+    }
     // Completions still open: answers lost, or Yahoo failed them (od91001).
     for order in queries::orders_with_open_write(ledger.store().connection(), OutsideWrite::YahooCompletion)
         .map_err(LedgerError::from)?
@@ -140,6 +152,43 @@ async fn report_shipment(
             Ok(false)
         }
     }
+}
+
+/// A ship status sent with its answer lost, on an order that no longer waits to be reported (a
+/// cancellation came, the order went to the operator): Yahoo's copy gives the outcome, and
+/// nothing is sent again. Yahoo writes take effect at once, so what it shows now is final.
+async fn resolve_stranded_ship_status(
+    ledger: &mut Ledger,
+    client: &YahooClient,
+    key: &OrderKey,
+    report: &mut StageReport,
+) -> Result<(), StageError> {
+    let write = OutsideWrite::YahooShipStatus;
+    let state = ledger.order_state(key)?;
+    let waits = state.status == Some(Status::Shipping) && !state.shipment_reported && state.cancel_requested.is_none();
+    let Some(tracking) = state.tracking.as_ref() else { return Ok(()) };
+    if waits || state.write(write) != Some(&WriteState::Intended) {
+        return Ok(());
+    }
+    report.examined += 1;
+    let outcome = match client.order_info(&key.order_number).await {
+        Ok((info, _)) if ShipmentView::of(&info).shipped_with(&tracking.tracking_number) => {
+            OrderEvent::WriteDone(WriteDone { write, note: "Yahoo showed it after a lost answer".into() })
+        }
+        Ok(_) => OrderEvent::WriteFailed(WriteFailed {
+            write,
+            code: None,
+            message: "Yahoo!に出荷情報がありません。注文が発送報告を待たなくなったため、再送しません。".into(),
+        }),
+        Err(error) => {
+            report.source_failed(YAHOO_POLL_STREAM, &Unread::of(&error));
+            report.deferred += 1;
+            return Ok(());
+        }
+    };
+    tracing::info!(order = %key, ?outcome, "read back a ship status whose order no longer waits for it");
+    crate::stages::orders::record_outcome(ledger, key, "notify", vec![outcome])?;
+    Ok(())
 }
 
 /// Yahoo refused the ship status: the write failed, and an operator registers it by hand.
