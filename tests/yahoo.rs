@@ -131,6 +131,19 @@ async fn back_to_back_processes_never_call_yahoo_faster_than_its_quota() {
     assert_eq!(shop.status(&key(&shop.store().order_ids()[0])), Status::Verified);
 }
 
+/// A card order of one tea taken through Yahoo and MCF until Amazon's tracking is in the ledger.
+async fn shipped_card_order(shop: &mut Shop) -> String {
+    let id = shop.store().place(NewYahooOrder::card("tea-100", 1));
+    shop.advance(Duration::minutes(11));
+    shop.run(Stage::Receive).await;
+    shop.run(Stage::Check).await;
+    shop.run(Stage::Ship).await;
+    shop.sandbox.advance(Duration::hours(7));
+    shop.run(Stage::Monitor).await;
+    assert!(shop.state(&key(&id)).tracking.is_some(), "tracking from Amazon");
+    id
+}
+
 /// Yahoo does not complete an order by itself for every store: the completion is a write of its
 /// own, retried until Yahoo shows 5, and a lost answer is read back instead of sent again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,13 +151,7 @@ async fn a_failed_completion_is_tried_again_and_a_lost_one_is_read_back() {
     use events::order::{OutsideWrite, WriteState};
     let mut shop = Shop::with_yahoo(FixedClock::at(Utc::now()), SELLER).await;
     shop.sandbox.set_stock("JP-TEA-100", 10);
-    let refused = shop.store().place(NewYahooOrder::card("tea-100", 1));
-    shop.advance(Duration::minutes(11));
-    shop.run(Stage::Receive).await;
-    shop.run(Stage::Check).await;
-    shop.run(Stage::Ship).await;
-    shop.sandbox.advance(Duration::hours(7));
-    shop.run(Stage::Monitor).await;
+    let refused = shipped_card_order(&mut shop).await;
 
     shop.store().faults().inject(Some("orderStatusChange"), Fault::Status(500), 1);
     let report = shop.run(Stage::Notify).await;
@@ -160,13 +167,7 @@ async fn a_failed_completion_is_tried_again_and_a_lost_one_is_read_back() {
     assert_eq!(shop.store().calls("orderShipStatusChange"), ship_calls, "the shipping is not sent twice");
     assert_eq!(shop.status(&key(&refused)), Status::Shipped);
 
-    let lost = shop.store().place(NewYahooOrder::card("tea-100", 1));
-    shop.advance(Duration::minutes(11));
-    shop.run(Stage::Receive).await;
-    shop.run(Stage::Check).await;
-    shop.run(Stage::Ship).await;
-    shop.sandbox.advance(Duration::hours(7));
-    shop.run(Stage::Monitor).await;
+    let lost = shipped_card_order(&mut shop).await;
     shop.store().faults().inject(Some("orderStatusChange"), Fault::ApplyThenHang(std::time::Duration::from_secs(3)), 1);
     assert_eq!(shop.run(Stage::Notify).await[0].deferred, 1, "the answer was lost");
     assert_eq!(shop.state(&key(&lost)).write(OutsideWrite::YahooCompletion), Some(&WriteState::Intended));
@@ -435,13 +436,7 @@ async fn a_ship_status_whose_order_was_cancelled_meanwhile_gets_its_outcome_from
     for applied in [true, false] {
         let mut shop = Shop::with_yahoo(FixedClock::at(Utc::now()), SELLER).await;
         shop.sandbox.set_stock("JP-TEA-100", 10);
-        let id = shop.store().place(NewYahooOrder::card("tea-100", 1));
-        shop.advance(Duration::minutes(11));
-        shop.run(Stage::Receive).await;
-        shop.run(Stage::Check).await;
-        shop.run(Stage::Ship).await;
-        shop.sandbox.advance(Duration::hours(7));
-        shop.run(Stage::Monitor).await;
+        let id = shipped_card_order(&mut shop).await;
         let fault = if applied { Fault::ApplyThenHang(std::time::Duration::from_secs(3)) } else { Fault::Status(500) };
         shop.store().faults().inject(Some("orderShipStatusChange"), fault, 1);
         shop.run(Stage::Notify).await;

@@ -80,6 +80,15 @@ pub(crate) fn known_to_api(
     Ok(ledger.order_state(&key)?.detected_via.contains(&events::order::DetectionSource::Api))
 }
 
+/// Whether the order still waits for its tracking to reach the marketplace: SHIPPING, tracking
+/// known, not yet reported, no cancellation pending.
+pub(crate) fn awaits_shipment_report(state: &OrderState) -> bool {
+    state.status == Some(Status::Shipping)
+        && state.tracking.is_some()
+        && !state.shipment_reported
+        && state.cancel_requested.is_none()
+}
+
 /// A SHIPPING order's row says its tracking is known and no cancellation waits: worth folding
 /// to report the shipment.
 pub(crate) fn may_report_shipment(row: &queries::OrderRow) -> bool {

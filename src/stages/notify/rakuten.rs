@@ -9,7 +9,7 @@
 use crate::rakuten::mapping;
 use crate::rakuten::model::{BasketShipping, OrderModel, ShippingModel, UpdateOrderShippingRequest};
 use crate::rakuten::{AsyncShippingResult, RakutenClient, RakutenError, SHIPPING_ASYNC_LIMIT};
-use crate::stages::orders::{record, record_outcome};
+use crate::stages::orders::{awaits_shipment_report, record, record_outcome};
 use crate::stages::report::{StageError, StageReport};
 use crate::stages::sources::{Unread, RAKUTEN_POLL_STREAM};
 use crate::stages::steps::Steps;
@@ -89,34 +89,30 @@ fn shipped_events(state: &OrderState, tracking: &Tracking, note: &str) -> Vec<Or
     events
 }
 
-/// The events that hand a refused report to the operator, with RMS's own message.
-fn refused_events(messages: &[(String, String)]) -> Vec<OrderEvent> {
+/// The write refused, with RMS's own codes and messages.
+fn refused_write(messages: &[(String, String)]) -> WriteFailed {
     let message = messages.iter().map(|(c, m)| format!("{c} {m}")).collect::<Vec<_>>().join("; ");
-    let code = messages.first().map(|(c, _)| c.clone());
-    vec![
-        OrderEvent::WriteFailed(WriteFailed { write: WRITE, code: code.clone(), message: message.clone() }),
-        OrderEvent::OrderFailed(OrderFailed {
-            stage: "notify".into(),
-            code,
-            message: format!(
-                "楽天RMSが発送登録を受け付けませんでした。RMSで登録してください。RMSのメッセージ: {message}"
-            ),
-        }),
-    ]
+    WriteFailed { write: WRITE, code: messages.first().map(|(c, _)| c.clone()), message }
 }
 
-/// Whether the order still waits for its tracking to reach RMS.
-fn is_due(state: &OrderState) -> bool {
-    state.status == Some(Status::Shipping)
-        && state.tracking.is_some()
-        && !state.shipment_reported
-        && state.cancel_requested.is_none()
+/// The events that hand a refused report to the operator, with RMS's own message.
+fn refused_events(messages: &[(String, String)]) -> Vec<OrderEvent> {
+    let refused = refused_write(messages);
+    let failed = OrderFailed {
+        stage: "notify".into(),
+        code: refused.code.clone(),
+        message: format!(
+            "楽天RMSが発送登録を受け付けませんでした。RMSで登録してください。RMSのメッセージ: {}",
+            refused.message
+        ),
+    };
+    vec![OrderEvent::WriteFailed(refused), OrderEvent::OrderFailed(failed)]
 }
 
 /// The order, if it still waits for its tracking to reach RMS.
 fn due_state(ledger: &Ledger, key: &OrderKey) -> Result<Option<OrderState>, LedgerError> {
     let state = ledger.order_state(key)?;
-    Ok(is_due(&state).then_some(state))
+    Ok(awaits_shipment_report(&state).then_some(state))
 }
 
 /// The outcome to record for a report whose order stopped waiting for it while RMS had it (a
@@ -131,7 +127,7 @@ pub fn stranded_outcome(step: &ShippingStep) -> Option<OrderEvent> {
         ShippingStep::NoPackage | ShippingStep::Send(_) => Some(OrderEvent::WriteFailed(WriteFailed {
             write: WRITE,
             code: None,
-            message: "RMSに発送情報がありません。注文が発送報告を待たなくなったため、再送しません。".into(),
+            message: "RMSに発送情報がありません。注文が発送報告を待たなくなったため、再送しません。RMSの受注画面で確かめ、必要なら登録してください。".into(),
         })),
     }
 }
@@ -145,7 +141,7 @@ fn stranded_keys(ledger: &Ledger, due: &[OrderKey]) -> Result<Vec<OrderKey>, Led
             continue;
         }
         let state = ledger.order_state(&key)?;
-        if state.write(WRITE).is_some_and(WriteState::awaits_outcome) && !is_due(&state) {
+        if state.write(WRITE).is_some_and(WriteState::awaits_outcome) && !awaits_shipment_report(&state) {
             stranded.push(key);
         }
     }
@@ -232,7 +228,7 @@ fn record_result(
     }
     let Some(tracking) = state.tracking.clone() else { return Ok(()) };
     report.examined += 1;
-    if !is_due(&state) {
+    if !awaits_shipment_report(&state) {
         // The order stopped waiting for this report meanwhile: only the write's outcome.
         let outcome = if result.errors.is_empty() {
             OrderEvent::WriteDone(WriteDone {
@@ -240,7 +236,7 @@ fn record_result(
                 note: format!("getResultUpdateOrderShippingAsync {request_id}"),
             })
         } else {
-            refused_events(&result.errors).remove(0)
+            OrderEvent::WriteFailed(refused_write(&result.errors))
         };
         tracing::info!(order = %key, request_id, ?outcome, "outcome of a report whose order no longer waits for it");
         return Ok(record_outcome(ledger, key, "notify", vec![outcome])?);

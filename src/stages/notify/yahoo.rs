@@ -36,7 +36,7 @@ pub async fn notify(
             return Ok(report);
         }
         let state = ledger.order_state(&key)?;
-        if state.tracking.is_none() || state.shipment_reported || state.cancel_requested.is_some() {
+        if !crate::stages::orders::awaits_shipment_report(&state) {
             continue;
         }
         report.examined += 1;
@@ -165,9 +165,8 @@ async fn resolve_stranded_ship_status(
 ) -> Result<(), StageError> {
     let write = OutsideWrite::YahooShipStatus;
     let state = ledger.order_state(key)?;
-    let waits = state.status == Some(Status::Shipping) && !state.shipment_reported && state.cancel_requested.is_none();
     let Some(tracking) = state.tracking.as_ref() else { return Ok(()) };
-    if waits || state.write(write) != Some(&WriteState::Intended) {
+    if crate::stages::orders::awaits_shipment_report(&state) || state.write(write) != Some(&WriteState::Intended) {
         return Ok(());
     }
     report.examined += 1;
@@ -178,7 +177,7 @@ async fn resolve_stranded_ship_status(
         Ok(_) => OrderEvent::WriteFailed(WriteFailed {
             write,
             code: None,
-            message: "Yahoo!に出荷情報がありません。注文が発送報告を待たなくなったため、再送しません。".into(),
+            message: "Yahoo!に出荷情報がありません。注文が発送報告を待たなくなったため、再送しません。ストアクリエイターProで確かめ、必要なら登録してください。".into(),
         }),
         Err(error) => {
             report.source_failed(YAHOO_POLL_STREAM, &Unread::of(&error));
